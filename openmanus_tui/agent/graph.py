@@ -1,0 +1,310 @@
+"""The ReAct state machine (seed 002): call_llm → approve → call_tool → call_llm … → finalize.
+
+- ``call_llm`` fits the history into the context window (whole turns), calls the model with
+  retries, and applies the guards: ``max_steps``, the per-run token budget, and the same
+  (tool, arguments) proposed ``repeat_limit`` times. Unknown tools and unparseable arguments are
+  marked invalid here and answered with error results, never raised.
+- ``approve`` is side-effect free: it applies the approval policy and calls ``interrupt()`` for the
+  calls that need a person. A node re-runs from its top on every resume, so no tool runs here.
+- ``call_tool`` has no interrupts; it hands the approved calls to the runtime's journaled runner
+  (``AgentContext.run_tools``), which runs each approved call exactly once across resumes.
+- ``finalize`` records the answer or the stop reason and closes calls left without results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages.utils import message_chunk_to_message
+from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from openmanus_tui.agent.approval import ApprovalPolicy, Decision
+from openmanus_tui.agent.context import build_context
+from openmanus_tui.agent.state import AgentState
+from openmanus_tui.errors import ModelError
+from openmanus_tui.models.factory import ModelInfo
+from openmanus_tui.models.retry import with_retries
+from openmanus_tui.tools.base import ToolRegistry
+
+RunTools = Callable[
+    [list[dict[str, Any]], dict[str, dict[str, Any]], str],
+    Awaitable[tuple[list[ToolMessage], list[dict[str, Any]]]],
+]
+
+
+@dataclass
+class AgentContext:
+    """Everything the nodes use that is not state: passed per invocation, never checkpointed."""
+
+    model: BaseChatModel | Runnable
+    model_info: ModelInfo
+    registry: ToolRegistry
+    policy: ApprovalPolicy
+    system_prompt: str
+    run_tools: RunTools
+    max_steps: int = 30
+    token_budget: int = 2_000_000
+    repeat_limit: int = 3
+    max_retries: int = 3
+    retry_backoff: float = 1.0
+    on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None
+
+    @property
+    def prompt_budget(self) -> int:
+        window = self.model_info.context_window
+        return window - min(window // 4, 16_384)  # the rest is left for the answer
+
+
+def _canonical(name: str, args: Any) -> str:
+    return name + ":" + json.dumps(args, sort_keys=True, default=str)
+
+
+def _current_run(messages: list[BaseMessage]) -> list[BaseMessage]:
+    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
+    return messages[start + 1 :]
+
+
+def _proposed_calls(ai: AIMessage, registry: ToolRegistry) -> tuple[AIMessage, list[dict[str, Any]]]:
+    """Normalise the model's calls: every call gets an id; unusable ones carry ``invalid``."""
+    calls: list[dict[str, Any]] = []
+    tool_calls = []
+    for tc in ai.tool_calls:
+        call_id = tc.get("id") or f"call_{uuid.uuid4().hex[:12]}"
+        tool_calls.append({**tc, "id": call_id})
+        invalid = None
+        if tc["name"] not in registry:
+            invalid = (
+                f"unknown tool {tc['name']!r}; available tools: {', '.join(registry.names())}"
+            )
+        calls.append({"id": call_id, "name": tc["name"], "args": tc["args"], "invalid": invalid})
+    invalid_calls = []
+    for itc in ai.invalid_tool_calls:
+        call_id = itc.get("id") or f"call_{uuid.uuid4().hex[:12]}"
+        invalid_calls.append({**itc, "id": call_id})
+        calls.append({
+            "id": call_id, "name": itc.get("name") or "(no name)", "args": {},
+            "raw_args": itc.get("args") or "",
+            "invalid": f"the arguments are not valid JSON ({itc.get('error') or 'parse error'}); "
+            "send a JSON object matching the tool's schema",
+        })
+    fixed = ai.model_copy(update={"tool_calls": tool_calls, "invalid_tool_calls": invalid_calls})
+    return fixed, calls
+
+
+async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    steps = state.get("steps", 0)
+    run_tokens = state.get("run_tokens", 0)
+    if steps >= ctx.max_steps:
+        return {"stop_reason": f"stopped after {steps} steps: the agent.max_steps limit"}
+    if run_tokens >= ctx.token_budget:
+        return {"stop_reason": f"stopped: the run used {run_tokens} tokens, over agent.token_budget"}
+
+    prompt, context_tokens, dropped = build_context(
+        ctx.system_prompt, state.get("messages", []), ctx.prompt_budget
+    )
+
+    async def once() -> AIMessage:
+        full = None
+        async for chunk in ctx.model.astream(prompt):
+            full = chunk if full is None else full + chunk
+        if full is None:
+            raise ModelError("the model returned an empty stream", error_class="transient")
+        return message_chunk_to_message(full)  # type: ignore[return-value]
+
+    started = time.perf_counter()
+    ai, retries = await with_retries(
+        once, max_retries=ctx.max_retries, base_delay=ctx.retry_backoff, on_retry=ctx.on_retry
+    )
+    latency_ms = (time.perf_counter() - started) * 1000
+    if not ai.id:
+        ai.id = f"ai_{uuid.uuid4().hex}"
+    ai, calls = _proposed_calls(ai, ctx.registry)
+    finish = ai.response_metadata.get("finish_reason")
+    if finish == "length":
+        for call in calls:
+            call["invalid"] = call["invalid"] or (
+                "the reply was cut off at the output token limit, so these arguments may be "
+                "incomplete; send the call again, shorter"
+            )
+
+    usage = ai.usage_metadata or {}
+    tokens_in = int(usage.get("input_tokens", 0) or context_tokens)
+    tokens_out = int(usage.get("output_tokens", 0))
+    cost = ctx.model_info.cost(tokens_in, tokens_out)
+    update: dict[str, Any] = {
+        "messages": [ai],
+        "tool_calls": calls,
+        "decisions": {},
+        "steps": steps + 1,
+        "run_tokens": run_tokens + tokens_in + tokens_out,
+        "tokens_in": state.get("tokens_in", 0) + tokens_in,
+        "tokens_out": state.get("tokens_out", 0) + tokens_out,
+        "cost": state.get("cost", 0.0) + cost,
+        "agent_outcome": {
+            "message_id": ai.id,
+            "text": ai.text if isinstance(ai.text, str) else str(ai.content),
+            "finish_reason": finish,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost": cost,
+            "latency_ms": latency_ms,
+            "retries": retries,
+            "context_tokens": context_tokens,
+            "context_window": ctx.model_info.context_window,
+            "turns_dropped": dropped,
+        },
+    }
+    for call in calls:
+        if call["name"] == "terminate" and not call["invalid"]:
+            update["final_answer"] = str(call["args"].get("answer", ""))
+            return update
+    seen: dict[str, int] = {}
+    for msg in [*_current_run(state.get("messages", [])), ai]:
+        if isinstance(msg, AIMessage):
+            for tc in msg.tool_calls:
+                key = _canonical(tc["name"], tc["args"])
+                seen[key] = seen.get(key, 0) + 1
+                if seen[key] >= ctx.repeat_limit:
+                    update["stop_reason"] = (
+                        f"stopped: {tc['name']} was called {seen[key]} times with the same "
+                        "arguments (agent.repeat_limit)"
+                    )
+                    return update
+    return update
+
+
+def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    decisions: dict[str, dict[str, Any]] = {}
+    pending: list[dict[str, Any]] = []
+    for call in state.get("tool_calls", []):
+        if call.get("invalid"):
+            decisions[call["id"]] = {
+                "decision": "error", "reason": call["invalid"], "by": "system", "tool": call["name"],
+            }
+            continue
+        verdict = ctx.policy.evaluate(call["name"], call["args"])
+        if verdict.action == "allow":
+            decisions[call["id"]] = {
+                "decision": "approve", "by": "rule" if verdict.rule else "policy", "tool": call["name"],
+                "rule": verdict.rule, "reason": verdict.reason,
+            }
+        elif verdict.action == "deny":
+            decisions[call["id"]] = {
+                "decision": "deny", "by": "rule", "rule": verdict.rule, "tool": call["name"],
+                "reason": verdict.reason or f"blocked by rule {verdict.rule}",
+            }
+        else:
+            spec = ctx.registry.get(call["name"])
+            pending.append({
+                "call_id": call["id"], "tool": call["name"], "args": call["args"],
+                "risk": spec.risk.value if spec else "execute", "tier": spec.tier if spec else None,
+                "rule": verdict.rule, "reason": verdict.reason,
+            })
+    update: dict[str, Any] = {"decisions": decisions}
+    if not pending:
+        return update
+
+    answer = interrupt({"calls": pending})
+    answers = answer if isinstance(answer, dict) else {}
+    edited: dict[str, dict[str, Any]] = {}
+    for item in pending:
+        raw = answers.get(item["call_id"])
+        try:
+            decision = Decision.model_validate(raw) if raw is not None else None
+        except ValueError:
+            decision = None
+        if decision is None:
+            decisions[item["call_id"]] = {
+                "decision": "deny", "by": "system", "reason": "no valid decision was given",
+                "tool": item["tool"],
+            }
+            continue
+        entry = decision.model_dump(exclude_none=True)
+        entry["by"] = "user"
+        entry["tool"] = item["tool"]
+        if decision.decision == "edit":
+            if decision.args is None:
+                entry = {"decision": "deny", "by": "system", "tool": item["tool"],
+                         "reason": "an edit decision came without arguments"}
+            else:
+                edited[item["call_id"]] = decision.args
+        decisions[item["call_id"]] = entry
+    if edited:
+        # The history must show what really ran: rewrite the calls in the model's message.
+        last_ai = next(m for m in reversed(state["messages"]) if isinstance(m, AIMessage))
+        new_calls = [
+            {**tc, "args": edited.get(tc["id"], tc["args"])} for tc in last_ai.tool_calls
+        ]
+        update["messages"] = [last_ai.model_copy(update={"tool_calls": new_calls})]
+        update["tool_calls"] = [
+            {**c, "args": edited.get(c["id"], c["args"]), "sent_args": c["args"]}
+            if c["id"] in edited else c
+            for c in state.get("tool_calls", [])
+        ]
+    return update
+
+
+async def call_tool(
+    state: AgentState, config: RunnableConfig, runtime: Runtime[AgentContext]
+) -> dict[str, Any]:
+    # The checkpoint this step starts from: the same on every resume of this step, different
+    # on a fork. It keys the tool journal so that an approved call runs exactly once.
+    base = config["configurable"].get("checkpoint_map", {}).get("", "")
+    messages, results = await runtime.context.run_tools(
+        state.get("tool_calls", []), state.get("decisions", {}), base
+    )
+    return {"messages": messages, "tool_results": results, "tool_calls": [], "decisions": {}}
+
+
+def finalize(state: AgentState) -> dict[str, Any]:
+    reason = state.get("stop_reason")
+    answer = state.get("final_answer")
+    last_ai = next((m for m in reversed(state.get("messages", [])) if isinstance(m, AIMessage)), None)
+    closing: list[ToolMessage] = []
+    if last_ai is not None and (last_ai.tool_calls or last_ai.invalid_tool_calls):
+        answered = {
+            m.tool_call_id for m in state.get("messages", []) if isinstance(m, ToolMessage)
+        }
+        for tc in [*last_ai.tool_calls, *last_ai.invalid_tool_calls]:
+            if tc["id"] in answered:
+                continue
+            text = "The run ended here." if tc["name"] == "terminate" else f"Not run: {reason}"
+            closing.append(ToolMessage(
+                content=text, tool_call_id=tc["id"], name=tc["name"],
+                id=f"result_{tc['id']}", status="success" if tc["name"] == "terminate" else "error",
+            ))
+    if answer is None and reason is None:
+        answer = (state.get("agent_outcome") or {}).get("text", "")
+    return {"final_answer": answer, "messages": closing, "tool_calls": [], "decisions": {}}
+
+
+def _after_llm(state: AgentState) -> str:
+    if state.get("stop_reason") or state.get("final_answer") is not None:
+        return "finalize"
+    return "approve" if state.get("tool_calls") else "finalize"
+
+
+def build_graph() -> StateGraph:
+    graph = StateGraph(AgentState, context_schema=AgentContext)
+    graph.add_node("call_llm", call_llm)
+    graph.add_node("approve", approve)
+    graph.add_node("call_tool", call_tool)
+    graph.add_node("finalize", finalize)
+    graph.add_edge(START, "call_llm")
+    graph.add_conditional_edges("call_llm", _after_llm, ["approve", "finalize"])
+    graph.add_edge("approve", "call_tool")
+    graph.add_edge("call_tool", "call_llm")
+    graph.add_edge("finalize", END)
+    return graph

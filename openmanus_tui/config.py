@@ -1,0 +1,310 @@
+"""Validated configuration: defaults < TOML file < environment < command-line flags.
+
+The TOML file is ``platformdirs.user_config_dir("openmanus")/config.toml``, or the file named by
+``OPENMANUS_CONFIG``. Environment variables follow pydantic-settings' nesting,
+``OPENMANUS_<SECTION>__<KEY>``; the standard ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` fill the
+model section below the ``OPENMANUS_`` ones. Every mistake becomes one ``ConfigError`` line that
+names the file or variable, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from openmanus_tui.errors import ConfigError
+
+APP_NAME = "openmanus"
+ENV_PREFIX = "OPENMANUS_"
+Isolation = Literal["L0", "L1", "L2", "L3"]
+ApprovalMode = Literal["ask", "auto", "yolo"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSettings(_Section):
+    provider: Literal["openai", "scripted"] = "openai"
+    name: str = "gpt-4.1-mini"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    temperature: float = Field(0.2, ge=0, le=2)
+    timeout: float = Field(120.0, gt=0, description="seconds per model request")
+    max_retries: int = Field(3, ge=0, le=10)
+    retry_backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles")
+    context_window: int | None = Field(None, gt=0)
+    price_in_per_1m: float | None = Field(None, ge=0)
+    price_out_per_1m: float | None = Field(None, ge=0)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+class AgentSettings(_Section):
+    profile: str = "manus"
+    max_steps: int = Field(30, gt=0)
+    token_budget: int = Field(2_000_000, gt=0, description="tokens in+out per run")
+    repeat_limit: int = Field(3, ge=2, description="identical (tool, args) calls that stop a run")
+    system_prompt: str | None = None
+
+
+class ApprovalSettings(_Section):
+    mode: ApprovalMode = "auto"
+
+
+class SandboxSettings(_Section):
+    workspace: Path | None = None
+    network: bool = False
+    min_isolation: Isolation = "L0"
+    below_min: Literal["refuse", "ask"] = "refuse"
+    timeout: float = Field(120.0, gt=0)
+    cpu_seconds: int = Field(120, gt=0)
+    memory_mb: int = Field(2048, gt=0)
+    max_processes: int = Field(256, gt=0)
+    max_file_mb: int = Field(512, gt=0)
+    max_open_files: int = Field(512, gt=0)
+    output_cap_kb: int = Field(64, gt=0)
+
+
+class StorageSettings(_Section):
+    path: Path | None = None
+    url: str | None = None
+    retention_days: int | None = Field(None, gt=0)
+    keep_last: int | None = Field(None, gt=0)
+
+
+class UISettings(_Section):
+    theme: str = "openmanus-dark"
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+
+class McpSettings(_Section):
+    servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    config_file: Path | None = None
+
+
+class _Sections(BaseModel):
+    """The file's shape: the same sections, validated on their own to name the file in errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    data_dir: Path | None = None
+
+
+class _OpenAIEnvSource(PydanticBaseSettingsSource):
+    """``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``, the variables every OpenAI client reads."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        model: dict[str, Any] = {}
+        if os.environ.get("OPENAI_API_KEY"):
+            model["api_key"] = os.environ["OPENAI_API_KEY"]
+        if os.environ.get("OPENAI_BASE_URL"):
+            model["base_url"] = os.environ["OPENAI_BASE_URL"]
+        return {"model": model} if model else {}
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+class Settings(BaseSettings, _Sections):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    # Set by ``load_settings``; class-level so that the custom sources can see it.
+    _file_data: dict[str, Any] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _OpenAIEnvSource(settings_cls),
+            _FileSource(settings_cls, cls._file_data),
+        )
+
+    # ---- derived paths -------------------------------------------------------------------
+    @property
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or platformdirs.user_data_dir(APP_NAME)).expanduser()
+
+    @property
+    def db_path(self) -> Path:
+        if self.storage.url:
+            url = self.storage.url
+            if url.startswith("sqlite:///"):
+                return Path(url.removeprefix("sqlite:///")).expanduser()
+            raise ConfigError(
+                f"storage.url: {url!r} is not supported yet; expected sqlite:///PATH",
+                hint="Postgres support is planned; use storage.path for SQLite.",
+            )
+        return Path(self.storage.path or self.resolved_data_dir / "openmanus.db").expanduser()
+
+    def workspace_for(self, session_id: str) -> Path:
+        if self.sandbox.workspace is not None:
+            return Path(self.sandbox.workspace).expanduser().resolve()
+        return self.resolved_data_dir / "workspaces" / session_id
+
+
+def config_path() -> Path:
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    return str(err.get("msg", "invalid value"))
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not isinstance(p, int)) or "(root)"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        if os.environ.get(f"{ENV_PREFIX}CONFIG"):
+            raise ConfigError(f"{path}: config file not found (named by {ENV_PREFIX}CONFIG)")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: broken TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        _Sections.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        got = err.get("input")
+        got_text = f" (got {got!r})" if err.get("type") != "extra_forbidden" and got is not None else ""
+        raise ConfigError(f"{path}: {_key(err['loc'])}: {_expected(err)}{got_text}") from None
+    return data
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if parts[:2] == ["model", "api_key"] and f"{ENV_PREFIX}MODEL__API_KEY" not in os.environ:
+        return "OPENAI_API_KEY"
+    if parts[:2] == ["model", "base_url"] and f"{ENV_PREFIX}MODEL__BASE_URL" not in os.environ:
+        return "OPENAI_BASE_URL"
+    return ENV_PREFIX + "__".join(p.upper() for p in parts)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings from all sources; raises ``ConfigError`` with one clear line."""
+    path = config_path()
+    Settings._file_data = _read_file(path)
+    overrides = overrides or {}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        top = str(loc[0]) if loc else ""
+        section = overrides.get(top)
+        key = _key(loc)
+        in_flags = top in overrides and (
+            not isinstance(section, dict) or (len(loc) > 1 and str(loc[1]) in section)
+        )
+        origin = "command line" if in_flags else f"environment variable {_env_name(loc)}"
+        raise ConfigError(f"{origin}: {key}: {_expected(err)}") from None
+
+
+def mask_secrets(data: Any) -> Any:
+    """A copy of a settings dump with every secret replaced by ``****``."""
+    if isinstance(data, dict):
+        return {k: mask_secrets(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, SecretStr):
+        return "****" if data.get_secret_value() else ""
+    return data
+
+
+def settings_as_dict(settings: Settings, *, reveal: bool = False) -> dict[str, Any]:
+    raw = settings.model_dump(mode="python")
+    if reveal:
+        return raw
+    masked = mask_secrets(raw)
+    # MCP server env blocks often hold tokens: mask their values too.
+    for server in masked.get("mcp", {}).get("servers", {}).values():
+        if isinstance(server, dict) and isinstance(server.get("env"), dict):
+            server["env"] = {k: "****" for k in server["env"]}
+        if isinstance(server, dict) and isinstance(server.get("headers"), dict):
+            server["headers"] = {k: "****" for k in server["headers"]}
+    return masked
+
+
+# Context windows and prices (USD per 1M tokens in / out) for common models; configurable.
+KNOWN_MODELS: dict[str, tuple[int, float, float]] = {
+    "gpt-4.1": (1_047_576, 2.00, 8.00),
+    "gpt-4.1-mini": (1_047_576, 0.40, 1.60),
+    "gpt-4.1-nano": (1_047_576, 0.10, 0.40),
+    "gpt-4o": (128_000, 2.50, 10.00),
+    "gpt-4o-mini": (128_000, 0.15, 0.60),
+    "gemini-2.5-flash": (1_048_576, 0.30, 2.50),
+    "gemini-2.5-pro": (1_048_576, 1.25, 10.00),
+}
+DEFAULT_CONTEXT_WINDOW = 128_000
+SCRIPTED_CONTEXT_WINDOW = 32_000
+
+
+def model_limits(model: ModelSettings) -> tuple[int, float, float]:
+    """(context window, price in, price out per 1M tokens) for the configured model."""
+    if model.provider == "scripted":
+        window, pin, pout = SCRIPTED_CONTEXT_WINDOW, 0.0, 0.0
+    else:
+        name = model.name.split("/")[-1]
+        window, pin, pout = KNOWN_MODELS.get(name, (DEFAULT_CONTEXT_WINDOW, 0.0, 0.0))
+    return (
+        model.context_window or window,
+        pin if model.price_in_per_1m is None else model.price_in_per_1m,
+        pout if model.price_out_per_1m is None else model.price_out_per_1m,
+    )

@@ -1,0 +1,336 @@
+"""The runtime: opens the database, builds the graph and drives sessions, producing events.
+
+``Runtime`` owns what a process has once (settings, database, tool registry, compiled graph).
+``AgentSession`` drives one session's thread: ``run(text)`` starts a run, ``resume()`` continues
+an interrupted or unfinished one. Approvals go to an ``approver`` coroutine (the CLI prompt, the
+TUI modal); with none, the run pauses as ``awaiting_approval`` and can be resumed later, from
+this process or another. Every client gets the same events through ``on_event``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from openmanus_tui import events as ev
+from openmanus_tui.agent.approval import ApprovalPolicy, Decision
+from openmanus_tui.agent.graph import AgentContext, build_graph
+from openmanus_tui.agent.prompts import system_prompt
+from openmanus_tui.agent.state import run_input
+from openmanus_tui.config import Settings
+from openmanus_tui.errors import ModelError, OpenManusError
+from openmanus_tui.models.factory import ModelInfo, make_model
+from openmanus_tui.runtime.sink import EventSink, Listener
+from openmanus_tui.runtime.stream import StreamMapper
+from openmanus_tui.runtime.tool_runner import ToolRunner
+from openmanus_tui.store.db import Database, SessionRecord
+from openmanus_tui.tools.base import ToolContext, ToolRegistry
+
+Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
+AskHuman = Callable[[str], Awaitable[str]]
+
+STREAM_MODES = ["messages", "updates", "checkpoints"]
+
+
+def new_session_id() -> str:
+    # Sortable by creation time, short enough to type a prefix of.
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    reason: str = ""
+    final_answer: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, db: Database, registry: ToolRegistry):
+        self.settings = settings
+        self.db = db
+        self.registry = registry
+        self.graph: CompiledStateGraph = build_graph().compile(checkpointer=db.saver)
+
+    @classmethod
+    async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
+        if registry is None:
+            from openmanus_tui.tools.builtin import build_registry
+
+            registry = build_registry()
+        db = await Database.open(settings.db_path)
+        return cls(settings, db, registry)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def create_session(
+        self, *, title: str = "", model: str | None = None, workspace: Path | None = None,
+        profile: str | None = None,
+    ) -> AgentSession:
+        session_id = new_session_id()
+        _, info = make_model(self.settings, model)
+        ws = Path(workspace).expanduser().resolve() if workspace else self.settings.workspace_for(session_id)
+        record = SessionRecord(
+            id=session_id, title=title, model=info.spec, workspace=str(ws),
+            profile=profile or self.settings.agent.profile,
+        )
+        await self.db.create_session(record)
+        return AgentSession(self, record)
+
+    async def open_session(self, session_id: str, *, model: str | None = None) -> AgentSession:
+        record = await self.db.get_session(session_id)
+        return AgentSession(self, record, model_override=model)
+
+
+class AgentSession:
+    def __init__(self, runtime: Runtime, record: SessionRecord, *, model_override: str | None = None):
+        self.runtime = runtime
+        self.record = record
+        self.model_override = model_override
+        self.config: dict[str, Any] = {"configurable": {"thread_id": record.id}}
+        self._sandbox: Any = None
+        self._sink: EventSink | None = None
+        self._seen_checkpoints: set[str] = set()
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def workspace(self) -> Path:
+        return Path(self.record.workspace)
+
+    # ---- the sandbox -------------------------------------------------------------------
+    def sandbox(self) -> Any:
+        if self._sandbox is None:
+            from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits
+
+            s = self.runtime.settings.sandbox
+            self.workspace.mkdir(parents=True, exist_ok=True)
+            self._sandbox = Sandbox(
+                self.workspace,
+                limits=SandboxLimits(
+                    cpu_seconds=s.cpu_seconds, memory_mb=s.memory_mb,
+                    max_processes=s.max_processes, max_file_mb=s.max_file_mb,
+                    max_open_files=s.max_open_files, output_cap_bytes=s.output_cap_kb * 1024,
+                ),
+                network=s.network,
+                min_isolation=IsolationLevel.parse(s.min_isolation)
+                if s.below_min == "refuse" else IsolationLevel.L0,
+            )
+        return self._sandbox
+
+    def isolation(self) -> str:
+        try:
+            return str(self.sandbox().level)
+        except OpenManusError:
+            return "unavailable"
+
+    # ---- driving ------------------------------------------------------------------------
+    async def _get_sink(self) -> EventSink:
+        if self._sink is None:
+            self._sink = EventSink(
+                self.runtime.db, self.id, await self.runtime.db.last_seq(self.id)
+            )
+        return self._sink
+
+    def _agent_context(
+        self, sink: EventSink, model: Any, info: ModelInfo, ask_human: AskHuman | None
+    ) -> AgentContext:
+        settings = self.runtime.settings
+        registry = self.runtime.registry
+        below_min_ask = False
+        if settings.sandbox.below_min == "ask":
+            from openmanus_tui.sandbox import IsolationLevel, probe
+
+            below_min_ask = probe().level < IsolationLevel.parse(settings.sandbox.min_isolation)
+
+        def make_tool_context(call_id: str) -> ToolContext:
+            def output(stream: str, text: str) -> None:
+                sink.emit_live(ev.ToolOutput(call_id=call_id, stream=stream, text=text))  # type: ignore[arg-type]
+
+            ctx = ToolContext(
+                workspace=self.workspace, emit_output=output, session_id=self.id,
+                call_id=call_id, network=settings.sandbox.network,
+            )
+            try:
+                ctx.sandbox = self.sandbox()
+            except OpenManusError as exc:
+                ctx.extra["sandbox_error"] = str(exc)
+            if ask_human is not None:
+                ctx.ask_human = ask_human
+            return ctx
+
+        async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
+            await sink.emit(ev.Retry(attempt=attempt, wait_s=round(wait, 3), error=error.message))
+
+        return AgentContext(
+            model=model.bind_tools(registry.openai_schemas()),
+            model_info=info,
+            registry=registry,
+            policy=ApprovalPolicy(settings.approval.mode, registry, force_ask_execute=below_min_ask),
+            system_prompt=system_prompt(
+                self.record.profile, isolation=self.isolation(), network=settings.sandbox.network,
+                extra=settings.agent.system_prompt,
+            ),
+            run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
+            max_steps=settings.agent.max_steps,
+            token_budget=settings.agent.token_budget,
+            repeat_limit=settings.agent.repeat_limit,
+            max_retries=settings.model.max_retries,
+            retry_backoff=settings.model.retry_backoff,
+            on_retry=on_retry,
+        )
+
+    async def pending(self) -> tuple[bool, bool]:
+        """(has a pending approval, has unfinished steps)."""
+        snapshot = await self.runtime.graph.aget_state(self.config)
+        return bool(snapshot.interrupts), bool(snapshot.next)
+
+    async def run(
+        self, text: str, *, approver: Approver | None = None, on_event: Listener | None = None,
+        ask_human: AskHuman | None = None,
+    ) -> RunOutcome:
+        sink = await self._get_sink()
+        await self._cancel_dangling_calls(sink)
+        if not self.record.title:
+            title = " ".join(text.split())[:60]
+            await self.runtime.db.update_session(self.id, title=title)
+            self.record.title = title
+        message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
+        return await self._drive(
+            run_input(text, message), approver=approver, on_event=on_event,
+            ask_human=ask_human, user_input=text,
+        )
+
+    async def resume(
+        self, *, approver: Approver | None = None, on_event: Listener | None = None,
+        ask_human: AskHuman | None = None,
+    ) -> RunOutcome:
+        snapshot = await self.runtime.graph.aget_state(self.config)
+        if not snapshot.next:
+            values = snapshot.values or {}
+            if values.get("final_answer") is not None:
+                return RunOutcome("completed", "nothing to resume", values["final_answer"])
+            return RunOutcome("completed", "nothing to resume")
+        return await self._drive(
+            None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
+        )
+
+    async def _cancel_dangling_calls(self, sink: EventSink) -> None:
+        """New input while calls wait (for approval, or after a crash): give each a result."""
+        snapshot = await self.runtime.graph.aget_state(self.config)
+        if not snapshot.next:
+            return
+        messages = (snapshot.values or {}).get("messages", [])
+        last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        if last_ai is None:
+            return
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        text = "Cancelled: the user sent a new message before this call ran."
+        closing = []
+        sink.checkpoint_id = snapshot.config["configurable"]["checkpoint_id"]
+        for call in [*last_ai.tool_calls, *last_ai.invalid_tool_calls]:
+            if call["id"] in answered:
+                continue
+            closing.append(ToolMessage(
+                content=text, tool_call_id=call["id"], name=call["name"] or "",
+                id=f"result_cancel_{call['id']}", status="error",
+            ))
+            await sink.emit(ev.ToolFinished(
+                call_id=call["id"], tool=call["name"] or "", status="denied", result=text,
+            ))
+        if closing:
+            await self.runtime.graph.aupdate_state(
+                self.config, {"messages": closing, "tool_calls": [], "decisions": {}},
+                as_node="call_tool",
+            )
+
+    async def _drive(
+        self, graph_input: Any, *, approver: Approver | None, on_event: Listener | None,
+        ask_human: AskHuman | None, user_input: str | None,
+    ) -> RunOutcome:
+        sink = await self._get_sink()
+        if on_event is not None:
+            sink.listeners.append(on_event)
+        try:
+            return await self._drive_inner(sink, graph_input, approver, ask_human, user_input)
+        finally:
+            if on_event is not None:
+                sink.listeners.remove(on_event)
+
+    async def _drive_inner(
+        self, sink: EventSink, graph_input: Any, approver: Approver | None,
+        ask_human: AskHuman | None, user_input: str | None,
+    ) -> RunOutcome:
+        graph = self.runtime.graph
+        model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
+        sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
+        await self.runtime.db.update_session(self.id, status="running")
+        if info.offline_reason:
+            await sink.emit(ev.Notice(level="warning", text=info.offline_reason))
+        await sink.emit(ev.RunStarted(
+            profile=self.record.profile, model=info.spec, input=user_input,
+            resumed=user_input is None,
+        ))
+        context = self._agent_context(sink, model, info, ask_human)
+        mapper = StreamMapper(sink, self.runtime.registry, self._seen_checkpoints)
+        outcome: RunOutcome
+        try:
+            while True:
+                mapper.approval = None
+                async for namespace, mode, data in graph.astream(
+                    graph_input, self.config, context=context, stream_mode=STREAM_MODES,
+                    subgraphs=True, durability="sync",
+                ):
+                    await mapper.handle(namespace, mode, data)
+                if mapper.approval is None:
+                    break
+                if approver is None:
+                    outcome = RunOutcome(
+                        "awaiting_approval",
+                        "a tool call needs approval and nobody can answer here; "
+                        f"run `openmanus resume {self.id}` in a terminal",
+                    )
+                    return await self._finish(sink, mapper, outcome)
+                decisions = await approver(mapper.approval)
+                graph_input = Command(
+                    resume={k: v.model_dump(exclude_none=True) for k, v in decisions.items()}
+                )
+            if mapper.stop_reason:
+                outcome = RunOutcome("stopped", mapper.stop_reason)
+            else:
+                outcome = RunOutcome("completed", "", mapper.final_answer)
+        except OpenManusError as exc:
+            await sink.emit(ev.Error(error_class=exc.error_class, message=exc.message, hint=exc.hint))
+            outcome = RunOutcome("error", exc.message)
+        return await self._finish(sink, mapper, outcome)
+
+    async def _finish(self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome) -> RunOutcome:
+        totals = mapper.totals
+        await sink.emit(ev.RunFinished(
+            status=outcome.status, reason=outcome.reason,  # type: ignore[arg-type]
+            steps=totals.get("steps", 0), tokens_in=totals.get("tokens_in", 0),
+            tokens_out=totals.get("tokens_out", 0), cost=totals.get("cost", 0.0),
+        ))
+        await self.runtime.db.update_session(self.id, status=outcome.status)
+        return outcome

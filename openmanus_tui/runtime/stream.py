@@ -1,0 +1,121 @@
+"""Map LangGraph's ``astream`` output to our events: the one place they are produced from it.
+
+Stream modes used: ``messages`` (token deltas of the model call), ``updates`` (what each node
+returned: thoughts, tool calls, usage, decisions, the answer, interrupts) and ``checkpoints``
+(the checkpoint lineage, which branching and replay are built on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage
+
+from openmanus_tui import events as ev
+from openmanus_tui.runtime.sink import EventSink
+from openmanus_tui.tools.base import ToolRegistry
+
+
+class StreamMapper:
+    def __init__(self, sink: EventSink, registry: ToolRegistry, seen_checkpoints: set[str]):
+        self.sink = sink
+        self.registry = registry
+        self.seen_checkpoints = seen_checkpoints
+        self.approval: ev.ApprovalRequested | None = None
+        self.final_answer: str | None = None
+        self.stop_reason: str | None = None
+        self.totals: dict[str, Any] = {}
+        self._changed: list[str] = []
+        self._nodes: list[str] = []
+
+    async def handle(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
+        if mode == "messages":
+            self._on_token(data)
+        elif mode == "updates":
+            for node, update in data.items():
+                await self._on_update(node, update)
+        elif mode == "checkpoints":
+            await self._on_checkpoint(data)
+
+    def _on_token(self, data: Any) -> None:
+        chunk, metadata = data
+        if metadata.get("langgraph_node") != "call_llm":
+            return
+        text = chunk.text if isinstance(getattr(chunk, "text", None), str) else ""
+        if text:
+            self.sink.emit_live(ev.ThoughtDelta(message_id=chunk.id or "", text=text))
+
+    async def _on_update(self, node: str, update: Any) -> None:
+        if node == "__interrupt__":
+            for item in update:
+                value = item.value if hasattr(item, "value") else item
+                calls = [ev.ApprovalCall(**c) for c in value.get("calls", [])]
+                self.approval = await self.sink.emit(ev.ApprovalRequested(calls=calls))
+            return
+        if not isinstance(update, dict):
+            return
+        self._nodes.append(node)
+        self._changed.extend(k for k in update if k not in self._changed)
+        for key in ("tokens_in", "tokens_out", "cost", "steps"):
+            if key in update:
+                self.totals[key] = update[key]
+        if node == "call_llm":
+            await self._on_llm(update)
+        elif node == "approve":
+            await self._on_decisions(update)
+        elif node == "finalize" and update.get("final_answer") is not None:
+            self.final_answer = update["final_answer"]
+            await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
+
+    async def _on_llm(self, update: dict[str, Any]) -> None:
+        if update.get("stop_reason"):
+            self.stop_reason = update["stop_reason"]
+        outcome = update.get("agent_outcome") or {}
+        message = next((m for m in update.get("messages", []) if isinstance(m, AIMessage)), None)
+        if message is None:
+            return
+        text = outcome.get("text", "")
+        if text:
+            await self.sink.emit(ev.Thought(message_id=message.id or "", text=text))
+        for call in update.get("tool_calls", []):
+            spec = self.registry.get(call["name"])
+            await self.sink.emit(ev.ToolCall(
+                call_id=call["id"], tool=call["name"], args=call.get("args"),
+                raw_args=call.get("raw_args", ""), tier=spec.tier if spec else None,
+                risk=spec.risk.value if spec else None, message_id=message.id or "",
+                invalid=call.get("invalid"),
+            ))
+        await self.sink.emit(ev.Usage(
+            message_id=message.id or "",
+            tokens_in=outcome.get("tokens_in", 0), tokens_out=outcome.get("tokens_out", 0),
+            cost=outcome.get("cost", 0.0), context_tokens=outcome.get("context_tokens", 0),
+            context_window=outcome.get("context_window", 0),
+            latency_ms=outcome.get("latency_ms", 0.0), retries=outcome.get("retries", 0),
+            total_tokens_in=update.get("tokens_in", 0), total_tokens_out=update.get("tokens_out", 0),
+            total_cost=update.get("cost", 0.0),
+        ))
+
+    async def _on_decisions(self, update: dict[str, Any]) -> None:
+        for call_id, d in (update.get("decisions") or {}).items():
+            if d.get("decision") == "error":
+                continue  # invalid calls: the tool_finished event carries the error
+            await self.sink.emit(ev.ApprovalDecided(
+                call_id=call_id, tool=d.get("tool", ""), decision=d["decision"],
+                args=d.get("args"), reason=d.get("reason", ""), scope=d.get("scope"),
+                rule=d.get("rule"), by=d.get("by", "user"),
+            ))
+
+    async def _on_checkpoint(self, data: dict[str, Any]) -> None:
+        checkpoint_id = data["config"]["configurable"]["checkpoint_id"]
+        self.sink.checkpoint_id = checkpoint_id
+        if checkpoint_id in self.seen_checkpoints:
+            return  # a resume re-announces the checkpoint it starts from
+        self.seen_checkpoints.add(checkpoint_id)
+        parent = (data.get("parent_config") or {}).get("configurable", {}).get("checkpoint_id")
+        metadata = data.get("metadata") or {}
+        await self.sink.emit(ev.Checkpoint(
+            checkpoint_id=checkpoint_id, parent_id=parent, step=metadata.get("step", 0),
+            source=metadata.get("source", ""), nodes=self._nodes, changed=self._changed,
+        ))
+        self._changed = []
+        self._nodes = []

@@ -1,0 +1,114 @@
+"""Run the approved tool calls of one step, exactly once across resumes and restarts.
+
+The events table doubles as the tool journal: ``tool_started`` is committed before a tool runs
+and ``tool_finished`` after, both keyed by the step's base checkpoint and the call id. When the
+``call_tool`` node runs again for the same step (after a crash or a kill), a finished call gives
+back its recorded result, and a call that started but never finished is reported to the model
+as interrupted instead of being run a second time — its side effects may already have happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+
+from openmanus_tui import events as ev
+from openmanus_tui.runtime.sink import EventSink
+from openmanus_tui.tools.base import ToolContext, ToolRegistry, ToolResult, run_tool
+
+INTERRUPTED = (
+    "This call was started but the program stopped before it finished, so its result is "
+    "unknown and it was not run again. Check its effects before retrying."
+)
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        sink: EventSink,
+        registry: ToolRegistry,
+        make_context: Callable[[str], ToolContext],
+        isolation: Callable[[], str | None],
+    ) -> None:
+        self.sink = sink
+        self.registry = registry
+        self.make_context = make_context
+        self.isolation = isolation
+
+    async def __call__(
+        self, calls: list[dict[str, Any]], decisions: dict[str, dict[str, Any]], base: str
+    ) -> tuple[list[ToolMessage], list[dict[str, Any]]]:
+        messages: list[ToolMessage] = []
+        results: list[dict[str, Any]] = []
+        for call in calls:
+            finished = await self._run_one(call, decisions.get(call["id"]), base)
+            messages.append(ToolMessage(
+                content=finished.result, tool_call_id=call["id"], name=call["name"],
+                id=f"result_{base[-12:]}_{call['id']}",
+                status="success" if finished.status == "ok" else "error",
+            ))
+            results.append({
+                "call_id": call["id"], "tool": call["name"], "status": finished.status,
+                "duration_ms": finished.duration_ms, "isolation": finished.isolation,
+                "truncated": finished.truncated, "artifacts": finished.artifacts,
+            })
+        return messages, results
+
+    async def _finish(self, base: str, call: dict[str, Any], result: ToolResult) -> ev.ToolFinished:
+        event = ev.ToolFinished(
+            call_id=call["id"], tool=call["name"], status=result.status, result=result.content,
+            duration_ms=result.duration_ms, isolation=result.isolation,
+            truncated=result.truncated, artifacts=result.artifacts, checkpoint_id=base,
+        )
+        await self.sink.emit(event)
+        return event
+
+    async def _run_one(
+        self, call: dict[str, Any], decision: dict[str, Any] | None, base: str
+    ) -> ev.ToolFinished:
+        journal = await self.sink.db.journal(self.sink.session_id, base, call["id"])
+        done = next((e for e in journal if isinstance(e, ev.ToolFinished)), None)
+        if done is not None:
+            return done
+        if journal:  # started, never finished
+            return await self._finish(
+                base, call, ToolResult(INTERRUPTED, status="interrupted", isolation=self.isolation())
+            )
+        decision = decision or {"decision": "deny", "reason": "no decision was recorded"}
+        kind = decision.get("decision")
+        if kind == "error":
+            return await self._finish(
+                base, call, ToolResult(f"Error: {decision.get('reason', '')}", status="error")
+            )
+        if kind == "deny":
+            reason = decision.get("reason") or "no reason given"
+            who = "The user" if decision.get("by") == "user" else "The approval policy"
+            return await self._finish(
+                base, call,
+                ToolResult(f"{who} denied this call. Reason: {reason}", status="denied"),
+            )
+        spec = self.registry.get(call["name"])
+        if spec is None:  # the registry changed between proposal and execution
+            return await self._finish(
+                base, call, ToolResult(f"Error: unknown tool {call['name']!r}", status="error")
+            )
+        await self.sink.emit(ev.ToolStarted(
+            call_id=call["id"], tool=call["name"], args=call["args"],
+            isolation=self.isolation(), checkpoint_id=base,
+        ))
+        ctx = self.make_context(call["id"])
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(run_tool(spec, ctx, call["args"]), spec.timeout + 30)
+        except TimeoutError:
+            result = ToolResult(
+                f"Error: {spec.name} did not finish within {spec.timeout:.0f} s", status="timeout"
+            )
+        result.duration_ms = result.duration_ms or (time.perf_counter() - started) * 1000
+        result.isolation = result.isolation or self.isolation()
+        self.registry.record(spec.name, result.duration_ms, result.status == "ok")
+        return await self._finish(base, call, result)

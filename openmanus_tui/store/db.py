@@ -1,0 +1,209 @@
+"""The SQLite database: LangGraph checkpoints, the sessions table and the append-only events table.
+
+One file, WAL mode, one connection per process shared by the checkpointer and our tables, so
+there is exactly one writer (two writers is how "database is locked" happens, langgraph#8136).
+Our writes take the checkpointer's lock so they never interleave with one of its transactions.
+Every event is committed as it is appended: with WAL and ``synchronous=NORMAL`` a commit is a
+cheap WAL append, and a SIGKILL loses nothing that was emitted before it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from openmanus_tui.errors import OpenManusError, SessionNotFound
+from openmanus_tui.events import Event, parse_event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL DEFAULT 'manus',
+    workspace TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'new',
+    parent_session TEXT,
+    parent_checkpoint TEXT,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS events (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    run_id TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT,
+    type TEXT NOT NULL,
+    call_id TEXT,
+    ts REAL NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_call ON events(session_id, call_id) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_checkpoint ON events(session_id, checkpoint_id);
+"""
+
+
+@dataclass
+class SessionRecord:
+    id: str
+    title: str = ""
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    model: str = ""
+    profile: str = "manus"
+    workspace: str = ""
+    status: str = "new"
+    parent_session: str | None = None
+    parent_checkpoint: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+_SESSION_COLUMNS = [f for f in SessionRecord.__dataclass_fields__]
+
+
+def _row_to_session(row: Iterable[Any]) -> SessionRecord:
+    data = dict(zip(_SESSION_COLUMNS, row, strict=True))
+    data["meta"] = json.loads(data["meta"] or "{}")
+    return SessionRecord(**data)
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, saver: AsyncSqliteSaver):
+        self.conn = conn
+        self.path = path
+        self.saver = saver
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(str(path), timeout=30)
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA busy_timeout=30000")
+            await conn.executescript(SCHEMA)
+            await conn.commit()
+        except Exception as exc:  # sqlite3.DatabaseError, OSError: an unusable file
+            raise OpenManusError(
+                f"cannot open the database {path}: {exc}",
+                hint="Check storage.path, or move the file aside to start afresh.",
+                error_class="user",
+            ) from None
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+        return cls(conn, path, saver)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    # ---- sessions ------------------------------------------------------------------------
+    async def create_session(self, record: SessionRecord) -> SessionRecord:
+        values = asdict(record)
+        values["meta"] = json.dumps(values["meta"])
+        cols = ", ".join(_SESSION_COLUMNS)
+        marks = ", ".join("?" for _ in _SESSION_COLUMNS)
+        async with self.saver.lock:
+            await self.conn.execute(
+                f"INSERT INTO sessions ({cols}) VALUES ({marks})",
+                [values[c] for c in _SESSION_COLUMNS],
+            )
+            await self.conn.commit()
+        return record
+
+    async def update_session(self, session_id: str, **fields: Any) -> None:
+        if "meta" in fields:
+            fields["meta"] = json.dumps(fields["meta"])
+        fields.setdefault("updated", time.time())
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        async with self.saver.lock:
+            await self.conn.execute(
+                f"UPDATE sessions SET {sets} WHERE id = ?", [*fields.values(), session_id]
+            )
+            await self.conn.commit()
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        """A session by id or by a unique id prefix (as printed by ``sessions list``)."""
+        async with self.conn.execute(
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id = ? OR id LIKE ? "
+            "ORDER BY id = ? DESC LIMIT 2",
+            (session_id, session_id.replace("%", "").replace("_", r"\_") + "%", session_id),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        if not rows or (len(rows) > 1 and rows[0][0] != session_id):
+            what = "no session" if not rows else "more than one session"
+            raise SessionNotFound(
+                f"{what} matches {session_id!r}",
+                hint="`openmanus sessions list` shows the sessions.",
+            )
+        return _row_to_session(rows[0])
+
+    async def list_sessions(self) -> list[SessionRecord]:
+        async with self.conn.execute(
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions ORDER BY updated DESC"
+        ) as cur:
+            return [_row_to_session(r) for r in await cur.fetchall()]
+
+    async def delete_session(self, session_id: str) -> None:
+        await self.saver.adelete_thread(session_id)
+        async with self.saver.lock:
+            await self.conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
+            await self.conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            await self.conn.commit()
+
+    # ---- events --------------------------------------------------------------------------
+    async def last_seq(self, session_id: str) -> int:
+        async with self.conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def append_event(self, event: Event) -> None:
+        call_id = getattr(event, "call_id", None)
+        async with self.saver.lock:
+            await self.conn.execute(
+                "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, "
+                "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.session_id, event.seq, event.run_id, event.checkpoint_id, event.type,
+                 call_id, event.ts, event.to_json()),
+            )
+            await self.conn.commit()
+
+    async def events(
+        self, session_id: str, *, after_seq: int = 0, types: Iterable[str] | None = None
+    ) -> list[Event]:
+        sql = "SELECT payload FROM events WHERE session_id = ? AND seq > ?"
+        params: list[Any] = [session_id, after_seq]
+        if types:
+            kinds = list(types)
+            sql += f" AND type IN ({', '.join('?' for _ in kinds)})"
+            params += kinds
+        async with self.conn.execute(sql + " ORDER BY seq", params) as cur:
+            return [parse_event(row[0]) for row in await cur.fetchall()]
+
+    async def journal(self, session_id: str, base_checkpoint: str, call_id: str) -> list[Event]:
+        """The tool_started / tool_finished events of one call at one step (the tool journal)."""
+        async with self.conn.execute(
+            "SELECT payload FROM events WHERE session_id = ? AND call_id = ? AND checkpoint_id = ?"
+            " AND type IN ('tool_started', 'tool_finished') ORDER BY seq",
+            (session_id, call_id, base_checkpoint),
+        ) as cur:
+            return [parse_event(row[0]) for row in await cur.fetchall()]
+
+    async def size_bytes(self) -> int:
+        """Database size on disk, WAL included."""
+        total = 0
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
