@@ -92,6 +92,7 @@ class Runtime:
         record = SessionRecord(
             id=session_id, title=title, model=info.spec, workspace=str(ws),
             profile=profile or self.settings.agent.profile,
+            meta={"offline_reason": info.offline_reason} if info.offline_reason else {},
         )
         await self.db.create_session(record)
         return AgentSession(self, record)
@@ -286,8 +287,11 @@ class AgentSession:
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         await self.runtime.db.update_session(self.id, status="running")
-        if info.offline_reason:
-            await sink.emit(ev.Notice(level="warning", text=info.offline_reason))
+        offline = info.offline_reason or (
+            self.record.meta.get("offline_reason") if info.spec == "scripted:demo" else ""
+        )
+        if offline:
+            await sink.emit(ev.Notice(level="warning", text=offline))
         await sink.emit(ev.RunStarted(
             profile=self.record.profile, model=info.spec, input=user_input,
             resumed=user_input is None,

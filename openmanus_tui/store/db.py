@@ -85,6 +85,7 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
+        conn: aiosqlite.Connection | None = None
         try:
             conn = await aiosqlite.connect(str(path), timeout=30)
             await conn.execute("PRAGMA journal_mode=WAL")
@@ -93,6 +94,8 @@ class Database:
             await conn.executescript(SCHEMA)
             await conn.commit()
         except Exception as exc:  # sqlite3.DatabaseError, OSError: an unusable file
+            if conn is not None:
+                await conn.close()  # its worker thread would keep the process alive
             raise OpenManusError(
                 f"cannot open the database {path}: {exc}",
                 hint="Check storage.path, or move the file aside to start afresh.",

@@ -1,0 +1,245 @@
+"""The ``openmanus`` command line: headless runs, sessions, configuration and diagnostics.
+
+Every subcommand consumes the runtime's event stream: ``run``/``resume`` render it with rich,
+or print it as JSON lines with ``--json``. User mistakes (bad flags, bad config, unknown
+session) print one clear line and exit with code 2; a run's outcome sets the exit code:
+0 final answer, 1 error, 3 stopped by a guard, 4 waiting for an approval, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from openmanus_tui import __version__
+from openmanus_tui import events as ev
+from openmanus_tui.errors import ConfigError, OpenManusError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED, EXIT_AWAITING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+OUTCOME_EXIT = {"completed": EXIT_OK, "stopped": EXIT_STOPPED, "awaiting_approval": EXIT_AWAITING,
+                "error": EXIT_ERROR, "cancelled": EXIT_INTERRUPTED}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="openmanus", description="OpenManus TUI: run, watch and steer an agent.")
+    parser.add_argument("--version", action="version", version=f"openmanus {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (default: the user config dir)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", metavar="SPEC", help="openai:<model> or scripted:<name>")
+        p.add_argument("--approval", choices=["ask", "auto", "yolo"], help="approval mode")
+        p.add_argument("--json", action="store_true", help="print events as JSON lines")
+        p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model calls")
+
+    run = sub.add_parser("run", help="run a task headless, streaming the events")
+    run.add_argument("task", help="what the agent should do")
+    run.add_argument("--session", metavar="ID", help="continue this session instead of a new one")
+    run.add_argument("--workspace", metavar="DIR", help="the folder the agent works in")
+    run_options(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted or unfinished session")
+    resume.add_argument("session", metavar="ID")
+    run_options(resume)
+
+    sessions = sub.add_parser("sessions", help="list, show or remove sessions")
+    ssub = sessions.add_subparsers(dest="action", parser_class=_Parser, required=True)
+    ls = ssub.add_parser("list", help="list sessions, newest first")
+    ls.add_argument("--json", action="store_true")
+    show = ssub.add_parser("show", help="print a session's transcript")
+    show.add_argument("session", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print the stored events as JSON lines")
+    rm = ssub.add_parser("rm", help="delete a session and its checkpoints")
+    rm.add_argument("session", metavar="ID")
+
+    config = sub.add_parser("config", help="show, locate or validate the configuration")
+    csub = config.add_subparsers(dest="action", parser_class=_Parser, required=True)
+    cshow = csub.add_parser("show", help="the effective settings (secrets masked)")
+    cshow.add_argument("--json", action="store_true")
+    csub.add_parser("path", help="where the config file and the data live")
+    csub.add_parser("validate", help="check the config file and environment")
+
+    doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
+    doctor.add_argument("--json", action="store_true")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if getattr(args, "approval", None):
+        out["approval"] = {"mode": args.approval}
+    if getattr(args, "max_steps", None) is not None:
+        out["agent"] = {"max_steps": args.max_steps}
+    if getattr(args, "workspace", None):
+        out["sandbox"] = {"workspace": args.workspace}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.config:
+            os.environ["OPENMANUS_CONFIG"] = args.config
+        if args.command is None:
+            parser.print_help()
+            return EXIT_OK
+        return asyncio.run(_dispatch(args))
+    except ConfigError as exc:
+        print(f"openmanus: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except OpenManusError as exc:
+        print(f"openmanus: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}", file=sys.stderr)
+        return EXIT_USAGE if exc.error_class == "user" else EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nopenmanus: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from openmanus_tui.config import load_settings
+
+    settings = load_settings(_overrides(args))
+    if args.command == "config":
+        return _config(args, settings)
+    if args.command == "doctor":
+        return _doctor(args, settings)
+
+    from openmanus_tui.runtime.session import Runtime
+
+    runtime = await Runtime.open(settings)
+    try:
+        if args.command == "sessions":
+            return await _sessions(args, runtime)
+        return await _run(args, runtime)
+    finally:
+        await runtime.close()
+
+
+# ---- run / resume -------------------------------------------------------------------------
+async def _run(args: argparse.Namespace, runtime: Any) -> int:
+    from openmanus_tui.cli_render import Renderer, terminal_approver, terminal_ask_human
+
+    if args.command == "run" and args.session is None:
+        session = await runtime.create_session(model=args.model)
+    else:
+        session = await runtime.open_session(
+            args.session, model=args.model if args.command == "resume" else args.model
+        )
+    renderer = Renderer(json_lines=args.json)
+    interactive = sys.stdin.isatty()
+    approver = terminal_approver(renderer, runtime.registry, interactive)
+    ask_human = terminal_ask_human(renderer) if interactive else None
+    try:
+        if args.command == "run":
+            outcome = await session.run(
+                args.task, approver=approver, on_event=renderer, ask_human=ask_human
+            )
+        else:
+            outcome = await session.resume(approver=approver, on_event=renderer, ask_human=ask_human)
+            if outcome.reason == "nothing to resume":
+                renderer.note(f"Session {session.id} has nothing to resume (it is finished).")
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        renderer.note(f"Interrupted. Continue with: openmanus resume {session.id}")
+        return EXIT_INTERRUPTED
+    renderer.summary(session.id, outcome)
+    return OUTCOME_EXIT.get(outcome.status, EXIT_ERROR)
+
+
+# ---- sessions -----------------------------------------------------------------------------
+async def _sessions(args: argparse.Namespace, runtime: Any) -> int:
+    from openmanus_tui.cli_render import print_sessions, print_transcript
+
+    db = runtime.db
+    if args.action == "list":
+        records = await db.list_sessions()
+        if args.json:
+            for r in records:
+                print(json.dumps(r.__dict__, default=str))
+        else:
+            print_sessions(records)
+        return EXIT_OK
+    record = await db.get_session(args.session)
+    if args.action == "show":
+        events = await db.events(record.id)
+        if args.json:
+            for e in events:
+                print(e.to_json())
+        else:
+            print_transcript(record, events)
+        return EXIT_OK
+    await db.delete_session(record.id)
+    print(f"deleted session {record.id} ({record.title or 'untitled'})")
+    return EXIT_OK
+
+
+# ---- config / doctor ----------------------------------------------------------------------
+def _config(args: argparse.Namespace, settings: Any) -> int:
+    from openmanus_tui.config import config_path, settings_as_dict
+
+    if args.action == "path":
+        print(f"config file: {config_path()}{'' if config_path().exists() else ' (not present)'}")
+        print(f"data folder: {settings.resolved_data_dir}")
+        print(f"database:    {settings.db_path}")
+        return EXIT_OK
+    if args.action == "validate":
+        where = config_path()
+        print(f"OK: {where if where.exists() else 'defaults (no config file)'} and the environment are valid")
+        return EXIT_OK
+    data = settings_as_dict(settings)
+    text = json.dumps(data, indent=2, default=str)
+    if args.json:
+        print(text)
+    else:
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console().print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace, settings: Any) -> int:
+    from openmanus_tui.config import config_path
+    from openmanus_tui.models.factory import make_model
+    from openmanus_tui.sandbox import format_report, probe
+
+    report = probe()
+    _, info = make_model(settings)
+    if args.json:
+        data = {
+            "sandbox": report.to_dict(),
+            "model": {"spec": info.spec, "context_window": info.context_window,
+                      "offline_reason": info.offline_reason},
+            "config_file": str(config_path()),
+            "database": str(settings.db_path),
+        }
+        print(json.dumps(data, indent=2, default=str))
+        return EXIT_OK
+    print(format_report(report))
+    print()
+    print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
+    print(f"config:   {config_path()}")
+    print(f"database: {settings.db_path}")
+    return EXIT_OK
+
+
+def _workspace_arg(value: str) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+__all__ = ["ev", "main"]

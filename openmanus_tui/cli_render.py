@@ -1,0 +1,250 @@
+"""Terminal rendering for the headless CLI: the event stream, approval prompts, transcripts.
+
+With ``--json`` every event (token deltas included) is one JSON object per line on stdout and
+prompts go to stderr, so the output can be piped into ``jq`` or saved and imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from openmanus_tui import events as ev
+from openmanus_tui.agent.approval import Decision
+from openmanus_tui.store.db import SessionRecord
+from openmanus_tui.tools.base import ToolRegistry, describe_validation_error
+
+RESULT_LINES = 12
+STATUS_STYLE = {"ok": "green", "error": "red", "denied": "yellow", "timeout": "red",
+                "truncated": "yellow", "interrupted": "yellow"}
+
+
+def _excerpt(text: str, lines: int = RESULT_LINES) -> str:
+    rows = text.splitlines()
+    if len(rows) <= lines:
+        return text
+    return "\n".join(rows[:lines]) + f"\n… ({len(rows) - lines} more lines)"
+
+
+class Renderer:
+    """A listener for ``on_event`` that prints the run as it happens."""
+
+    def __init__(self, *, json_lines: bool = False) -> None:
+        self.json_lines = json_lines
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False)
+        self._streaming = False
+        self._last_thought = ""
+
+    @property
+    def ui(self) -> Console:
+        """Where people-facing text goes: stderr when stdout carries JSON."""
+        return self.err if self.json_lines else self.out
+
+    def note(self, text: str, style: str = "yellow") -> None:
+        self._end_stream()
+        self.ui.print(Text(text, style=style))
+
+    def _end_stream(self) -> None:
+        if self._streaming:
+            self.out.file.write("\n")
+            self.out.file.flush()
+            self._streaming = False
+
+    def __call__(self, event: ev.Event) -> None:
+        if self.json_lines:
+            sys.stdout.write(event.to_json() + "\n")
+            sys.stdout.flush()
+            return
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_thought_delta(self, event: ev.ThoughtDelta) -> None:
+        self.out.file.write(event.text)
+        self.out.file.flush()
+        self._streaming = True
+
+    def _on_thought(self, event: ev.Thought) -> None:
+        self._last_thought = event.text
+        if not self._streaming:  # a resumed run has no deltas for a stored thought
+            self.out.print(Text(event.text, style="italic"))
+        self._end_stream()
+
+    def _on_notice(self, event: ev.Notice) -> None:
+        self.note(f"ⓘ {event.text}", "yellow" if event.level == "warning" else "cyan")
+
+    def _on_run_started(self, event: ev.RunStarted) -> None:
+        what = "Resuming" if event.resumed else "Running"
+        self.out.print(Text(f"{what} with {event.model} (session {event.session_id})", style="dim"))
+
+    def _on_tool_call(self, event: ev.ToolCall) -> None:
+        self._end_stream()
+        args = json.dumps(event.args, ensure_ascii=False) if event.args is not None else event.raw_args
+        line = Text("→ ", style="bold cyan")
+        line.append(event.tool, style="bold")
+        line.append(f"({args})")
+        if event.risk:
+            line.append(f"  [{event.risk}]", style="dim")
+        if event.invalid:
+            line.append(f"  invalid: {event.invalid}", style="red")
+        self.out.print(line)
+
+    def _on_approval_decided(self, event: ev.ApprovalDecided) -> None:
+        if event.by == "user":
+            return  # the person just typed it
+        if event.decision == "deny":
+            self.out.print(Text(f"  ✗ {event.tool} denied: {event.reason}", style="yellow"))
+
+    def _on_tool_started(self, event: ev.ToolStarted) -> None:
+        iso = f" in sandbox {event.isolation}" if event.isolation else ""
+        self.out.print(Text(f"  … running {event.tool}{iso}", style="dim"))
+
+    def _on_tool_output(self, event: ev.ToolOutput) -> None:
+        self.out.print(Text(f"  │ {event.text}", style="red dim" if event.stream == "stderr" else "dim"))
+
+    def _on_tool_finished(self, event: ev.ToolFinished) -> None:
+        style = STATUS_STYLE.get(event.status, "white")
+        mark = "✓" if event.status == "ok" else "✗"
+        head = Text(f"  {mark} {event.tool} {event.status}", style=style)
+        head.append(f"  {event.duration_ms:.0f} ms", style="dim")
+        if event.artifacts:
+            head.append(f"  artifacts: {', '.join(event.artifacts)}", style="cyan")
+        self.out.print(head)
+        if event.result.strip():
+            self.out.print(Text(_excerpt(event.result.rstrip()), style="dim"), soft_wrap=False)
+
+    def _on_retry(self, event: ev.Retry) -> None:
+        self.note(f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s")
+
+    def _on_final_answer(self, event: ev.FinalAnswer) -> None:
+        self._end_stream()
+        if event.text and event.text == self._last_thought:
+            # Already streamed above as the model wrote it; do not print it twice.
+            self.out.rule("[green]✓ answer above[/green]", style="green")
+            return
+        self.out.print(Panel(Markdown(event.text or "(empty answer)"), title="Answer", border_style="green"))
+
+    def _on_error(self, event: ev.Error) -> None:
+        self._end_stream()
+        self.err.print(Text(f"Error ({event.error_class}): {event.message}", style="bold red"))
+        if event.hint:
+            self.err.print(Text(f"  {event.hint}", style="red"))
+
+    def summary(self, session_id: str, outcome: Any) -> None:
+        self._end_stream()
+        if outcome.status == "completed":
+            return
+        text = {"stopped": f"Stopped: {outcome.reason}",
+                "awaiting_approval": f"Paused: {outcome.reason}",
+                "error": f"The run failed; the session is intact. Retry with: openmanus resume {session_id}",
+                }.get(outcome.status, f"{outcome.status}: {outcome.reason}")
+        self.note(text, "yellow")
+
+
+def _read_line(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.strip()
+
+
+def terminal_approver(renderer: Renderer, registry: ToolRegistry, interactive: bool):
+    """Ask on the terminal; with no terminal, deny and say why (the model gets the reason)."""
+
+    async def approve(request: ev.ApprovalRequested) -> dict[str, Decision]:
+        if not interactive:
+            reason = ("no terminal was available to ask for approval; run interactively, or choose "
+                      "--approval auto/yolo")
+            for call in request.calls:
+                renderer.note(f"✗ {call.tool} denied: {reason}")
+            return {c.call_id: Decision(decision="deny", reason=reason) for c in request.calls}
+        return {c.call_id: await asyncio.to_thread(_ask_one, renderer, registry, c) for c in request.calls}
+
+    return approve
+
+
+def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) -> Decision:
+    renderer._end_stream()
+    err = renderer.err
+    err.print(Panel(
+        Text(json.dumps(call.args, indent=2, ensure_ascii=False)),
+        title=f"Approve {call.tool}? [{call.risk}]", subtitle=call.reason, border_style="yellow",
+    ))
+    while True:
+        # No default answer: an Enter typed ahead never approves anything.
+        answer = _read_line("approve / edit / deny > ").lower()
+        if answer in ("a", "approve", "y", "yes"):
+            return Decision(decision="approve")
+        if answer in ("d", "deny", "n", "no"):
+            reason = _read_line("reason for the model (optional) > ")
+            return Decision(decision="deny", reason=reason or "denied by the user")
+        if answer in ("e", "edit"):
+            text = _read_line("new arguments as one line of JSON > ")
+            try:
+                args = json.loads(text)
+                spec = registry.get(call.tool)
+                if spec is not None:
+                    spec.validate_args(args)
+            except ValueError as exc:
+                detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+                err.print(Text(f"not valid: {detail}", style="red"))
+                continue
+            return Decision(decision="edit", args=args)
+        err.print(Text("type approve, edit or deny", style="dim"))
+
+
+def terminal_ask_human(renderer: Renderer):
+    async def ask(question: str) -> str:
+        renderer._end_stream()
+        renderer.err.print(Panel(Text(question), title="The agent asks", border_style="cyan"))
+        return await asyncio.to_thread(_read_line, "your answer > ")
+
+    return ask
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def print_sessions(records: list[SessionRecord]) -> None:
+    console = Console(highlight=False)
+    if not records:
+        console.print("No sessions yet. Start one with: openmanus run \"your task\"")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("id", "updated", "status", "model", "title"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.id, _when(r.updated), r.status, r.model, r.title or "untitled")
+    console.print(table)
+
+
+def print_transcript(record: SessionRecord, events: list[ev.Event]) -> None:
+    renderer = Renderer()
+    console = renderer.out
+    console.print(Text(f"{record.title or 'untitled'}", style="bold"))
+    console.print(Text(
+        f"session {record.id} · {record.model} · {record.status} · workspace {record.workspace}",
+        style="dim",
+    ))
+    for event in events:
+        if isinstance(event, ev.RunStarted) and event.input:
+            console.print(Text(f"\n› {event.input}", style="bold magenta"))
+        elif isinstance(event, ev.Thought):
+            console.print(Text(event.text, style="italic"))
+        elif isinstance(event, ev.RunFinished) and event.status != "completed":
+            console.print(Text(f"[{event.status}] {event.reason}", style="yellow"))
+        elif not isinstance(event, ev.RunStarted):
+            renderer(event)

@@ -1,0 +1,183 @@
+"""The approval modal: one pending tool call, decided by a person.
+
+Shows the tool, its risk and tier, why it asks, the arguments as pretty JSON and, for
+``file_write`` / ``file_edit``, a unified diff against the file in the session's workspace.
+Choices: approve once, edit the arguments (a JSON editor validated against the tool's
+``args_model``) and approve, or deny with a reason the model receives as the call's result.
+
+Type-ahead safety: the reason box has focus, so stray keys land there; approving needs the
+approve button or Ctrl+Y, and neither works until ``ARM_DELAY`` seconds after the modal shows.
+Enter in the reason box and Escape both deny, the least permissive answers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static, TextArea
+
+from openmanus_tui.agent.approval import Decision
+from openmanus_tui.events import ApprovalCall
+
+ARM_DELAY = 0.4
+MAX_DIFF_BYTES = 256 * 1024
+
+
+def file_diff(workspace: Path | None, tool: str, args: dict[str, Any]) -> str | None:
+    """The unified diff a file_write / file_edit call would make, or None if not applicable."""
+    if workspace is None or tool not in ("file_write", "file_edit") or "path" not in args:
+        return None
+    root = workspace.resolve()
+    target = (root / str(args["path"])).resolve()
+    if not target.is_relative_to(root):
+        return f"# {args['path']} is outside the workspace: no diff"
+    try:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"# cannot read {args['path']}: {exc}"
+    if len(current) > MAX_DIFF_BYTES:
+        return f"# {args['path']} is too large to diff here ({len(current):,} bytes)"
+    if tool == "file_write":
+        new = str(args.get("content", ""))
+    else:
+        old_text = str(args.get("old_text", ""))
+        if not old_text or current.count(old_text) != 1:
+            return f"# old_text occurs {current.count(old_text) if old_text else 0} times " \
+                   f"in {args['path']}: the edit will fail"
+        new = current.replace(old_text, str(args.get("new_text", "")), 1)
+    label = str(args["path"])
+    lines = difflib.unified_diff(
+        current.splitlines(keepends=True), new.splitlines(keepends=True),
+        fromfile=f"a/{label}" if target.exists() else "/dev/null", tofile=f"b/{label}",
+    )
+    return "".join(lines) or "# no change"
+
+
+class ApprovalScreen(ModalScreen[Decision]):
+    BINDINGS = [
+        Binding("ctrl+y", "approve", "Approve", id="approval.approve"),
+        Binding("ctrl+e", "edit", "Edit args", id="approval.edit"),
+        Binding("ctrl+d", "deny", "Deny", id="approval.deny"),
+        Binding("escape", "deny", "Deny", show=False),
+    ]
+
+    def __init__(
+        self, call: ApprovalCall, *, index: int = 1, count: int = 1,
+        workspace: Path | None = None, args_model: type | None = None,
+    ) -> None:
+        super().__init__(classes="approval-screen")
+        self.call = call
+        self.index, self.count = index, count
+        self.workspace = workspace
+        self.args_model = args_model
+        self.armed = False
+        self.editing = False
+
+    def compose(self) -> ComposeResult:
+        c = self.call
+        of = f" ({self.index} of {self.count})" if self.count > 1 else ""
+        with Vertical(id="approval"):
+            yield Static(Text.assemble(("⚠ Approve ", "bold"), (c.tool, "bold reverse"),
+                                       f"?{of}"), id="approval-title")
+            meta = [f"risk {c.risk}"]
+            if c.tier is not None:
+                meta.append(f"tier {c.tier}")
+            meta.append(f"rule: {c.rule or 'none'}")
+            if c.reason:
+                meta.append(f"asks because: {c.reason}")
+            yield Static(" · ".join(meta), id="approval-meta")
+            with VerticalScroll(id="approval-body"):
+                yield Static(Syntax(json.dumps(c.args, indent=2, ensure_ascii=False), "json",
+                                    word_wrap=True, theme="ansi_dark"), id="approval-args")
+                diff = file_diff(self.workspace, c.tool, c.args)
+                if diff is not None:
+                    yield Static("Changes to the file:", classes="approval-section")
+                    yield Static(Syntax(diff, "diff", word_wrap=True, theme="ansi_dark"),
+                                 id="approval-diff")
+            editor = TextArea.code_editor(
+                json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
+                id="args-editor", show_line_numbers=False, soft_wrap=True,
+            )
+            editor.display = False
+            yield editor
+            yield Static("", id="edit-error")
+            yield Input(placeholder="Reason for denying (the model receives it) — Enter denies",
+                        id="deny-reason")
+            with Horizontal(id="approval-buttons"):
+                yield Button("Deny  ^D", id="deny", variant="error")
+                yield Button("Edit args  ^E", id="edit", disabled=True)
+                yield Button("Approve once  ^Y", id="approve", variant="success", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#deny-reason", Input).focus()
+        self.set_timer(ARM_DELAY, self._arm)
+
+    def _arm(self) -> None:
+        self.armed = True
+        for button_id in ("#edit", "#approve"):
+            self.query_one(button_id, Button).disabled = False
+
+    # ---- choices ----------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        {"approve": self.action_approve, "edit": self.action_edit,
+         "deny": self.action_deny}[str(event.button.id)]()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_deny()
+
+    def action_deny(self) -> None:
+        reason = self.query_one("#deny-reason", Input).value.strip()
+        self.dismiss(Decision(decision="deny", reason=reason or "denied by the user"))
+
+    def action_edit(self) -> None:
+        if not self.armed or self.editing:
+            return
+        self.editing = True
+        editor = self.query_one("#args-editor", TextArea)
+        editor.display = True
+        self.query_one("#approval-body").display = False
+        self.query_one("#approve", Button).label = "Approve edited  ^Y"
+        self.query_one("#edit", Button).disabled = True
+        editor.focus()
+
+    def action_approve(self) -> None:
+        if not self.armed:
+            return
+        if not self.editing:
+            self.dismiss(Decision(decision="approve"))
+            return
+        args, error = self.validate_edit(self.query_one("#args-editor", TextArea).text)
+        if error:
+            self.query_one("#edit-error", Static).update(Text(error, style="bold"))
+            return
+        self.dismiss(Decision(decision="edit", args=args))
+
+    def validate_edit(self, text: str) -> tuple[dict[str, Any] | None, str]:
+        """(arguments, "") when ``text`` is a JSON object the tool accepts, else (None, why)."""
+        try:
+            args = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return None, f"Not valid JSON: {exc}"
+        if not isinstance(args, dict):
+            return None, "The arguments must be a JSON object."
+        if self.args_model is not None:
+            try:
+                self.args_model.model_validate(args)
+            except ValidationError as exc:
+                from openmanus_tui.tools.base import describe_validation_error
+
+                return None, f"Rejected by {self.call.tool}'s schema: " \
+                             f"{describe_validation_error(exc)}"
+        return args, ""

@@ -1,0 +1,271 @@
+"""Stream block widgets: one per transcript block (user input, thought, action, observation,
+final answer, error, notice).
+
+Each widget renders from the transcript's ``Block`` / ``CallRecord`` and is refreshed by the
+stream view when its data changes. Blocks are focusable; clicking or pressing Enter selects the
+block for the inspector.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from openmanus_tui.tui.transcript import Block, CallRecord, Transcript
+
+FOLD_LINES = 12
+# Expanded output is still capped: the inspector shows the raw result in full.
+EXPANDED_MAX_LINES = 2000
+ARG_PREVIEW_LINES = 4
+
+STATUS_ICONS = {
+    "pending": "·", "running": "⋯", "ok": "✓", "error": "✗", "denied": "⊘",
+    "timeout": "⏱", "truncated": "✓", "interrupted": "⊘",
+}
+
+
+class BlockSelected(Message):
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
+def format_args(args: dict[str, Any] | None, max_lines: int = ARG_PREVIEW_LINES) -> str:
+    """Compact argument preview: one line per argument, long strings cut to a few lines."""
+    if not args:
+        return ""
+    lines = []
+    for name, value in args.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts = text.splitlines() or [""]
+        shown = parts[:max_lines]
+        more = f"  … {len(parts) - max_lines} more lines" if len(parts) > max_lines else ""
+        if len(shown) == 1:
+            lines.append(f"{name}: {shown[0][:200]}{more}")
+        else:
+            lines.append(f"{name}:")
+            lines.extend(f"  {p[:200]}" for p in shown)
+            if more:
+                lines.append(more.strip())
+    return "\n".join(lines)
+
+
+class BlockWidget(Vertical):
+    """Base: knows its transcript key, selects itself on click / Enter."""
+
+    can_focus = True
+    BINDINGS = [Binding("enter", "select_block", "Inspect", show=False)]
+
+    def __init__(self, block: Block, transcript: Transcript) -> None:
+        super().__init__(classes=f"block block-{block.kind}")
+        self.block = block
+        self.transcript = transcript
+
+    def action_select_block(self) -> None:
+        self.post_message(BlockSelected(self.block.key))
+
+    def on_click(self) -> None:
+        self.focus()
+        self.post_message(BlockSelected(self.block.key))
+
+    def refresh_block(self) -> None:
+        """Re-render from the transcript (the data changed)."""
+
+    async def flush_stream(self) -> None:
+        """Write buffered streamed text (thought blocks only)."""
+
+
+class TextBlock(BlockWidget):
+    """User input, notices and errors: plain text, no markup interpretation."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._render_text(), classes="block-body")
+
+    def _render_text(self) -> Text:
+        b = self.block
+        if b.kind == "user":
+            return Text.assemble(("› ", "bold"), b.text)
+        if b.kind == "error":
+            text = Text.assemble(("✗ Error: ", "bold"), b.text)
+            if b.hint:
+                text.append(f"\n  → {b.hint}")
+            return text
+        return Text.assemble(("⚠ " if b.level == "warning" else "ℹ ", "bold"), b.text)
+
+    def refresh_block(self) -> None:
+        self.query_one(".block-body", Static).update(self._render_text())
+
+
+class MarkdownBlock(BlockWidget):
+    """Thoughts (streamed) and the final answer."""
+
+    def __init__(self, block: Block, transcript: Transcript) -> None:
+        super().__init__(block, transcript)
+        self._shown = ""
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        if self.block.kind == "answer":
+            yield Static(Text("✔ Answer", style="bold"), classes="block-title")
+        # A block that is still streaming starts empty: the stream writes its text.
+        self._shown = "" if self.block.streaming else self.block.text
+        yield Markdown(self._shown, classes="block-body")
+
+    async def flush_stream(self) -> None:
+        text = self.block.text
+        md = self.query_one(Markdown)
+        if not text.startswith(self._shown):
+            # The complete message differs from what streamed (rare): show the real text.
+            await self._stop()
+            await md.update(text)
+        elif len(text) > len(self._shown):
+            if self._stream is None:
+                self._stream = Markdown.get_stream(md)
+            await self._stream.write(text[len(self._shown) :])
+        self._shown = text
+        if not self.block.streaming:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+
+
+class ActionBlock(BlockWidget):
+    """A tool call: tool, tier, risk, approval state and the arguments."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header(), classes="block-title")
+        yield Static(self._args(), classes="block-body")
+
+    @property
+    def record(self) -> CallRecord:
+        return self.transcript.calls[self.block.call_id or ""]
+
+    def _header(self) -> Text:
+        rec = self.record
+        text = Text.assemble(("▶ ", "bold"), (rec.tool, "bold"))
+        meta = []
+        if rec.tier is not None:
+            meta.append(f"tier {rec.tier}")
+        if rec.risk:
+            meta.append(f"risk {rec.risk}")
+        if rec.approval == "waiting":
+            meta.append("awaiting approval")
+        elif rec.approval:
+            who = f" by {rec.approval_by}" if rec.approval_by and rec.approval_by != "user" else ""
+            meta.append(f"{_decision_word(rec.approval)}{who}")
+        if meta:
+            text.append("  " + " · ".join(meta), style="dim")
+        if rec.invalid:
+            text.append(f"\n  invalid call: {rec.invalid}")
+        return text
+
+    def _args(self) -> Text:
+        args = self.record.args_ran if self.record.approval == "edit" else self.record.args
+        if self.record.args is None and self.record.raw_args:
+            return Text(self.record.raw_args[:400])
+        return Text(format_args(args))
+
+    def refresh_block(self) -> None:
+        self.query_one(".block-title", Static).update(self._header())
+        self.query_one(".block-body", Static).update(self._args())
+
+
+def _decision_word(decision: str) -> str:
+    return {
+        "approve": "approved", "edit": "approved with edited args", "deny": "denied",
+        "always": "always allowed", "error": "rejected",
+    }.get(decision, decision)
+
+
+class ObservationBlock(BlockWidget):
+    """A tool result: status, duration, live output while running, folded when long."""
+
+    def __init__(self, block: Block, transcript: Transcript, expanded: bool = False) -> None:
+        super().__init__(block, transcript)
+        self.expanded = expanded
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header(), classes="block-title")
+        yield Static(self._body(), classes="block-body")
+        yield Button("", classes="fold-toggle", compact=True)
+
+    def on_mount(self) -> None:
+        self._sync_toggle()
+
+    @property
+    def record(self) -> CallRecord:
+        return self.transcript.calls[self.block.call_id or ""]
+
+    def _lines(self) -> list[str]:
+        rec = self.record
+        if rec.status in ("pending", "running"):
+            return rec.output
+        return rec.result.splitlines()
+
+    def _header(self) -> Text:
+        rec = self.record
+        icon = STATUS_ICONS.get(rec.status, "·")
+        text = Text.assemble((f"{icon} ", "bold"), (rec.tool, "bold"), f"  {rec.status}")
+        meta = []
+        if rec.status not in ("pending", "running"):
+            meta.append(_duration(rec.duration_ms))
+        if rec.isolation:
+            meta.append(rec.isolation)
+        if meta:
+            text.append("  " + " · ".join(meta), style="dim")
+        return text
+
+    def _body(self) -> Text:
+        lines = self._lines()
+        if self.expanded:
+            shown = lines[:EXPANDED_MAX_LINES]
+        elif self.record.status == "running":
+            shown = lines[-FOLD_LINES:]  # live output: the newest lines
+        else:
+            shown = lines[:FOLD_LINES]
+        return Text("\n".join(shown))
+
+    def _sync_toggle(self) -> None:
+        hidden = len(self._lines()) - FOLD_LINES
+        button = self.query_one(".fold-toggle", Button)
+        button.display = hidden > 0
+        button.label = "▴ fold" if self.expanded else f"▾ {hidden} more lines"
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.set_expanded(not self.expanded)
+
+    def set_expanded(self, expanded: bool) -> None:
+        self.expanded = expanded
+        self.refresh_block()
+
+    def refresh_block(self) -> None:
+        self.query_one(".block-title", Static).update(self._header())
+        self.query_one(".block-body", Static).update(self._body())
+        self._sync_toggle()
+        self.set_class(self.record.status not in ("ok", "pending", "running"), "failed")
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def make_block_widget(block: Block, transcript: Transcript, *, expanded: bool) -> BlockWidget:
+    if block.kind in ("thought", "answer"):
+        return MarkdownBlock(block, transcript)
+    if block.kind == "action":
+        return ActionBlock(block, transcript)
+    if block.kind == "observation":
+        return ObservationBlock(block, transcript, expanded=expanded)
+    return TextBlock(block, transcript)

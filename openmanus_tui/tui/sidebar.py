@@ -1,0 +1,76 @@
+"""The sessions sidebar: every stored session, newest first; select to open one.
+
+Keys while the list has focus: n new, r rename, Delete / d delete (asks first). The app does the
+database work; the sidebar only posts what the person asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class SessionAction(Message):
+    """``action`` is one of open, new, rename, delete."""
+
+    def __init__(self, action: str, session_id: str | None) -> None:
+        super().__init__()
+        self.action = action
+        self.session_id = session_id
+
+
+class SessionList(OptionList):
+    BINDINGS = [
+        Binding("n", "session('new')", "New", id="session.new"),
+        Binding("r", "session('rename')", "Rename", id="session.rename"),
+        Binding("delete,d", "session('delete')", "Delete", id="session.delete"),
+    ]
+
+    def action_session(self, action: str) -> None:
+        option = self.highlighted_option
+        self.post_message(SessionAction(action, str(option.id) if option else None))
+
+
+def _label(record: Any, current: bool, now: float) -> Text:
+    title = record.title or "(untitled)"
+    age = now - record.updated
+    when = (
+        "now" if age < 60 else f"{age / 60:.0f}m" if age < 3600
+        else f"{age / 3600:.0f}h" if age < 86400 else f"{age / 86400:.0f}d"
+    )
+    text = Text(("● " if current else "  ") + title, no_wrap=True, overflow="ellipsis")
+    text.append(f"\n  {record.status} · {when}", style="dim")
+    return text
+
+
+class Sidebar(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("Sessions", classes="pane-title")
+        yield Button("+ New session", id="new-session", compact=True)
+        yield SessionList(id="session-list")
+
+    def show(self, records: list[Any], current: str | None, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        sessions = self.query_one(SessionList)
+        sessions.clear_options()
+        sessions.add_options([Option(_label(r, r.id == current, now), id=r.id) for r in records])
+        for index, record in enumerate(records):
+            if record.id == current:
+                sessions.highlighted = index
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "new-session":
+            event.stop()
+            self.post_message(SessionAction("new", None))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(SessionAction("open", str(event.option.id)))

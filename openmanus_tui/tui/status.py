@@ -1,0 +1,59 @@
+"""The always-on status line: model, profile, approval mode, isolation, context, tokens, cost,
+run state and elapsed time. Fixed height, so updates skip layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+def human_tokens(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)
+
+
+def human_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    m, s = divmod(seconds, 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass
+class StatusInfo:
+    model: str = ""
+    profile: str = ""
+    approval: str = ""
+    isolation: str = "?"
+    context_tokens: int = 0
+    context_window: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    state: str = "idle"
+    elapsed: float = 0.0
+
+
+STATE_STYLES = {
+    "running": "bold", "awaiting approval": "bold reverse", "error": "bold", "idle": "",
+}
+
+
+class StatusLine(Static):
+    def show(self, info: StatusInfo) -> None:
+        ctx = f"ctx {human_tokens(info.context_tokens)}/{human_tokens(info.context_window)}"
+        parts: list[tuple[str, str] | str] = [
+            (f" {info.state} ", STATE_STYLES.get(info.state, "bold")),
+            f" {human_elapsed(info.elapsed)} │ {info.model} │ {info.profile} │ "
+            f"approval {info.approval} │ {info.isolation} │ {ctx} │ "
+            f"↑{human_tokens(info.tokens_in)} ↓{human_tokens(info.tokens_out)} │ "
+            f"${info.cost:.4f}",
+        ]
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)

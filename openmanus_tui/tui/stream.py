@@ -1,0 +1,142 @@
+"""The stream view: a bounded window of block widgets over the session's full transcript.
+
+Only the newest ``WINDOW`` blocks are mounted (layout cost grows with mounted widgets); "load
+earlier" mounts older ones on demand. Live events update the transcript at once, but widget
+updates are coalesced: streamed tokens and output lines are flushed every ``FLUSH_S`` seconds
+(one Markdown write per flush, not per token). New blocks are mounted immediately so the
+order on screen always matches the order of events.
+"""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widgets import Button
+
+from openmanus_tui import events as ev
+from openmanus_tui.tui.blocks import BlockWidget, ObservationBlock, make_block_widget
+from openmanus_tui.tui.transcript import Transcript
+
+WINDOW = 200
+LOAD_MORE = 100
+FLUSH_S = 0.05
+
+
+class StreamView(VerticalScroll):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.transcript = Transcript()
+        self.expand_all = False
+        self._start = 0  # index in transcript.blocks of the first mounted block
+        self._limit = WINDOW  # grows when the user loads earlier blocks
+        self._widgets: dict[str, BlockWidget] = {}
+        self._dirty: set[str] = set()
+        self._load_button: Button | None = None
+
+    def on_mount(self) -> None:
+        self.anchor()
+        self.set_interval(FLUSH_S, self.flush, name="stream-flush")
+
+    # ---- whole-transcript operations ----------------------------------------------------------
+    async def show(self, transcript: Transcript) -> None:
+        """Replace the view with ``transcript``, mounting its newest ``WINDOW`` blocks."""
+        self.transcript = transcript
+        self._dirty.clear()
+        self._widgets.clear()
+        self._load_button = None
+        self._limit = WINDOW
+        await self.remove_children()
+        self._start = max(0, len(transcript.blocks) - WINDOW)
+        widgets = [self._make(b.key) for b in transcript.blocks[self._start :]]
+        await self._sync_load_button()
+        if widgets:
+            await self.mount_all(widgets)
+        self.scroll_end(animate=False)
+        self.anchor()
+
+    def _make(self, key: str) -> BlockWidget:
+        widget = make_block_widget(
+            self.transcript.by_key[key], self.transcript, expanded=self.expand_all
+        )
+        self._widgets[key] = widget
+        return widget
+
+    async def _sync_load_button(self) -> None:
+        if self._start > 0 and self._load_button is None:
+            self._load_button = Button(
+                f"▲ load earlier ({self._start} more)", id="load-earlier", compact=True
+            )
+            await self.mount(self._load_button, before=0 if self.children else None)
+        elif self._start > 0 and self._load_button is not None:
+            self._load_button.label = f"▲ load earlier ({self._start} more)"
+        elif self._start == 0 and self._load_button is not None:
+            await self._load_button.remove()
+            self._load_button = None
+
+    async def load_earlier(self) -> None:
+        if self._start == 0:
+            return
+        new_start = max(0, self._start - LOAD_MORE)
+        keys = [b.key for b in self.transcript.blocks[new_start : self._start]]
+        first = self._widgets.get(self.transcript.blocks[self._start].key)
+        self._limit += self._start - new_start
+        self._start = new_start
+        widgets = [self._make(k) for k in keys]
+        await self.mount_all(widgets, before=first)
+        await self._sync_load_button()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "load-earlier":
+            event.stop()
+            await self.load_earlier()
+
+    @property
+    def mounted_blocks(self) -> int:
+        return len(self._widgets)
+
+    def set_expand_all(self, expanded: bool) -> None:
+        self.expand_all = expanded
+        for widget in self._widgets.values():
+            if isinstance(widget, ObservationBlock):
+                widget.set_expanded(expanded)
+
+    # ---- live events ------------------------------------------------------------------------
+    def handle_event(self, event: ev.Event) -> None:
+        """Fold one live event into the transcript and schedule the widget changes."""
+        for key in self.transcript.apply(event):
+            if key.startswith("-"):
+                widget = self._widgets.pop(key[1:], None)
+                if widget is not None:
+                    widget.remove()
+            elif key in self._widgets:
+                self._dirty.add(key)
+            elif key in self.transcript.by_key:
+                self.mount(self._make(key))
+                self._dirty.add(key)
+                self._trim()
+
+    def _trim(self) -> None:
+        # Keep the mounted window bounded while a long run streams in.
+        blocks = self.transcript.blocks
+        while len(self._widgets) > self._limit and self._start < len(blocks):
+            widget = self._widgets.pop(blocks[self._start].key, None)
+            self._start += 1
+            if widget is not None:
+                widget.remove()
+        if self._start > 0:
+            self.call_later(self._sync_load_button)
+
+    async def flush(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            widget = self._widgets.get(key)
+            if widget is None:
+                continue
+            if not widget.is_mounted:
+                self._dirty.add(key)  # mounted on a later frame; try again next flush
+                continue
+            if widget.block.kind in ("thought", "answer"):
+                await widget.flush_stream()
+            else:
+                widget.refresh_block()

@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated config and data folder per test, the loopback model server, and
+helpers to build a runtime or run the ``openmanus`` command the way a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from openai_server import OpenAITestServer  # noqa: E402
+
+_SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the user's config, data and keys out of every test."""
+    for key in list(os.environ):
+        if key.startswith(_SCRUB_PREFIXES):
+            monkeypatch.delenv(key)
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    monkeypatch.setenv("OPENMANUS_CONFIG", str(config))
+    monkeypatch.setenv("OPENMANUS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPENMANUS_MODEL__RETRY_BACKOFF", "0.01")
+    return tmp_path
+
+
+@pytest.fixture
+def llm_server() -> Iterator[OpenAITestServer]:
+    with OpenAITestServer() as server:
+        yield server
+
+
+def use_server(monkeypatch: pytest.MonkeyPatch, server: OpenAITestServer) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key")
+    monkeypatch.setenv("OPENMANUS_MODEL__NAME", "test-model")
+
+
+def check_tool_pairing(messages: list[dict[str, Any]]) -> None:
+    """What the OpenAI API enforces: every assistant tool call is answered by a tool message
+    before the next non-tool message, and no tool message answers an unknown call."""
+    pending: set[str] = set()
+    for msg in messages:
+        role = msg.get("role")
+        if role == "tool":
+            assert msg.get("tool_call_id") in pending, f"orphan tool result {msg}"
+            pending.discard(msg["tool_call_id"])
+            continue
+        assert not pending, f"tool calls without results before a {role} message: {pending}"
+        if role == "assistant":
+            pending = {c["id"] for c in msg.get("tool_calls") or []}
+    assert not pending, f"tool calls without results at the end: {pending}"
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input_text: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``openmanus`` in a subprocess with the test's environment (no terminal)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "openmanus_tui", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout,
+        input=input_text if input_text is not None else "",
+    )
+
+
+def json_events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]

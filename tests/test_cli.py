@@ -1,0 +1,112 @@
+"""The ``openmanus`` command as a user runs it: the offline demo, sessions, doctor, and the
+rule that the core never loads Textual."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import json_events, run_cli
+
+from openmanus_tui import __version__
+
+
+def test_demo_end_to_end_json(isolated_env: Path) -> None:
+    result = run_cli("run", "show me what you can do", "--json", "--approval", "yolo")
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stdout)
+    types = [e["type"] for e in events]
+    assert types[0] == "notice" and "offline demo model" in events[0]["text"]
+    assert types[1] == "run_started" and events[1]["model"] == "scripted:demo"
+    calls = [e["tool"] for e in events if e["type"] == "tool_call"]
+    assert calls == ["list_files", "file_write", "file_read", "shell_exec"]
+    finished = [e for e in events if e["type"] == "tool_finished"]
+    assert [e["status"] for e in finished] == ["ok"] * 4
+    shell = finished[-1]
+    assert "count=10 mean=3.90 median=3.5" in shell["result"]
+    assert shell["isolation"] in ("L0", "L1", "L2", "L3")
+    live = [e["text"] for e in events if e["type"] == "tool_output"]
+    assert "count=10 mean=3.90 median=3.5" in live  # streamed while it ran
+    final = [e for e in events if e["type"] == "final_answer"]
+    assert len(final) == 1 and "count=10 mean=3.90" in final[0]["text"]
+    assert types[-1] == "run_finished" and events[-1]["status"] == "completed"
+    session_id = events[-1]["session_id"]
+    workspace = isolated_env / "data" / "workspaces" / session_id
+    assert (workspace / "stats.py").exists()
+
+    listed = run_cli("sessions", "list", "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [session_id] and rows[0]["status"] == "completed"
+
+    shown = run_cli("sessions", "show", session_id[:15], "--json")
+    stored = json_events(shown.stdout)
+    assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
+    assert [e for e in events if e["type"] not in ("thought_delta", "tool_output")] == stored
+
+    text = run_cli("sessions", "show", session_id)
+    assert text.returncode == 0 and "show me what you can do" in text.stdout
+    assert "shell_exec" in text.stdout
+
+    again = run_cli("resume", session_id)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+
+def test_demo_without_terminal_denies_and_says_why() -> None:
+    result = run_cli("run", "demo please")  # default approval mode: auto
+    assert result.returncode == 0, result.stderr
+    assert "no terminal was available to ask for approval" in result.stdout
+    shown = run_cli("sessions", "list", "--json")
+    session_id = json.loads(shown.stdout.splitlines()[0])["id"]
+    stored = json_events(run_cli("sessions", "show", session_id, "--json").stdout)
+    statuses = {e["tool"]: e["status"] for e in stored if e["type"] == "tool_finished"}
+    # Reads ran by themselves; the write and the shell command were denied with the reason.
+    assert statuses == {"list_files": "ok", "file_write": "denied", "file_read": "error",
+                        "shell_exec": "denied"}
+    denied = [e for e in stored if e["type"] == "tool_finished" and e["status"] == "denied"]
+    assert all("no terminal was available" in e["result"] for e in denied)
+
+
+def test_sessions_rm_and_unknown_ids() -> None:
+    assert run_cli("run", "hi", "--approval", "yolo").returncode == 0
+    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    missing = run_cli("sessions", "show", "nope-nope")
+    assert missing.returncode == 2 and "no session matches 'nope-nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    removed = run_cli("sessions", "rm", session_id)
+    assert removed.returncode == 0 and "deleted session" in removed.stdout
+    assert run_cli("sessions", "list", "--json").stdout.strip() == ""
+    assert run_cli("resume", session_id).returncode == 2
+
+
+def test_version_help_and_doctor() -> None:
+    assert run_cli("--version").stdout.strip() == f"openmanus {__version__}"
+    doctor = run_cli("doctor", "--json")
+    assert doctor.returncode == 0
+    data = json.loads(doctor.stdout)
+    assert data["sandbox"]["level"] in ("L0", "L1", "L2", "L3")
+    assert data["model"]["spec"] == "scripted:demo" and data["model"]["offline_reason"]
+    text = run_cli("doctor")
+    assert text.returncode == 0 and "L" in text.stdout and "scripted:demo" in text.stdout
+
+
+def test_broken_database_file_is_a_clear_error(isolated_env: Path) -> None:
+    data = isolated_env / "data"
+    data.mkdir()
+    (data / "openmanus.db").write_bytes(b"this is not a database" * 100)
+    result = run_cli("sessions", "list")
+    assert result.returncode == 2 and "cannot open the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_core_does_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "import openmanus_tui.cli, openmanus_tui.runtime.session, openmanus_tui.tools.builtin\n"
+        "import openmanus_tui.sandbox, openmanus_tui.store.db, openmanus_tui.agent.graph\n"
+        "openmanus_tui.tools.builtin.build_registry()\n"
+        "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
