@@ -13,16 +13,19 @@ import asyncio
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from openmanus_tui import __version__
-from openmanus_tui import events as ev
 from openmanus_tui.errors import ConfigError, OpenManusError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED, EXIT_AWAITING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-OUTCOME_EXIT = {"completed": EXIT_OK, "stopped": EXIT_STOPPED, "awaiting_approval": EXIT_AWAITING,
-                "error": EXIT_ERROR, "cancelled": EXIT_INTERRUPTED}
+OUTCOME_EXIT = {
+    "completed": EXIT_OK,
+    "stopped": EXIT_STOPPED,
+    "awaiting_approval": EXIT_AWAITING,
+    "error": EXIT_ERROR,
+    "cancelled": EXIT_INTERRUPTED,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="openmanus", description="OpenManus TUI: run, watch and steer an agent.")
     parser.add_argument("--version", action="version", version=f"openmanus {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="configuration file (default: the user config dir)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="configuration file (default: the user config dir)"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def run_options(p: argparse.ArgumentParser) -> None:
@@ -138,9 +143,7 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
     if args.command == "run" and args.session is None:
         session = await runtime.create_session(model=args.model)
     else:
-        session = await runtime.open_session(
-            args.session, model=args.model if args.command == "resume" else args.model
-        )
+        session = await runtime.open_session(args.session, model=args.model)
     renderer = Renderer(json_lines=args.json)
     interactive = sys.stdin.isatty()
     approver = terminal_approver(renderer, runtime.registry, interactive)
@@ -151,7 +154,9 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
                 args.task, approver=approver, on_event=renderer, ask_human=ask_human
             )
         else:
-            outcome = await session.resume(approver=approver, on_event=renderer, ask_human=ask_human)
+            outcome = await session.resume(
+                approver=approver, on_event=renderer, ask_human=ask_human
+            )
             if outcome.reason == "nothing to resume":
                 renderer.note(f"Session {session.id} has nothing to resume (it is finished).")
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -199,7 +204,10 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
         return EXIT_OK
     if args.action == "validate":
         where = config_path()
-        print(f"OK: {where if where.exists() else 'defaults (no config file)'} and the environment are valid")
+        print(
+            f"OK: {where if where.exists() else 'defaults (no config file)'} "
+            "and the environment are valid"
+        )
         return EXIT_OK
     data = settings_as_dict(settings)
     text = json.dumps(data, indent=2, default=str)
@@ -223,8 +231,11 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
     if args.json:
         data = {
             "sandbox": report.to_dict(),
-            "model": {"spec": info.spec, "context_window": info.context_window,
-                      "offline_reason": info.offline_reason},
+            "model": {
+                "spec": info.spec,
+                "context_window": info.context_window,
+                "offline_reason": info.offline_reason,
+            },
             "config_file": str(config_path()),
             "database": str(settings.db_path),
         }
@@ -236,10 +247,3 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
     print(f"config:   {config_path()}")
     print(f"database: {settings.db_path}")
     return EXIT_OK
-
-
-def _workspace_arg(value: str) -> Path:
-    return Path(value).expanduser().resolve()
-
-
-__all__ = ["ev", "main"]

@@ -24,8 +24,14 @@ from openmanus_tui.store.db import SessionRecord
 from openmanus_tui.tools.base import ToolRegistry, describe_validation_error
 
 RESULT_LINES = 12
-STATUS_STYLE = {"ok": "green", "error": "red", "denied": "yellow", "timeout": "red",
-                "truncated": "yellow", "interrupted": "yellow"}
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "red",
+    "denied": "yellow",
+    "timeout": "red",
+    "truncated": "yellow",
+    "interrupted": "yellow",
+}
 
 
 def _excerpt(text: str, lines: int = RESULT_LINES) -> str:
@@ -89,7 +95,9 @@ class Renderer:
 
     def _on_tool_call(self, event: ev.ToolCall) -> None:
         self._end_stream()
-        args = json.dumps(event.args, ensure_ascii=False) if event.args is not None else event.raw_args
+        args = (
+            json.dumps(event.args, ensure_ascii=False) if event.args is not None else event.raw_args
+        )
         line = Text("→ ", style="bold cyan")
         line.append(event.tool, style="bold")
         line.append(f"({args})")
@@ -110,7 +118,9 @@ class Renderer:
         self.out.print(Text(f"  … running {event.tool}{iso}", style="dim"))
 
     def _on_tool_output(self, event: ev.ToolOutput) -> None:
-        self.out.print(Text(f"  │ {event.text}", style="red dim" if event.stream == "stderr" else "dim"))
+        self.out.print(
+            Text(f"  │ {event.text}", style="red dim" if event.stream == "stderr" else "dim")
+        )
 
     def _on_tool_finished(self, event: ev.ToolFinished) -> None:
         style = STATUS_STYLE.get(event.status, "white")
@@ -124,7 +134,9 @@ class Renderer:
             self.out.print(Text(_excerpt(event.result.rstrip()), style="dim"), soft_wrap=False)
 
     def _on_retry(self, event: ev.Retry) -> None:
-        self.note(f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s")
+        self.note(
+            f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s"
+        )
 
     def _on_final_answer(self, event: ev.FinalAnswer) -> None:
         self._end_stream()
@@ -132,7 +144,9 @@ class Renderer:
             # Already streamed above as the model wrote it; do not print it twice.
             self.out.rule("[green]✓ answer above[/green]", style="green")
             return
-        self.out.print(Panel(Markdown(event.text or "(empty answer)"), title="Answer", border_style="green"))
+        self.out.print(
+            Panel(Markdown(event.text or "(empty answer)"), title="Answer", border_style="green")
+        )
 
     def _on_error(self, event: ev.Error) -> None:
         self._end_stream()
@@ -144,10 +158,12 @@ class Renderer:
         self._end_stream()
         if outcome.status == "completed":
             return
-        text = {"stopped": f"Stopped: {outcome.reason}",
-                "awaiting_approval": f"Paused: {outcome.reason}",
-                "error": f"The run failed; the session is intact. Retry with: openmanus resume {session_id}",
-                }.get(outcome.status, f"{outcome.status}: {outcome.reason}")
+        text = {
+            "stopped": f"Stopped: {outcome.reason}",
+            "awaiting_approval": f"Paused: {outcome.reason}",
+            "error": "The run failed; the session is intact. "
+            f"Retry with: openmanus resume {session_id}",
+        }.get(outcome.status, f"{outcome.status}: {outcome.reason}")
         self.note(text, "yellow")
 
 
@@ -165,12 +181,17 @@ def terminal_approver(renderer: Renderer, registry: ToolRegistry, interactive: b
 
     async def approve(request: ev.ApprovalRequested) -> dict[str, Decision]:
         if not interactive:
-            reason = ("no terminal was available to ask for approval; run interactively, or choose "
-                      "--approval auto/yolo")
+            reason = (
+                "no terminal was available to ask for approval; run interactively, or choose "
+                "--approval auto/yolo"
+            )
             for call in request.calls:
                 renderer.note(f"✗ {call.tool} denied: {reason}")
             return {c.call_id: Decision(decision="deny", reason=reason) for c in request.calls}
-        return {c.call_id: await asyncio.to_thread(_ask_one, renderer, registry, c) for c in request.calls}
+        return {
+            c.call_id: await asyncio.to_thread(_ask_one, renderer, registry, c)
+            for c in request.calls
+        }
 
     return approve
 
@@ -178,10 +199,14 @@ def terminal_approver(renderer: Renderer, registry: ToolRegistry, interactive: b
 def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) -> Decision:
     renderer._end_stream()
     err = renderer.err
-    err.print(Panel(
-        Text(json.dumps(call.args, indent=2, ensure_ascii=False)),
-        title=f"Approve {call.tool}? [{call.risk}]", subtitle=call.reason, border_style="yellow",
-    ))
+    err.print(
+        Panel(
+            Text(json.dumps(call.args, indent=2, ensure_ascii=False)),
+            title=f"Approve {call.tool}? [{call.risk}]",
+            subtitle=call.reason,
+            border_style="yellow",
+        )
+    )
     while True:
         # No default answer: an Enter typed ahead never approves anything.
         answer = _read_line("approve / edit / deny > ").lower()
@@ -221,7 +246,7 @@ def _when(ts: float) -> str:
 def print_sessions(records: list[SessionRecord]) -> None:
     console = Console(highlight=False)
     if not records:
-        console.print("No sessions yet. Start one with: openmanus run \"your task\"")
+        console.print('No sessions yet. Start one with: openmanus run "your task"')
         return
     table = Table(box=None, pad_edge=False)
     for col in ("id", "updated", "status", "model", "title"):
@@ -235,10 +260,13 @@ def print_transcript(record: SessionRecord, events: list[ev.Event]) -> None:
     renderer = Renderer()
     console = renderer.out
     console.print(Text(f"{record.title or 'untitled'}", style="bold"))
-    console.print(Text(
-        f"session {record.id} · {record.model} · {record.status} · workspace {record.workspace}",
-        style="dim",
-    ))
+    console.print(
+        Text(
+            f"session {record.id} · {record.model} · {record.status} · "
+            f"workspace {record.workspace}",
+            style="dim",
+        )
+    )
     for event in events:
         if isinstance(event, ev.RunStarted) and event.input:
             console.print(Text(f"\n› {event.input}", style="bold magenta"))

@@ -223,7 +223,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     except ValidationError as exc:
         err = exc.errors()[0]
         got = err.get("input")
-        got_text = f" (got {got!r})" if err.get("type") != "extra_forbidden" and got is not None else ""
+        got_text = (
+            f" (got {got!r})" if err.get("type") != "extra_forbidden" and got is not None else ""
+        )
         raise ConfigError(f"{path}: {_key(err['loc'])}: {_expected(err)}{got_text}") from None
     return data
 

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from openai_server import OpenAITestServer  # noqa: E402
+from openai_server import OpenAITestServer
 
 _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
 
@@ -63,14 +63,19 @@ def check_tool_pairing(messages: list[dict[str, Any]]) -> None:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, input_text: str | None = None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``openmanus`` in a subprocess with the test's environment (no terminal)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "openmanus_tui", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
         input=input_text if input_text is not None else "",
     )
 

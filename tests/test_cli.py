@@ -62,8 +62,12 @@ def test_demo_without_terminal_denies_and_says_why() -> None:
     stored = json_events(run_cli("sessions", "show", session_id, "--json").stdout)
     statuses = {e["tool"]: e["status"] for e in stored if e["type"] == "tool_finished"}
     # Reads ran by themselves; the write and the shell command were denied with the reason.
-    assert statuses == {"list_files": "ok", "file_write": "denied", "file_read": "error",
-                        "shell_exec": "denied"}
+    assert statuses == {
+        "list_files": "ok",
+        "file_write": "denied",
+        "file_read": "error",
+        "shell_exec": "denied",
+    }
     denied = [e for e in stored if e["type"] == "tool_finished" and e["status"] == "denied"]
     assert all("no terminal was available" in e["result"] for e in denied)
 

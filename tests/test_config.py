@@ -26,8 +26,11 @@ def test_defaults(isolated_env: Path) -> None:
 
 
 def test_precedence_file_env_flags(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_config(isolated_env, '[model]\nname = "gpt-4.1-nano"\ncontext_window = 9000\n'
-                               'temperature = 0.5\n[agent]\nmax_steps = 5\n')
+    write_config(
+        isolated_env,
+        '[model]\nname = "gpt-4.1-nano"\ncontext_window = 9000\n'
+        "temperature = 0.5\n[agent]\nmax_steps = 5\n",
+    )
     s = load_settings()
     assert (s.model.name, s.model.context_window, s.agent.max_steps) == ("gpt-4.1-nano", 9000, 5)
     monkeypatch.setenv("OPENMANUS_MODEL__CONTEXT_WINDOW", "8000")
@@ -48,7 +51,9 @@ def test_openai_standard_variables(monkeypatch: pytest.MonkeyPatch, isolated_env
     assert s.model.api_key.get_secret_value() == "sk-from-openai-var"
     assert s.model.base_url == "http://127.0.0.1:9/v1"  # beats the file
     monkeypatch.setenv("OPENMANUS_MODEL__API_KEY", "sk-ours")
-    assert load_settings().model.api_key.get_secret_value() == "sk-ours"  # ours beat the standard one
+    assert (
+        load_settings().model.api_key.get_secret_value() == "sk-ours"
+    )  # ours beat the standard one
 
 
 def test_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +84,10 @@ def test_data_dir_and_config_env(isolated_env: Path, monkeypatch: pytest.MonkeyP
         ("[bogus]\nx = 1\n", "bogus: unknown key"),
         ('[agent]\nmax_steps = "many"\n', "agent.max_steps: Input should be a valid integer"),
         ("[agent]\nmax_steps = 0\n", "agent.max_steps: Input should be greater than 0"),
-        ('[approval]\nmode = "sometimes"\n', "approval.mode: Input should be 'ask', 'auto' or 'yolo'"),
+        (
+            '[approval]\nmode = "sometimes"\n',
+            "approval.mode: Input should be 'ask', 'auto' or 'yolo'",
+        ),
         ("[model\nname = 1\n", "broken TOML"),
     ],
 )
@@ -98,12 +106,18 @@ def test_bad_file(isolated_env: Path, text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("var", "value", "expected"),
     [
-        ("OPENMANUS_MODEL__CONTEXT_WINDOW", "abc", "OPENMANUS_MODEL__CONTEXT_WINDOW: model.context_window"),
+        (
+            "OPENMANUS_MODEL__CONTEXT_WINDOW",
+            "abc",
+            "OPENMANUS_MODEL__CONTEXT_WINDOW: model.context_window",
+        ),
         ("OPENMANUS_MODEL__BOGUS", "1", "OPENMANUS_MODEL__BOGUS: model.bogus: unknown key"),
         ("OPENMANUS_SANDBOX__NETWORK", "maybe", "OPENMANUS_SANDBOX__NETWORK: sandbox.network"),
     ],
 )
-def test_bad_environment(monkeypatch: pytest.MonkeyPatch, var: str, value: str, expected: str) -> None:
+def test_bad_environment(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, expected: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as info:
         load_settings()
@@ -130,5 +144,7 @@ def test_bad_flags() -> None:
 def test_model_limits_known_and_configured() -> None:
     s = load_settings({"model": {"name": "gpt-4o-mini"}})
     assert model_limits(s.model) == (128_000, 0.15, 0.60)
-    s = load_settings({"model": {"name": "gpt-4o-mini", "context_window": 4000, "price_in_per_1m": 1}})
+    s = load_settings(
+        {"model": {"name": "gpt-4o-mini", "context_window": 4000, "price_in_per_1m": 1}}
+    )
     assert model_limits(s.model) == (4000, 1.0, 0.60)

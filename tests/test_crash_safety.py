@@ -272,8 +272,9 @@ def test_kill_between_steps(llm_server, monkeypatch, workspace, started):
             lambda: bool(_rows_of(_event_rows(), "tool_finished")), after_kill=gate.set)
     finally:
         gate.set()
+    print("REQ_AT_KILL", crash.requests_at_kill, len(crash.before), [r[3] for r in crash.before.values()])
+    print("RESUME_OUT", crash.resume.stdout, crash.resume.stderr)
     _check_common(crash, llm_server)
-    print("REQ_AT_KILL", crash.requests_at_kill, len(crash.before))
     assert crash.requests_at_kill in (1, 2)  # 1: killed before the next request was sent
 
     assert _lines(workspace / "marker.txt") == ["ran"]

@@ -31,12 +31,22 @@ def server(llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch) -> Ope
 
 
 async def test_multi_step_run_with_tools(server: OpenAITestServer) -> None:
-    server.set_responder(script_responder([
-        Reply(text="I'll write the note.", tool_calls=[
-            ToolCallSpec("file_write", {"path": "notes/a.txt", "content": "hello from the agent"})]),
-        Reply(tool_calls=[ToolCallSpec("file_read", {"path": "notes/a.txt"})]),
-        Reply(text="The note says hello from the agent."),
-    ]))
+    server.set_responder(
+        script_responder(
+            [
+                Reply(
+                    text="I'll write the note.",
+                    tool_calls=[
+                        ToolCallSpec(
+                            "file_write", {"path": "notes/a.txt", "content": "hello from the agent"}
+                        )
+                    ],
+                ),
+                Reply(tool_calls=[ToolCallSpec("file_read", {"path": "notes/a.txt"})]),
+                Reply(text="The note says hello from the agent."),
+            ]
+        )
+    )
     runtime = await open_runtime(approval={"mode": "yolo"})
     seen: list[ev.Event] = []
     try:
@@ -73,14 +83,21 @@ async def test_multi_step_run_with_tools(server: OpenAITestServer) -> None:
 
 
 async def test_approve_edit_and_deny_in_one_step(server: OpenAITestServer) -> None:
-    server.set_responder(script_responder([
-        Reply(text="Three things at once.", tool_calls=[
-            ToolCallSpec("file_write", {"path": "a.txt", "content": "A"}),
-            ToolCallSpec("file_write", {"path": "b.txt", "content": "original"}),
-            ToolCallSpec("shell_exec", {"command": "touch c.txt"}),
-        ]),
-        Reply(text="OK."),
-    ]))
+    server.set_responder(
+        script_responder(
+            [
+                Reply(
+                    text="Three things at once.",
+                    tool_calls=[
+                        ToolCallSpec("file_write", {"path": "a.txt", "content": "A"}),
+                        ToolCallSpec("file_write", {"path": "b.txt", "content": "original"}),
+                        ToolCallSpec("shell_exec", {"command": "touch c.txt"}),
+                    ],
+                ),
+                Reply(text="OK."),
+            ]
+        )
+    )
     requests: list[ev.ApprovalRequested] = []
 
     async def approver(request: ev.ApprovalRequested) -> dict[str, Decision]:
@@ -102,7 +119,10 @@ async def test_approve_edit_and_deny_in_one_step(server: OpenAITestServer) -> No
 
     assert outcome.status == "completed"
     assert len(requests) == 1 and [c.tool for c in requests[0].calls] == [
-        "file_write", "file_write", "shell_exec"]
+        "file_write",
+        "file_write",
+        "shell_exec",
+    ]
     ws = session.workspace
     assert (ws / "a.txt").read_text() == "A"
     assert (ws / "b.txt").read_text() == "edited"
@@ -125,11 +145,19 @@ async def test_approve_edit_and_deny_in_one_step(server: OpenAITestServer) -> No
 
 
 async def test_auto_mode_runs_reads_and_asks_for_writes(server: OpenAITestServer) -> None:
-    server.set_responder(script_responder([
-        Reply(tool_calls=[ToolCallSpec("list_files", {"path": "."}),
-                          ToolCallSpec("file_write", {"path": "x.txt", "content": "x"})]),
-        Reply(text="done"),
-    ]))
+    server.set_responder(
+        script_responder(
+            [
+                Reply(
+                    tool_calls=[
+                        ToolCallSpec("list_files", {"path": "."}),
+                        ToolCallSpec("file_write", {"path": "x.txt", "content": "x"}),
+                    ]
+                ),
+                Reply(text="done"),
+            ]
+        )
+    )
     asked: list[str] = []
 
     async def approver(request: ev.ApprovalRequested) -> dict[str, Decision]:
@@ -149,7 +177,9 @@ async def test_new_input_while_approval_pending(server: OpenAITestServer) -> Non
     def responder(body: dict[str, Any]) -> Reply:
         last_user = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
         if last_user == "make a file":
-            return Reply(tool_calls=[ToolCallSpec("shell_exec", {"command": "touch should-not-exist"})])
+            return Reply(
+                tool_calls=[ToolCallSpec("shell_exec", {"command": "touch should-not-exist"})]
+            )
         return Reply(text="Fine, I will not.")
 
     server.set_responder(responder)
@@ -169,18 +199,30 @@ async def test_new_input_while_approval_pending(server: OpenAITestServer) -> Non
     check_tool_pairing(last["messages"])
     assert any("Cancelled" in c for c in tool_messages(last).values())
     assert [m["content"] for m in last["messages"] if m["role"] == "user"] == [
-        "make a file", "never mind, don't"]
+        "make a file",
+        "never mind, don't",
+    ]
     cancelled = [e for e in events if isinstance(e, ev.ToolFinished) and e.status == "denied"]
     assert len(cancelled) == 1 and not any(isinstance(e, ev.ToolStarted) for e in events)
 
 
-async def test_invalid_and_unknown_tool_calls_go_back_to_the_model(server: OpenAITestServer) -> None:
-    server.set_responder(script_responder([
-        Reply(tool_calls=[ToolCallSpec("does_not_exist", {"x": 1}),
-                          ToolCallSpec("file_read", "not json at all"),
-                          ToolCallSpec("file_read", {"wrong_arg": "a.txt"})]),
-        Reply(text="Sorry, recovered."),
-    ]))
+async def test_invalid_and_unknown_tool_calls_go_back_to_the_model(
+    server: OpenAITestServer,
+) -> None:
+    server.set_responder(
+        script_responder(
+            [
+                Reply(
+                    tool_calls=[
+                        ToolCallSpec("does_not_exist", {"x": 1}),
+                        ToolCallSpec("file_read", "not json at all"),
+                        ToolCallSpec("file_read", {"wrong_arg": "a.txt"}),
+                    ]
+                ),
+                Reply(text="Sorry, recovered."),
+            ]
+        )
+    )
     runtime = await open_runtime(approval={"mode": "yolo"})
     seen: list[ev.Event] = []
     try:
@@ -224,8 +266,9 @@ async def test_max_steps_and_token_budget(server: OpenAITestServer) -> None:
 
     def responder(body: dict[str, Any]) -> Reply:
         counter["n"] += 1
-        return Reply(tool_calls=[ToolCallSpec("list_files", {"path": f"d{counter['n']}"})],
-                     usage=(1000, 50))
+        return Reply(
+            tool_calls=[ToolCallSpec("list_files", {"path": f"d{counter['n']}"})], usage=(1000, 50)
+        )
 
     server.set_responder(responder)
     runtime = await open_runtime(approval={"mode": "yolo"}, agent={"max_steps": 4})
@@ -255,12 +298,17 @@ async def test_context_is_trimmed_in_whole_turns(server: OpenAITestServer) -> No
         counter["n"] += 1
         if counter["n"] > 25:
             return Reply(text="finished")
-        return Reply(text="x" * 400, tool_calls=[
-            ToolCallSpec("file_write", {"path": f"f{counter['n']}.txt", "content": "y" * 800})])
+        return Reply(
+            text="x" * 400,
+            tool_calls=[
+                ToolCallSpec("file_write", {"path": f"f{counter['n']}.txt", "content": "y" * 800})
+            ],
+        )
 
     server.set_responder(responder)
     runtime = await open_runtime(
-        approval={"mode": "yolo"}, agent={"max_steps": 40},
+        approval={"mode": "yolo"},
+        agent={"max_steps": 40},
         model={"context_window": 6000},
     )
     try:
@@ -273,8 +321,12 @@ async def test_context_is_trimmed_in_whole_turns(server: OpenAITestServer) -> No
     for body in server.requests:
         check_tool_pairing(body["messages"])
         assert body["messages"][1] == {"role": "user", "content": "write many files"}
-        sizes.append(sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or ""))
-                         for m in body["messages"]))
+        sizes.append(
+            sum(
+                len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or ""))
+                for m in body["messages"]
+            )
+        )
     # Later requests stop growing once the window is full (about 4 chars a token).
     assert max(sizes) < 6000 * 4
     assert len(server.requests[-1]["messages"]) < 2 * 25

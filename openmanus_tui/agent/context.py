@@ -59,7 +59,9 @@ def complete_tool_results(group: list[BaseMessage]) -> list[BaseMessage]:
     missing = [
         ToolMessage(
             content="No result was recorded for this call (the run was interrupted).",
-            tool_call_id=c["id"], name=c.get("name") or "", status="error",
+            tool_call_id=c["id"],
+            name=c.get("name") or "",
+            status="error",
         )
         for c in calls
         if c["id"] not in answered

@@ -74,7 +74,9 @@ def _current_run(messages: list[BaseMessage]) -> list[BaseMessage]:
     return messages[start + 1 :]
 
 
-def _proposed_calls(ai: AIMessage, registry: ToolRegistry) -> tuple[AIMessage, list[dict[str, Any]]]:
+def _proposed_calls(
+    ai: AIMessage, registry: ToolRegistry
+) -> tuple[AIMessage, list[dict[str, Any]]]:
     """Normalise the model's calls: every call gets an id; unusable ones carry ``invalid``."""
     calls: list[dict[str, Any]] = []
     tool_calls = []
@@ -83,20 +85,23 @@ def _proposed_calls(ai: AIMessage, registry: ToolRegistry) -> tuple[AIMessage, l
         tool_calls.append({**tc, "id": call_id})
         invalid = None
         if tc["name"] not in registry:
-            invalid = (
-                f"unknown tool {tc['name']!r}; available tools: {', '.join(registry.names())}"
-            )
+            invalid = f"unknown tool {tc['name']!r}; available tools: {', '.join(registry.names())}"
         calls.append({"id": call_id, "name": tc["name"], "args": tc["args"], "invalid": invalid})
     invalid_calls = []
     for itc in ai.invalid_tool_calls:
         call_id = itc.get("id") or f"call_{uuid.uuid4().hex[:12]}"
         invalid_calls.append({**itc, "id": call_id})
-        calls.append({
-            "id": call_id, "name": itc.get("name") or "(no name)", "args": {},
-            "raw_args": itc.get("args") or "",
-            "invalid": f"the arguments are not valid JSON ({itc.get('error') or 'parse error'}); "
-            "send a JSON object matching the tool's schema",
-        })
+        calls.append(
+            {
+                "id": call_id,
+                "name": itc.get("name") or "(no name)",
+                "args": {},
+                "raw_args": itc.get("args") or "",
+                "invalid": "the arguments are not valid JSON "
+                f"({itc.get('error') or 'parse error'}); "
+                "send a JSON object matching the tool's schema",
+            }
+        )
     fixed = ai.model_copy(update={"tool_calls": tool_calls, "invalid_tool_calls": invalid_calls})
     return fixed, calls
 
@@ -108,7 +113,9 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     if steps >= ctx.max_steps:
         return {"stop_reason": f"stopped after {steps} steps: the agent.max_steps limit"}
     if run_tokens >= ctx.token_budget:
-        return {"stop_reason": f"stopped: the run used {run_tokens} tokens, over agent.token_budget"}
+        return {
+            "stop_reason": f"stopped: the run used {run_tokens} tokens, over agent.token_budget"
+        }
 
     prompt, context_tokens, dropped = build_context(
         ctx.system_prompt, state.get("messages", []), ctx.prompt_budget
@@ -191,27 +198,42 @@ def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     for call in state.get("tool_calls", []):
         if call.get("invalid"):
             decisions[call["id"]] = {
-                "decision": "error", "reason": call["invalid"], "by": "system", "tool": call["name"],
+                "decision": "error",
+                "reason": call["invalid"],
+                "by": "system",
+                "tool": call["name"],
             }
             continue
         verdict = ctx.policy.evaluate(call["name"], call["args"])
         if verdict.action == "allow":
             decisions[call["id"]] = {
-                "decision": "approve", "by": "rule" if verdict.rule else "policy", "tool": call["name"],
-                "rule": verdict.rule, "reason": verdict.reason,
+                "decision": "approve",
+                "by": "rule" if verdict.rule else "policy",
+                "tool": call["name"],
+                "rule": verdict.rule,
+                "reason": verdict.reason,
             }
         elif verdict.action == "deny":
             decisions[call["id"]] = {
-                "decision": "deny", "by": "rule", "rule": verdict.rule, "tool": call["name"],
+                "decision": "deny",
+                "by": "rule",
+                "rule": verdict.rule,
+                "tool": call["name"],
                 "reason": verdict.reason or f"blocked by rule {verdict.rule}",
             }
         else:
             spec = ctx.registry.get(call["name"])
-            pending.append({
-                "call_id": call["id"], "tool": call["name"], "args": call["args"],
-                "risk": spec.risk.value if spec else "execute", "tier": spec.tier if spec else None,
-                "rule": verdict.rule, "reason": verdict.reason,
-            })
+            pending.append(
+                {
+                    "call_id": call["id"],
+                    "tool": call["name"],
+                    "args": call["args"],
+                    "risk": spec.risk.value if spec else "execute",
+                    "tier": spec.tier if spec else None,
+                    "rule": verdict.rule,
+                    "reason": verdict.reason,
+                }
+            )
     update: dict[str, Any] = {"decisions": decisions}
     if not pending:
         return update
@@ -227,7 +249,9 @@ def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             decision = None
         if decision is None:
             decisions[item["call_id"]] = {
-                "decision": "deny", "by": "system", "reason": "no valid decision was given",
+                "decision": "deny",
+                "by": "system",
+                "reason": "no valid decision was given",
                 "tool": item["tool"],
             }
             continue
@@ -236,21 +260,24 @@ def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         entry["tool"] = item["tool"]
         if decision.decision == "edit":
             if decision.args is None:
-                entry = {"decision": "deny", "by": "system", "tool": item["tool"],
-                         "reason": "an edit decision came without arguments"}
+                entry = {
+                    "decision": "deny",
+                    "by": "system",
+                    "tool": item["tool"],
+                    "reason": "an edit decision came without arguments",
+                }
             else:
                 edited[item["call_id"]] = decision.args
         decisions[item["call_id"]] = entry
     if edited:
         # The history must show what really ran: rewrite the calls in the model's message.
         last_ai = next(m for m in reversed(state["messages"]) if isinstance(m, AIMessage))
-        new_calls = [
-            {**tc, "args": edited.get(tc["id"], tc["args"])} for tc in last_ai.tool_calls
-        ]
+        new_calls = [{**tc, "args": edited.get(tc["id"], tc["args"])} for tc in last_ai.tool_calls]
         update["messages"] = [last_ai.model_copy(update={"tool_calls": new_calls})]
         update["tool_calls"] = [
             {**c, "args": edited.get(c["id"], c["args"]), "sent_args": c["args"]}
-            if c["id"] in edited else c
+            if c["id"] in edited
+            else c
             for c in state.get("tool_calls", [])
         ]
     return update
@@ -271,20 +298,25 @@ async def call_tool(
 def finalize(state: AgentState) -> dict[str, Any]:
     reason = state.get("stop_reason")
     answer = state.get("final_answer")
-    last_ai = next((m for m in reversed(state.get("messages", [])) if isinstance(m, AIMessage)), None)
+    last_ai = next(
+        (m for m in reversed(state.get("messages", [])) if isinstance(m, AIMessage)), None
+    )
     closing: list[ToolMessage] = []
     if last_ai is not None and (last_ai.tool_calls or last_ai.invalid_tool_calls):
-        answered = {
-            m.tool_call_id for m in state.get("messages", []) if isinstance(m, ToolMessage)
-        }
+        answered = {m.tool_call_id for m in state.get("messages", []) if isinstance(m, ToolMessage)}
         for tc in [*last_ai.tool_calls, *last_ai.invalid_tool_calls]:
             if tc["id"] in answered:
                 continue
             text = "The run ended here." if tc["name"] == "terminate" else f"Not run: {reason}"
-            closing.append(ToolMessage(
-                content=text, tool_call_id=tc["id"], name=tc["name"],
-                id=f"result_{tc['id']}", status="success" if tc["name"] == "terminate" else "error",
-            ))
+            closing.append(
+                ToolMessage(
+                    content=text,
+                    tool_call_id=tc["id"],
+                    name=tc["name"],
+                    id=f"result_{tc['id']}",
+                    status="success" if tc["name"] == "terminate" else "error",
+                )
+            )
     if answer is None and reason is None:
         answer = (state.get("agent_outcome") or {}).get("text", "")
     return {"final_answer": answer, "messages": closing, "tool_calls": [], "decisions": {}}

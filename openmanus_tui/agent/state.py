@@ -37,7 +37,9 @@ def merge_messages(current: list[BaseMessage] | None, writes: Sequence[Any]) -> 
 
 class AgentState(TypedDict, total=False):
     input: str
-    messages: Annotated[list[AnyMessage], DeltaChannel(merge_messages, snapshot_frequency=SNAPSHOT_EVERY)]
+    messages: Annotated[
+        list[AnyMessage], DeltaChannel(merge_messages, snapshot_frequency=SNAPSHOT_EVERY)
+    ]
     # The model's latest output: text, tool calls, finish reason, usage and latency.
     agent_outcome: dict[str, Any] | None
     # Calls proposed in the latest step: {id, name, args, raw_args, invalid}.

@@ -65,7 +65,11 @@ def classify(exc: BaseException) -> ModelError:
             error_class="transient",
         )
     if isinstance(exc, httpx.TransportError) or name in (
-        "APIConnectionError", "RemoteProtocolError", "ReadError", "ConnectError", "APIError",
+        "APIConnectionError",
+        "RemoteProtocolError",
+        "ReadError",
+        "ConnectError",
+        "APIError",
     ):
         return ModelError(
             f"connection to the model server failed ({name}): {_short(exc)}",
@@ -87,7 +91,9 @@ async def with_retries(
     base_delay: float,
     on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None,
 ) -> tuple[T, int]:
-    """Run ``call``; retry transient failures up to ``max_retries`` times. Returns (result, retries)."""
+    """Run ``call``, retrying transient failures up to ``max_retries`` times.
+
+    Returns the result and how many retries it took."""
     attempt = 0
     while True:
         try:

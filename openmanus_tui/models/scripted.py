@@ -146,13 +146,20 @@ class ScriptedChatModel(BaseChatModel):
                         calls.append({"name": call.name, "args": parsed, "id": call_id})
                     except ValueError as exc:
                         invalid.append(
-                            {"name": call.name, "args": call.args, "id": call_id,
-                             "error": str(exc), "type": "invalid_tool_call"}
+                            {
+                                "name": call.name,
+                                "args": call.args,
+                                "id": call_id,
+                                "error": str(exc),
+                                "type": "invalid_tool_call",
+                            }
                         )
                 else:
                     calls.append({"name": call.name, "args": call.args, "id": call_id})
             return AIMessage(
-                content=step.text, tool_calls=calls, invalid_tool_calls=invalid,
+                content=step.text,
+                tool_calls=calls,
+                invalid_tool_calls=invalid,
                 id=f"msg_{digest}_{index}",
             )
         excerpt = last_result.strip()
@@ -193,23 +200,32 @@ class ScriptedChatModel(BaseChatModel):
             args = json.dumps(call["args"])
             mid = len(args) // 2
             yield AIMessageChunk(
-                content="", id=reply.id,
-                tool_call_chunks=[tool_call_chunk(name=call["name"], args=args[:mid],
-                                                  id=call["id"], index=i)],
+                content="",
+                id=reply.id,
+                tool_call_chunks=[
+                    tool_call_chunk(name=call["name"], args=args[:mid], id=call["id"], index=i)
+                ],
             )
             yield AIMessageChunk(
-                content="", id=reply.id,
+                content="",
+                id=reply.id,
                 tool_call_chunks=[tool_call_chunk(name=None, args=args[mid:], id=None, index=i)],
             )
         offset = len(reply.tool_calls)
         for j, bad in enumerate(reply.invalid_tool_calls):
             yield AIMessageChunk(
-                content="", id=reply.id,
-                tool_call_chunks=[tool_call_chunk(name=bad["name"], args=bad["args"],
-                                                  id=bad["id"], index=offset + j)],
+                content="",
+                id=reply.id,
+                tool_call_chunks=[
+                    tool_call_chunk(
+                        name=bad["name"], args=bad["args"], id=bad["id"], index=offset + j
+                    )
+                ],
             )
         yield AIMessageChunk(
-            content="", id=reply.id, usage_metadata=self._usage(messages, reply),  # type: ignore[arg-type]
+            content="",
+            id=reply.id,
+            usage_metadata=self._usage(messages, reply),  # type: ignore[arg-type]
             response_metadata={"finish_reason": "tool_calls" if reply.tool_calls else "stop"},
             chunk_position="last",
         )
@@ -223,7 +239,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         for chunk in self._chunks(messages):
             if run_manager and isinstance(chunk.content, str) and chunk.content:
-                run_manager.on_llm_new_token(chunk.content, chunk=ChatGenerationChunk(message=chunk))
+                run_manager.on_llm_new_token(
+                    chunk.content, chunk=ChatGenerationChunk(message=chunk)
+                )
             yield ChatGenerationChunk(message=chunk)
 
     async def _astream(

@@ -63,6 +63,10 @@ class Runtime:
         self.db = db
         self.registry = registry
         self.graph: CompiledStateGraph = build_graph().compile(checkpointer=db.saver)
+        self.mcp: Any = None
+        # Problems found while starting (a plugin or MCP server that failed): told to the
+        # person at the start of the next run, never fatal.
+        self.startup_notices: list[str] = list(registry.load_errors)
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
@@ -71,9 +75,39 @@ class Runtime:
 
             registry = build_registry()
         db = await Database.open(settings.db_path)
-        return cls(settings, db, registry)
+        runtime = cls(settings, db, registry)
+        try:
+            await runtime._start_mcp()
+        except BaseException:
+            await runtime.close()
+            raise
+        return runtime
+
+    async def _start_mcp(self) -> None:
+        from openmanus_tui.utilities.mcp_config import load_mcp_config, parse_mcp_config
+
+        mcp = self.settings.mcp
+        servers = load_mcp_config(mcp.config_file)  # also $OPENMANUS_MCP_CONFIG
+        if mcp.servers:
+            servers.update(
+                parse_mcp_config({"mcpServers": mcp.servers}, source="config: mcp.servers")
+            )
+        if not servers:
+            return
+        from openmanus_tui.tools.mcp_tools import McpManager
+
+        self.mcp = McpManager(servers, log_dir=self.settings.resolved_data_dir / "logs")
+        for status in await self.mcp.start():
+            if status.state == "failed":
+                self.startup_notices.append(
+                    f"MCP server {status.name!r} failed to start: {status.error}"
+                )
+        self.mcp.register(self.registry)
 
     async def close(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.aclose()
+            self.mcp = None
         await self.db.close()
 
     async def __aenter__(self) -> Runtime:
@@ -83,14 +117,25 @@ class Runtime:
         await self.close()
 
     async def create_session(
-        self, *, title: str = "", model: str | None = None, workspace: Path | None = None,
+        self,
+        *,
+        title: str = "",
+        model: str | None = None,
+        workspace: Path | None = None,
         profile: str | None = None,
     ) -> AgentSession:
         session_id = new_session_id()
         _, info = make_model(self.settings, model)
-        ws = Path(workspace).expanduser().resolve() if workspace else self.settings.workspace_for(session_id)
+        ws = (
+            Path(workspace).expanduser().resolve()
+            if workspace
+            else self.settings.workspace_for(session_id)
+        )
         record = SessionRecord(
-            id=session_id, title=title, model=info.spec, workspace=str(ws),
+            id=session_id,
+            title=title,
+            model=info.spec,
+            workspace=str(ws),
             profile=profile or self.settings.agent.profile,
             meta={"offline_reason": info.offline_reason} if info.offline_reason else {},
         )
@@ -103,7 +148,9 @@ class Runtime:
 
 
 class AgentSession:
-    def __init__(self, runtime: Runtime, record: SessionRecord, *, model_override: str | None = None):
+    def __init__(
+        self, runtime: Runtime, record: SessionRecord, *, model_override: str | None = None
+    ):
         self.runtime = runtime
         self.record = record
         self.model_override = model_override
@@ -130,13 +177,17 @@ class AgentSession:
             self._sandbox = Sandbox(
                 self.workspace,
                 limits=SandboxLimits(
-                    cpu_seconds=s.cpu_seconds, memory_mb=s.memory_mb,
-                    max_processes=s.max_processes, max_file_mb=s.max_file_mb,
-                    max_open_files=s.max_open_files, output_cap_bytes=s.output_cap_kb * 1024,
+                    cpu_seconds=s.cpu_seconds,
+                    memory_mb=s.memory_mb,
+                    max_processes=s.max_processes,
+                    max_file_mb=s.max_file_mb,
+                    max_open_files=s.max_open_files,
+                    output_cap_bytes=s.output_cap_kb * 1024,
                 ),
                 network=s.network,
                 min_isolation=IsolationLevel.parse(s.min_isolation)
-                if s.below_min == "refuse" else IsolationLevel.L0,
+                if s.below_min == "refuse"
+                else IsolationLevel.L0,
             )
         return self._sandbox
 
@@ -170,8 +221,11 @@ class AgentSession:
                 sink.emit_live(ev.ToolOutput(call_id=call_id, stream=stream, text=text))  # type: ignore[arg-type]
 
             ctx = ToolContext(
-                workspace=self.workspace, emit_output=output, session_id=self.id,
-                call_id=call_id, network=settings.sandbox.network,
+                workspace=self.workspace,
+                emit_output=output,
+                session_id=self.id,
+                call_id=call_id,
+                network=settings.sandbox.network,
             )
             try:
                 ctx.sandbox = self.sandbox()
@@ -188,9 +242,13 @@ class AgentSession:
             model=model.bind_tools(registry.openai_schemas()),
             model_info=info,
             registry=registry,
-            policy=ApprovalPolicy(settings.approval.mode, registry, force_ask_execute=below_min_ask),
+            policy=ApprovalPolicy(
+                settings.approval.mode, registry, force_ask_execute=below_min_ask
+            ),
             system_prompt=system_prompt(
-                self.record.profile, isolation=self.isolation(), network=settings.sandbox.network,
+                self.record.profile,
+                isolation=self.isolation(),
+                network=settings.sandbox.network,
                 extra=settings.agent.system_prompt,
             ),
             run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
@@ -208,7 +266,11 @@ class AgentSession:
         return bool(snapshot.interrupts), bool(snapshot.next)
 
     async def run(
-        self, text: str, *, approver: Approver | None = None, on_event: Listener | None = None,
+        self,
+        text: str,
+        *,
+        approver: Approver | None = None,
+        on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
         sink = await self._get_sink()
@@ -219,12 +281,18 @@ class AgentSession:
             self.record.title = title
         message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
         return await self._drive(
-            run_input(text, message), approver=approver, on_event=on_event,
-            ask_human=ask_human, user_input=text,
+            run_input(text, message),
+            approver=approver,
+            on_event=on_event,
+            ask_human=ask_human,
+            user_input=text,
         )
 
     async def resume(
-        self, *, approver: Approver | None = None, on_event: Listener | None = None,
+        self,
+        *,
+        approver: Approver | None = None,
+        on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
         snapshot = await self.runtime.graph.aget_state(self.config)
@@ -253,22 +321,38 @@ class AgentSession:
         for call in [*last_ai.tool_calls, *last_ai.invalid_tool_calls]:
             if call["id"] in answered:
                 continue
-            closing.append(ToolMessage(
-                content=text, tool_call_id=call["id"], name=call["name"] or "",
-                id=f"result_cancel_{call['id']}", status="error",
-            ))
-            await sink.emit(ev.ToolFinished(
-                call_id=call["id"], tool=call["name"] or "", status="denied", result=text,
-            ))
+            closing.append(
+                ToolMessage(
+                    content=text,
+                    tool_call_id=call["id"],
+                    name=call["name"] or "",
+                    id=f"result_cancel_{call['id']}",
+                    status="error",
+                )
+            )
+            await sink.emit(
+                ev.ToolFinished(
+                    call_id=call["id"],
+                    tool=call["name"] or "",
+                    status="denied",
+                    result=text,
+                )
+            )
         if closing:
             await self.runtime.graph.aupdate_state(
-                self.config, {"messages": closing, "tool_calls": [], "decisions": {}},
+                self.config,
+                {"messages": closing, "tool_calls": [], "decisions": {}},
                 as_node="call_tool",
             )
 
     async def _drive(
-        self, graph_input: Any, *, approver: Approver | None, on_event: Listener | None,
-        ask_human: AskHuman | None, user_input: str | None,
+        self,
+        graph_input: Any,
+        *,
+        approver: Approver | None,
+        on_event: Listener | None,
+        ask_human: AskHuman | None,
+        user_input: str | None,
     ) -> RunOutcome:
         sink = await self._get_sink()
         if on_event is not None:
@@ -280,8 +364,12 @@ class AgentSession:
                 sink.listeners.remove(on_event)
 
     async def _drive_inner(
-        self, sink: EventSink, graph_input: Any, approver: Approver | None,
-        ask_human: AskHuman | None, user_input: str | None,
+        self,
+        sink: EventSink,
+        graph_input: Any,
+        approver: Approver | None,
+        ask_human: AskHuman | None,
+        user_input: str | None,
     ) -> RunOutcome:
         graph = self.runtime.graph
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
@@ -292,10 +380,17 @@ class AgentSession:
         )
         if offline:
             await sink.emit(ev.Notice(level="warning", text=offline))
-        await sink.emit(ev.RunStarted(
-            profile=self.record.profile, model=info.spec, input=user_input,
-            resumed=user_input is None,
-        ))
+        for text in self.runtime.startup_notices:
+            await sink.emit(ev.Notice(level="warning", text=text))
+        self.runtime.startup_notices = []
+        await sink.emit(
+            ev.RunStarted(
+                profile=self.record.profile,
+                model=info.spec,
+                input=user_input,
+                resumed=user_input is None,
+            )
+        )
         context = self._agent_context(sink, model, info, ask_human)
         mapper = StreamMapper(sink, self.runtime.registry, self._seen_checkpoints)
         outcome: RunOutcome
@@ -303,8 +398,12 @@ class AgentSession:
             while True:
                 mapper.approval = None
                 async for namespace, mode, data in graph.astream(
-                    graph_input, self.config, context=context, stream_mode=STREAM_MODES,
-                    subgraphs=True, durability="sync",
+                    graph_input,
+                    self.config,
+                    context=context,
+                    stream_mode=STREAM_MODES,
+                    subgraphs=True,
+                    durability="sync",
                 ):
                     await mapper.handle(namespace, mode, data)
                 if mapper.approval is None:
@@ -325,16 +424,25 @@ class AgentSession:
             else:
                 outcome = RunOutcome("completed", "", mapper.final_answer)
         except OpenManusError as exc:
-            await sink.emit(ev.Error(error_class=exc.error_class, message=exc.message, hint=exc.hint))
+            await sink.emit(
+                ev.Error(error_class=exc.error_class, message=exc.message, hint=exc.hint)
+            )
             outcome = RunOutcome("error", exc.message)
         return await self._finish(sink, mapper, outcome)
 
-    async def _finish(self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome) -> RunOutcome:
+    async def _finish(
+        self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome
+    ) -> RunOutcome:
         totals = mapper.totals
-        await sink.emit(ev.RunFinished(
-            status=outcome.status, reason=outcome.reason,  # type: ignore[arg-type]
-            steps=totals.get("steps", 0), tokens_in=totals.get("tokens_in", 0),
-            tokens_out=totals.get("tokens_out", 0), cost=totals.get("cost", 0.0),
-        ))
+        await sink.emit(
+            ev.RunFinished(
+                status=outcome.status,
+                reason=outcome.reason,  # type: ignore[arg-type]
+                steps=totals.get("steps", 0),
+                tokens_in=totals.get("tokens_in", 0),
+                tokens_out=totals.get("tokens_out", 0),
+                cost=totals.get("cost", 0.0),
+            )
+        )
         await self.runtime.db.update_session(self.id, status=outcome.status)
         return outcome

@@ -79,31 +79,50 @@ class StreamMapper:
             await self.sink.emit(ev.Thought(message_id=message.id or "", text=text))
         for call in update.get("tool_calls", []):
             spec = self.registry.get(call["name"])
-            await self.sink.emit(ev.ToolCall(
-                call_id=call["id"], tool=call["name"], args=call.get("args"),
-                raw_args=call.get("raw_args", ""), tier=spec.tier if spec else None,
-                risk=spec.risk.value if spec else None, message_id=message.id or "",
-                invalid=call.get("invalid"),
-            ))
-        await self.sink.emit(ev.Usage(
-            message_id=message.id or "",
-            tokens_in=outcome.get("tokens_in", 0), tokens_out=outcome.get("tokens_out", 0),
-            cost=outcome.get("cost", 0.0), context_tokens=outcome.get("context_tokens", 0),
-            context_window=outcome.get("context_window", 0),
-            latency_ms=outcome.get("latency_ms", 0.0), retries=outcome.get("retries", 0),
-            total_tokens_in=update.get("tokens_in", 0), total_tokens_out=update.get("tokens_out", 0),
-            total_cost=update.get("cost", 0.0),
-        ))
+            await self.sink.emit(
+                ev.ToolCall(
+                    call_id=call["id"],
+                    tool=call["name"],
+                    args=call.get("args"),
+                    raw_args=call.get("raw_args", ""),
+                    tier=spec.tier if spec else None,
+                    risk=spec.risk.value if spec else None,
+                    message_id=message.id or "",
+                    invalid=call.get("invalid"),
+                )
+            )
+        await self.sink.emit(
+            ev.Usage(
+                message_id=message.id or "",
+                tokens_in=outcome.get("tokens_in", 0),
+                tokens_out=outcome.get("tokens_out", 0),
+                cost=outcome.get("cost", 0.0),
+                context_tokens=outcome.get("context_tokens", 0),
+                context_window=outcome.get("context_window", 0),
+                latency_ms=outcome.get("latency_ms", 0.0),
+                retries=outcome.get("retries", 0),
+                total_tokens_in=update.get("tokens_in", 0),
+                total_tokens_out=update.get("tokens_out", 0),
+                total_cost=update.get("cost", 0.0),
+            )
+        )
 
     async def _on_decisions(self, update: dict[str, Any]) -> None:
         for call_id, d in (update.get("decisions") or {}).items():
             if d.get("decision") == "error":
                 continue  # invalid calls: the tool_finished event carries the error
-            await self.sink.emit(ev.ApprovalDecided(
-                call_id=call_id, tool=d.get("tool", ""), decision=d["decision"],
-                args=d.get("args"), reason=d.get("reason", ""), scope=d.get("scope"),
-                rule=d.get("rule"), by=d.get("by", "user"),
-            ))
+            await self.sink.emit(
+                ev.ApprovalDecided(
+                    call_id=call_id,
+                    tool=d.get("tool", ""),
+                    decision=d["decision"],
+                    args=d.get("args"),
+                    reason=d.get("reason", ""),
+                    scope=d.get("scope"),
+                    rule=d.get("rule"),
+                    by=d.get("by", "user"),
+                )
+            )
 
     async def _on_checkpoint(self, data: dict[str, Any]) -> None:
         checkpoint_id = data["config"]["configurable"]["checkpoint_id"]
@@ -113,9 +132,15 @@ class StreamMapper:
         self.seen_checkpoints.add(checkpoint_id)
         parent = (data.get("parent_config") or {}).get("configurable", {}).get("checkpoint_id")
         metadata = data.get("metadata") or {}
-        await self.sink.emit(ev.Checkpoint(
-            checkpoint_id=checkpoint_id, parent_id=parent, step=metadata.get("step", 0),
-            source=metadata.get("source", ""), nodes=self._nodes, changed=self._changed,
-        ))
+        await self.sink.emit(
+            ev.Checkpoint(
+                checkpoint_id=checkpoint_id,
+                parent_id=parent,
+                step=metadata.get("step", 0),
+                source=metadata.get("source", ""),
+                nodes=self._nodes,
+                changed=self._changed,
+            )
+        )
         self._changed = []
         self._nodes = []

@@ -46,23 +46,39 @@ class ToolRunner:
         results: list[dict[str, Any]] = []
         for call in calls:
             finished = await self._run_one(call, decisions.get(call["id"]), base)
-            messages.append(ToolMessage(
-                content=finished.result, tool_call_id=call["id"], name=call["name"],
-                id=f"result_{base[-12:]}_{call['id']}",
-                status="success" if finished.status == "ok" else "error",
-            ))
-            results.append({
-                "call_id": call["id"], "tool": call["name"], "status": finished.status,
-                "duration_ms": finished.duration_ms, "isolation": finished.isolation,
-                "truncated": finished.truncated, "artifacts": finished.artifacts,
-            })
+            messages.append(
+                ToolMessage(
+                    content=finished.result,
+                    tool_call_id=call["id"],
+                    name=call["name"],
+                    id=f"result_{base[-12:]}_{call['id']}",
+                    status="success" if finished.status == "ok" else "error",
+                )
+            )
+            results.append(
+                {
+                    "call_id": call["id"],
+                    "tool": call["name"],
+                    "status": finished.status,
+                    "duration_ms": finished.duration_ms,
+                    "isolation": finished.isolation,
+                    "truncated": finished.truncated,
+                    "artifacts": finished.artifacts,
+                }
+            )
         return messages, results
 
     async def _finish(self, base: str, call: dict[str, Any], result: ToolResult) -> ev.ToolFinished:
         event = ev.ToolFinished(
-            call_id=call["id"], tool=call["name"], status=result.status, result=result.content,
-            duration_ms=result.duration_ms, isolation=result.isolation,
-            truncated=result.truncated, artifacts=result.artifacts, checkpoint_id=base,
+            call_id=call["id"],
+            tool=call["name"],
+            status=result.status,
+            result=result.content,
+            duration_ms=result.duration_ms,
+            isolation=result.isolation,
+            truncated=result.truncated,
+            artifacts=result.artifacts,
+            checkpoint_id=base,
         )
         await self.sink.emit(event)
         return event
@@ -76,7 +92,9 @@ class ToolRunner:
             return done
         if journal:  # started, never finished
             return await self._finish(
-                base, call, ToolResult(INTERRUPTED, status="interrupted", isolation=self.isolation())
+                base,
+                call,
+                ToolResult(INTERRUPTED, status="interrupted", isolation=self.isolation()),
             )
         decision = decision or {"decision": "deny", "reason": "no decision was recorded"}
         kind = decision.get("decision")
@@ -88,7 +106,8 @@ class ToolRunner:
             reason = decision.get("reason") or "no reason given"
             who = "The user" if decision.get("by") == "user" else "The approval policy"
             return await self._finish(
-                base, call,
+                base,
+                call,
                 ToolResult(f"{who} denied this call. Reason: {reason}", status="denied"),
             )
         spec = self.registry.get(call["name"])
@@ -96,10 +115,15 @@ class ToolRunner:
             return await self._finish(
                 base, call, ToolResult(f"Error: unknown tool {call['name']!r}", status="error")
             )
-        await self.sink.emit(ev.ToolStarted(
-            call_id=call["id"], tool=call["name"], args=call["args"],
-            isolation=self.isolation(), checkpoint_id=base,
-        ))
+        await self.sink.emit(
+            ev.ToolStarted(
+                call_id=call["id"],
+                tool=call["name"],
+                args=call["args"],
+                isolation=self.isolation(),
+                checkpoint_id=base,
+            )
+        )
         ctx = self.make_context(call["id"])
         started = time.perf_counter()
         try:

@@ -176,8 +176,16 @@ class Database:
             await self.conn.execute(
                 "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, "
                 "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.session_id, event.seq, event.run_id, event.checkpoint_id, event.type,
-                 call_id, event.ts, event.to_json()),
+                (
+                    event.session_id,
+                    event.seq,
+                    event.run_id,
+                    event.checkpoint_id,
+                    event.type,
+                    call_id,
+                    event.ts,
+                    event.to_json(),
+                ),
             )
             await self.conn.commit()
 

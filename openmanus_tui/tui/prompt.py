@@ -90,12 +90,9 @@ class PromptInput(TextArea):
         return self._recall is not None and self.text == self.history[self._recall]
 
     def _recall_step(self, step: int) -> None:
-        if self._recall is None:
-            index = len(self.history) if step < 0 else None
-        else:
-            index = self._recall
-        if index is None:
+        if self._recall is None and step > 0:
             return
+        index = len(self.history) if self._recall is None else self._recall
         index += step
         if index >= len(self.history):
             self._recall = None

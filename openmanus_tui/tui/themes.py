@@ -70,7 +70,7 @@ def load_theme_file(path: Path) -> Theme:
 
 
 def load_themes(dirs: list[Path]) -> tuple[dict[str, Theme], list[str]]:
-    """All themes in ``dirs`` (later folders win on a name clash) and one error line per bad file."""
+    """All themes in ``dirs`` (later folders win a name clash), and one error line per bad file."""
     themes: dict[str, Theme] = {}
     errors: list[str] = []
     for folder in dirs:

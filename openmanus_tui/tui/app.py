@@ -1,0 +1,542 @@
+"""The workbench app: layout, session handling, the run worker, approvals and the status line.
+
+The app opens the runtime after the first frame (imports of the agent stack are the slow part of
+startup), runs each task in an exclusive async worker, and receives the runtime's events through
+``on_event``: the stream view folds them into its transcript, the status line and the side panes
+update from the same events. Approvals come back through ``push_screen_wait`` in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from openmanus_tui import events as ev
+from openmanus_tui.config import Settings
+from openmanus_tui.tui import commands
+from openmanus_tui.tui.blocks import BlockSelected
+from openmanus_tui.tui.inspector import Inspector
+from openmanus_tui.tui.memory import MemoryPane
+from openmanus_tui.tui.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.sidebar import SessionAction, Sidebar
+from openmanus_tui.tui.status import StatusInfo, StatusLine
+from openmanus_tui.tui.stream import StreamView
+from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
+from openmanus_tui.tui.tools_pane import ToolsTable
+from openmanus_tui.tui.transcript import Transcript
+
+# Below these widths the side panels start hidden (80×24 must stay usable).
+PANEL_MIN_WIDTH = 120
+SIDEBAR_MIN_WIDTH = 100
+FALLBACK_THEME = "textual-dark"
+
+
+class OpenManusApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "OpenManus"
+    COMMANDS = App.COMMANDS | {commands.WorkbenchCommands}
+    BINDINGS = [
+        Binding("ctrl+n", "new_session", "New", id="app.new_session"),
+        Binding("ctrl+o", "toggle_expand", "Expand", id="app.expand"),
+        Binding("ctrl+b", "toggle_sidebar", "Sessions", id="app.sidebar"),
+        Binding("ctrl+r", "toggle_panel", "Panel", id="app.panel"),
+        Binding("ctrl+g", "stop_run", "Stop", id="app.stop"),
+        Binding("ctrl+l", "focus_prompt", "Prompt", id="app.prompt", show=False),
+        Binding("f1", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_id: str | None = None,
+        runtime: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        extra_theme_dirs: list | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.runtime = runtime
+        self.session: Any = None
+        self.initial_session_id = session_id
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.session_records: list[Any] = []
+        self.ready = asyncio.Event()
+        self.status = StatusInfo(approval=settings.approval.mode, model=settings.model.spec)
+        self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
+        self._theme_names: list[str] = []
+        self._run_started_at: float | None = None
+        self._tools_dirty = False
+        self._panel_pref: bool | None = None
+        self._sidebar_pref: bool | None = None
+        self._window_cache: dict[str, int] = {}
+        self._loop_thread = threading.get_ident()
+        self._owns_runtime = runtime is None
+
+    # ---- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="center"):
+                yield StreamView(id="stream")
+                yield PromptBar(self._complete, id="prompt-bar")
+            with TabbedContent(id="panel"):
+                with TabPane("Inspector", id="tab-inspector"):
+                    yield Inspector(id="inspector")
+                with TabPane("Memory", id="tab-memory"):
+                    yield MemoryPane(id="memory")
+                with TabPane("Tools", id="tab-tools"):
+                    yield ToolsTable(id="tools")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._loop_thread = threading.get_ident()
+        self._event_loop = asyncio.get_running_loop()
+        self._load_themes()
+        if self.settings.ui.keymap:
+            self.set_keymap(self.settings.ui.keymap)
+        self._apply_width(self.size.width)
+        self.query_one(PromptInput).focus()
+        self.set_interval(1.0, self._tick, name="status-tick")
+        self._refresh_status()
+        self._boot()
+
+    def on_resize(self, event: Any) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        panel = self._panel_pref if self._panel_pref is not None else width >= PANEL_MIN_WIDTH
+        sidebar = (
+            self._sidebar_pref if self._sidebar_pref is not None else width >= SIDEBAR_MIN_WIDTH
+        )
+        self.query_one("#panel").display = panel
+        self.query_one("#sidebar").display = sidebar
+
+    async def on_unmount(self) -> None:
+        if self._owns_runtime and self.runtime is not None:
+            await self.runtime.close()
+
+    # ---- themes -------------------------------------------------------------------------------
+    def _load_themes(self) -> None:
+        themes, errors = load_themes(self._theme_dirs)
+        for theme in themes.values():
+            self.register_theme(theme)
+        self._theme_names = sorted(themes)
+        if errors:
+            self.notify("Skipped broken theme files:\n" + "\n".join(errors),
+                        severity="warning", timeout=10)
+        wanted = self.settings.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme = FALLBACK_THEME
+            self.notify(f"Theme {wanted!r} not found; using {FALLBACK_THEME}.", severity="warning")
+
+    def theme_names(self) -> list[str]:
+        return self._theme_names + sorted(n for n in self.available_themes
+                                          if n not in self._theme_names)
+
+    def set_theme(self, name: str) -> bool:
+        # Kept for this process only; persisting it needs a config writer in the core.
+        if name not in self.available_themes:
+            self.notify(f"No theme named {name!r}. Try /theme to list them.", severity="error")
+            return False
+        self.theme = name
+        return True
+
+    # ---- boot and sessions -----------------------------------------------------------------------
+    @work(group="boot", exclusive=True)
+    async def _boot(self) -> None:
+        from openmanus_tui.errors import OpenManusError
+
+        try:
+            if self.runtime is None:
+                from openmanus_tui.runtime.session import Runtime
+
+                self.runtime = await Runtime.open(self.settings)
+            self.query_one(ToolsTable).refresh_registry(self.runtime.registry)
+            for error in getattr(self.runtime.registry, "load_errors", []):
+                self.notify(error, severity="warning")
+            if self.initial_session_id:
+                await self.open_session(self.initial_session_id)
+            else:
+                await self.refresh_sessions()
+                await self._show_transcript(Transcript())
+        except OpenManusError as exc:
+            self.notify(f"{exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
+                        severity="error", timeout=30)
+        finally:
+            self.ready.set()
+
+    async def refresh_sessions(self) -> None:
+        if self.runtime is None:
+            return
+        self.session_records = await self.runtime.db.list_sessions()
+        self.query_one(Sidebar).show(
+            self.session_records, self.session.id if self.session else None, self.wall_clock()
+        )
+
+    def _running(self) -> bool:
+        return any(w.group == "run" and w.is_running for w in self.workers)
+
+    async def open_session(self, session_id: str) -> None:
+        from openmanus_tui.errors import OpenManusError
+
+        if self._running():
+            self.notify("A run is in progress: stop it (Ctrl+G) before switching.",
+                        severity="warning")
+            return
+        try:
+            session = await self.runtime.open_session(session_id)
+        except OpenManusError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.session = session
+        transcript = Transcript()
+        for event in await self.runtime.db.events(session.id):
+            transcript.apply(event)
+        if transcript.run_state == "running":
+            transcript.run_state = "interrupted"  # stored mid-run: the process ended early
+        self.status.model = session.record.model
+        self.status.profile = session.record.profile
+        self.status.isolation = transcript.isolation or self.status.isolation
+        self.title = f"OpenManus — {session.record.title or session.id}"
+        await self._show_transcript(transcript)
+        await self.refresh_sessions()
+        self._probe_isolation()
+
+    def open_session_by_id(self, session_id: str) -> None:
+        self.run_worker(self.open_session(session_id), group="open", exclusive=True)
+
+    @work(group="isolation", exclusive=True)
+    async def _probe_isolation(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        # Probing the sandbox may start subprocesses: keep it off the event loop.
+        level = await asyncio.to_thread(session.isolation)
+        if session is self.session:
+            self.status.isolation = level
+            self._refresh_status()
+
+    async def _show_transcript(self, transcript: Transcript) -> None:
+        stream = self.query_one(StreamView)
+        await stream.show(transcript)
+        self._sync_totals(transcript)
+        self._refresh_status()
+        self.refresh_memory()
+
+    def action_new_session(self) -> None:
+        if self._running():
+            self.notify("A run is in progress: stop it (Ctrl+G) first.", severity="warning")
+            return
+        # Created in the database when the first task is sent, so idle clicks leave no trace.
+        self.session = None
+        self.title = "OpenManus — new session"
+        self.status.model = self.settings.model.spec
+        self.run_worker(self._show_transcript(Transcript()), group="open", exclusive=True)
+        self.run_worker(self.refresh_sessions(), group="sessions")
+        self.action_focus_prompt()
+
+    @on(SessionAction)
+    async def _on_session_action(self, message: SessionAction) -> None:
+        if message.action == "new":
+            self.action_new_session()
+        elif message.action == "open" and message.session_id:
+            await self.open_session(message.session_id)
+        elif message.action == "rename" and message.session_id:
+            self._rename(message.session_id)
+        elif message.action == "delete" and message.session_id:
+            self._delete(message.session_id)
+
+    @work(group="dialog")
+    async def _rename(self, session_id: str, title: str | None = None) -> None:
+        from openmanus_tui.tui.dialogs import TextPromptScreen
+
+        record = next((r for r in self.session_records if r.id == session_id), None)
+        if title is None:
+            title = await self.push_screen_wait(
+                TextPromptScreen("Rename session", record.title if record else "")
+            )
+        if not title:
+            return
+        await self.runtime.db.update_session(session_id, title=title)
+        if self.session is not None and self.session.id == session_id:
+            self.session.record.title = title
+            self.title = f"OpenManus — {title}"
+        await self.refresh_sessions()
+
+    @work(group="dialog")
+    async def _delete(self, session_id: str) -> None:
+        from openmanus_tui.tui.dialogs import ConfirmScreen
+
+        record = next((r for r in self.session_records if r.id == session_id), None)
+        name = (record.title if record else "") or session_id
+        if self._running() and self.session is not None and self.session.id == session_id:
+            self.notify("That session is running.", severity="warning")
+            return
+        if not await self.push_screen_wait(
+            ConfirmScreen(f"Delete session “{name}” and its history? This cannot be undone.")
+        ):
+            return
+        await self.runtime.db.delete_session(session_id)
+        if self.session is not None and self.session.id == session_id:
+            self.session = None
+            await self._show_transcript(Transcript())
+        await self.refresh_sessions()
+        self.notify(f"Deleted “{name}”.")
+
+    # ---- the prompt ------------------------------------------------------------------------------
+    def _complete(self, text: str) -> list[tuple[str, str]]:
+        return commands.complete(text, self.theme_names())
+
+    @on(PromptInput.Submitted)
+    def _on_prompt(self, message: PromptInput.Submitted) -> None:
+        text = message.text
+        if text.startswith("/"):
+            self.run_slash(text)
+            return
+        if self._running():
+            self.notify("The agent is still working; wait, or stop it with Ctrl+G.",
+                        severity="warning")
+            return
+        if self.runtime is None:
+            self.notify("Still starting up…", severity="warning")
+            return
+        self.run_task(text)
+
+    def run_slash(self, text: str) -> None:
+        name, arg = commands.parse(text)
+        command = commands.BY_NAME.get(name)
+        if command is None:
+            self.notify(f"Unknown command /{name}. /help lists them.", severity="error")
+        elif not command.available:
+            self.notify(f"/{name} is not available yet.", severity="warning")
+        elif name == "new":
+            self.action_new_session()
+        elif name == "approval":
+            if arg:
+                self.set_approval_mode(arg)
+            else:
+                self.notify(f"Approval mode: {self.settings.approval.mode}")
+        elif name == "theme":
+            if arg:
+                self.set_theme(arg)
+            else:
+                self.notify("Themes: " + ", ".join(self.theme_names()))
+        elif name == "rename":
+            if self.session is None:
+                self.notify("Nothing to rename yet: send a task first.", severity="warning")
+            else:
+                self._rename(self.session.id, arg or None)
+        elif name == "expand":
+            self.action_toggle_expand()
+        elif name == "help":
+            self.action_help()
+        elif name == "quit":
+            self.exit(0)
+
+    def set_approval_mode(self, mode: str) -> bool:
+        if mode not in commands.APPROVAL_MODES:
+            self.notify(f"Approval mode must be one of: {', '.join(commands.APPROVAL_MODES)}",
+                        severity="error")
+            return False
+        # The runtime reads the mode when a run starts: the next task uses it.
+        self.settings.approval.mode = mode  # type: ignore[assignment]
+        self.status.approval = mode
+        self._refresh_status()
+        self.notify(f"Approval mode: {mode} — {commands.APPROVAL_MODES[mode]}")
+        return True
+
+    # ---- running the agent ---------------------------------------------------------------------
+    @work(group="run", exclusive=True)
+    async def run_task(self, text: str) -> None:
+        from openmanus_tui.errors import OpenManusError
+
+        try:
+            if self.session is None:
+                self.session = await self.runtime.create_session()
+                self.status.model = self.session.record.model
+                self.status.profile = self.session.record.profile
+                self._probe_isolation()
+            self.title = f"OpenManus — {' '.join(text.split())[:40]}"
+            await self.session.run(text, approver=self.approve, on_event=self._listener)
+        except OpenManusError as exc:
+            self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
+        finally:
+            self._run_started_at = None
+            self._refresh_status()
+            await self.refresh_sessions()
+            self.refresh_memory()
+
+    def action_stop_run(self) -> None:
+        if not self._running():
+            return
+        self.workers.cancel_group(self, "run")
+        stream = self.query_one(StreamView)
+        stream.transcript.run_state = "cancelled"
+        self.notify("Run stopped.")
+        self._refresh_status()
+
+    def _listener(self, event: ev.Event) -> None:
+        # Tools may report output from their own threads: hop onto the app's loop first.
+        if threading.get_ident() != self._loop_thread:
+            self.call_later_threadsafe(event)
+            return
+        self.handle_event(event)
+
+    def call_later_threadsafe(self, event: ev.Event) -> None:
+        self._event_loop.call_soon_threadsafe(self.handle_event, event)
+
+    def handle_event(self, event: ev.Event) -> None:
+        """Apply one runtime event to every view (also used to replay recorded events)."""
+        stream = self.query_one(StreamView)
+        stream.handle_event(event)
+        if isinstance(event, ev.RunStarted):
+            self._run_started_at = self.clock()
+            self.status.model, self.status.profile = event.model, event.profile
+        elif isinstance(event, ev.ToolFinished):
+            self._tools_dirty = True
+        elif isinstance(event, ev.ToolStarted) and event.isolation:
+            self.status.isolation = event.isolation
+        if isinstance(event, ev.RunFinished):
+            self._run_started_at = None
+            self.refresh_memory()
+        if not isinstance(event, ev.ThoughtDelta | ev.ToolOutput):
+            self._sync_totals(stream.transcript)
+            self._refresh_status()
+            if self._tools_dirty and self.runtime is not None:
+                self._tools_dirty = False
+                self.query_one(ToolsTable).refresh_registry(self.runtime.registry)
+
+    async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
+        """The runtime's approver: one modal per pending call, in order."""
+        from openmanus_tui.tui.approval import ApprovalScreen
+
+        decisions: dict[str, Any] = {}
+        title = self.title
+        self.title = f"⚠ APPROVAL NEEDED — {title}"
+        self.status.state = "awaiting approval"
+        self._refresh_status(keep_state=True)
+        self.bell()
+        try:
+            for index, call in enumerate(request.calls, 1):
+                spec = self.runtime.registry.get(call.tool)
+                screen = ApprovalScreen(
+                    call, index=index, count=len(request.calls),
+                    workspace=self.session.workspace if self.session else None,
+                    args_model=spec.args_model if spec else None,
+                )
+                decisions[call.call_id] = await self.push_screen_wait(screen)
+        finally:
+            self.title = title
+            self._refresh_status()
+        return decisions
+
+    # ---- status and panes ----------------------------------------------------------------------
+    def _sync_totals(self, transcript: Transcript) -> None:
+        t = transcript.totals
+        s = self.status
+        s.tokens_in, s.tokens_out, s.cost = t.tokens_in, t.tokens_out, t.cost
+        s.context_tokens = t.context_tokens
+        s.context_window = t.context_window or self._context_window()
+        s.state = transcript.run_state
+        if transcript.model:
+            s.model = transcript.model
+        if transcript.profile:
+            s.profile = transcript.profile
+        if transcript.isolation:
+            s.isolation = transcript.isolation
+
+    def _context_window(self) -> int:
+        spec = self.session.record.model if self.session else self.settings.model.spec
+        if spec not in self._window_cache:
+            from openmanus_tui.errors import OpenManusError
+            from openmanus_tui.models.factory import make_model
+
+            try:
+                self._window_cache[spec] = make_model(self.settings, spec)[1].context_window
+            except OpenManusError:
+                self._window_cache[spec] = 0
+        return self._window_cache[spec]
+
+    def _refresh_status(self, keep_state: bool = False) -> None:
+        if not keep_state:
+            self.status.state = self.query_one(StreamView).transcript.run_state
+        self.status.approval = self.settings.approval.mode
+        started = self._run_started_at
+        self.status.elapsed = (self.clock() - started) if started is not None else 0.0
+        self.query_one(StatusLine).show(self.status)
+
+    def _tick(self) -> None:
+        if self._run_started_at is not None:
+            self._refresh_status(keep_state=self.status.state == "awaiting approval")
+
+    def refresh_memory(self) -> None:
+        from openmanus_tui.agent.prompts import system_prompt
+
+        transcript = self.query_one(StreamView).transcript
+        window = self.status.context_window or self._context_window() or 1
+        prompt = system_prompt(
+            self.status.profile or self.settings.agent.profile,
+            isolation=self.status.isolation, network=self.settings.sandbox.network,
+            extra=self.settings.agent.system_prompt,
+        )
+        from openmanus_tui.tui.memory import context_items
+
+        budget = window - min(window // 4, 16_384)
+        self.query_one(MemoryPane).show(context_items(transcript, prompt, budget), window)
+
+    @on(BlockSelected)
+    def _on_block_selected(self, message: BlockSelected) -> None:
+        self.query_one(Inspector).show(self.query_one(StreamView).transcript, message.key)
+        panel = self.query_one("#panel", TabbedContent)
+        panel.active = "tab-inspector"
+        if not panel.display:
+            self._panel_pref = True
+            self._apply_width(self.size.width)
+
+    # ---- actions -------------------------------------------------------------------------------
+    def action_toggle_expand(self) -> None:
+        stream = self.query_one(StreamView)
+        stream.set_expand_all(not stream.expand_all)
+
+    def action_toggle_sidebar(self) -> None:
+        self._sidebar_pref = not self.query_one("#sidebar").display
+        self._apply_width(self.size.width)
+
+    def action_toggle_panel(self) -> None:
+        self._panel_pref = not self.query_one("#panel").display
+        self._apply_width(self.size.width)
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def action_help(self) -> None:
+        from openmanus_tui.tui.help import HelpScreen
+
+        keys = [
+            (self.get_key_display(b), b.description)
+            for b in self.BINDINGS if isinstance(b, Binding)
+        ]
+        keys += [("n / r / d", "in the sessions list: new, rename, delete")]
+        self.push_screen(HelpScreen(keys))
+
+
+def run_tui(settings: Settings, session_id: str | None = None) -> int:
+    """Run the workbench in this terminal; returns the process exit code."""
+    app = OpenManusApp(settings, session_id=session_id)
+    result = app.run()
+    return result if isinstance(result, int) else 0
