@@ -67,6 +67,7 @@ class ApprovalSettings(_Section):
 class SandboxSettings(_Section):
     workspace: Path | None = None
     network: bool = False
+    level: Literal["auto", "L0", "L1", "L2", "L3"] = "auto"
     min_isolation: Isolation = "L0"
     below_min: Literal["refuse", "ask"] = "refuse"
     timeout: float = Field(120.0, gt=0)

@@ -114,3 +114,44 @@ def test_core_does_not_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_ask_mode_prompts_on_a_terminal(isolated_env: Path) -> None:
+    """Approve, edit and deny typed at a real terminal (a pty) in ask mode."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    workspace = isolated_env / "ws"
+    edited = {"path": "stats.py", "content": "print('edited by a person')\n"}
+    answers = ["approve", "edit", json.dumps(edited), "approve", "deny", "not today, thanks"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openmanus_tui",
+            "run",
+            "demo",
+            "--approval",
+            "ask",
+            "--workspace",
+            str(workspace),
+        ],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    os.close(slave)
+    try:
+        os.write(master, ("\n".join(answers) + "\n").encode())
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, stderr
+    assert stderr.count("approve / edit / deny >") == 4
+    assert "reason for the model" in stderr
+    assert (workspace / "stats.py").read_text() == edited["content"]
+    # The denial reached the model in the same step: the demo's answer quotes the last result.
+    assert "The user denied this call. Reason: not today, thanks" in stdout

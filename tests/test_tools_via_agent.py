@@ -156,3 +156,92 @@ async def test_search_info_fails_clearly_offline(
     result = finished(seen)[0]
     assert "web search is unavailable" in result.result
     assert outcome.status == "completed"
+
+
+async def test_min_isolation_refuses_to_run_below_it(tmp_path: Path) -> None:
+    steps = [{"tool_calls": [{"name": "shell_exec", "args": {"command": "touch made-it"}}]}]
+    seen, outcome, ws = await run_script(
+        tmp_path, steps, sandbox={"level": "L0", "min_isolation": "L2"}
+    )
+    result = finished(seen)[0]
+    assert result.status == "error"
+    assert "below the required minimum L2" in result.result
+    assert not (ws / "made-it").exists()
+    assert outcome.status == "completed"
+
+
+async def test_min_isolation_ask_asks_for_every_command_even_in_yolo(tmp_path: Path) -> None:
+    from openmanus_tui.agent.approval import Decision
+
+    settings = load_settings(
+        {
+            "approval": {"mode": "yolo"},
+            "sandbox": {"level": "L0", "min_isolation": "L2", "below_min": "ask"},
+        }
+    )
+    steps = [
+        {
+            "tool_calls": [
+                {"name": "list_files", "args": {"path": "."}},
+                {"name": "shell_exec", "args": {"command": "echo ran-at-L0"}},
+            ]
+        }
+    ]
+    asked: list[str] = []
+
+    async def approver(request: ev.ApprovalRequested) -> dict[str, Decision]:
+        asked.extend(c.tool for c in request.calls)
+        return {c.call_id: Decision(decision="approve") for c in request.calls}
+
+    runtime = await Runtime.open(settings)
+    seen: list[ev.Event] = []
+    try:
+        session = await runtime.create_session(model=script(tmp_path, steps))
+        await session.run("go", approver=approver, on_event=seen.append)
+    finally:
+        await runtime.close()
+    assert asked == ["shell_exec"]
+    shell = finished(seen)[1]
+    assert shell.status == "ok" and shell.isolation == "L0" and "ran-at-L0" in shell.result
+
+
+async def test_registry_records_stats_and_loads_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openmanus_tui.tools import base, builtin
+
+    class FakeEntryPoint:
+        def __init__(self, name: str, obj: Any) -> None:
+            self.name, self.obj = name, obj
+
+        def load(self) -> Any:
+            if isinstance(self.obj, Exception):
+                raise self.obj
+            return self.obj
+
+    plugin = base.ToolSpec(
+        name="hello_plugin",
+        description="say hello",
+        args_model=builtin.AskHumanArgs,
+        func=lambda ctx, args: _hello(args.question),
+    )
+    monkeypatch.setattr(
+        base,
+        "entry_points",
+        lambda group: [
+            FakeEntryPoint("good", lambda: [plugin]),
+            FakeEntryPoint("bad", ImportError("boom")),
+        ],
+    )
+    registry = builtin.build_registry()
+    assert registry.get("hello_plugin") is plugin and plugin.source == "plugin:good"
+    assert registry.load_errors == ["tool plugin 'bad': boom"]
+    ctx = base.ToolContext(workspace=Path("."))
+    result = await base.run_tool(plugin, ctx, {"question": "world"})
+    assert result.content == "hello world"
+    registry.record("hello_plugin", result.duration_ms, True)
+    registry.record("hello_plugin", 10.0, False)
+    stats = registry.stats["hello_plugin"]
+    assert (stats.calls, stats.failures) == (2, 1) and stats.mean_ms >= 5.0
+
+
+async def _hello(name: str) -> str:
+    return f"hello {name}"

@@ -9,6 +9,7 @@ this process or another. Every client gets the same events through ``on_event``.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import uuid
@@ -185,6 +186,7 @@ class AgentSession:
                     output_cap_bytes=s.output_cap_kb * 1024,
                 ),
                 network=s.network,
+                level=None if s.level == "auto" else s.level,
                 min_isolation=IsolationLevel.parse(s.min_isolation)
                 if s.below_min == "refuse"
                 else IsolationLevel.L0,
@@ -214,7 +216,9 @@ class AgentSession:
         if settings.sandbox.below_min == "ask":
             from openmanus_tui.sandbox import IsolationLevel, probe
 
-            below_min_ask = probe().level < IsolationLevel.parse(settings.sandbox.min_isolation)
+            s = settings.sandbox
+            level = probe().level if s.level == "auto" else IsolationLevel.parse(s.level)
+            below_min_ask = level < IsolationLevel.parse(s.min_isolation)
 
         def make_tool_context(call_id: str) -> ToolContext:
             def output(stream: str, text: str) -> None:
@@ -428,6 +432,14 @@ class AgentSession:
                 ev.Error(error_class=exc.error_class, message=exc.message, hint=exc.hint)
             )
             outcome = RunOutcome("error", exc.message)
+        except asyncio.CancelledError:
+            # Stopped by the person (Ctrl-C, the TUI's stop): record it, shielded from the
+            # cancellation, then let it propagate. The thread resumes from its last checkpoint.
+            outcome = RunOutcome(
+                "cancelled", f"stopped; continue with `openmanus resume {self.id}`"
+            )
+            await asyncio.shield(self._finish(sink, mapper, outcome))
+            raise
         return await self._finish(sink, mapper, outcome)
 
     async def _finish(

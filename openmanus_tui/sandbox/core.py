@@ -40,11 +40,28 @@ from openmanus_tui.sandbox.types import (
 MiB = 1024 * 1024
 INSIDE_WORKSPACE = "/workspace"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ETC_SYSTEM = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-              "/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/fonts",
-              "/etc/mime.types", "/etc/papersize", "/etc/timezone")
-ETC_NETWORK = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf",
-               "/etc/host.conf", "/etc/services", "/etc/protocols")
+ETC_SYSTEM = (
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/fonts",
+    "/etc/mime.types",
+    "/etc/papersize",
+    "/etc/timezone",
+)
+ETC_NETWORK = (
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/services",
+    "/etc/protocols",
+)
 DEV_RW = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 PROTECTED_GIT = (".git/hooks", ".git/config")
 PIPE_GRACE_S = 2.0  # after the command ends, how long leftover writers may hold our pipes
@@ -97,8 +114,9 @@ class Sandbox:
         try:
             self.workspace.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SandboxError(f"cannot create workspace {self.workspace}: {exc}",
-                               error_class="user") from exc
+            raise SandboxError(
+                f"cannot create workspace {self.workspace}: {exc}", error_class="user"
+            ) from exc
         self.uid, self.gid = report.uid, report.gid
         self._root = os.geteuid() == 0
         self._view = HostView(self.workspace, self.uid, self.gid, use_mountns=self._root)
@@ -213,9 +231,14 @@ class Sandbox:
     def _rlimits(self) -> list[str]:
         lim = self.limits
         return [
-            "prlimit", f"--cpu={lim.cpu_seconds}", f"--as={lim.memory_mb * MiB}",
-            f"--nproc={lim.max_processes}", f"--fsize={lim.max_file_mb * MiB}",
-            f"--nofile={lim.max_open_files}", "--core=0", "--",
+            "prlimit",
+            f"--cpu={lim.cpu_seconds}",
+            f"--as={lim.memory_mb * MiB}",
+            f"--nproc={lim.max_processes}",
+            f"--fsize={lim.max_file_mb * MiB}",
+            f"--nofile={lim.max_open_files}",
+            "--core=0",
+            "--",
         ]
 
     def _enter(self) -> list[str]:
@@ -250,10 +273,23 @@ class Sandbox:
         return child
 
     def _bwrap(self, argv: list[str], env: dict[str, str]) -> list[str]:
-        args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-user",
-                "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--disable-userns",
-                "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-                "--hostname", "sandbox"]
+        args = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-user",
+            "--uid",
+            str(INNER_UID),
+            "--gid",
+            str(INNER_UID),
+            "--disable-userns",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+        ]
         if not self.network:
             args.append("--unshare-net")
         args += ["--ro-bind", "/usr", "/usr"]
@@ -267,11 +303,25 @@ class Sandbox:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
         root = str(self._view.root)
-        args += ["--symlink", f"{root}/etc/passwd", "/etc/passwd",
-                 "--symlink", f"{root}/etc/group", "/etc/group",
-                 "--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.tmp_size_mb * MiB), "--tmpfs", "/tmp",
-                 "--ro-bind", root, root]
+        args += [
+            "--symlink",
+            f"{root}/etc/passwd",
+            "/etc/passwd",
+            "--symlink",
+            f"{root}/etc/group",
+            "/etc/group",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.limits.tmp_size_mb * MiB),
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            root,
+            root,
+        ]
         for path in self._view.extra_ro_binds:
             args += ["--ro-bind", path, path]
         ws = self._view.workspace_path
@@ -296,15 +346,29 @@ class Sandbox:
     def _ruleset(self) -> int:
         if self._ruleset_fd is None:
             view = self._view
-            read_only = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/proc",
-                         "/sys", "/dev", str(view.root), *view.extra_ro_binds]
+            read_only = [
+                "/usr",
+                "/bin",
+                "/sbin",
+                "/lib",
+                "/lib32",
+                "/lib64",
+                "/etc",
+                "/proc",
+                "/sys",
+                "/dev",
+                str(view.root),
+                *view.extra_ro_binds,
+            ]
             read_write = [str(self.workspace), view.tmp_dir, *DEV_RW]
             if self.level == IsolationLevel.L2:
                 # unshare writes /proc/self/{uid_map,setgroups}; /proc/sys stays root's (DAC)
                 read_only.remove("/proc")
                 read_write.append("/proc")
             self._ruleset_fd = landlock.build_ruleset(
-                read_only, read_write, block_tcp=not self.network,
+                read_only,
+                read_write,
+                block_tcp=not self.network,
                 abi=landlock.abi_version(),
             )
         return self._ruleset_fd
@@ -352,8 +416,12 @@ class Sandbox:
                 os.close(ns_fd)
 
     async def _run(
-        self, full: list[str], kwargs: dict[str, Any], timeout: float,
-        on_output: Callable[[str, str], None] | None, stdin: bytes | None,
+        self,
+        full: list[str],
+        kwargs: dict[str, Any],
+        timeout: float,
+        on_output: Callable[[str, str], None] | None,
+        stdin: bytes | None,
     ) -> ExecResult:
         out = CappedStream("stdout", self.limits.output_cap_bytes, on_output)
         err = CappedStream("stderr", self.limits.output_cap_bytes, on_output)
@@ -363,8 +431,10 @@ class Sandbox:
             proc = await asyncio.create_subprocess_exec(
                 *full,
                 stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, **kwargs,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                **kwargs,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"could not start the sandboxed command: {exc}") from exc
@@ -393,8 +463,9 @@ class Sandbox:
         flooded = asyncio.ensure_future(flood.wait())
         killed: str | None = None
         try:
-            done, _ = await asyncio.wait({waiter, flooded}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {waiter, flooded}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if waiter not in done:
                 killed = "output_limit" if flood.is_set() else "timeout"
                 self._kill_tree(proc.pid)
@@ -415,18 +486,26 @@ class Sandbox:
         err.finish()
         return self._result(proc.returncode, killed, out, err, start)
 
-    def _result(self, rc: int | None, killed: str | None, out: CappedStream, err: CappedStream,
-                start: float) -> ExecResult:
+    def _result(
+        self, rc: int | None, killed: str | None, out: CappedStream, err: CappedStream, start: float
+    ) -> ExecResult:
         sig: int | None = None
         notes: list[str] = []
-        if (self.level == IsolationLevel.L2 and rc == 1
-                and UNSHARE_SIGKILL_MSG in bytes(err.tail[-200:] or err.head[-200:])):
+        if (
+            self.level == IsolationLevel.L2
+            and rc == 1
+            and UNSHARE_SIGKILL_MSG in bytes(err.tail[-200:] or err.head[-200:])
+        ):
             # unshare cannot re-raise SIGKILL on itself and exits 1 with this message
             sig = signal.SIGKILL
         elif rc is not None and rc < 0:
             sig = -rc
-        elif rc is not None and self.level >= IsolationLevel.L2 and rc > 128 and \
-                rc - 128 in (signal.SIGXCPU, signal.SIGXFSZ, signal.SIGKILL):
+        elif (
+            rc is not None
+            and self.level >= IsolationLevel.L2
+            and rc > 128
+            and rc - 128 in (signal.SIGXCPU, signal.SIGXFSZ, signal.SIGKILL)
+        ):
             sig = rc - 128  # bwrap / unshare report a signalled child as 128 + signal
         duration_s = time.perf_counter() - start
         if killed is None and sig is not None:
@@ -450,10 +529,17 @@ class Sandbox:
             exit_code = 128 + sig if sig is not None and rc in (-sig, 1) else rc
         cut = out.cut_bytes + err.cut_bytes
         return ExecResult(
-            exit_code=exit_code, stdout=out.text(), stderr=err.text(),
-            timed_out=killed == "timeout", truncated=cut > 0 or killed == "output_limit",
-            cut_bytes=cut, duration_ms=duration_s * 1000, level=self.level,
-            killed_reason=killed, signal=sig, notes=notes,
+            exit_code=exit_code,
+            stdout=out.text(),
+            stderr=err.text(),
+            timed_out=killed == "timeout",
+            truncated=cut > 0 or killed == "output_limit",
+            cut_bytes=cut,
+            duration_ms=duration_s * 1000,
+            level=self.level,
+            killed_reason=killed,
+            signal=sig,
+            notes=notes,
         )
 
     # -- killing ---------------------------------------------------------------------------

@@ -197,8 +197,14 @@ class HostView:
     # -- helper mount namespace ------------------------------------------------------------
     def _mount_args(self) -> list[str]:
         r = self.root
-        args = [self.base_prefix, str(r / "python"), "ro",
-                self.package_dir, str(r / "lib" / "openmanus_tui"), "ro"]
+        args = [
+            self.base_prefix,
+            str(r / "python"),
+            "ro",
+            self.package_dir,
+            str(r / "lib" / "openmanus_tui"),
+            "ro",
+        ]
         if self.in_venv:
             site = r / "venv" / "lib" / self.pyver / "site-packages"
             args += [self.site_packages, str(site), "ro"]
@@ -211,10 +217,27 @@ class HostView:
             raise SandboxError("setpriv/unshare (util-linux) are needed to run as root")
         # PDEATHSIG: the helper (and so the namespace) goes away if we die
         self._helper = subprocess.Popen(
-            [setpriv, "--pdeathsig", "KILL", "--", unshare, "--mount", "--propagation",
-             "private", "--", "/bin/sh", "-c", _HELPER_SCRIPT, "sh", *self._mount_args()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=MINIMAL_ENV, start_new_session=True,
+            [
+                setpriv,
+                "--pdeathsig",
+                "KILL",
+                "--",
+                unshare,
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
+                _HELPER_SCRIPT,
+                "sh",
+                *self._mount_args(),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=MINIMAL_ENV,
+            start_new_session=True,
         )
         assert self._helper.stdout is not None
         ready, _, _ = select.select([self._helper.stdout], [], [], 10)

@@ -129,8 +129,11 @@ def _add_path(ruleset_fd: int, path: str, access: int, fs_mask: int) -> None:
             access &= EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
         rule = _PathBeneath(access & fs_mask, pfd)
         res = _libc.syscall(
-            nr[1], ctypes.c_int(ruleset_fd), ctypes.c_int(_RULE_PATH_BENEATH),
-            ctypes.byref(rule), ctypes.c_uint32(0),
+            nr[1],
+            ctypes.c_int(ruleset_fd),
+            ctypes.c_int(_RULE_PATH_BENEATH),
+            ctypes.byref(rule),
+            ctypes.c_uint32(0),
         )
         if res < 0:
             err = ctypes.get_errno()

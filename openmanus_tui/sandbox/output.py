@@ -78,6 +78,6 @@ class CappedStream:
             return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace")
         tail = bytes(self.tail[-self._tail_cap :])
         notice = f"\n[... {self.cut_bytes} bytes of {self.name} cut ...]\n"
-        return bytes(self.head).decode("utf-8", "replace") + notice + tail.decode(
-            "utf-8", "replace"
+        return (
+            bytes(self.head).decode("utf-8", "replace") + notice + tail.decode("utf-8", "replace")
         )

@@ -68,8 +68,13 @@ def _run(argv: list[str], *, as_sandbox: bool, ids: tuple[int, int]) -> Mechanis
         kwargs = {"user": ids[0], "group": ids[1], "extra_groups": []}
     try:
         res = subprocess.run(
-            argv, capture_output=True, text=True, timeout=10, env=MINIMAL_ENV,
-            stdin=subprocess.DEVNULL, **kwargs,
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=MINIMAL_ENV,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return Mechanism(False, str(exc))
@@ -79,11 +84,36 @@ def _run(argv: list[str], *, as_sandbox: bool, ids: tuple[int, int]) -> Mechanis
 
 
 BWRAP_SMOKE = [
-    "--unshare-user", "--disable-userns", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-    "--unshare-uts", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
-    "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64",
-    "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-    "--", "/bin/true",
+    "--unshare-user",
+    "--disable-userns",
+    "--unshare-net",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--die-with-parent",
+    "--new-session",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--",
+    "/bin/true",
 ]
 
 
@@ -92,16 +122,23 @@ def _probe() -> ProbeReport:
     root = os.geteuid() == 0
     mech: dict[str, Mechanism] = {}
     advice: list[str] = []
-    tools = {name: shutil.which(name) for name in ("bwrap", "prlimit", "unshare", "nsenter",
-                                                   "setpriv")}
-    mech["root"] = Mechanism(root, f"running as uid {os.geteuid()}; commands run as uid "
-                                   f"{ids[0]}" + (" (unprivileged)" if root else ""))
+    tools = {
+        name: shutil.which(name) for name in ("bwrap", "prlimit", "unshare", "nsenter", "setpriv")
+    }
+    mech["root"] = Mechanism(
+        root,
+        f"running as uid {os.geteuid()}; commands run as uid "
+        f"{ids[0]}" + (" (unprivileged)" if root else ""),
+    )
     for name in ("prlimit", "nsenter", "setpriv", "unshare"):
         mech[name] = Mechanism(bool(tools[name]), tools[name] or "not found (util-linux)")
 
     if root and tools["unshare"]:
-        mech["mountns"] = _run([tools["unshare"], "--mount", "--propagation", "private", "--",
-                                "/bin/true"], as_sandbox=False, ids=ids)
+        mech["mountns"] = _run(
+            [tools["unshare"], "--mount", "--propagation", "private", "--", "/bin/true"],
+            as_sandbox=False,
+            ids=ids,
+        )
     else:
         mech["mountns"] = Mechanism(not root, "not needed" if not root else "unshare missing")
 
@@ -112,37 +149,62 @@ def _probe() -> ProbeReport:
             mech["bwrap"].detail = f"{ver.stdout.strip()} at {tools['bwrap']}: works"
     else:
         mech["bwrap"] = Mechanism(False, "not installed")
-        advice.append("install bubblewrap for the strongest level (L3): "
-                      "apt-get install -y bubblewrap")
+        advice.append(
+            "install bubblewrap for the strongest level (L3): apt-get install -y bubblewrap"
+        )
 
     if tools["unshare"]:
-        mech["userns"] = _run([tools["unshare"], "--user", "--map-current-user", "--net", "--pid",
-                               "--fork", "--kill-child", "--", "/bin/true"],
-                              as_sandbox=True, ids=ids)
+        mech["userns"] = _run(
+            [
+                tools["unshare"],
+                "--user",
+                "--map-current-user",
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--",
+                "/bin/true",
+            ],
+            as_sandbox=True,
+            ids=ids,
+        )
     else:
         mech["userns"] = Mechanism(False, "unshare not found")
     if not mech["userns"].ok:
-        advice.append("unprivileged user namespaces are off: sysctl "
-                      "kernel.unprivileged_userns_clone=1 (Debian) or "
-                      "kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)")
+        advice.append(
+            "unprivileged user namespaces are off: sysctl "
+            "kernel.unprivileged_userns_clone=1 (Debian) or "
+            "kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)"
+        )
 
     abi = landlock.abi_version()
-    mech["landlock"] = Mechanism(abi > 0, f"ABI {abi}" if abi else
-                                 "not available (kernel < 5.13 or landlock not in lsm=)")
+    mech["landlock"] = Mechanism(
+        abi > 0, f"ABI {abi}" if abi else "not available (kernel < 5.13 or landlock not in lsm=)"
+    )
     if abi and abi < 4:
         mech["landlock"].detail += "; no TCP rules (ABI < 4)"
     lib = ctypes.util.find_library("seccomp")
     has = "libseccomp present" if lib else "no libseccomp"
     mech["seccomp"] = Mechanism(False, f"not used ({has}); namespaces and Landlock do the work")
-    mech["cgroups"] = Mechanism(os.access("/sys/fs/cgroup", os.W_OK),
-                                "writable (not used)" if os.access("/sys/fs/cgroup", os.W_OK)
-                                else "read-only (not used)")
+    mech["cgroups"] = Mechanism(
+        os.access("/sys/fs/cgroup", os.W_OK),
+        "writable (not used)" if os.access("/sys/fs/cgroup", os.W_OK) else "read-only (not used)",
+    )
     reach = reachable_by_others(sys.base_prefix)
     mech["interpreter"] = Mechanism(
         reach or (root and mech["mountns"].ok) or not root,
-        f"{sys.base_prefix}" + ("" if reach else " is in a private directory; "
-                                + ("bound through the helper mount namespace"
-                                   if root and mech["mountns"].ok else "not reachable")),
+        f"{sys.base_prefix}"
+        + (
+            ""
+            if reach
+            else " is in a private directory; "
+            + (
+                "bound through the helper mount namespace"
+                if root and mech["mountns"].ok
+                else "not reachable"
+            )
+        ),
     )
 
     unavailable: dict[IsolationLevel, str] = {}
@@ -151,8 +213,11 @@ def _probe() -> ProbeReport:
             unavailable[lvl] = "prlimit (util-linux) is missing"
     if root and not (mech["mountns"].ok and tools["nsenter"] and tools["setpriv"]):
         for lvl in IsolationLevel:
-            unavailable.setdefault(lvl, "as root the sandbox needs unshare --mount, nsenter "
-                                        "and setpriv: " + mech["mountns"].detail)
+            unavailable.setdefault(
+                lvl,
+                "as root the sandbox needs unshare --mount, nsenter "
+                "and setpriv: " + mech["mountns"].detail,
+            )
     if not mech["bwrap"].ok:
         unavailable.setdefault(IsolationLevel.L3, f"bubblewrap: {mech['bwrap'].detail}")
     if not abi:
@@ -160,13 +225,17 @@ def _probe() -> ProbeReport:
             unavailable.setdefault(lvl, "Landlock is not available on this kernel")
     if not mech["userns"].ok:
         unavailable.setdefault(IsolationLevel.L2, f"user namespaces: {mech['userns'].detail}")
-    best = next((lvl for lvl in sorted(IsolationLevel, reverse=True) if lvl not in unavailable),
-                IsolationLevel.L0)
+    best = next(
+        (lvl for lvl in sorted(IsolationLevel, reverse=True) if lvl not in unavailable),
+        IsolationLevel.L0,
+    )
     if best == IsolationLevel.L0:
         advice.append("only L0 is available: commands have NO filesystem or network isolation")
     if not root and best >= IsolationLevel.L1:
-        advice.append("not running as root: commands run as your own uid, so the process limit "
-                      "counts all of your processes")
+        advice.append(
+            "not running as root: commands run as your own uid, so the process limit "
+            "counts all of your processes"
+        )
     return ProbeReport(best, mech, advice, unavailable, ids[0], ids[1])
 
 

@@ -28,7 +28,8 @@ class IsolationLevel(IntEnum):
         if text.isdigit() and int(text) in cls._value2member_map_:
             return cls(int(text))
         raise SandboxError(
-            f"unknown isolation level {value!r}", hint="use one of L0, L1, L2, L3",
+            f"unknown isolation level {value!r}",
+            hint="use one of L0, L1, L2, L3",
             error_class="user",
         )
 

@@ -21,22 +21,30 @@ _fallback: dict[tuple[str, bool], Sandbox] = {}
 
 class ShellExecArgs(BaseModel):
     command: str = Field(description="Shell command line, run with /bin/sh -c in the workspace")
-    timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT,
-                                description="Seconds before the whole command is killed")
+    timeout: int | None = Field(
+        default=None, ge=1, le=MAX_TIMEOUT, description="Seconds before the whole command is killed"
+    )
 
 
 class CodeExecArgs(BaseModel):
-    code: str = Field(description="Python source to run (numpy, pandas, matplotlib, httpx "
-                                  "available; matplotlib uses the Agg backend - save figures "
-                                  "to files in the working directory)")
-    timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT,
-                                description="Seconds before the run is killed")
+    code: str = Field(
+        description="Python source to run (numpy, pandas, matplotlib, httpx "
+        "available; matplotlib uses the Agg backend - save figures "
+        "to files in the working directory)"
+    )
+    timeout: int | None = Field(
+        default=None, ge=1, le=MAX_TIMEOUT, description="Seconds before the run is killed"
+    )
 
 
 def _sandbox(ctx: ToolContext) -> Sandbox:
     """The runtime's sandbox, or one made for the context's workspace (cached)."""
     if ctx.sandbox is not None:
         return ctx.sandbox
+    if "sandbox_error" in ctx.extra:
+        # The runtime could not build the configured sandbox (below min_isolation, or a
+        # level this machine lacks): refuse rather than run with weaker isolation.
+        raise SandboxError(ctx.extra["sandbox_error"])
     key = (str(Path(ctx.workspace).resolve()), ctx.network)
     if key not in _fallback:
         _fallback[key] = Sandbox(Path(key[0]), network=ctx.network)
@@ -62,8 +70,9 @@ def _content(res: ExecResult, *, timeout: float) -> str:
     if res.stderr:
         parts.append("stderr:\n" + res.stderr)
     if res.truncated:
-        parts.append(f"[output cut: {res.cut_bytes} bytes omitted from the middle; "
-                     "head and tail kept]")
+        parts.append(
+            f"[output cut: {res.cut_bytes} bytes omitted from the middle; head and tail kept]"
+        )
     return "\n".join(parts)
 
 
@@ -75,8 +84,12 @@ def _to_result(res: ExecResult, timeout: float, artifacts: list[str] | None = No
         isolation=str(res.level),
         truncated=res.truncated,
         artifacts=artifacts or [],
-        data={"exit_code": res.exit_code, "timed_out": res.timed_out,
-              "cut_bytes": res.cut_bytes, "killed_reason": res.killed_reason},
+        data={
+            "exit_code": res.exit_code,
+            "timed_out": res.timed_out,
+            "cut_bytes": res.cut_bytes,
+            "killed_reason": res.killed_reason,
+        },
     )
 
 
@@ -130,8 +143,12 @@ async def code_exec(ctx: ToolContext, args: CodeExecArgs) -> ToolResult:
         sandbox = _sandbox(ctx)
         before = snapshot(sandbox.workspace)
         # the code goes through stdin: no argv length limit, nothing left in the workspace
-        res = await sandbox.exec([*sandbox.python_argv(), "-"], timeout=timeout,
-                                 on_output=ctx.emit_output, stdin=args.code.encode())
+        res = await sandbox.exec(
+            [*sandbox.python_argv(), "-"],
+            timeout=timeout,
+            on_output=ctx.emit_output,
+            stdin=args.code.encode(),
+        )
     except SandboxError as exc:
         return ToolResult(content=f"Error: {exc}", status="error")
     artifacts = changed_files(before, snapshot(sandbox.workspace))

@@ -188,13 +188,13 @@ class OpenManusApp(App[int]):
             self.session_records, self.session.id if self.session else None, self.wall_clock()
         )
 
-    def _running(self) -> bool:
+    def run_in_progress(self) -> bool:
         return any(w.group == "run" and w.is_running for w in self.workers)
 
     async def open_session(self, session_id: str) -> None:
         from openmanus_tui.errors import OpenManusError
 
-        if self._running():
+        if self.run_in_progress():
             self.notify("A run is in progress: stop it (Ctrl+G) before switching.",
                         severity="warning")
             return
@@ -239,7 +239,7 @@ class OpenManusApp(App[int]):
         self.refresh_memory()
 
     def action_new_session(self) -> None:
-        if self._running():
+        if self.run_in_progress():
             self.notify("A run is in progress: stop it (Ctrl+G) first.", severity="warning")
             return
         # Created in the database when the first task is sent, so idle clicks leave no trace.
@@ -284,7 +284,7 @@ class OpenManusApp(App[int]):
 
         record = next((r for r in self.session_records if r.id == session_id), None)
         name = (record.title if record else "") or session_id
-        if self._running() and self.session is not None and self.session.id == session_id:
+        if self.run_in_progress() and self.session is not None and self.session.id == session_id:
             self.notify("That session is running.", severity="warning")
             return
         if not await self.push_screen_wait(
@@ -308,7 +308,7 @@ class OpenManusApp(App[int]):
         if text.startswith("/"):
             self.run_slash(text)
             return
-        if self._running():
+        if self.run_in_progress():
             self.notify("The agent is still working; wait, or stop it with Ctrl+G.",
                         severity="warning")
             return
@@ -382,7 +382,7 @@ class OpenManusApp(App[int]):
             self.refresh_memory()
 
     def action_stop_run(self) -> None:
-        if not self._running():
+        if not self.run_in_progress():
             return
         self.workers.cancel_group(self, "run")
         stream = self.query_one(StreamView)

@@ -28,7 +28,7 @@ class PromptInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        self.history: list[str] = []
+        self.prompt_history: list[str] = []
         self._recall: int | None = None
         self.menu: OptionList | None = None
 
@@ -83,31 +83,31 @@ class PromptInput(TextArea):
         await super()._on_key(event)
 
     def _browsing(self) -> bool:
-        if not self.history:
+        if not self.prompt_history:
             return False
         if not self.text:
             return True
-        return self._recall is not None and self.text == self.history[self._recall]
+        return self._recall is not None and self.text == self.prompt_history[self._recall]
 
     def _recall_step(self, step: int) -> None:
         if self._recall is None and step > 0:
             return
-        index = len(self.history) if self._recall is None else self._recall
+        index = len(self.prompt_history) if self._recall is None else self._recall
         index += step
-        if index >= len(self.history):
+        if index >= len(self.prompt_history):
             self._recall = None
             self.load_text("")
             return
         self._recall = max(0, index)
-        self.load_text(self.history[self._recall])
+        self.load_text(self.prompt_history[self._recall])
         self.move_cursor(self.document.end)
 
     def _submit(self) -> None:
         text = self.text.strip()
         if not text:
             return
-        if not self.history or self.history[-1] != text:
-            self.history.append(text)
+        if not self.prompt_history or self.prompt_history[-1] != text:
+            self.prompt_history.append(text)
         self._recall = None
         self.load_text("")
         self.post_message(self.Submitted(text))
