@@ -1,6 +1,7 @@
 """Step overhead and database size: our runtime vs a bare LangGraph ReAct graph, in one run.
 
-Usage: python bench/step_overhead.py [--steps 50,400] [--result-bytes 200] [--profile FILE]
+Usage: python bench/step_overhead.py [--steps 50,400] [--repeat 3] [--result-bytes 200]
+                                    [--profile FILE]
 
 For each N the same scripted model makes N tool calls (a read-only ``echo`` tool returning
 ~200 bytes) and then answers. Ours runs through ``Runtime``/``AgentSession`` (events table,

@@ -44,6 +44,29 @@ GATE_TIMEOUT = 15.0  # a held model request gives up after this, so no thread ou
 
 EventRow = tuple[Any, ...]  # (seq, run_id, checkpoint_id, type, call_id, ts, payload)
 
+# Run inside the ``openmanus run`` process for the kill points no outside observer can hit on
+# time: the process SIGKILLs itself around LangGraph's commit of the tool step's writes, i.e.
+# after ``tool_finished`` is stored and before the checkpoint that ends the step.
+SELF_KILL_HOOK = """
+import os, signal, sys
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+_put_writes = AsyncSqliteSaver.aput_writes
+WHEN = os.environ["CRASH_TEST_KILL"]
+
+async def aput_writes(self, config, writes, task_id, task_path=""):
+    tool_step = any(channel == "tool_results" for channel, _ in writes)
+    if tool_step and WHEN == "before_writes":
+        os.kill(os.getpid(), signal.SIGKILL)
+    await _put_writes(self, config, writes, task_id, task_path)
+    if tool_step and WHEN == "after_writes":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+AsyncSqliteSaver.aput_writes = aput_writes
+from openmanus_tui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
 
 def _terminate() -> Reply:
     return Reply(tool_calls=[ToolCallSpec("terminate", {"answer": ANSWER})])
@@ -135,20 +158,34 @@ def _wait_until(what: str, condition: Callable[[], bool], proc: subprocess.Popen
 
 def _crash_and_resume(server: OpenAITestServer, workspace: Path,
                       procs: list[subprocess.Popen[bytes]], kill_when: str,
-                      condition: Callable[[], bool], after_kill: Callable[[], None] | None = None,
-                      ) -> Crash:
+                      condition: Callable[[], bool] | None, *,
+                      after_kill: Callable[[], None] | None = None,
+                      self_kill: str | None = None) -> Crash:
+    """Start ``openmanus run``, SIGKILL it when ``condition`` holds (or let the ``self_kill``
+    hook kill it from inside), then ``openmanus resume`` it in a new process."""
     logs = workspace.parent
+    if self_kill is None:
+        program = ["-m", "openmanus_tui"]
+        env = dict(os.environ)
+    else:
+        program = ["-c", SELF_KILL_HOOK]
+        env = {**os.environ, "CRASH_TEST_KILL": self_kill}
     with (logs / "stdout.txt").open("wb") as out, (logs / "stderr.txt").open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "openmanus_tui", "run", "make the marker", "--json",
+            [sys.executable, *program, "run", "make the marker", "--json",
              "--approval", "yolo", "--workspace", str(workspace)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=dict(os.environ),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
         )
     procs.append(proc)
-    _wait_until(kill_when, condition, proc, logs)
-    proc.send_signal(signal.SIGKILL)
+    if condition is not None:
+        _wait_until(kill_when, condition, proc, logs)
+        proc.send_signal(signal.SIGKILL)
+    try:
+        code = proc.wait(timeout=KILL_POINT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run did not die at {kill_when}")
     requests_at_kill = server.request_count
-    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert code == -signal.SIGKILL, (logs / "stderr.txt").read_text()[-3000:]
     if after_kill is not None:
         after_kill()
 
@@ -252,37 +289,74 @@ def test_kill_while_tool_runs(llm_server, monkeypatch, workspace, started):
     assert llm_server.request_count == 2
 
 
-def test_kill_between_steps(llm_server, monkeypatch, workspace, started):
-    """(c) SIGKILL right after ``tool_finished`` is stored, before the next model reply."""
-    use_server(monkeypatch, llm_server)
+def _held_second_call(gate: threading.Event) -> Callable[[dict[str, Any]], Reply]:
+    """The shell-then-terminate script, holding the second model call until ``gate`` is set so
+    that a kill lands before any reply to it even when the process got that far."""
     script = script_responder([_shell("echo ran >> marker.txt"), _terminate()])
-    gate = threading.Event()
 
     def respond(body: dict[str, Any]) -> Reply:
-        # Hold the second model call until the kill, so the kill lands before any reply to it
-        # even when the process got that far.
         if assistant_turns_since_user(body.get("messages") or []) == 1:
             gate.wait(GATE_TIMEOUT)
         return script(body)
 
-    llm_server.set_responder(respond)
-    try:
-        crash = _crash_and_resume(
-            llm_server, workspace, started, "the tool_finished event",
-            lambda: bool(_rows_of(_event_rows(), "tool_finished")), after_kill=gate.set)
-    finally:
-        gate.set()
-    print("REQ_AT_KILL", crash.requests_at_kill, len(crash.before), [r[3] for r in crash.before.values()])
-    print("RESUME_OUT", crash.resume.stdout, crash.resume.stderr)
-    _check_common(crash, llm_server)
-    assert crash.requests_at_kill in (1, 2)  # 1: killed before the next request was sent
+    return respond
 
-    assert _lines(workspace / "marker.txt") == ["ran"]
+
+def _check_tool_ran_once(crash: Crash, server: OpenAITestServer) -> None:
+    assert _lines(crash.workspace / "marker.txt") == ["ran"]
     assert len(_rows_of(crash.after, "tool_started", "call_shell")) == 1
     finished = [_parsed(r) for r in _rows_of(crash.after, "tool_finished", "call_shell")]
     assert [f.status for f in finished] == ["ok"]
-    last = llm_server.requests[-1]["messages"]
+    last = server.requests[-1]["messages"]
     assert _tool_message(last, "call_shell")["content"] == finished[0].result
+
+
+def test_kill_between_steps(llm_server, monkeypatch, workspace, started):
+    """(c) SIGKILL after the tool step is stored (``tool_finished`` and the step's checkpoint),
+    before the next model reply."""
+    use_server(monkeypatch, llm_server)
+    gate = threading.Event()
+    llm_server.set_responder(_held_second_call(gate))
+
+    def step_stored() -> bool:
+        rows = _event_rows()
+        done = _rows_of(rows, "tool_finished")
+        return bool(done) and any(
+            seq > done[0][0] and _parsed(r).nodes == ["call_tool"]
+            for seq, r in rows.items() if r[3] == "checkpoint")
+
+    try:
+        crash = _crash_and_resume(llm_server, workspace, started, "the tool step's checkpoint",
+                                  step_stored, after_kill=gate.set)
+    finally:
+        gate.set()
+    _check_common(crash, llm_server)
+    assert crash.requests_at_kill in (1, 2)  # 1: killed before the next request was sent
+    _check_tool_ran_once(crash, llm_server)
+
+
+@pytest.mark.parametrize("when", [
+    "before_writes",
+    pytest.param("after_writes", marks=pytest.mark.xfail(strict=True, reason=(
+        "AgentSession.resume treats an empty StateSnapshot.next as finished, but after a kill "
+        "between the call_tool writes and the next checkpoint, next is empty while the task's "
+        "writes are pending: resume answers 'nothing to resume' and the run never ends"))),
+])
+def test_kill_inside_tool_step_commit(llm_server, monkeypatch, workspace, started, when):
+    """(c) SIGKILL at the two points between ``tool_finished`` and the step's checkpoint: before
+    and after LangGraph stores the ``call_tool`` step's writes."""
+    use_server(monkeypatch, llm_server)
+    gate = threading.Event()
+    llm_server.set_responder(_held_second_call(gate))
+    try:
+        crash = _crash_and_resume(llm_server, workspace, started, f"the hook ({when})", None,
+                                  after_kill=gate.set, self_kill=when)
+    finally:
+        gate.set()
+    assert crash.requests_at_kill == 1
+    assert [r[3] for r in crash.before.values()][-2:] == ["tool_started", "tool_finished"]
+    _check_common(crash, llm_server)
+    _check_tool_ran_once(crash, llm_server)
 
 
 # ---- approvals across restarts ----------------------------------------------------------------

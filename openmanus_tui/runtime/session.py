@@ -155,7 +155,9 @@ class AgentSession:
         self.runtime = runtime
         self.record = record
         self.model_override = model_override
-        self.config: dict[str, Any] = {"configurable": {"thread_id": record.id}}
+        # The branch head this session continues from; None means the thread's newest
+        # checkpoint (LangGraph's default). Set when the person switches to another branch.
+        self.head: str | None = record.meta.get("head")
         self._sandbox: Any = None
         self._sink: EventSink | None = None
         self._seen_checkpoints: set[str] = set()
@@ -163,6 +165,21 @@ class AgentSession:
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        configurable: dict[str, Any] = {"thread_id": self.record.id}
+        if self.head:
+            configurable["checkpoint_id"] = self.head
+        return {"configurable": configurable}
+
+    async def set_head(self, checkpoint_id: str | None) -> None:
+        self.head = checkpoint_id
+        meta = {**self.record.meta, "head": checkpoint_id}
+        if checkpoint_id is None:
+            meta.pop("head")
+        self.record.meta = meta
+        await self.runtime.db.update_session(self.id, meta=meta)
 
     @property
     def workspace(self) -> Path:
@@ -202,9 +219,11 @@ class AgentSession:
     # ---- driving ------------------------------------------------------------------------
     async def _get_sink(self) -> EventSink:
         if self._sink is None:
-            self._sink = EventSink(
-                self.runtime.db, self.id, await self.runtime.db.last_seq(self.id)
-            )
+            db = self.runtime.db
+            self._sink = EventSink(db, self.id, await db.last_seq(self.id))
+            # Checkpoints announced by an earlier process must not be announced again when
+            # LangGraph re-reports the one a resume starts from.
+            self._seen_checkpoints.update(await db.checkpoint_ids(self.id))
         return self._sink
 
     def _agent_context(
@@ -378,6 +397,10 @@ class AgentSession:
         graph = self.runtime.graph
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
+        # Events of this run follow the checkpoint it starts from (its branch), not whatever
+        # checkpoint this process saw last.
+        start = await graph.aget_state(self.config)
+        sink.checkpoint_id = (start.config or {}).get("configurable", {}).get("checkpoint_id")
         await self.runtime.db.update_session(self.id, status="running")
         offline = info.offline_reason or (
             self.record.meta.get("offline_reason") if info.spec == "scripted:demo" else ""
@@ -457,4 +480,6 @@ class AgentSession:
             )
         )
         await self.runtime.db.update_session(self.id, status=outcome.status)
+        if self.head is not None and sink.checkpoint_id:
+            await self.set_head(sink.checkpoint_id)
         return outcome

@@ -201,6 +201,14 @@ class Database:
         async with self.conn.execute(sql + " ORDER BY seq", params) as cur:
             return [parse_event(row[0]) for row in await cur.fetchall()]
 
+    async def checkpoint_ids(self, session_id: str) -> list[str]:
+        """Checkpoints already announced by a ``checkpoint`` event."""
+        async with self.conn.execute(
+            "SELECT checkpoint_id FROM events WHERE session_id = ? AND type = 'checkpoint'",
+            (session_id,),
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
     async def journal(self, session_id: str, base_checkpoint: str, call_id: str) -> list[Event]:
         """The tool_started / tool_finished events of one call at one step (the tool journal)."""
         async with self.conn.execute(

@@ -63,8 +63,11 @@ class OpenManusApp(App[int]):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         extra_theme_dirs: list | None = None,
+        blink: bool = True,
     ) -> None:
         super().__init__()
+        # Tests and screenshots turn cursor blinking off so that frames are deterministic.
+        self.blink = blink
         self.settings = settings
         self.runtime = runtime
         self.session: Any = None
@@ -101,16 +104,23 @@ class OpenManusApp(App[int]):
         yield StatusLine(id="status")
         yield Footer()
 
+    def _q(self, selector: Any, expect_type: Any = None) -> Any:
+        # Query the main screen, not the active one: a modal may be on top during a run.
+        if expect_type is None:
+            return self._main_screen.query_one(selector)
+        return self._main_screen.query_one(selector, expect_type)
+
     def on_mount(self) -> None:
+        self._main_screen = self.screen
         self._loop_thread = threading.get_ident()
         self._event_loop = asyncio.get_running_loop()
         self._load_themes()
         if self.settings.ui.keymap:
             self.set_keymap(self.settings.ui.keymap)
         self._apply_width(self.size.width)
-        self.query_one(PromptInput).focus()
+        self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
-        self._refresh_status()
+        self.refresh_status()
         self._boot()
 
     def on_resize(self, event: Any) -> None:
@@ -121,8 +131,8 @@ class OpenManusApp(App[int]):
         sidebar = (
             self._sidebar_pref if self._sidebar_pref is not None else width >= SIDEBAR_MIN_WIDTH
         )
-        self.query_one("#panel").display = panel
-        self.query_one("#sidebar").display = sidebar
+        self._q("#panel").display = panel
+        self._q("#sidebar").display = sidebar
 
     async def on_unmount(self) -> None:
         if self._owns_runtime and self.runtime is not None:
@@ -166,7 +176,7 @@ class OpenManusApp(App[int]):
                 from openmanus_tui.runtime.session import Runtime
 
                 self.runtime = await Runtime.open(self.settings)
-            self.query_one(ToolsTable).refresh_registry(self.runtime.registry)
+            self._q(ToolsTable).refresh_registry(self.runtime.registry)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
             if self.initial_session_id:
@@ -184,7 +194,7 @@ class OpenManusApp(App[int]):
         if self.runtime is None:
             return
         self.session_records = await self.runtime.db.list_sessions()
-        self.query_one(Sidebar).show(
+        self._q(Sidebar).show(
             self.session_records, self.session.id if self.session else None, self.wall_clock()
         )
 
@@ -229,13 +239,13 @@ class OpenManusApp(App[int]):
         level = await asyncio.to_thread(session.isolation)
         if session is self.session:
             self.status.isolation = level
-            self._refresh_status()
+            self.refresh_status()
 
     async def _show_transcript(self, transcript: Transcript) -> None:
-        stream = self.query_one(StreamView)
+        stream = self._q(StreamView)
         await stream.show(transcript)
         self._sync_totals(transcript)
-        self._refresh_status()
+        self.refresh_status()
         self.refresh_memory()
 
     def action_new_session(self) -> None:
@@ -356,7 +366,7 @@ class OpenManusApp(App[int]):
         # The runtime reads the mode when a run starts: the next task uses it.
         self.settings.approval.mode = mode  # type: ignore[assignment]
         self.status.approval = mode
-        self._refresh_status()
+        self.refresh_status()
         self.notify(f"Approval mode: {mode} — {commands.APPROVAL_MODES[mode]}")
         return True
 
@@ -377,7 +387,7 @@ class OpenManusApp(App[int]):
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
             self._run_started_at = None
-            self._refresh_status()
+            self.refresh_status()
             await self.refresh_sessions()
             self.refresh_memory()
 
@@ -385,10 +395,10 @@ class OpenManusApp(App[int]):
         if not self.run_in_progress():
             return
         self.workers.cancel_group(self, "run")
-        stream = self.query_one(StreamView)
+        stream = self._q(StreamView)
         stream.transcript.run_state = "cancelled"
         self.notify("Run stopped.")
-        self._refresh_status()
+        self.refresh_status()
 
     def _listener(self, event: ev.Event) -> None:
         # Tools may report output from their own threads: hop onto the app's loop first.
@@ -402,7 +412,7 @@ class OpenManusApp(App[int]):
 
     def handle_event(self, event: ev.Event) -> None:
         """Apply one runtime event to every view (also used to replay recorded events)."""
-        stream = self.query_one(StreamView)
+        stream = self._q(StreamView)
         stream.handle_event(event)
         if isinstance(event, ev.RunStarted):
             self._run_started_at = self.clock()
@@ -416,10 +426,10 @@ class OpenManusApp(App[int]):
             self.refresh_memory()
         if not isinstance(event, ev.ThoughtDelta | ev.ToolOutput):
             self._sync_totals(stream.transcript)
-            self._refresh_status()
+            self.refresh_status()
             if self._tools_dirty and self.runtime is not None:
                 self._tools_dirty = False
-                self.query_one(ToolsTable).refresh_registry(self.runtime.registry)
+                self._q(ToolsTable).refresh_registry(self.runtime.registry)
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
@@ -429,7 +439,7 @@ class OpenManusApp(App[int]):
         title = self.title
         self.title = f"⚠ APPROVAL NEEDED — {title}"
         self.status.state = "awaiting approval"
-        self._refresh_status(keep_state=True)
+        self.refresh_status(keep_state=True)
         self.bell()
         try:
             for index, call in enumerate(request.calls, 1):
@@ -442,7 +452,7 @@ class OpenManusApp(App[int]):
                 decisions[call.call_id] = await self.push_screen_wait(screen)
         finally:
             self.title = title
-            self._refresh_status()
+            self.refresh_status()
         return decisions
 
     # ---- status and panes ----------------------------------------------------------------------
@@ -472,22 +482,22 @@ class OpenManusApp(App[int]):
                 self._window_cache[spec] = 0
         return self._window_cache[spec]
 
-    def _refresh_status(self, keep_state: bool = False) -> None:
+    def refresh_status(self, keep_state: bool = False) -> None:
         if not keep_state:
-            self.status.state = self.query_one(StreamView).transcript.run_state
+            self.status.state = self._q(StreamView).transcript.run_state
         self.status.approval = self.settings.approval.mode
         started = self._run_started_at
         self.status.elapsed = (self.clock() - started) if started is not None else 0.0
-        self.query_one(StatusLine).show(self.status)
+        self._q(StatusLine).show(self.status)
 
     def _tick(self) -> None:
         if self._run_started_at is not None:
-            self._refresh_status(keep_state=self.status.state == "awaiting approval")
+            self.refresh_status(keep_state=self.status.state == "awaiting approval")
 
     def refresh_memory(self) -> None:
         from openmanus_tui.agent.prompts import system_prompt
 
-        transcript = self.query_one(StreamView).transcript
+        transcript = self._q(StreamView).transcript
         window = self.status.context_window or self._context_window() or 1
         prompt = system_prompt(
             self.status.profile or self.settings.agent.profile,
@@ -497,12 +507,12 @@ class OpenManusApp(App[int]):
         from openmanus_tui.tui.memory import context_items
 
         budget = window - min(window // 4, 16_384)
-        self.query_one(MemoryPane).show(context_items(transcript, prompt, budget), window)
+        self._q(MemoryPane).show(context_items(transcript, prompt, budget), window)
 
     @on(BlockSelected)
     def _on_block_selected(self, message: BlockSelected) -> None:
-        self.query_one(Inspector).show(self.query_one(StreamView).transcript, message.key)
-        panel = self.query_one("#panel", TabbedContent)
+        self._q(Inspector).show(self._q(StreamView).transcript, message.key)
+        panel = self._q("#panel", TabbedContent)
         panel.active = "tab-inspector"
         if not panel.display:
             self._panel_pref = True
@@ -510,19 +520,19 @@ class OpenManusApp(App[int]):
 
     # ---- actions -------------------------------------------------------------------------------
     def action_toggle_expand(self) -> None:
-        stream = self.query_one(StreamView)
+        stream = self._q(StreamView)
         stream.set_expand_all(not stream.expand_all)
 
     def action_toggle_sidebar(self) -> None:
-        self._sidebar_pref = not self.query_one("#sidebar").display
+        self._sidebar_pref = not self._q("#sidebar").display
         self._apply_width(self.size.width)
 
     def action_toggle_panel(self) -> None:
-        self._panel_pref = not self.query_one("#panel").display
+        self._panel_pref = not self._q("#panel").display
         self._apply_width(self.size.width)
 
     def action_focus_prompt(self) -> None:
-        self.query_one(PromptInput).focus()
+        self._q(PromptInput).focus()
 
     def action_help(self) -> None:
         from openmanus_tui.tui.help import HelpScreen

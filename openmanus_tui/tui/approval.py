@@ -106,7 +106,7 @@ class ApprovalScreen(ModalScreen[Decision]):
                                  id="approval-diff")
             editor = TextArea.code_editor(
                 json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
-                id="args-editor", show_line_numbers=False, soft_wrap=True,
+                id="args-editor", show_line_numbers=False, soft_wrap=True, theme="css",
             )
             editor.display = False
             yield editor
@@ -119,6 +119,9 @@ class ApprovalScreen(ModalScreen[Decision]):
                 yield Button("Approve once  ^Y", id="approve", variant="success", disabled=True)
 
     def on_mount(self) -> None:
+        blink = getattr(self.app, "blink", True)
+        self.query_one("#deny-reason", Input).cursor_blink = blink
+        self.query_one("#args-editor", TextArea).cursor_blink = blink
         self.query_one("#deny-reason", Input).focus()
         self.set_timer(ARM_DELAY, self._arm)
 

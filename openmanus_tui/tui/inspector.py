@@ -81,8 +81,13 @@ class Inspector(Vertical):
                      id="inspector-title")
         yield TextArea.code_editor(
             "", language="json", read_only=True, id="inspector-json", soft_wrap=True,
-            show_line_numbers=False,
+            show_line_numbers=False, theme="css",
         )
+
+    def on_mount(self) -> None:
+        editor = self.query_one("#inspector-json", TextArea)
+        editor.cursor_blink = getattr(self.app, "blink", True)
+        editor.highlight_cursor_line = False
 
     def show(self, transcript: Transcript, key: str) -> None:
         doc = inspect_block(transcript, key)

@@ -32,6 +32,9 @@ class PromptInput(TextArea):
         self._recall: int | None = None
         self.menu: OptionList | None = None
 
+    def on_mount(self) -> None:
+        self.cursor_blink = getattr(self.app, "blink", True)
+
     def _menu_open(self) -> bool:
         return self.menu is not None and self.menu.display and self.menu.option_count > 0
 

@@ -39,8 +39,13 @@ class SessionList(OptionList):
         self.post_message(SessionAction(action, str(option.id) if option else None))
 
 
+TITLE_WIDTH = 22
+
+
 def _label(record: Any, current: bool, now: float) -> Text:
-    title = record.title or "(untitled)"
+    title = " ".join((record.title or "(untitled)").split())
+    if len(title) > TITLE_WIDTH:
+        title = title[: TITLE_WIDTH - 1] + "…"
     age = now - record.updated
     when = (
         "now" if age < 60 else f"{age / 60:.0f}m" if age < 3600

@@ -1,0 +1,356 @@
+"""Interaction tests of the workbench: the real app, the real runtime and the scripted model,
+driven with Pilot (approvals, sessions, slash commands, streaming, the bounded stream window)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, OptionList, TextArea
+
+from openmanus_tui import events as ev
+from openmanus_tui.config import load_settings
+from openmanus_tui.runtime.session import AgentSession, Runtime
+from openmanus_tui.tui import approval as approval_mod
+from openmanus_tui.tui import scenes
+from openmanus_tui.tui.app import OpenManusApp
+from openmanus_tui.tui.approval import ApprovalScreen
+from openmanus_tui.tui.dialogs import ConfirmScreen, TextPromptScreen
+from openmanus_tui.tui.inspector import Inspector
+from openmanus_tui.tui.memory import MemoryPane
+from openmanus_tui.tui.prompt import PromptInput
+from openmanus_tui.tui.stream import WINDOW, StreamView
+from openmanus_tui.tui.tools_pane import ToolsTable
+
+SIZE = (140, 45)
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arm the approval buttons quickly (the delay itself has its own test) and keep the sandbox
+    # probe out of the status line's way.
+    monkeypatch.setattr(approval_mod, "ARM_DELAY", 0.05)
+    monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
+
+
+def make_app(**overrides: object) -> OpenManusApp:
+    settings = load_settings(overrides or None)  # type: ignore[arg-type]
+    return OpenManusApp(settings, blink=False)
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.02)
+
+
+async def next_approval(app: OpenManusApp, pilot) -> ApprovalScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+    screen = app.screen
+    assert isinstance(screen, ApprovalScreen)
+    await wait_for(pilot, lambda: screen.armed)
+    return screen
+
+
+async def send(pilot, text: str) -> None:
+    await pilot.click("#prompt")
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+async def stored(app: OpenManusApp) -> list[ev.Event]:
+    return await app.runtime.db.events(app.session.id)
+
+
+async def test_full_task_approve_edit_deny(isolated_env: Path) -> None:
+    app = make_app(approval={"mode": "ask"})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await send(pilot, "write and run a stats program")
+
+        # 1. list_files: approved once.
+        screen = await next_approval(app, pilot)
+        assert screen.call.tool == "list_files"
+        assert app.title.startswith("⚠ APPROVAL NEEDED")
+        assert app.focused is screen.query_one("#deny-reason", Input)  # not approve
+        await pilot.click("#approve")
+
+        # 2. file_write: edited. Invalid JSON and a schema violation are refused in place.
+        screen = await next_approval(app, pilot)
+        assert screen.call.tool == "file_write"
+        assert "+numbers = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]" in str(
+            screen.query_one("#approval-diff").render()
+        )
+        await pilot.click("#edit")
+        editor = screen.query_one("#args-editor", TextArea)
+        editor.load_text("{not json")
+        await pilot.click("#approve")
+        assert app.screen is screen
+        assert "Not valid JSON" in str(screen.query_one("#edit-error").render())
+        editor.load_text(json.dumps({"path": "stats.py"}))  # content is required
+        await pilot.click("#approve")
+        assert app.screen is screen
+        assert "content" in str(screen.query_one("#edit-error").render())
+        edited = "print('edited by a person')\n"
+        editor.load_text(json.dumps({"path": "stats.py", "content": edited}))
+        await pilot.click("#approve")
+
+        # 3. file_read: approved.
+        screen = await next_approval(app, pilot)
+        assert screen.call.tool == "file_read"
+        await pilot.click("#approve")
+
+        # 4. shell_exec: denied with a reason typed into the (focused) reason box.
+        screen = await next_approval(app, pilot)
+        assert screen.call.tool == "shell_exec"
+        await pilot.press(*"no shell today", "enter")
+
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        events = await stored(app)
+        workspace = app.session.workspace
+        assert not app.title.startswith("⚠")
+
+    decided = {e.tool: e for e in events if isinstance(e, ev.ApprovalDecided)}
+    assert decided["list_files"].decision == "approve" and decided["list_files"].by == "user"
+    assert decided["file_write"].decision == "edit"
+    assert decided["file_write"].args == {"path": "stats.py", "content": edited}
+    assert (workspace / "stats.py").read_text() == edited  # the edited arguments really ran
+    finished = {e.tool: e for e in events if isinstance(e, ev.ToolFinished)}
+    assert finished["file_read"].status == "ok" and "edited by a person" in finished["file_read"].result
+    # The model receives the reason as the call's result, in the same step.
+    assert finished["shell_exec"].status == "denied"
+    assert "no shell today" in finished["shell_exec"].result
+    assert not any(isinstance(e, ev.ToolStarted) and e.tool == "shell_exec" for e in events)
+    assert isinstance(events[-1], ev.RunFinished) and events[-1].status == "completed"
+
+
+async def test_type_ahead_cannot_approve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(approval_mod, "ARM_DELAY", 60)  # never arms by itself in this test
+    app = make_app(approval={"mode": "ask"})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        screen = app.screen
+        assert isinstance(screen, ApprovalScreen)
+        assert screen.query_one("#approve", Button).disabled
+        # Keys typed ahead: the approve shortcut and text land harmlessly.
+        await pilot.press("ctrl+y", "y", "e", "s")
+        assert app.screen is screen
+        assert screen.query_one("#deny-reason", Input).value == "yes"
+        screen._arm()
+        await pilot.press("ctrl+y")  # deliberate, after the modal has been shown
+        await wait_for(pilot, lambda: app.screen is not screen)
+        app.action_stop_run()
+
+
+async def test_resuming_a_session_shows_its_history(isolated_env: Path) -> None:
+    settings = load_settings({"approval": {"mode": "yolo"}})
+    runtime = await Runtime.open(settings)
+    session = await runtime.create_session()
+    outcome = await session.run("list, write, read and run")
+    assert outcome.ok
+    await runtime.close()
+
+    app = OpenManusApp(load_settings(), session_id=session.id, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await pilot.pause(0.1)
+        stream = app.query_one(StreamView)
+        kinds = [b.kind for b in stream.transcript.blocks]
+        assert kinds[0] == "user" and kinds[-1] == "answer"
+        tools = [stream.transcript.calls[b.call_id].tool
+                 for b in stream.transcript.blocks if b.kind == "observation"]
+        assert tools == ["list_files", "file_write", "file_read", "shell_exec"]
+        assert stream.mounted_blocks == len(kinds)
+        assert "count=10 mean=3.90" in stream.transcript.blocks[-1].text
+        assert app.status.state == "completed"
+        assert app.status.tokens_in > 0
+        listed = app.query_one("#session-list", OptionList)
+        assert listed.option_count == 1
+        # A resumed session takes new tasks in the same thread.
+        await send(pilot, "again")
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        assert [b.kind for b in stream.transcript.blocks].count("user") == 2
+
+
+async def test_typing_while_a_run_streams_stays_responsive() -> None:
+    app = make_app(approval={"mode": "yolo"})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await send(pilot, "stream something")
+        await wait_for(pilot, lambda: any(
+            b.kind == "thought" and b.streaming
+            for b in app.query_one(StreamView).transcript.blocks
+        ))
+        prompt = app.query_one(PromptInput)
+        await pilot.press(*"next question")
+        assert app.run_in_progress()  # the keys were handled while the agent streamed
+        assert prompt.text == "next question"
+        await pilot.press("enter")  # refused politely while running, text kept in history
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        assert prompt.prompt_history[-1] == "next question"
+
+
+async def test_sessions_rename_and_delete_with_confirmation() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await scenes.seed_sessions(app.runtime.db)
+        await app.refresh_sessions()
+        sessions = app.query_one("#session-list", OptionList)
+        assert sessions.option_count == 3
+        sessions.focus()
+        sessions.highlighted = 0
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        field = app.screen.query_one(Input)
+        field.value = ""
+        await pilot.press(*"Renamed", "enter")
+        await wait_for(pilot, lambda: any(r.title == "Renamed" for r in app.session_records))
+        renamed = next(r for r in app.session_records if r.title == "Renamed")
+
+        sessions.focus()
+        sessions.highlighted = 0
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("enter")  # Cancel has focus: Enter keeps the session
+        await pilot.pause(0.1)
+        assert len(await app.runtime.db.list_sessions()) == 3
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: len(app.session_records) == 2)
+        assert renamed.id not in {r.id for r in await app.runtime.db.list_sessions()}
+
+        # Selecting a session opens it.
+        sessions.focus()
+        target = app.session_records[0].id
+        sessions.highlighted = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session is not None and app.session.id == target)
+
+
+async def test_slash_commands_and_completion() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        prompt = app.query_one(PromptInput)
+        await pilot.click("#prompt")
+        await pilot.press("/", "t", "h")
+        menu = app.query_one("#slash-menu", OptionList)
+        assert menu.display and menu.option_count == 1
+        await pilot.press("tab")
+        assert prompt.text == "/theme "
+        await pilot.press(*"openmanus-l", "tab")
+        assert prompt.text == "/theme openmanus-light"
+        await pilot.press("enter")
+        assert app.theme == "openmanus-light"
+
+        await pilot.press(*"/approval yolo")
+        await pilot.press("escape", "enter")  # close the menu, then send
+        assert app.settings.approval.mode == "yolo"
+        assert "approval yolo" in str(app.query_one("#status").render())
+
+        # History: Up on an empty prompt recalls the previous line.
+        await pilot.press("up")
+        assert prompt.text == "/approval yolo"
+        await pilot.press("up")
+        assert prompt.text == "/theme openmanus-light"
+        await pilot.press("down", "down")
+        assert prompt.text == ""
+
+
+async def test_bounded_window_and_load_earlier() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        db = app.runtime.db
+        from openmanus_tui.store.db import SessionRecord
+
+        await db.create_session(SessionRecord(id="long", title="long"))
+        for n in range(1, 451):
+            await db.append_event(ev.Notice(session_id="long", seq=n, text=f"note {n}"))
+        await app.open_session("long")
+        stream = app.query_one(StreamView)
+        assert len(stream.transcript.blocks) == 450
+        assert stream.mounted_blocks == WINDOW
+        button = stream.query_one("#load-earlier", Button)
+        assert "250" in str(button.label)
+        stream.scroll_home(animate=False)
+        await pilot.pause(0.05)
+        await pilot.click("#load-earlier")
+        await pilot.pause(0.05)
+        assert stream.mounted_blocks == WINDOW + 100
+        # Live events still append at the bottom and keep the window bounded.
+        for n in range(60):
+            app.handle_event(ev.Notice(text=f"live {n}"))
+        await pilot.pause(0.05)
+        assert stream.mounted_blocks == WINDOW + 100
+
+
+async def test_inspector_memory_and_tools_follow_the_run() -> None:
+    app = make_app(approval={"mode": "yolo"})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await send(pilot, "do the demo")
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        await pilot.pause(0.1)
+        stream = app.query_one(StreamView)
+        action = next(b for b in stream.transcript.blocks
+                      if b.kind == "action" and stream.transcript.calls[b.call_id].tool == "shell_exec")
+        widget = stream._widgets[action.key]
+        widget.scroll_visible(animate=False)
+        await pilot.pause(0.05)
+        await pilot.click(widget)
+        doc = json.loads(app.query_one("#inspector-json", TextArea).text)
+        assert doc["tool_call"]["tool"] == "shell_exec"
+        assert doc["tool_call"]["args"]["command"].startswith("python3 stats.py")
+        assert doc["status"] == "ok" and "count=10" in doc["result"]
+        assert doc["model_call"]["tokens_in"] > 0
+        assert doc["checkpoint_id"] and doc["checkpoint_after"]
+        assert "messages" in doc["state_changed"]
+        assert app.query_one(Inspector).display
+
+        memory = app.query_one(MemoryPane).query_one("#memory-table")
+        kinds = [memory.get_row_at(i)[0] for i in range(memory.row_count)]
+        assert kinds[0] == "system" and kinds[1] == "user" and kinds.count("tool") == 4
+
+        tools = app.query_one(ToolsTable)
+        row = tools.get_row("shell_exec")
+        assert row[3] == "1" and row[4] == "0"  # calls, failures
+
+
+async def test_narrow_terminal_hides_side_panels() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.ready.wait()
+        assert not app.query_one("#sidebar").display
+        assert not app.query_one("#panel").display
+        await pilot.press("ctrl+b")
+        assert app.query_one("#sidebar").display
+        await pilot.press("ctrl+b", "ctrl+r")
+        assert app.query_one("#panel").display
+
+
+async def test_broken_theme_is_reported_once_and_skipped(isolated_env: Path) -> None:
+    themes = isolated_env / "themes"  # beside the test's config file: the user theme folder
+    themes.mkdir()
+    (themes / "broken.toml").write_text("name = 'x'\nprimary = ")
+    (themes / "badcolour.toml").write_text("name = 'y'\nprimary = 'not-a-colour'")
+    (themes / "mine.toml").write_text("name = 'mine'\nprimary = '#ff0000'\ndark = true")
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await app.ready.wait()
+        await pilot.pause()
+        warnings = [n for n in app._notifications if "theme" in n.message]
+        assert len(warnings) == 1
+        assert "broken.toml" in warnings[0].message and "badcolour.toml" in warnings[0].message
+        assert "mine" in app.available_themes and "openmanus-ocean" in app.available_themes
+        assert app.theme == "openmanus-dark"
+        assert app.set_theme("mine") and app.theme == "mine"
