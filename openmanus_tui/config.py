@@ -96,6 +96,38 @@ class McpSettings(_Section):
     config_file: Path | None = None
 
 
+class MemorySettings(_Section):
+    """The context window, compaction, long-term memory and large observations."""
+
+    reserve_share: float = Field(
+        0.25, gt=0, lt=0.9, description="share of the context window left for the answer"
+    )
+    reserve_max: int = Field(16_384, gt=0, description="at most this many tokens are reserved")
+    auto_compact: bool = True
+    compact_trigger: float = Field(
+        0.85, gt=0, le=1, description="compact when the prompt would fill this share of the budget"
+    )
+    compact_target: float = Field(
+        0.5, gt=0, lt=1, description="after compacting, recent turns fill at most this share"
+    )
+    keep_recent_turns: int = Field(2, ge=1, description="newest turns never summarised")
+    summary_share: float = Field(
+        0.15, gt=0, lt=0.5, description="the summary's size limit as a share of the budget"
+    )
+    recall: int = Field(3, ge=0, description="long-term memories recalled into each call")
+    project: str | None = Field(None, description="project namespace (default: the workspace)")
+    observation_threshold_kb: float = Field(
+        4.0, gt=0, description="tool results larger than this are stored once and excerpted"
+    )
+    observation_excerpt_chars: int = Field(1200, ge=200)
+    embeddings_model: str | None = Field(
+        None, description="an OpenAI-compatible embeddings model: semantic search when set"
+    )
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+    embeddings_timeout: float = Field(30.0, gt=0)
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -108,6 +140,7 @@ class _Sections(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     ui: UISettings = Field(default_factory=UISettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     data_dir: Path | None = None
 
 
@@ -292,6 +325,18 @@ KNOWN_MODELS: dict[str, tuple[int, float, float]] = {
     "gpt-4.1-nano": (1_047_576, 0.10, 0.40),
     "gpt-4o": (128_000, 2.50, 10.00),
     "gpt-4o-mini": (128_000, 0.15, 0.60),
+    "gpt-4-turbo": (128_000, 10.00, 30.00),
+    "gpt-4": (8_192, 30.00, 60.00),
+    "gpt-3.5-turbo": (16_385, 0.50, 1.50),
+    "gpt-5": (400_000, 1.25, 10.00),
+    "gpt-5-mini": (400_000, 0.25, 2.00),
+    "gpt-5-nano": (400_000, 0.05, 0.40),
+    "o3": (200_000, 2.00, 8.00),
+    "o3-mini": (200_000, 1.10, 4.40),
+    "o4-mini": (200_000, 1.10, 4.40),
+    "deepseek-chat": (64_000, 0.27, 1.10),
+    "qwen2.5-coder": (32_768, 0.0, 0.0),
+    "llama3.1": (128_000, 0.0, 0.0),
     "gemini-2.5-flash": (1_048_576, 0.30, 2.50),
     "gemini-2.5-pro": (1_048_576, 1.25, 10.00),
 }
@@ -305,7 +350,14 @@ def model_limits(model: ModelSettings) -> tuple[int, float, float]:
         window, pin, pout = SCRIPTED_CONTEXT_WINDOW, 0.0, 0.0
     else:
         name = model.name.split("/")[-1]
-        window, pin, pout = KNOWN_MODELS.get(name, (DEFAULT_CONTEXT_WINDOW, 0.0, 0.0))
+        # Dated and tagged variants (gpt-4o-2024-08-06, qwen2.5-coder:7b) take the longest
+        # known prefix.
+        known = KNOWN_MODELS.get(name) or next(
+            (KNOWN_MODELS[k] for k in sorted(KNOWN_MODELS, key=len, reverse=True)
+             if name.startswith(k)),
+            None,
+        )
+        window, pin, pout = known or (DEFAULT_CONTEXT_WINDOW, 0.0, 0.0)
     return (
         model.context_window or window,
         pin if model.price_in_per_1m is None else model.price_in_per_1m,

@@ -1,15 +1,23 @@
-"""Fit the chat history into the model's context window, in whole turns.
+"""Assemble each model call within the context window, in whole turns.
 
 A turn is a user message, a plain assistant reply, or an assistant message with tool calls
-together with all of its tool results. Trimming drops whole turns from the oldest end, so a tool
-call is never separated from its results (the HTTP 400 OpenManus users hit). Any call still
-missing a result (a crash between steps) gets a placeholder result before it is sent.
+together with all of its tool results; a tool call is never separated from its results (the HTTP
+400 OpenManus users hit). Any call still missing a result (a crash between steps) gets a
+placeholder result before it is sent.
+
+The prompt is built from, in order: the system prompt, extended with recalled long-term memories
+and the summary of compacted turns; the tool definitions; then, in chronological order, pinned
+turns, the latest user request (always kept) and as many recent turns as the budget allows.
+Turns covered by the summary are not sent (they stay in the checkpoint history). Tool results
+over a size threshold are sent as an excerpt plus a handle. ``plan_context`` also says how full
+the prompt would be with every uncovered turn, which is what triggers compaction.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -19,13 +27,27 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from openmanus_tui.memory.observations import Observation, excerpt, observation_handle
+from openmanus_tui.memory.tokens import PROMPT_OVERHEAD, TokenCounter, content_text
+
+_default_counter: TokenCounter | None = None
+
+MEMORIES_HEADING = "## Long-term memories (recalled for this task; they may be out of date)"
+SUMMARY_HEADING = (
+    "## Summary of earlier turns (compacted; the full turns remain in the session history)"
+)
+
+
+def default_counter() -> TokenCounter:
+    global _default_counter
+    if _default_counter is None:
+        _default_counter = TokenCounter()
+    return _default_counter
+
 
 def estimate_tokens(message: BaseMessage) -> int:
-    """A cheap offline estimate (~4 characters a token) used only to plan the window."""
-    size = len(message.content) if isinstance(message.content, str) else len(str(message.content))
-    if isinstance(message, AIMessage) and message.tool_calls:
-        size += sum(len(c["name"]) + len(json.dumps(c["args"])) for c in message.tool_calls)
-    return size // 4 + 4
+    """Tokens of one message (o200k_base, with the per-message framing)."""
+    return default_counter().message(message)
 
 
 def group_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
@@ -61,6 +83,7 @@ def complete_tool_results(group: list[BaseMessage]) -> list[BaseMessage]:
             content="No result was recorded for this call (the run was interrupted).",
             tool_call_id=c["id"],
             name=c.get("name") or "",
+            id=f"placeholder_{c['id']}",
             status="error",
         )
         for c in calls
@@ -69,25 +92,228 @@ def complete_tool_results(group: list[BaseMessage]) -> list[BaseMessage]:
     return group + missing
 
 
+@dataclass
+class Turn:
+    """One whole turn, as it would be sent."""
+
+    index: int
+    messages: list[BaseMessage]
+    tokens: int
+    pinned: bool = False
+    covered: bool = False
+    is_request: bool = False
+    handles: list[str] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.messages if m.id]
+
+    @property
+    def kind(self) -> str:
+        head = self.messages[0]
+        if isinstance(head, HumanMessage):
+            return "user"
+        return "tool_call" if _calls(head) else "assistant"
+
+    def label(self, width: int = 160) -> str:
+        head = self.messages[0]
+        text = " ".join(content_text(head.content).split())
+        names = [c.get("name") or "?" for c in _calls(head)]
+        if names:
+            text = (text + " " if text else "") + "→ " + ", ".join(names)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass
+class PromptPart:
+    """One part of the next prompt with its token weight: what the Memory pane lists."""
+
+    kind: str  # system | memories | summary | tools | pinned | request | turn
+    label: str
+    tokens: int
+    message_ids: list[str] = field(default_factory=list)
+    included: bool = True
+    pinned: bool = False
+    handles: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "tokens": self.tokens,
+            "message_ids": self.message_ids,
+            "included": self.included,
+            "pinned": self.pinned,
+            "handles": self.handles,
+        }
+
+
+@dataclass
+class ContextPlan:
+    messages: list[BaseMessage]
+    parts: list[PromptPart]
+    turns: list[Turn]
+    tokens: int  # local count of what is sent, tool definitions included
+    planned_tokens: int  # the same, calibrated to the server's counting
+    budget: int
+    dropped: int  # uncovered turns left out for lack of room
+    full_tokens: int  # calibrated size if every uncovered turn were sent
+    fixed_tokens: int  # calibrated size of what is always sent
+    ratio: float
+    observations: list[Observation] = field(default_factory=list)
+
+    def over(self, share: float) -> bool:
+        return self.full_tokens > share * self.budget
+
+
+def analyse_turns(
+    messages: Sequence[BaseMessage],
+    counter: TokenCounter,
+    *,
+    pins: Collection[str] = (),
+    covered: Collection[str] = (),
+    observation_chars: int | None = None,
+    excerpt_chars: int = 1200,
+) -> tuple[list[Turn], list[Observation]]:
+    """Group the history into turns, excerpt large results, mark pinned and covered turns."""
+    turns: list[Turn] = []
+    observations: list[Observation] = []
+    pin_set, covered_set = set(pins), set(covered)
+    for i, group in enumerate(group_turns(messages)):
+        sent: list[BaseMessage] = []
+        handles: list[str] = []
+        for msg in complete_tool_results(group):
+            text = content_text(msg.content) if isinstance(msg, ToolMessage) else ""
+            if observation_chars and msg.id and len(text) > observation_chars:
+                handle = observation_handle(msg.id)
+                handles.append(handle)
+                observations.append(Observation(handle, msg.id, msg.name or "", text))
+                msg = msg.model_copy(update={"content": excerpt(text, handle, excerpt_chars)})
+            sent.append(msg)
+        ids = {m.id for m in group if m.id}
+        turns.append(
+            Turn(
+                index=i,
+                messages=sent,
+                tokens=counter.messages(sent),
+                pinned=bool(ids & pin_set),
+                covered=bool(group[0].id and group[0].id in covered_set),
+                handles=handles,
+            )
+        )
+    last_user = max((t.index for t in turns if t.kind == "user"), default=-1)
+    if last_user >= 0:
+        turns[last_user].is_request = True
+        turns[last_user].covered = False
+    for t in turns:
+        if t.pinned:
+            t.covered = False
+    return turns, observations
+
+
+def system_text(system_prompt: str, memories: Sequence[str] = (), summary: str | None = None) -> str:
+    text = system_prompt
+    if memories:
+        text += "\n\n" + MEMORIES_HEADING + "\n" + "\n".join(f"- {m}" for m in memories)
+    if summary:
+        text += "\n\n" + SUMMARY_HEADING + "\n" + summary
+    return text
+
+
+def plan_context(
+    system_prompt: str,
+    messages: Sequence[BaseMessage],
+    budget_tokens: int,
+    *,
+    counter: TokenCounter | None = None,
+    tools: Sequence[dict[str, Any]] = (),
+    summary: str | None = None,
+    covered: Collection[str] = (),
+    pins: Collection[str] = (),
+    memories: Sequence[str] = (),
+    ratio: float = 1.0,
+    observation_chars: int | None = None,
+    excerpt_chars: int = 1200,
+) -> ContextPlan:
+    """The messages to send within ``budget_tokens`` (calibrated by ``ratio``) and their parts."""
+    counter = counter or default_counter()
+    turns, observations = analyse_turns(
+        messages,
+        counter,
+        pins=pins,
+        covered=covered,
+        observation_chars=observation_chars,
+        excerpt_chars=excerpt_chars,
+    )
+    base = counter.message(SystemMessage(content=system_prompt))
+    mem_text = system_text("", memories) if memories else ""
+    sum_text = system_text("", (), summary) if summary else ""
+    mem_tokens = counter.text(mem_text)
+    sum_tokens = counter.text(sum_text)
+    tool_tokens = counter.tools(tools)
+    fixed = PROMPT_OVERHEAD + base + mem_tokens + sum_tokens + tool_tokens
+    fixed += sum(t.tokens for t in turns if t.pinned or t.is_request)
+
+    def scaled(n: int) -> int:
+        return int(n * ratio + 0.999)
+
+    # The current request and pinned turns are always sent, even if over budget: better an
+    # honest error from the server than a silently missing question.
+    keep = {t.index for t in turns if t.pinned or t.is_request}
+    used = fixed
+    candidates = [t for t in turns if not (t.pinned or t.is_request or t.covered)]
+    for t in reversed(candidates):
+        if scaled(used + t.tokens) > budget_tokens:
+            break  # keep the recent turns contiguous
+        keep.add(t.index)
+        used += t.tokens
+    dropped = sum(1 for t in candidates if t.index not in keep)
+    full = fixed + sum(t.tokens for t in candidates)
+
+    system = SystemMessage(content=system_text(system_prompt, memories, summary))
+    sent = [system, *[m for t in turns if t.index in keep for m in t.messages]]
+    parts = [PromptPart("system", "system prompt", base)]
+    if memories:
+        parts.append(PromptPart("memories", f"{len(memories)} recalled memories", mem_tokens))
+    if summary:
+        parts.append(
+            PromptPart("summary", "summary of earlier turns", sum_tokens, list(covered))
+        )
+    if tools:
+        parts.append(PromptPart("tools", f"{len(tools)} tool definitions", tool_tokens))
+    for t in turns:
+        if t.covered:
+            continue
+        kind = "pinned" if t.pinned else "request" if t.is_request else "turn"
+        parts.append(
+            PromptPart(
+                kind if kind != "turn" else t.kind,
+                t.label(),
+                t.tokens,
+                t.ids,
+                included=t.index in keep,
+                pinned=t.pinned,
+                handles=t.handles,
+            )
+        )
+    return ContextPlan(
+        messages=sent,
+        parts=parts,
+        turns=turns,
+        tokens=used,
+        planned_tokens=scaled(used),
+        budget=budget_tokens,
+        dropped=dropped,
+        full_tokens=scaled(full),
+        fixed_tokens=scaled(fixed),
+        ratio=ratio,
+        observations=observations,
+    )
+
+
 def build_context(
     system_prompt: str, messages: Sequence[BaseMessage], budget_tokens: int
 ) -> tuple[list[BaseMessage], int, int]:
-    """(messages to send, their estimated tokens, turns dropped) within ``budget_tokens``."""
-    system = SystemMessage(content=system_prompt)
-    used = estimate_tokens(system)
-    groups = [complete_tool_results(g) for g in group_turns(messages)]
-    costs = [sum(estimate_tokens(m) for m in g) for g in groups]
-    # The current request is always sent, even if alone it is over budget: better an honest
-    # error from the server than a silently missing question.
-    last_user = max((i for i, g in enumerate(groups) if isinstance(g[0], HumanMessage)), default=-1)
-    keep = {last_user} if last_user >= 0 else set()
-    used += costs[last_user] if last_user >= 0 else 0
-    for i in range(len(groups) - 1, -1, -1):
-        if i == last_user:
-            continue
-        if used + costs[i] > budget_tokens:
-            break  # keep the recent turns contiguous
-        keep.add(i)
-        used += costs[i]
-    dropped = len(groups) - len(keep)
-    return [system, *[m for i in sorted(keep) for m in groups[i]]], used, dropped
+    """(messages to send, their tokens, turns dropped) within ``budget_tokens``."""
+    plan = plan_context(system_prompt, messages, budget_tokens)
+    return plan.messages, plan.tokens, plan.dropped

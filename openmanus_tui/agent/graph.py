@@ -1,8 +1,10 @@
 """The ReAct state machine (seed 002): call_llm → approve → call_tool → call_llm … → finalize.
 
-- ``call_llm`` fits the history into the context window (whole turns), calls the model with
-  retries, and applies the guards: ``max_steps``, the per-run token budget, and the same
-  (tool, arguments) proposed ``repeat_limit`` times. Unknown tools and unparseable arguments are
+- ``call_llm`` fits the history into the context window (whole turns; with a memory manager,
+  pinned turns, the rolling summary and recalled memories too, compacting older turns first when
+  the window is nearly full), calls the model with retries, and applies the guards:
+  ``max_steps``, the per-run token budget, and the same (tool, arguments) proposed
+  ``repeat_limit`` times. Unknown tools and unparseable arguments are
   marked invalid here and answered with error results, never raised.
 - ``approve`` is side-effect free: it applies the approval policy and calls ``interrupt()`` for the
   calls that need a person. A node re-runs from its top on every resume, so no tool runs here.
@@ -17,13 +19,15 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -32,9 +36,13 @@ from openmanus_tui.agent.approval import ApprovalPolicy, Decision
 from openmanus_tui.agent.context import build_context
 from openmanus_tui.agent.state import AgentState
 from openmanus_tui.errors import ModelError
+from openmanus_tui.memory.tokens import reconcile
 from openmanus_tui.models.factory import ModelInfo
 from openmanus_tui.models.retry import with_retries
 from openmanus_tui.tools.base import ToolRegistry
+
+if TYPE_CHECKING:
+    from openmanus_tui.memory.manager import MemoryManager
 
 RunTools = Callable[
     [list[dict[str, Any]], dict[str, dict[str, Any]], str],
@@ -58,6 +66,12 @@ class AgentContext:
     max_retries: int = 3
     retry_backoff: float = 1.0
     on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None
+    # Context building, compaction and recall; without one, plain whole-turn trimming.
+    memory: MemoryManager | None = None
+    summary_model: BaseChatModel | Runnable | None = None  # the model without tools bound
+    tool_schemas: list[dict[str, Any]] | None = None  # they count against the window
+    # (tool, canonical arguments) per call id, so the repeat guard serialises each call once.
+    call_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def prompt_budget(self) -> int:
@@ -117,14 +131,61 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             "stop_reason": f"stopped: the run used {run_tokens} tokens, over agent.token_budget"
         }
 
-    prompt, context_tokens, dropped = build_context(
-        ctx.system_prompt, state.get("messages", []), ctx.prompt_budget
-    )
+    ratio = float(state.get("token_ratio") or 1.0)
+    memory_outcome: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    summary_in = summary_out = 0
+    if ctx.memory is not None:
+
+        async def summarise(model: Any, request: list[BaseMessage]) -> AIMessage:
+            async def attempt() -> AIMessage:
+                # Not streamed: a summary is not the agent's thought.
+                return await model.ainvoke(  # type: ignore[no-any-return]
+                    request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]}
+                )
+
+            reply, _ = await with_retries(
+                attempt,
+                max_retries=ctx.max_retries,
+                base_delay=ctx.retry_backoff,
+                on_retry=ctx.on_retry,
+            )
+            return reply
+
+        prepared = await ctx.memory.prepare(
+            dict(state),
+            model=ctx.summary_model or ctx.model,
+            system_prompt=ctx.system_prompt,
+            tools=ctx.tool_schemas or [],
+            window=ctx.model_info.context_window,
+            invoke=summarise,
+        )
+        prompt = prepared.plan.messages
+        local_tokens = prepared.plan.tokens
+        context_tokens = prepared.plan.planned_tokens
+        dropped = prepared.plan.dropped
+        memory_outcome = prepared.outcome()
+        if prepared.compaction is not None:
+            extra["summaries"] = [prepared.compaction.summary]
+            summary_in = prepared.compaction.usage.get("input_tokens", 0)
+            summary_out = prepared.compaction.usage.get("output_tokens", 0)
+    else:
+        prompt, context_tokens, dropped = build_context(
+            ctx.system_prompt, state.get("messages", []), ctx.prompt_budget
+        )
+        local_tokens = context_tokens
+
+    # Tokens go out through the custom stream: LangGraph's "messages" mode costs a scan of
+    # the whole state at every node start (bench/step_overhead.py).
+    write = get_stream_writer()
 
     async def once() -> AIMessage:
         full = None
         async for chunk in ctx.model.astream(prompt):
             full = chunk if full is None else full + chunk
+            text = chunk.text if isinstance(getattr(chunk, "text", None), str) else ""
+            if text:
+                write({"token": text, "message_id": chunk.id or ""})
         if full is None:
             raise ModelError("the model returned an empty stream", error_class="transient")
         return message_chunk_to_message(full)  # type: ignore[return-value]
@@ -146,18 +207,25 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             )
 
     usage = ai.usage_metadata or {}
-    tokens_in = int(usage.get("input_tokens", 0) or context_tokens)
+    reported_in = int(usage.get("input_tokens", 0) or 0)
+    tokens_in = reported_in or context_tokens
     tokens_out = int(usage.get("output_tokens", 0))
     cost = ctx.model_info.cost(tokens_in, tokens_out)
+    # A compaction's own model call counts towards the totals and the run's budget too.
+    all_in, all_out = tokens_in + summary_in, tokens_out + summary_out
+    cost_all = cost + ctx.model_info.cost(summary_in, summary_out)
+    if ctx.memory is not None and reported_in:
+        extra["token_ratio"] = reconcile(ratio, local_tokens, reported_in)
     update: dict[str, Any] = {
+        **extra,
         "messages": [ai],
         "tool_calls": calls,
         "decisions": {},
         "steps": steps + 1,
-        "run_tokens": run_tokens + tokens_in + tokens_out,
-        "tokens_in": state.get("tokens_in", 0) + tokens_in,
-        "tokens_out": state.get("tokens_out", 0) + tokens_out,
-        "cost": state.get("cost", 0.0) + cost,
+        "run_tokens": run_tokens + all_in + all_out,
+        "tokens_in": state.get("tokens_in", 0) + all_in,
+        "tokens_out": state.get("tokens_out", 0) + all_out,
+        "cost": state.get("cost", 0.0) + cost_all,
         "agent_outcome": {
             "message_id": ai.id,
             "text": ai.text if isinstance(ai.text, str) else str(ai.content),
@@ -170,6 +238,7 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             "context_tokens": context_tokens,
             "context_window": ctx.model_info.context_window,
             "turns_dropped": dropped,
+            "memory": memory_outcome,
         },
     }
     for call in calls:
@@ -180,7 +249,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     for msg in [*_current_run(state.get("messages", [])), ai]:
         if isinstance(msg, AIMessage):
             for tc in msg.tool_calls:
-                key = _canonical(tc["name"], tc["args"])
+                key = ctx.call_keys.get(tc["id"]) or _canonical(tc["name"], tc["args"])
+                ctx.call_keys[tc["id"]] = key
                 seen[key] = seen.get(key, 0) + 1
                 if seen[key] >= ctx.repeat_limit:
                     update["stop_reason"] = (

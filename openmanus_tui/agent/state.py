@@ -4,7 +4,8 @@
 (plus a full snapshot every ``SNAPSHOT_EVERY`` updates), instead of the whole history every time.
 The stock channel made a 400-checkpoint session's database grow quadratically (LANGGRAPH.md).
 The reducer upserts by message id; every message written by the graph carries an id, so the
-reducer is deterministic and batching-invariant as ``DeltaChannel`` requires.
+reducer is deterministic and batching-invariant as ``DeltaChannel`` requires. Compaction records
+(``summaries``) use the same kind of channel and an upsert by record id.
 """
 
 from __future__ import annotations
@@ -35,6 +36,28 @@ def merge_messages(current: list[BaseMessage] | None, writes: Sequence[Any]) -> 
     return result
 
 
+def merge_records(current: list[dict[str, Any]] | None, writes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Append records (dicts with an ``id``); a record whose id is present replaces it."""
+    result = list(current or [])
+    index = {r["id"]: i for i, r in enumerate(result)}
+    for write in writes:
+        for record in write if isinstance(write, list) else [write]:
+            pos = index.get(record["id"])
+            if pos is None:
+                index[record["id"]] = len(result)
+                result.append(record)
+            else:
+                result[pos] = record
+    return result
+
+
+def active_summary(state: dict[str, Any]) -> tuple[dict[str, Any] | None, set[str]]:
+    """(the newest summary record, the first message ids of every turn compacted so far)."""
+    records = state.get("summaries") or []
+    covered = {i for r in records for i in r.get("covers", [])}
+    return (records[-1] if records else None), covered
+
+
 class AgentState(TypedDict, total=False):
     input: str
     messages: Annotated[
@@ -55,6 +78,13 @@ class AgentState(TypedDict, total=False):
     tokens_in: int
     tokens_out: int
     cost: float
+    # Compaction records, oldest first (see memory/compaction.py); a delta channel too, so a
+    # long session's checkpoints do not each repeat every summary.
+    summaries: Annotated[
+        list[dict[str, Any]], DeltaChannel(merge_records, snapshot_frequency=SNAPSHOT_EVERY)
+    ]
+    # Server-reported prompt tokens per locally counted token (memory/tokens.py: reconcile).
+    token_ratio: float
 
 
 def run_input(text: str, message: BaseMessage) -> dict[str, Any]:

@@ -12,6 +12,9 @@ A script is JSON (a file path, or a name of one shipped in ``models/scripts/``):
 
 ``args`` may also be a string: it is sent verbatim (malformed JSON included), which is how tests
 drive the invalid-tool-call paths.
+
+A summarisation request (memory compaction, marked with ``SUMMARY_MARKER`` in its system message)
+is answered by :func:`scripted_summary`, which quotes the turns it is given, deterministically.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -34,6 +38,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
+    SystemMessage,
     ToolMessage,
 )
 from langchain_core.messages.tool import tool_call_chunk
@@ -42,6 +47,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
 from openmanus_tui.errors import ConfigError
+from openmanus_tui.memory.compaction import SUMMARY_MARKER
 
 
 class ScriptedToolCall(BaseModel):
@@ -105,6 +111,63 @@ def _turn(messages: Sequence[BaseMessage]) -> tuple[int, int, str]:
     return humans, since, last_result
 
 
+_PATH = re.compile(r"(?<![\w.-])/?(?:[\w.-]+/)*[\w-]+\.[A-Za-z0-9]{1,5}\b")
+_LINE_CHARS = 120
+
+
+def _short(text: str, chars: int = _LINE_CHARS) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= chars else line[: chars - 1] + "…"
+
+
+def scripted_summary(instructions: str, request: str) -> str:
+    """A deterministic stand-in for a model's summary of the turns in ``request``.
+
+    Keeps the previous summary's lines first (so early facts survive every compaction), adds a
+    line per call, result and message of the new turns, and ends with the file paths seen;
+    within the word limit the instructions state.
+    """
+    limit_match = re.search(r"At most (\d+) words", instructions)
+    limit = int(limit_match.group(1)) if limit_match else 300
+    previous = re.search(r"<previous_summary>\n(.*?)\n</previous_summary>", instructions, re.S)
+    turns = re.search(r"<turns>\n(.*?)\n</turns>", request, re.S)
+    lines: list[str] = []
+    files: list[str] = []
+    omitted = 0
+    if previous:
+        for line in previous.group(1).splitlines():
+            if line.startswith("Files: "):
+                files.extend(f for f in line[7:].split(", ") if f)
+            elif m := re.match(r"\(\+(\d+) more steps not listed\)", line):
+                omitted += int(m.group(1))
+            elif line.strip():
+                lines.append(line)
+    kinds = {"call": "Done", "result": "Found", "user": "Asked", "assistant": "Noted"}
+    for raw in (turns.group(1) if turns else "").splitlines():
+        m = re.match(r"\[(call|result|user|assistant)(?: ([^\]]*))?\] ?(.*)", raw)
+        if not m:
+            continue
+        kind, name, text = m.group(1), m.group(2) or "", m.group(3)
+        files.extend(f for f in _PATH.findall(text) if f not in files)
+        lines.append(f"{kinds[kind]}: {name + ' ' if name else ''}{_short(text)}")
+    files = list(dict.fromkeys(files))[-20:]
+    budget = limit - 2 - len(files)
+    kept: list[str] = []
+    words = 0
+    for line in lines:
+        n = len(line.split())
+        if words + n > budget:
+            omitted += 1
+            continue
+        kept.append(line)
+        words += n
+    if omitted:
+        kept.append(f"(+{omitted} more steps not listed)")
+    if files:
+        kept.append("Files: " + ", ".join(files))
+    return "\n".join(kept) or "Nothing to summarise."
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
@@ -129,6 +192,12 @@ class ScriptedChatModel(BaseChatModel):
 
     # -- reply selection ----------------------------------------------------------------------
     def reply_for(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        if messages and isinstance(messages[0], SystemMessage):
+            system = str(messages[0].content)
+            if SUMMARY_MARKER in system:
+                text = scripted_summary(system, str(messages[-1].content))
+                digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+                return AIMessage(content=text, id=f"msg_summary_{digest}")
         humans, index, last_result = _turn(messages)
         digest = hashlib.sha1(
             f"{self.script.name}:{humans}:{messages[-1].content if messages else ''}".encode()

@@ -30,6 +30,7 @@ from openmanus_tui.agent.state import run_input
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import ModelError, OpenManusError
 from openmanus_tui.models.factory import ModelInfo, make_model
+from openmanus_tui.runtime.history import History
 from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
 from openmanus_tui.runtime.tool_runner import ToolRunner
@@ -39,7 +40,7 @@ from openmanus_tui.tools.base import ToolContext, ToolRegistry
 Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
 AskHuman = Callable[[str], Awaitable[str]]
 
-STREAM_MODES = ["messages", "updates", "checkpoints"]
+STREAM_MODES = ["custom", "updates", "checkpoints"]
 
 
 def new_session_id() -> str:
@@ -158,6 +159,7 @@ class AgentSession:
         # The branch head this session continues from; None means the thread's newest
         # checkpoint (LangGraph's default). Set when the person switches to another branch.
         self.head: str | None = record.meta.get("head")
+        self._history: History | None = None
         self._sandbox: Any = None
         self._sink: EventSink | None = None
         self._seen_checkpoints: set[str] = set()
@@ -170,8 +172,17 @@ class AgentSession:
     def config(self) -> dict[str, Any]:
         configurable: dict[str, Any] = {"thread_id": self.record.id}
         if self.head:
+            # The SQLite saver needs the namespace spelled out next to a checkpoint id.
+            configurable["checkpoint_ns"] = ""
             configurable["checkpoint_id"] = self.head
         return {"configurable": configurable}
+
+    @property
+    def history(self) -> History:
+        """Branches, rewind with files, replay and compare (``runtime/history.py``)."""
+        if self._history is None:
+            self._history = History(self)
+        return self._history
 
     async def set_head(self, checkpoint_id: str | None) -> None:
         self.head = checkpoint_id
@@ -419,7 +430,10 @@ class AgentSession:
             )
         )
         context = self._agent_context(sink, model, info, ask_human)
-        mapper = StreamMapper(sink, self.runtime.registry, self._seen_checkpoints)
+        mapper = StreamMapper(
+            sink, self.runtime.registry, self._seen_checkpoints,
+            on_checkpoint=self.history.on_checkpoint,
+        )
         outcome: RunOutcome
         try:
             while True:

@@ -7,6 +7,7 @@ returned: thoughts, tool calls, usage, decisions, the answer, interrupts) and ``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -17,8 +18,15 @@ from openmanus_tui.tools.base import ToolRegistry
 
 
 class StreamMapper:
-    def __init__(self, sink: EventSink, registry: ToolRegistry, seen_checkpoints: set[str]):
+    def __init__(
+        self,
+        sink: EventSink,
+        registry: ToolRegistry,
+        seen_checkpoints: set[str],
+        on_checkpoint: Callable[[ev.Checkpoint], Awaitable[None]] | None = None,
+    ):
         self.sink = sink
+        self.on_checkpoint = on_checkpoint
         self.registry = registry
         self.seen_checkpoints = seen_checkpoints
         self.approval: ev.ApprovalRequested | None = None
@@ -29,21 +37,18 @@ class StreamMapper:
         self._nodes: list[str] = []
 
     async def handle(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
-        if mode == "messages":
-            self._on_token(data)
+        if mode == "custom":
+            self._on_custom(data)
         elif mode == "updates":
             for node, update in data.items():
                 await self._on_update(node, update)
         elif mode == "checkpoints":
             await self._on_checkpoint(data)
 
-    def _on_token(self, data: Any) -> None:
-        chunk, metadata = data
-        if metadata.get("langgraph_node") != "call_llm":
-            return
-        text = chunk.text if isinstance(getattr(chunk, "text", None), str) else ""
-        if text:
-            self.sink.emit_live(ev.ThoughtDelta(message_id=chunk.id or "", text=text))
+    def _on_custom(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("token"):
+            delta = ev.ThoughtDelta(message_id=data.get("message_id", ""), text=data["token"])
+            self.sink.emit_live(delta)
 
     async def _on_update(self, node: str, update: Any) -> None:
         if node == "__interrupt__":
@@ -132,7 +137,7 @@ class StreamMapper:
         self.seen_checkpoints.add(checkpoint_id)
         parent = (data.get("parent_config") or {}).get("configurable", {}).get("checkpoint_id")
         metadata = data.get("metadata") or {}
-        await self.sink.emit(
+        event = await self.sink.emit(
             ev.Checkpoint(
                 checkpoint_id=checkpoint_id,
                 parent_id=parent,
@@ -144,3 +149,5 @@ class StreamMapper:
         )
         self._changed = []
         self._nodes = []
+        if self.on_checkpoint is not None:
+            await self.on_checkpoint(event)  # type: ignore[arg-type]

@@ -38,14 +38,20 @@ class ToolRunner:
         self.registry = registry
         self.make_context = make_context
         self.isolation = isolation
+        self._bases_run: set[str] = set()
 
     async def __call__(
         self, calls: list[dict[str, Any]], decisions: dict[str, dict[str, Any]], base: str
     ) -> tuple[list[ToolMessage], list[dict[str, Any]]]:
         messages: list[ToolMessage] = []
         results: list[dict[str, Any]] = []
+        # A step this process has just checkpointed and never started cannot have journal
+        # entries: skip the lookups. Marked before any tool starts, so a cancelled step run
+        # again in this process still consults the journal.
+        fresh = base in self.sink.fresh_checkpoints and base not in self._bases_run
+        self._bases_run.add(base)
         for call in calls:
-            finished = await self._run_one(call, decisions.get(call["id"]), base)
+            finished = await self._run_one(call, decisions.get(call["id"]), base, fresh)
             messages.append(
                 ToolMessage(
                     content=finished.result,
@@ -84,9 +90,9 @@ class ToolRunner:
         return event
 
     async def _run_one(
-        self, call: dict[str, Any], decision: dict[str, Any] | None, base: str
+        self, call: dict[str, Any], decision: dict[str, Any] | None, base: str, fresh: bool
     ) -> ev.ToolFinished:
-        journal = await self.sink.db.journal(self.sink.session_id, base, call["id"])
+        journal = [] if fresh else await self.sink.db.journal(self.sink.session_id, base, call["id"])
         done = next((e for e in journal if isinstance(e, ev.ToolFinished)), None)
         if done is not None:
             return done

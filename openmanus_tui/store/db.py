@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_call ON events(session_id, call_id) WHERE call_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_by_checkpoint ON events(session_id, checkpoint_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+    session_id TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    tree TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (session_id, checkpoint_id)
+);
 """
 
 
@@ -159,6 +166,7 @@ class Database:
         await self.saver.adelete_thread(session_id)
         async with self.saver.lock:
             await self.conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
+            await self.conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
             await self.conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
             await self.conn.commit()
 
@@ -170,7 +178,9 @@ class Database:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def append_event(self, event: Event) -> None:
+    async def append_event(self, event: Event, *, commit: bool = True) -> None:
+        """Insert one event; without ``commit`` it rides on the connection's next commit
+        (the checkpointer commits every checkpoint)."""
         call_id = getattr(event, "call_id", None)
         async with self.saver.lock:
             await self.conn.execute(
@@ -187,7 +197,8 @@ class Database:
                     event.to_json(),
                 ),
             )
-            await self.conn.commit()
+            if commit:
+                await self.conn.commit()
 
     async def events(
         self, session_id: str, *, after_seq: int = 0, types: Iterable[str] | None = None
@@ -217,6 +228,37 @@ class Database:
             (session_id, call_id, base_checkpoint),
         ) as cur:
             return [parse_event(row[0]) for row in await cur.fetchall()]
+
+    # ---- workspace snapshots ---------------------------------------------------------------
+    async def add_snapshot(self, session_id: str, checkpoint_id: str, tree: str) -> None:
+        async with self.saver.lock:
+            await self.conn.execute(
+                "INSERT OR REPLACE INTO snapshots (session_id, checkpoint_id, tree, ts) "
+                "VALUES (?, ?, ?, ?)",
+                (session_id, checkpoint_id, tree, time.time()),
+            )
+            await self.conn.commit()
+
+    async def nearest_snapshot(self, session_id: str, checkpoint_id: str) -> str | None:
+        """The workspace tree recorded at ``checkpoint_id`` or its nearest ancestor."""
+        async with self.conn.execute(
+            "WITH RECURSIVE lin(id, depth) AS ("
+            " SELECT ?, 0"
+            " UNION ALL SELECT c.parent_checkpoint_id, lin.depth + 1 FROM checkpoints c"
+            " JOIN lin ON c.checkpoint_id = lin.id"
+            " WHERE c.thread_id = ? AND c.checkpoint_ns = '' AND c.parent_checkpoint_id IS NOT NULL)"
+            " SELECT s.tree FROM lin JOIN snapshots s"
+            " ON s.checkpoint_id = lin.id AND s.session_id = ? ORDER BY lin.depth LIMIT 1",
+            (checkpoint_id, session_id, session_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def snapshot_trees(self, session_id: str) -> list[str]:
+        async with self.conn.execute(
+            "SELECT DISTINCT tree FROM snapshots WHERE session_id = ?", (session_id,)
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
 
     async def size_bytes(self) -> int:
         """Database size on disk, WAL included."""

@@ -1,0 +1,301 @@
+"""Branching, rewind with files, replay and compare for one session.
+
+Forks stay inside the session's LangGraph thread, so a session is one tree of checkpoints:
+- edit a user message: run the new message from the input checkpoint of that run;
+- edit a tool call's arguments or the model's text: ``aupdate_state(..., as_node="call_llm")``
+  writes a ``source="update"`` child, and the run continues from it;
+- retry: re-execute the step that produced a checkpoint, from its parent.
+Switching branch (or forking) first restores the workspace to the chosen step from the snapshot
+store, after checking that nobody changed files outside the agent since the current step.
+Recorded replay re-emits stored events (no model or tool call); live replay is a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from openmanus_tui import events as ev
+from openmanus_tui.errors import OpenManusError
+from openmanus_tui.store.tree import SessionTree, branch_events, load_tree
+
+if TYPE_CHECKING:
+    from openmanus_tui.runtime.session import AgentSession, RunOutcome
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceChanged(OpenManusError):
+    """Files changed outside the agent since the current step; restoring would lose them."""
+
+    error_class = "user"
+
+    def __init__(self, changes: list[Any]):
+        paths = ", ".join(c.path for c in changes[:5]) + (" …" if len(changes) > 5 else "")
+        super().__init__(
+            f"the workspace has {len(changes)} change(s) made outside the agent ({paths})",
+            hint="Restoring the step would overwrite them: confirm (--force) or save them first.",
+        )
+        self.changes = changes
+
+
+@dataclass
+class BranchDiff:
+    head_a: str
+    head_b: str
+    common: int
+    only_a: list[dict[str, Any]] = field(default_factory=list)
+    only_b: list[dict[str, Any]] = field(default_factory=list)
+    final_a: str | None = None
+    final_b: str | None = None
+    files: list[Any] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["files"] = [getattr(f, "__dict__", f) for f in self.files]
+        return out
+
+
+def describe_message(message: BaseMessage) -> dict[str, Any]:
+    """A short, comparable view of one message (for the compare view and exports)."""
+    item: dict[str, Any] = {"id": message.id, "role": message.type}
+    if isinstance(message, AIMessage):
+        item["text"] = message.text if isinstance(message.text, str) else str(message.content)
+        item["tool_calls"] = [{"tool": c["name"], "args": c["args"]} for c in message.tool_calls]
+    elif isinstance(message, ToolMessage):
+        item["tool"] = message.name
+        item["text"] = str(message.content)
+        item["status"] = message.status
+    else:
+        item["text"] = str(message.content)
+    return item
+
+
+class History:
+    def __init__(self, session: AgentSession) -> None:
+        self.session = session
+        self.db = session.runtime.db
+        self._store: Any = None
+        self._store_error: str | None = None
+
+    # ---- workspace snapshots -----------------------------------------------------------
+    def store(self) -> Any:
+        if self._store is None and self._store_error is None:
+            try:
+                from openmanus_tui.store.snapshots import WorkspaceSnapshots
+
+                data_dir = self.session.runtime.settings.resolved_data_dir
+                self._store = WorkspaceSnapshots(
+                    data_dir / "snapshots" / f"{self.session.id}.git", self.session.workspace
+                )
+            except OpenManusError as exc:
+                self._store_error = str(exc)
+        return self._store
+
+    async def on_checkpoint(self, event: ev.Checkpoint) -> None:
+        """Record the workspace at the start of each run and after every tool step."""
+        if event.source != "input" and "call_tool" not in event.nodes:
+            return
+        if not self.session.workspace.exists():
+            return
+        store = self.store()
+        if store is None:
+            return
+        try:
+            tree = await asyncio.to_thread(store.snapshot)
+        except OpenManusError as exc:
+            log.warning("workspace snapshot failed: %s", exc)
+            return
+        await self.db.add_snapshot(self.session.id, event.checkpoint_id, tree)
+
+    async def restore(self, checkpoint_id: str, *, force: bool = False) -> list[Any]:
+        """Make the workspace what it was at ``checkpoint_id``; returns what changed."""
+        store = self.store()
+        if store is None:
+            raise OpenManusError(
+                f"workspace snapshots are unavailable: {self._store_error}", error_class="user"
+            )
+        target = await self.db.nearest_snapshot(self.session.id, checkpoint_id)
+        if target is None:
+            return []
+        if not force:
+            current = await self.current_checkpoint()
+            known = await self.db.nearest_snapshot(self.session.id, current) if current else None
+            if known is not None:
+                outside = await asyncio.to_thread(store.changed_since, known)
+                if outside:
+                    raise WorkspaceChanged(outside)
+        changes = await asyncio.to_thread(store.changed_since, target)
+        await asyncio.to_thread(store.restore, target)
+        return changes
+
+    def at(self, checkpoint_id: str) -> dict[str, Any]:
+        """The LangGraph config that addresses one checkpoint of this session."""
+        return {"configurable": {
+            "thread_id": self.session.id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id,
+        }}
+
+    # ---- the tree ------------------------------------------------------------------------
+    async def current_checkpoint(self) -> str | None:
+        snapshot = await self.session.runtime.graph.aget_state(self.session.config)
+        return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+
+    async def tree(self) -> SessionTree:
+        tree = await load_tree(self.db, self.session.id)
+        if self.session.head in tree.nodes:
+            tree.current = self.session.head
+        return tree
+
+    async def resolve(self, checkpoint: str) -> str:
+        """A checkpoint id from a unique prefix of it (as the tree prints it)."""
+        tree = await load_tree(self.db, self.session.id)
+        found = [cid for cid in tree.nodes if cid.startswith(checkpoint)]
+        if len(found) != 1:
+            what = "no checkpoint" if not found else "more than one checkpoint"
+            raise OpenManusError(
+                f"{what} of session {self.session.id} matches {checkpoint!r}",
+                hint=f"`openmanus sessions tree {self.session.id}` lists them.",
+                error_class="user",
+            )
+        return found[0]
+
+    async def switch(self, head: str, *, force: bool = False) -> list[Any]:
+        """Make ``head`` the session's current step, restoring its files."""
+        changes = await self.restore(head, force=force)
+        await self.session.set_head(head)
+        return changes
+
+    # ---- forks ---------------------------------------------------------------------------
+    async def _emit_fork(self, checkpoint_id: str, parent: str, what: list[str]) -> None:
+        sink = await self.session._get_sink()
+        sink.checkpoint_id = checkpoint_id
+        self.session._seen_checkpoints.add(checkpoint_id)
+        await sink.emit(ev.Checkpoint(
+            checkpoint_id=checkpoint_id, parent_id=parent, source="update",
+            nodes=["call_llm"], changed=what,
+        ))
+
+    async def fork(
+        self,
+        at: str,
+        *,
+        message: str | None = None,
+        call_args: dict[str, dict[str, Any]] | None = None,
+        text: str | None = None,
+        force: bool = False,
+    ) -> str:
+        """Prepare a new branch at ``at``; returns the checkpoint it starts from.
+
+        With ``message``, the branch re-asks that run with a new user message (start it with
+        ``session.run(message)``). With ``call_args`` / ``text``, the model's reply at ``at``
+        is rewritten. With neither, the step that produced ``at`` is retried. Start the last
+        two with ``session.resume()``.
+        """
+        tree = await self.tree()
+        node = tree.nodes.get(at)
+        if node is None:
+            raise OpenManusError(f"unknown checkpoint {at!r}", error_class="user")
+        graph = self.session.runtime.graph
+        if message is not None:
+            lineage = tree.lineage(at)
+            start = next((c for c in reversed(lineage) if tree.nodes[c].source == "input"), None)
+            if start is None:
+                raise OpenManusError("no user message above this step", error_class="user")
+            base = start
+        elif call_args is not None or text is not None:
+            if node.node != "call_llm" or node.source == "update" and node.kind != "fork":
+                raise OpenManusError(
+                    "choose a step where the model replied (a tool call or a thought) to edit it",
+                    error_class="user",
+                )
+            base = at
+        else:
+            if node.parent_id is None:
+                raise OpenManusError("the first checkpoint has nothing to retry", error_class="user")
+            base = node.parent_id
+        await self.restore(base, force=force)
+        if message is not None or (call_args is None and text is None):
+            await self.session.set_head(base)
+            return base
+
+        config = self.at(at)
+        state = await graph.aget_state(config)
+        messages = state.values.get("messages", [])
+        last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        if last_ai is None:
+            raise OpenManusError("there is no model reply at this step", error_class="user")
+        from openmanus_tui.agent.graph import _proposed_calls
+
+        edits = call_args or {}
+        unknown = set(edits) - {c["id"] for c in last_ai.tool_calls}
+        if unknown:
+            raise OpenManusError(f"no tool call {sorted(unknown)[0]!r} at this step", error_class="user")
+        new_calls = [{**c, "args": edits.get(c["id"], c["args"])} for c in last_ai.tool_calls]
+        update: dict[str, Any] = {"tool_calls": new_calls}
+        if text is not None:
+            update["content"] = text
+        edited = last_ai.model_copy(update=update)
+        edited, calls = _proposed_calls(edited, self.session.runtime.registry)
+        new_config = await graph.aupdate_state(
+            config,
+            {"messages": [edited], "tool_calls": calls, "decisions": {},
+             "final_answer": None if calls else (text or None)},
+            as_node="call_llm",
+        )
+        new_id = new_config["configurable"]["checkpoint_id"]
+        what = (["text"] if text is not None else []) + [f"args:{c}" for c in edits]
+        await self._emit_fork(new_id, at, what)
+        await self.session.set_head(new_id)
+        return new_id
+
+    async def retry_live(self, at: str, **kwargs: Any) -> RunOutcome:
+        """Live replay: re-execute from ``at`` into a new branch (model and tools run again)."""
+        await self.fork(at, force=kwargs.pop("force", False))
+        return await self.session.resume(**kwargs)
+
+    # ---- replay and compare ----------------------------------------------------------------
+    async def recorded(self, head: str | None = None) -> list[ev.Event]:
+        head = head or (await self.tree()).current
+        if head is None:
+            return []
+        return await branch_events(self.db, self.session.id, head)
+
+    async def compare(self, head_a: str, head_b: str) -> BranchDiff:
+        graph = self.session.runtime.graph
+
+        async def state_of(head: str) -> dict[str, Any]:
+            return (await graph.aget_state(self.at(head))).values
+
+        a, b = await state_of(head_a), await state_of(head_b)
+        msgs_a, msgs_b = a.get("messages", []), b.get("messages", [])
+        common = 0
+        for x, y in zip(msgs_a, msgs_b, strict=False):
+            if x.id != y.id or x.content != y.content:
+                break
+            common += 1
+        diff = BranchDiff(
+            head_a=head_a, head_b=head_b, common=common,
+            only_a=[describe_message(m) for m in msgs_a[common:]],
+            only_b=[describe_message(m) for m in msgs_b[common:]],
+            final_a=a.get("final_answer"), final_b=b.get("final_answer"),
+        )
+        store = self.store()
+        if store is not None:
+            tree_a = await self.db.nearest_snapshot(self.session.id, head_a)
+            tree_b = await self.db.nearest_snapshot(self.session.id, head_b)
+            if tree_a and tree_b and tree_a != tree_b:
+                diff.files = await asyncio.to_thread(store.diff, tree_a, tree_b)
+        return diff
+
+
+def user_messages(messages: list[BaseMessage]) -> list[str]:
+    return [str(m.content) for m in messages if isinstance(m, HumanMessage)]
+
+
+def workspace_of(session: AgentSession) -> Path:
+    return session.workspace
