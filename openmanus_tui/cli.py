@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm = ssub.add_parser("rm", help="delete a session and its checkpoints")
     rm.add_argument("session", metavar="ID")
 
+    from openmanus_tui.cli_history import add_parsers
+
+    add_parsers(sub, ssub, run_options)
+
     config = sub.add_parser("config", help="show, locate or validate the configuration")
     csub = config.add_subparsers(dest="action", parser_class=_Parser, required=True)
     cshow = csub.add_parser("show", help="the effective settings (secrets masked)")
@@ -129,29 +133,47 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
     runtime = await Runtime.open(settings)
     try:
+        if args.command == "sessions" and args.action == "tree":
+            from openmanus_tui.cli_history import tree_cmd
+
+            return await tree_cmd(args, runtime)
         if args.command == "sessions":
             return await _sessions(args, runtime)
-        return await _run(args, runtime)
+        if args.command in ("run", "resume"):
+            return await _run(args, runtime)
+        from openmanus_tui import cli_history
+
+        handler = getattr(cli_history, f"{args.command}_cmd")
+        return await handler(args, runtime)
     finally:
         await runtime.close()
 
 
 # ---- run / resume -------------------------------------------------------------------------
 async def _run(args: argparse.Namespace, runtime: Any) -> int:
-    from openmanus_tui.cli_render import Renderer, terminal_approver, terminal_ask_human
-
     if args.command == "run" and args.session is None:
         session = await runtime.create_session(model=args.model)
     else:
         session = await runtime.open_session(args.session, model=args.model)
+    return await run_session(
+        args, runtime, session, task=args.task if args.command == "run" else None
+    )
+
+
+async def run_session(
+    args: argparse.Namespace, runtime: Any, session: Any, task: str | None
+) -> int:
+    """Run ``task`` in ``session`` (or resume it when ``task`` is None), rendering the events."""
+    from openmanus_tui.cli_render import Renderer, terminal_approver, terminal_ask_human
+
     renderer = Renderer(json_lines=args.json)
     interactive = sys.stdin.isatty()
     approver = terminal_approver(renderer, runtime.registry, interactive)
     ask_human = terminal_ask_human(renderer) if interactive else None
     try:
-        if args.command == "run":
+        if task is not None:
             outcome = await session.run(
-                args.task, approver=approver, on_event=renderer, ask_human=ask_human
+                task, approver=approver, on_event=renderer, ask_human=ask_human
             )
         else:
             outcome = await session.resume(

@@ -104,11 +104,13 @@ class MemorySettings(_Section):
     )
     reserve_max: int = Field(16_384, gt=0, description="at most this many tokens are reserved")
     auto_compact: bool = True
+    # Shares of the room the prompt budget leaves for turns, once the system prompt, tool
+    # definitions, summary, recalled memories, pinned turns and the request are counted.
     compact_trigger: float = Field(
-        0.85, gt=0, le=1, description="compact when the prompt would fill this share of the budget"
+        0.85, gt=0, le=1, description="compact when the turns would fill this share of the room"
     )
     compact_target: float = Field(
-        0.5, gt=0, lt=1, description="after compacting, recent turns fill at most this share"
+        0.5, gt=0, lt=1, description="after compacting, the turns fill at most this share"
     )
     keep_recent_turns: int = Field(2, ge=1, description="newest turns never summarised")
     summary_share: float = Field(

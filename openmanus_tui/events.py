@@ -125,6 +125,10 @@ class ToolOutput(_Event):
     stream: Literal["stdout", "stderr"] = "stdout"
     text: str
 
+    @property
+    def ephemeral(self) -> bool:
+        return True  # the tool_finished result carries the (capped) output
+
 
 class ToolFinished(_Event):
     type: Literal["tool_finished"] = "tool_finished"

@@ -10,6 +10,11 @@ Endpoints:
     (``data: {chunk}\\n\\n`` frames ending with ``data: [DONE]``), sent with
     chunked transfer encoding so that a cut-off stream is a protocol error
     for the client, as with a real server.
+  * ``POST /v1/embeddings``: a deterministic embedding per input (hashed character
+    trigrams of its words, L2-normalised, 64 dimensions unless ``dimensions`` is given), as
+    floats or, when ``encoding_format`` is ``base64``, as little-endian float32. Texts that
+    share word fragments ("colour" / "color") get similar vectors. Bodies are kept in
+    ``embedding_requests``.
   * ``GET /v1/models``.
   * Anything else: 404 with an OpenAI-shaped ``{"error": {...}}`` body.
 
@@ -44,8 +49,10 @@ Run standalone (prints the base URL, serves until Ctrl-C)::
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
+import math
 import re
 import socket
 import struct
@@ -220,6 +227,19 @@ def split_parts(text: str, parts: int = 3) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
+def hashed_embedding(text: str, dims: int = 64) -> list[float]:
+    """Hashed bag of character trigrams of the words of ``text``, L2-normalised."""
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        padded = f"#{word}#"
+        for i in range(max(1, len(padded) - 2)):
+            gram = padded[i:i + 3]
+            slot = int.from_bytes(hashlib.sha1(gram.encode()).digest()[:4], "little") % dims
+            vector[slot] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -278,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if path != "/v1/chat/completions":
+        if path not in ("/v1/chat/completions", "/v1/embeddings"):
             self._send_json(404, error_body(404, f"Unknown path: POST {path}"))
             return
         try:
@@ -288,7 +308,36 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send_json(400, error_body(400, f"Invalid JSON body: {exc}"))
             return
+        if path == "/v1/embeddings":
+            self._embeddings(body)
+            return
         self._chat_completions(body)
+
+    # -- embeddings ----------------------------------------------------------------
+    def _embeddings(self, body: dict[str, Any]) -> None:
+        owner = self.server.owner
+        with owner._lock:
+            owner.embedding_requests.append(body)
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        if not all(isinstance(t, str) for t in texts):
+            self._send_json(400, error_body(400, "input must be strings (token arrays are not "
+                                                 "supported by the test server)"))
+            return
+        dims = int(body.get("dimensions") or 64)
+        data = []
+        for i, text in enumerate(texts):
+            vector = hashed_embedding(text, dims)
+            if body.get("encoding_format") == "base64":
+                packed = struct.pack(f"<{dims}f", *vector)
+                embedding: Any = base64.b64encode(packed).decode()
+            else:
+                embedding = vector
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(_estimate_tokens(t) for t in texts)
+        self._send_json(200, {"object": "list", "data": data,
+                              "model": body.get("model", "test-embedding"),
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     # -- chat completions ----------------------------------------------------------
     def _chat_completions(self, body: dict[str, Any]) -> None:
@@ -480,6 +529,7 @@ class OpenAITestServer:
                  models: tuple[str, ...] = ("test-model",)) -> None:
         self.models = models
         self.records: list[RequestRecord] = []
+        self.embedding_requests: list[dict[str, Any]] = []
         self.errors: list[BaseException] = []
         self._responder: Responder = echo_responder
         self._faults: list[Fault] = []

@@ -21,7 +21,10 @@ from openmanus_tui.store.tree import load_tree
 MAKE_BIN = "open('b.bin', 'wb').write(bytes(range(256)) * 4)"
 SCRIPTS = {
     "make files": [
-        Reply(text="Shell first.", tool_calls=[ToolCallSpec("shell_exec", {"command": "printf one > a.txt"})]),
+        Reply(
+            text="Shell first.",
+            tool_calls=[ToolCallSpec("shell_exec", {"command": "printf one > a.txt"})],
+        ),
         Reply(text="Now Python.", tool_calls=[ToolCallSpec("code_exec", {"code": MAKE_BIN})]),
         Reply(text="done A"),
     ],
@@ -43,7 +46,8 @@ def responder(body: dict[str, Any]) -> Reply:
 def manifest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -104,21 +108,27 @@ async def test_three_branches_tree_and_files(server: OpenAITestServer) -> None:
         assert len(edited) == 1 and edited[0].parent_id == b["first_call"]
         assert edited[0].label == "✎ edited"
         assert tree.lineage(b["edited_args"])[: len(tree.lineage(edited[0].checkpoint_id))] == (
-            tree.lineage(edited[0].checkpoint_id))
+            tree.lineage(edited[0].checkpoint_id)
+        )
         # The retry re-ran the last model call only: same lineage as main up to the fork.
         main_line, retry_line = tree.lineage(b["main"]), tree.lineage(b["retry"])
         assert retry_line[: len(main_line) - 2] == main_line[:-2]
         assert [tree.nodes[c].label for c in retry_line[len(main_line) - 2 :]] == [
-            "↻ retry", "… done A", "■ done A"]
+            "↻ retry",
+            "… done A",
+            "■ done A",
+        ]
 
         # Files: each branch's own, restored byte for byte when switching.
         assert b["main_files"]["a.txt"] == hashlib.sha256(b"one").hexdigest()
         assert "b.bin" in b["main_files"]
         assert b["edited_message_files"] == {"a.txt": hashlib.sha256(b"two").hexdigest()}
         assert b["edited_args_files"]["a.txt"] == hashlib.sha256(b"three").hexdigest()
-        for head, files in [(b["main"], b["main_files"]),
-                            (b["edited_message"], b["edited_message_files"]),
-                            (b["edited_args"], b["edited_args_files"])]:
+        for head, files in [
+            (b["main"], b["main_files"]),
+            (b["edited_message"], b["edited_message_files"]),
+            (b["edited_args"], b["edited_args_files"]),
+        ]:
             await session.history.switch(head)
             assert manifest(session.workspace) == files
 

@@ -55,7 +55,8 @@ _put_writes = AsyncSqliteSaver.aput_writes
 WHEN = os.environ["CRASH_TEST_KILL"]
 
 async def aput_writes(self, config, writes, task_id, task_path=""):
-    tool_step = any(channel == "tool_results" for channel, _ in writes)
+    # Only call_tool writes results; a run's input writes an empty list to reset them.
+    tool_step = any(channel == "tool_results" and value for channel, value in writes)
     if tool_step and WHEN == "before_writes":
         os.kill(os.getpid(), signal.SIGKILL)
     await _put_writes(self, config, writes, task_id, task_path)

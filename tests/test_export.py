@@ -268,6 +268,8 @@ def test_long_tool_output_is_truncated_in_markdown_and_folded_in_html() -> None:
     base = {"session_id": "s1", "run_id": "r1"}
     events: list[ev.Event] = [
         ev.ToolCall(**base, seq=1, call_id="c", tool="shell_exec", args={"command": "seq"}),
+        ev.ToolOutput(**base, seq=1, call_id="c", text="line 000"),
+        ev.ThoughtDelta(**base, seq=1, message_id="m", text="thinking"),
         ev.ToolFinished(**base, seq=2, call_id="c", tool="shell_exec", status="ok",
                         result=output, duration_ms=5),
         ev.ToolCall(**base, seq=3, call_id="d", tool="shell_exec", args={"command": "echo"}),
@@ -275,6 +277,7 @@ def test_long_tool_output_is_truncated_in_markdown_and_folded_in_html() -> None:
                         result="short one", duration_ms=5),
     ]
     doc = prepare_export({"id": "s1"}, events)
+    assert [e.type for e in doc.events] == ["tool_call", "tool_finished"] * 2  # live lines dropped
     md, page = to_markdown(doc), to_html(doc)
     assert "line 000" in md and "line 039" in md and "line 040" not in md
     assert "_… 460 more lines" in md

@@ -162,8 +162,14 @@ class ContextPlan:
     ratio: float
     observations: list[Observation] = field(default_factory=list)
 
+    @property
+    def room(self) -> int:
+        """What the budget leaves for turns after the parts that are always sent."""
+        return max(0, self.budget - self.fixed_tokens)
+
     def over(self, share: float) -> bool:
-        return self.full_tokens > share * self.budget
+        """Whether the uncovered turns fill more than ``share`` of their room."""
+        return self.full_tokens - self.fixed_tokens > share * self.room
 
 
 def analyse_turns(

@@ -141,7 +141,7 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             async def attempt() -> AIMessage:
                 # Not streamed: a summary is not the agent's thought.
                 return await model.ainvoke(  # type: ignore[no-any-return]
-                    request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]}
+                    request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]}, stream=False
                 )
 
             reply, _ = await with_retries(

@@ -163,7 +163,19 @@ def _add(run: RunView, runs: list[RunView], event: ev.Event) -> None:
         _step(run, runs, event.call_id, event.tool).finished = event
     elif isinstance(event, ev.Usage):
         run.usage.append(event)
-        run.entries.append(Entry("usage", event))
+        # Read as "what this model call cost": after its text, before the tool calls it made.
+        at = next(
+            (
+                i
+                for i, x in enumerate(run.entries)
+                if x.step is not None
+                and x.step.call is not None
+                and event.message_id
+                and x.step.call.message_id == event.message_id
+            ),
+            len(run.entries),
+        )
+        run.entries.insert(at, Entry("usage", event))
     elif isinstance(event, ev.FinalAnswer):
         # The answer usually is the model's last message, already an entry: show it once.
         thoughts = [x for x in run.entries if isinstance(x.event, ev.Thought)]

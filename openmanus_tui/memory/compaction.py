@@ -72,7 +72,8 @@ def select_turns(
     ratio: float = 1.0,
     force: bool = False,
 ) -> list[Turn]:
-    """The oldest uncovered turns to summarise so that the rest fits ``target`` of the budget.
+    """The oldest uncovered turns to summarise so that the rest fill at most ``target`` of the
+    room the budget leaves for turns (after the system prompt, tools, summary, pins, request).
 
     ``force`` (a person's /compact) takes every candidate but the newest ``keep_recent``.
     """
@@ -80,10 +81,11 @@ def select_turns(
     movable = candidates[: max(0, len(candidates) - keep_recent)]
     if force:
         return list(movable)
-    remaining = fixed_tokens + int(sum(t.tokens for t in candidates) * ratio)
+    room = max(0, budget - fixed_tokens)
+    remaining = int(sum(t.tokens for t in candidates) * ratio)
     chosen: list[Turn] = []
     for t in movable:
-        if remaining <= target * budget:
+        if remaining <= target * room:
             break
         chosen.append(t)
         remaining -= int(t.tokens * ratio)

@@ -413,7 +413,7 @@ class MemoryManager:
         previous, _ = active_summary(state)
         text, usage = await self._summarise(
             chosen, model, previous=previous, messages=state.get("messages", []),
-            budget=plan.budget, focus=focus, invoke=invoke,
+            budget=plan.budget, ratio=plan.ratio, focus=focus, invoke=invoke,
         )
         record = summary_record(
             previous=previous,
@@ -448,6 +448,7 @@ class MemoryManager:
         previous: dict[str, Any] | None,
         messages: Sequence[BaseMessage],
         budget: int,
+        ratio: float,
         focus: str,
         invoke: Any,
     ) -> tuple[str, dict[str, int]]:
@@ -462,7 +463,7 @@ class MemoryManager:
             overhead = (
                 INSTRUCTION_TOKENS + self.counter.text(text or "") + self.counter.text(task or "")
             )
-            room = budget - overhead
+            room = int(budget / ratio) - overhead
             chunk: list[Turn] = []
             used = 0
             for t in remaining:
@@ -484,7 +485,9 @@ class MemoryManager:
 async def _invoke(model: Any, request: list[BaseMessage]) -> AIMessage:
     try:
         # "nostream": the summary is not the agent's thought; keep it out of the token stream.
-        reply = await model.ainvoke(request, config={"tags": ["nostream", "openmanus:summary"]})
+        reply = await model.ainvoke(
+            request, config={"tags": ["nostream", "openmanus:summary"]}, stream=False
+        )
     except OpenManusError:
         raise
     except Exception as exc:  # the model client's errors, made one line

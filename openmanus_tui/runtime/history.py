@@ -136,9 +136,13 @@ class History:
 
     def at(self, checkpoint_id: str) -> dict[str, Any]:
         """The LangGraph config that addresses one checkpoint of this session."""
-        return {"configurable": {
-            "thread_id": self.session.id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id,
-        }}
+        return {
+            "configurable": {
+                "thread_id": self.session.id,
+                "checkpoint_ns": "",
+                "checkpoint_id": checkpoint_id,
+            }
+        }
 
     # ---- the tree ------------------------------------------------------------------------
     async def current_checkpoint(self) -> str | None:
@@ -152,9 +156,12 @@ class History:
         return tree
 
     async def resolve(self, checkpoint: str) -> str:
-        """A checkpoint id from a unique prefix of it (as the tree prints it)."""
+        """A checkpoint id from the id, or a unique start or end of it (the tree prints ends:
+        ids made close in time share their start)."""
         tree = await load_tree(self.db, self.session.id)
-        found = [cid for cid in tree.nodes if cid.startswith(checkpoint)]
+        if checkpoint in tree.nodes:
+            return checkpoint
+        found = [c for c in tree.nodes if c.startswith(checkpoint) or c.endswith(checkpoint)]
         if len(found) != 1:
             what = "no checkpoint" if not found else "more than one checkpoint"
             raise OpenManusError(
@@ -175,10 +182,15 @@ class History:
         sink = await self.session._get_sink()
         sink.checkpoint_id = checkpoint_id
         self.session._seen_checkpoints.add(checkpoint_id)
-        await sink.emit(ev.Checkpoint(
-            checkpoint_id=checkpoint_id, parent_id=parent, source="update",
-            nodes=["call_llm"], changed=what,
-        ))
+        await sink.emit(
+            ev.Checkpoint(
+                checkpoint_id=checkpoint_id,
+                parent_id=parent,
+                source="update",
+                nodes=["call_llm"],
+                changed=what,
+            )
+        )
 
     async def fork(
         self,
@@ -208,7 +220,7 @@ class History:
                 raise OpenManusError("no user message above this step", error_class="user")
             base = start
         elif call_args is not None or text is not None:
-            if node.node != "call_llm" or node.source == "update" and node.kind != "fork":
+            if node.node != "call_llm":
                 raise OpenManusError(
                     "choose a step where the model replied (a tool call or a thought) to edit it",
                     error_class="user",
@@ -216,7 +228,9 @@ class History:
             base = at
         else:
             if node.parent_id is None:
-                raise OpenManusError("the first checkpoint has nothing to retry", error_class="user")
+                raise OpenManusError(
+                    "the first checkpoint has nothing to retry", error_class="user"
+                )
             base = node.parent_id
         await self.restore(base, force=force)
         if message is not None or (call_args is None and text is None):
@@ -234,7 +248,9 @@ class History:
         edits = call_args or {}
         unknown = set(edits) - {c["id"] for c in last_ai.tool_calls}
         if unknown:
-            raise OpenManusError(f"no tool call {sorted(unknown)[0]!r} at this step", error_class="user")
+            raise OpenManusError(
+                f"no tool call {sorted(unknown)[0]!r} at this step", error_class="user"
+            )
         new_calls = [{**c, "args": edits.get(c["id"], c["args"])} for c in last_ai.tool_calls]
         update: dict[str, Any] = {"tool_calls": new_calls}
         if text is not None:
@@ -243,8 +259,12 @@ class History:
         edited, calls = _proposed_calls(edited, self.session.runtime.registry)
         new_config = await graph.aupdate_state(
             config,
-            {"messages": [edited], "tool_calls": calls, "decisions": {},
-             "final_answer": None if calls else (text or None)},
+            {
+                "messages": [edited],
+                "tool_calls": calls,
+                "decisions": {},
+                "final_answer": None if calls else (text or None),
+            },
             as_node="call_llm",
         )
         new_id = new_config["configurable"]["checkpoint_id"]
@@ -279,10 +299,13 @@ class History:
                 break
             common += 1
         diff = BranchDiff(
-            head_a=head_a, head_b=head_b, common=common,
+            head_a=head_a,
+            head_b=head_b,
+            common=common,
             only_a=[describe_message(m) for m in msgs_a[common:]],
             only_b=[describe_message(m) for m in msgs_b[common:]],
-            final_a=a.get("final_answer"), final_b=b.get("final_answer"),
+            final_a=a.get("final_answer"),
+            final_b=b.get("final_answer"),
         )
         store = self.store()
         if store is not None:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from openmanus_tui.agent.prompts import system_prompt
 from openmanus_tui.agent.state import run_input
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import ModelError, OpenManusError
+from openmanus_tui.memory.compaction import CompactionPreview
+from openmanus_tui.memory.manager import ContextView, MemoryManager
 from openmanus_tui.models.factory import ModelInfo, make_model
 from openmanus_tui.runtime.history import History
 from openmanus_tui.runtime.sink import EventSink, Listener
@@ -267,24 +270,21 @@ class AgentSession:
                 ctx.extra["sandbox_error"] = str(exc)
             if ask_human is not None:
                 ctx.ask_human = ask_human
+            ctx.extra["memory"] = self.memory
             return ctx
 
         async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
             await sink.emit(ev.Retry(attempt=attempt, wait_s=round(wait, 3), error=error.message))
 
+        schemas = registry.openai_schemas()
         return AgentContext(
-            model=model.bind_tools(registry.openai_schemas()),
+            model=model.bind_tools(schemas),
             model_info=info,
             registry=registry,
             policy=ApprovalPolicy(
                 settings.approval.mode, registry, force_ask_execute=below_min_ask
             ),
-            system_prompt=system_prompt(
-                self.record.profile,
-                isolation=self.isolation(),
-                network=settings.sandbox.network,
-                extra=settings.agent.system_prompt,
-            ),
+            system_prompt=self._system_prompt(),
             run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
@@ -292,7 +292,142 @@ class AgentSession:
             max_retries=settings.model.max_retries,
             retry_backoff=settings.model.retry_backoff,
             on_retry=on_retry,
+            memory=self.memory,
+            summary_model=model,
+            tool_schemas=schemas,
         )
+
+    def _system_prompt(self) -> str:
+        settings = self.runtime.settings
+        return system_prompt(
+            self.record.profile,
+            isolation=self.isolation(),
+            network=settings.sandbox.network,
+            extra=settings.agent.system_prompt,
+        )
+
+    # ---- memory (memory/manager.py): the data of the TUI's Memory pane and /compact ---------
+    @cached_property
+    def memory(self) -> MemoryManager:
+        """Long-term memory (``save``, ``search``, ``memories``, ``forget``), stored large
+        observations (``read_observation``) and the planning behind the methods below."""
+        settings = self.runtime.settings
+        # A workspace of its own per session is no project; a chosen folder is.
+        default_ws = settings.sandbox.workspace is None and Path(
+            self.record.workspace
+        ) == settings.workspace_for(self.id)
+        return MemoryManager(
+            self.runtime.db,
+            settings,
+            self.id,
+            model=self.model_override or self.record.model,
+            project=None if default_ws else self.record.workspace,
+        )
+
+    async def _memory_inputs(self) -> dict[str, Any]:
+        model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
+        snapshot = await self.runtime.graph.aget_state(self.config)
+        return {
+            "state": dict(snapshot.values or {}),
+            "model": model,
+            "system_prompt": self._system_prompt(),
+            "tools": self.runtime.registry.openai_schemas(),
+            "window": info.context_window,
+        }
+
+    async def context_parts(self) -> ContextView:
+        """The parts of the next prompt with their token weights, pins, summaries, recalled
+        memories and stored observations (``ContextView.as_dict()`` for plain data)."""
+        inputs = await self._memory_inputs()
+        return await self.memory.view(
+            inputs["state"],
+            system_prompt=inputs["system_prompt"],
+            tools=inputs["tools"],
+            window=inputs["window"],
+        )
+
+    async def compaction_preview(self, focus: str = "") -> CompactionPreview | None:
+        """What ``compact(focus)`` would do: the turns it takes out, the proposed summary (one
+        model call), tokens before and after. None when there is nothing to compact."""
+        inputs = await self._memory_inputs()
+        preview = await self.memory.compaction(
+            inputs["state"],
+            inputs["model"],
+            system_prompt=inputs["system_prompt"],
+            tools=inputs["tools"],
+            window=inputs["window"],
+            focus=focus,
+        )
+        self._last_preview = preview
+        return preview
+
+    async def compact(
+        self, focus: str = "", preview: CompactionPreview | None = None
+    ) -> CompactionPreview | None:
+        """Compact now (``/compact [focus]``). A preview of the same state and focus (the last
+        one, or ``preview``) is applied exactly as shown; otherwise one is made first."""
+        inputs = await self._memory_inputs()
+        reuse = preview or getattr(self, "_last_preview", None)
+        applied = await self.memory.compaction(
+            inputs["state"],
+            inputs["model"],
+            system_prompt=inputs["system_prompt"],
+            tools=inputs["tools"],
+            window=inputs["window"],
+            focus=focus,
+            reuse=reuse if reuse is not None and reuse.focus == focus else None,
+        )
+        self._last_preview = None
+        if applied is None:
+            return None
+        config = await self.runtime.graph.aupdate_state(
+            self.config, {"summaries": [applied.summary]}
+        )
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        if self.head is not None:
+            await self.set_head(checkpoint_id)
+        sink = await self._get_sink()
+        sink.checkpoint_id = checkpoint_id
+        await sink.emit(
+            ev.Memory(
+                action="compacted",
+                detail=f"{len(applied.turns)} turns summarised on request: "
+                f"{applied.tokens_before:,} → {applied.tokens_after:,} tokens",
+                data={
+                    "summary_id": applied.summary["id"],
+                    "turns": len(applied.turns),
+                    "tokens_before": applied.tokens_before,
+                    "tokens_after": applied.tokens_after,
+                    "usage": applied.usage,
+                    "auto": False,
+                    "focus": focus,
+                    "summary": applied.text,
+                },
+            )
+        )
+        return applied
+
+    async def pins(self) -> list[str]:
+        return await self.memory.pins()
+
+    async def pin(self, item_id: str) -> None:
+        """Keep a message's whole turn in every prompt, never compacted."""
+        snapshot = await self.runtime.graph.aget_state(self.config)
+        ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
+        if item_id not in ids:
+            raise OpenManusError(
+                f"nothing to pin: no message {item_id!r} in this session",
+                hint="Pin the id of a message shown in the Memory pane.",
+                error_class="user",
+            )
+        await self.memory.set_pin(item_id, True)
+        sink = await self._get_sink()
+        await sink.emit(ev.Memory(action="pinned", detail=item_id, data={"item_id": item_id}))
+
+    async def unpin(self, item_id: str) -> None:
+        await self.memory.set_pin(item_id, False)
+        sink = await self._get_sink()
+        await sink.emit(ev.Memory(action="unpinned", detail=item_id, data={"item_id": item_id}))
 
     async def pending(self) -> tuple[bool, bool]:
         """(has a pending approval, has unfinished steps)."""

@@ -35,6 +35,7 @@ class StreamMapper:
         self.totals: dict[str, Any] = {}
         self._changed: list[str] = []
         self._nodes: list[str] = []
+        self._recalled: list[str] = []
 
     async def handle(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
         if mode == "custom":
@@ -68,6 +69,8 @@ class StreamMapper:
             await self._on_llm(update)
         elif node == "approve":
             await self._on_decisions(update)
+        elif node == "call_tool":
+            await self._on_memory_saves(update)
         elif node == "finalize" and update.get("final_answer") is not None:
             self.final_answer = update["final_answer"]
             await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
@@ -76,6 +79,7 @@ class StreamMapper:
         if update.get("stop_reason"):
             self.stop_reason = update["stop_reason"]
         outcome = update.get("agent_outcome") or {}
+        await self._on_memory(outcome.get("memory") or {}, update.get("summaries") or [])
         message = next((m for m in update.get("messages", []) if isinstance(m, AIMessage)), None)
         if message is None:
             return
@@ -111,6 +115,60 @@ class StreamMapper:
                 total_cost=update.get("cost", 0.0),
             )
         )
+
+    async def _on_memory(self, memory: dict[str, Any], summaries: list[dict[str, Any]]) -> None:
+        """Compaction, recall and stored observations of one model call (memory/manager.py)."""
+        compaction = memory.get("compaction")
+        if compaction:
+            record = next((s for s in summaries if s["id"] == compaction["summary_id"]), {})
+            await self.sink.emit(
+                ev.Memory(
+                    action="compacted",
+                    detail=f"{compaction['turns']} turns summarised automatically: "
+                    f"{compaction['tokens_before']:,} → {compaction['tokens_after']:,} tokens",
+                    data={**compaction, "auto": True, "summary": record.get("text", "")},
+                )
+            )
+        if memory.get("compaction_error"):
+            await self.sink.emit(
+                ev.Memory(
+                    action="compaction_failed",
+                    detail=memory["compaction_error"],
+                    data={"budget": memory.get("budget")},
+                )
+            )
+        recalled = memory.get("recalled") or []
+        if recalled and recalled != self._recalled:
+            await self.sink.emit(
+                ev.Memory(
+                    action="recalled",
+                    detail=f"{len(recalled)} long-term memories in the context",
+                    data={"memories": recalled},
+                )
+            )
+        self._recalled = recalled
+        for handle in memory.get("observations") or []:
+            await self.sink.emit(
+                ev.Memory(
+                    action="observation_stored",
+                    detail=f"a large tool result is sent as an excerpt; its handle is {handle}",
+                    data={"handle": handle},
+                )
+            )
+
+    async def _on_memory_saves(self, update: dict[str, Any]) -> None:
+        saved = {
+            r["call_id"]
+            for r in update.get("tool_results") or []
+            if r.get("tool") == "memory_save" and r.get("status") == "ok"
+        }
+        for msg in update.get("messages") or []:
+            if getattr(msg, "tool_call_id", None) in saved:
+                await self.sink.emit(
+                    ev.Memory(
+                        action="saved", detail=str(msg.content), data={"call_id": msg.tool_call_id}
+                    )
+                )
 
     async def _on_decisions(self, update: dict[str, Any]) -> None:
         for call_id, d in (update.get("decisions") or {}).items():

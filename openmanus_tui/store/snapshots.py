@@ -93,8 +93,8 @@ _GIT_CONFIG = (
     "gc.auto=0",
     "maintenance.auto=false",
 )
-_STORE_CONFIG = (("core.fileMode", "true"), ("core.symlinks", "true"),
-                 ("core.autocrlf", "false"), ("gc.auto", "0"), ("core.logAllRefUpdates", "false"))
+_STORE_CONFIG = ("[core]\n\tfileMode = true\n\tsymlinks = true\n\tautocrlf = false\n"
+                 "\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n")
 
 
 class SnapshotError(OpenManusError):
@@ -512,13 +512,14 @@ class WorkspaceSnapshots:
                     f"{self.store_dir} is not a snapshot store (not empty, no git repository)",
                     hint="point the store at an empty or missing directory")
             self._git.run("init", "--bare", "--quiet", str(self.store_dir))
-            for key, value in _STORE_CONFIG:
-                self._git.run("config", key, value)
+            # appended rather than one `git config` process per key; a section may repeat
+            with (self.store_dir / "config").open("a", encoding="utf-8") as cfg:
+                cfg.write(_STORE_CONFIG)
         if not (self.store_dir / "objects").is_dir() or not (self.store_dir / "HEAD").is_file():
             raise SnapshotStoreError(f"snapshot store {self.store_dir} is damaged "
                                      "(no objects directory or HEAD)",
                                      hint=f"remove {self.store_dir} to start it over")
-        if self.workspace.is_dir() is False:
+        if not self.workspace.is_dir():
             raise SnapshotError(f"workspace {self.workspace} does not exist or is not a "
                                 "directory", error_class="user")
         self._ready = True
@@ -564,6 +565,9 @@ class WorkspaceSnapshots:
                 with os.scandir(self.workspace / rel if rel else self.workspace) as it:
                     entries = list(it)
             except FileNotFoundError:
+                if not rel:
+                    raise SnapshotError(f"workspace {self.workspace} does not exist",
+                                        error_class="user") from None
                 continue  # removed while we walked
             except OSError as exc:
                 raise SnapshotError(f"cannot read workspace directory {rel or '.'}: "
@@ -623,12 +627,23 @@ class WorkspaceSnapshots:
                     link.write_bytes(os.readlink(os.fsencode(full)))
                     full = link
                 elif not os.access(full, os.R_OK):
+                    if not os.path.lexists(full):
+                        raise SnapshotError(f"a workspace file changed during the snapshot "
+                                            f"({path} vanished)", hint="try again",
+                                            error_class="transient")
                     raise SnapshotError(f"cannot read workspace file {path} (permission denied)",
                                         hint="make it readable or remove it",
                                         error_class="user")
                 lines.append(_c_quote(os.fsencode(full)) + b"\n")
-            out = self._git.run("hash-object", "-w", "--no-filters", "--stdin-paths",
-                                input=b"".join(lines)).stdout.decode().split()
+            proc = self._git.run("hash-object", "-w", "--no-filters", "--stdin-paths",
+                                 input=b"".join(lines), check=False)
+            if proc.returncode != 0 and b"could not open" in proc.stderr:
+                detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
+                raise SnapshotError(f"a workspace file changed during the snapshot ({detail})",
+                                    hint="try again", error_class="transient")
+            if proc.returncode != 0:
+                raise self._git._error(("hash-object",), proc.stderr)
+            out = proc.stdout.decode().split()
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
         if len(out) != len(items) or not all(_OID_RE.fullmatch(o) for o in out):
@@ -712,8 +727,11 @@ class WorkspaceSnapshots:
                 raise SnapshotStoreError(f"unreadable entry in snapshot {tree}: {record!r}")
             mode, kind_, oid, size = fields
             path = _validate_path(raw)
-            if mode not in _BLOB_MODES or kind_ != "blob" or not _OID_RE.fullmatch(oid) \
-                    or not size.isdigit():
+            if mode in _BLOB_MODES and kind_ == "blob" and not size.isdigit():
+                raise SnapshotStoreError(
+                    f"snapshot store {self.store_dir}: object {oid} ({path}) is unreadable",
+                    hint="the store is damaged; this snapshot cannot be restored")
+            if mode not in _BLOB_MODES or kind_ != "blob" or not _OID_RE.fullmatch(oid):
                 raise UnsafeSnapshot(f"snapshot {tree} has an unsupported entry {path!r} "
                                      f"({mode} {kind_})")
             if path in manifest:
@@ -774,7 +792,8 @@ class WorkspaceSnapshots:
                 reader = _BlobReader(self._git)
                 try:
                     for path in to_write:
-                        self._write_one(fds, path, target[path], reader)
+                        if self._write_one(fds, path, target[path], reader):
+                            report.dirs_removed.append(path)
                         report.written.append(path)
                 finally:
                     reader.close()
@@ -792,7 +811,7 @@ class WorkspaceSnapshots:
                     os.fchmod(fd, mode)
                 finally:
                     os.close(fd)
-            emptied = {d for p in report.deleted for d in _parents(p)} - target_dirs
+            emptied = {d for p in report.deleted for d in _parents(p)} - target_dirs - set(target)
             for d in sorted(emptied, key=lambda p: p.count("/"), reverse=True):
                 parent, _, name = d.rpartition("/")
                 dfd = fds.get(parent, create=False)
@@ -849,15 +868,18 @@ class WorkspaceSnapshots:
                                       f"holds a git repository ({rel_root}/.git)",
                                       hint="move it out of the workspace and restore again")
 
-    def _write_one(self, fds: _DirFds, path: str, entry: Entry, reader: _BlobReader) -> None:
+    def _write_one(self, fds: _DirFds, path: str, entry: Entry, reader: _BlobReader) -> bool:
+        """Write one file or link atomically; true if an emptied directory had to go first."""
         parent, _, name = path.rpartition("/")
         dfd = fds.get(parent, create=True)
         assert dfd is not None
+        removed_dir = False
         try:
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if stat_mod.S_ISDIR(st.st_mode):
                 fds.forget_under(path)
                 _remove_empty_tree(dfd, name)
+                removed_dir = True
         except FileNotFoundError:
             pass
         tmp = f".omsnap-{secrets.token_hex(8)}.tmp"
@@ -875,6 +897,7 @@ class WorkspaceSnapshots:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
             raise
+        return removed_dir
 
 
 def _remove_empty_tree(parent_fd: int, name: str) -> None:

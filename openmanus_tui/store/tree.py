@@ -17,8 +17,14 @@ from openmanus_tui.events import Event, parse_event
 from openmanus_tui.store.db import Database
 
 LABEL_TYPES = (
-    "checkpoint", "run_started", "thought", "tool_call", "tool_finished", "approval_decided",
-    "final_answer", "error",
+    "checkpoint",
+    "run_started",
+    "thought",
+    "tool_call",
+    "tool_finished",
+    "approval_decided",
+    "final_answer",
+    "error",
 )
 LABEL_WIDTH = 72
 
@@ -159,8 +165,14 @@ async def load_tree(db: Database, session_id: str, current: str | None = None) -
         node_name = (data.get("nodes") or [""])[-1]
         label_kind, label = _label(data.get("source", ""), node_name, step_events)
         nodes[checkpoint_id] = TreeNode(
-            checkpoint_id=checkpoint_id, parent_id=parent, step=data.get("step", 0),
-            source=data.get("source", ""), node=node_name, kind=label_kind, label=label, seq=seq,
+            checkpoint_id=checkpoint_id,
+            parent_id=parent,
+            step=data.get("step", 0),
+            source=data.get("source", ""),
+            node=node_name,
+            kind=label_kind,
+            label=label,
+            seq=seq,
         )
         if parent in nodes:
             nodes[parent].children.append(checkpoint_id)
