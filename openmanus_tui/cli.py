@@ -133,10 +133,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
     runtime = await Runtime.open(settings)
     try:
-        if args.command == "sessions" and args.action == "tree":
-            from openmanus_tui.cli_history import tree_cmd
+        if args.command == "sessions" and args.action in ("tree", "prune"):
+            from openmanus_tui import cli_history
 
-            return await tree_cmd(args, runtime)
+            return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)
         if args.command == "sessions":
             return await _sessions(args, runtime)
         if args.command in ("run", "resume"):

@@ -35,6 +35,22 @@ def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
     tree.add_argument("session", metavar="ID")
     tree.add_argument("--json", action="store_true")
 
+    prune = sessions.add_parser(
+        "prune", help="keep branch heads and recent steps, delete older checkpoints, compact"
+    )
+    prune.add_argument(
+        "--keep-last",
+        type=int,
+        metavar="N",
+        help="checkpoints kept per branch head (default: storage.keep_last or 50)",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="only sessions not updated for this many days",
+    )
+
     fork = sub.add_parser("fork", help="start a new branch from a step of a session")
     fork.add_argument("session", metavar="ID")
     fork.add_argument("--at", required=True, metavar="CHECKPOINT", help="a checkpoint id or prefix")
@@ -125,6 +141,24 @@ async def tree_cmd(args: argparse.Namespace, runtime: Any) -> int:
     for root_id in tree.roots:
         add(root, root_id)
     Console(highlight=False).print(root)
+    return 0
+
+
+async def prune_cmd(args: argparse.Namespace, runtime: Any) -> int:
+    from openmanus_tui.errors import ConfigError
+
+    keep_last = args.keep_last
+    if keep_last is None:
+        keep_last = runtime.settings.storage.keep_last or 50
+    if keep_last < 1:
+        raise ConfigError("sessions prune: --keep-last must be at least 1")
+    stats = await runtime.prune(keep_last=keep_last, older_than_days=args.older_than)
+    mb = 1024 * 1024
+    print(
+        f"pruned {stats.checkpoints_deleted} checkpoint(s) in {len(stats.per_session)} of "
+        f"{stats.sessions} session(s); kept {stats.checkpoints_kept}; database "
+        f"{stats.size_before / mb:.2f} MB -> {stats.size_after / mb:.2f} MB"
+    )
     return 0
 
 

@@ -87,7 +87,9 @@ async def test_two_hundred_steps_in_a_4k_window(server: OpenAITestServer) -> Non
             content = f"step {n}: " + "lorem ipsum dolor sit amet " * 8
             return Reply(
                 text=f"Step {n}.",
-                tool_calls=[ToolCallSpec("file_write", {"path": f"notes/{n}.txt", "content": content})],
+                tool_calls=[
+                    ToolCallSpec("file_write", {"path": f"notes/{n}.txt", "content": content})
+                ],
             )
         return Reply(text="All 200 steps are done.")
 
@@ -232,7 +234,9 @@ async def test_large_observation_costs_later_prompts_only_its_excerpt(
         await runtime.close()
 
     assert outcome.status == "completed"
-    full = next(m for m in state["messages"] if isinstance(m, ToolMessage) and m.name == "file_read")
+    full = next(
+        m for m in state["messages"] if isinstance(m, ToolMessage) and m.name == "file_read"
+    )
     assert len(full.content) > 50_000  # the checkpoint keeps the whole result
     handle = handle_box["handle"]
     sizes = [len(json.dumps(b["messages"])) for b in server.requests[1:]]

@@ -217,7 +217,9 @@ def analyse_turns(
     return turns, observations
 
 
-def system_text(system_prompt: str, memories: Sequence[str] = (), summary: str | None = None) -> str:
+def system_text(
+    system_prompt: str, memories: Sequence[str] = (), summary: str | None = None
+) -> str:
     text = system_prompt
     if memories:
         text += "\n\n" + MEMORIES_HEADING + "\n" + "\n".join(f"- {m}" for m in memories)
@@ -282,9 +284,7 @@ def plan_context(
     if memories:
         parts.append(PromptPart("memories", f"{len(memories)} recalled memories", mem_tokens))
     if summary:
-        parts.append(
-            PromptPart("summary", "summary of earlier turns", sum_tokens, list(covered))
-        )
+        parts.append(PromptPart("summary", "summary of earlier turns", sum_tokens, list(covered)))
     if tools:
         parts.append(PromptPart("tools", f"{len(tools)} tool definitions", tool_tokens))
     for t in turns:

@@ -36,7 +36,9 @@ def merge_messages(current: list[BaseMessage] | None, writes: Sequence[Any]) -> 
     return result
 
 
-def merge_records(current: list[dict[str, Any]] | None, writes: Sequence[Any]) -> list[dict[str, Any]]:
+def merge_records(
+    current: list[dict[str, Any]] | None, writes: Sequence[Any]
+) -> list[dict[str, Any]]:
     """Append records (dicts with an ``id``); a record whose id is present replaces it."""
     result = list(current or [])
     index = {r["id"]: i for i, r in enumerate(result)}

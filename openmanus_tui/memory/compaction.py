@@ -102,7 +102,9 @@ def render_turn(turn: Turn, result_chars: int = RESULT_CHARS) -> str:
             if text:
                 lines.append(f"[assistant] {text}")
             for call in msg.tool_calls:
-                lines.append(f"[call {call['name']}] {json.dumps(call['args'], ensure_ascii=False)}")
+                lines.append(
+                    f"[call {call['name']}] {json.dumps(call['args'], ensure_ascii=False)}"
+                )
             for bad in msg.invalid_tool_calls:
                 lines.append(f"[invalid call {bad.get('name')}] {bad.get('args')}")
         elif isinstance(msg, ToolMessage):
@@ -133,8 +135,7 @@ def summary_request(
         messages.append(HumanMessage(content=task))
     messages.append(
         HumanMessage(
-            content=f"Turns to summarise:\n<turns>\n{transcript}\n</turns>\n"
-            "Write the summary now."
+            content=f"Turns to summarise:\n<turns>\n{transcript}\n</turns>\nWrite the summary now."
         )
     )
     return messages

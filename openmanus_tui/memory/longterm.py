@@ -57,9 +57,12 @@ CREATE TABLE IF NOT EXISTS memory_vectors (
 """
 
 _STOPWORDS = frozenset(
-    "a an and are as at be but by do does for from has have how i in is it its me my of on or "
-    "our please so that the their this to was we were what when where which who why will with "
-    "you your can could should would about into then than them there these those".split()
+    re.findall(
+        r"\w+",
+        "a an and are as at be but by do does for from has have how i in is it its me my of on "
+        "or our please so that the their this to was we were what when where which who why will "
+        "with you your can could should would about into then than them there these those",
+    )
 )
 
 
@@ -188,8 +191,13 @@ class LongTermMemory:
         assert self.store is not None
         now = time.time()
         key = key or f"mem_{uuid.uuid4().hex[:12]}"
-        value = {"text": text, "kind": kind, "session_id": session_id, "created": now,
-                 "last_used": now}
+        value = {
+            "text": text,
+            "kind": kind,
+            "session_id": session_id,
+            "created": now,
+            "last_used": now,
+        }
         await self.store.abatch([PutOp(namespace, key, value, index=False)])
         prefix = _prefix(namespace)
         async with self.db.saver.lock:
@@ -203,12 +211,13 @@ class LongTermMemory:
                 "DELETE FROM memory_vectors WHERE prefix = ? AND key = ?", (prefix, key)
             )
             await self.db.conn.commit()
-        record = MemoryRecord(_scope_of(namespace), namespace, key, text, kind, session_id, now,
-                              now)
+        record = MemoryRecord(
+            _scope_of(namespace), namespace, key, text, kind, session_id, now, now
+        )
         if self.embeddings is not None:
             try:
                 await self._embed_missing([(prefix, key, text)])
-            except Exception:  # noqa: BLE001 - embedded again at the next search
+            except Exception:
                 pass
         return record
 
@@ -263,7 +272,7 @@ class LongTermMemory:
             try:
                 ranked = await self._semantic(query, prefixes, limit, min_score)
                 mode = "semantic"
-            except Exception as exc:  # noqa: BLE001 - a broken endpoint must not break the agent
+            except Exception as exc:
                 mode = f"fts (semantic search unavailable: {type(exc).__name__}: {exc})"[:200]
         if ranked is None:
             ranked = await self._fts(query, prefixes, limit)
@@ -272,7 +281,9 @@ class LongTermMemory:
             await self._touch(records)
         return records, mode
 
-    async def _fts(self, query: str, prefixes: list[str], limit: int) -> list[tuple[str, str, float]]:
+    async def _fts(
+        self, query: str, prefixes: list[str], limit: int
+    ) -> list[tuple[str, str, float]]:
         match = fts_query(query)
         if not match:
             return []
@@ -289,8 +300,9 @@ class LongTermMemory:
     ) -> list[tuple[str, str, float]]:
         marks = ", ".join("?" for _ in prefixes)
         async with self.db.conn.execute(
-            f"SELECT f.prefix, f.key, f.text, v.vector FROM memory_fts f LEFT JOIN memory_vectors v "
-            f"ON v.prefix = f.prefix AND v.key = f.key AND v.model = ? WHERE f.prefix IN ({marks})",
+            "SELECT f.prefix, f.key, f.text, v.vector FROM memory_fts f "
+            "LEFT JOIN memory_vectors v ON v.prefix = f.prefix AND v.key = f.key AND v.model = ? "
+            f"WHERE f.prefix IN ({marks})",
             [self.embeddings_model, *prefixes],
         ) as cur:
             rows = list(await cur.fetchall())
@@ -367,8 +379,13 @@ class LongTermMemory:
         ops = []
         for r in stale:
             r.last_used = now
-            value = {"text": r.text, "kind": r.kind, "session_id": r.session_id,
-                     "created": r.created, "last_used": now}
+            value = {
+                "text": r.text,
+                "kind": r.kind,
+                "session_id": r.session_id,
+                "created": r.created,
+                "last_used": now,
+            }
             ops.append(PutOp(r.namespace, r.key, value, index=False))
         await self.store.abatch(ops)
 

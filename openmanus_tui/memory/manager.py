@@ -198,9 +198,7 @@ class MemoryManager:
         self, query: str, scope: str | None = None, limit: int = 5
     ) -> tuple[list[MemoryRecord], str]:
         await self.setup()
-        return await self.longterm.search(
-            query, self.namespaces(scope), limit=limit, min_score=0.0
-        )
+        return await self.longterm.search(query, self.namespaces(scope), limit=limit, min_score=0.0)
 
     async def memories(self, scope: str | None = None) -> list[MemoryRecord]:
         await self.setup()
@@ -296,15 +294,24 @@ class MemoryManager:
         pins = await self.pins()
         memories = await self.recall(last_user_text(state.get("messages", [])))
         plan = self.plan(
-            state, system_prompt=system_prompt, tools=tools, window=window, pins=pins,
+            state,
+            system_prompt=system_prompt,
+            tools=tools,
+            window=window,
+            pins=pins,
             memories=memories,
         )
         prepared = Prepared(plan, recalled=memories)
         if self.settings.auto_compact and plan.over(self.settings.compact_trigger):
             try:
                 preview = await self.compaction(
-                    state, model, system_prompt=system_prompt, tools=tools, window=window,
-                    auto=True, invoke=invoke,
+                    state,
+                    model,
+                    system_prompt=system_prompt,
+                    tools=tools,
+                    window=window,
+                    auto=True,
+                    invoke=invoke,
                 )
             except OpenManusError as exc:
                 # The turns that do not fit are left out instead; the run goes on.
@@ -313,8 +320,13 @@ class MemoryManager:
             if preview is not None:
                 prepared.compaction = preview
                 prepared.plan = self.plan(
-                    state, system_prompt=system_prompt, tools=tools, window=window, pins=pins,
-                    memories=memories, extra_summary=preview.summary,
+                    state,
+                    system_prompt=system_prompt,
+                    tools=tools,
+                    window=window,
+                    pins=pins,
+                    memories=memories,
+                    extra_summary=preview.summary,
                 )
         prepared.stored_observations = await self.observations.put_many(
             self.session_id, prepared.plan.observations
@@ -322,14 +334,22 @@ class MemoryManager:
         return prepared
 
     async def view(
-        self, state: dict[str, Any], *, system_prompt: str, tools: Sequence[dict[str, Any]],
+        self,
+        state: dict[str, Any],
+        *,
+        system_prompt: str,
+        tools: Sequence[dict[str, Any]],
         window: int,
     ) -> ContextView:
         await self.setup()
         pins = await self.pins()
         memories = await self.recall(last_user_text(state.get("messages", [])))
         plan = self.plan(
-            state, system_prompt=system_prompt, tools=tools, window=window, pins=pins,
+            state,
+            system_prompt=system_prompt,
+            tools=tools,
+            window=window,
+            pins=pins,
             memories=memories,
         )
         return ContextView(
@@ -402,7 +422,11 @@ class MemoryManager:
         pins = await self.pins()
         memories = await self.recall(last_user_text(state.get("messages", [])))
         plan = self.plan(
-            state, system_prompt=system_prompt, tools=tools, window=window, pins=pins,
+            state,
+            system_prompt=system_prompt,
+            tools=tools,
+            window=window,
+            pins=pins,
             memories=memories,
         )
         chosen, base = self._selection(state, plan, pins=pins, focus=focus, force=not auto)
@@ -412,8 +436,14 @@ class MemoryManager:
             return reuse
         previous, _ = active_summary(state)
         text, usage = await self._summarise(
-            chosen, model, previous=previous, messages=state.get("messages", []),
-            budget=plan.budget, ratio=plan.ratio, focus=focus, invoke=invoke,
+            chosen,
+            model,
+            previous=previous,
+            messages=state.get("messages", []),
+            budget=plan.budget,
+            ratio=plan.ratio,
+            focus=focus,
+            invoke=invoke,
         )
         record = summary_record(
             previous=previous,
@@ -426,8 +456,13 @@ class MemoryManager:
             auto=auto,
         )
         after = self.plan(
-            state, system_prompt=system_prompt, tools=tools, window=window, pins=pins,
-            memories=memories, extra_summary=record,
+            state,
+            system_prompt=system_prompt,
+            tools=tools,
+            window=window,
+            pins=pins,
+            memories=memories,
+            extra_summary=record,
         )
         record["tokens_after"] = after.full_tokens
         return CompactionPreview(

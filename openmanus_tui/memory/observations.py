@@ -44,7 +44,7 @@ def excerpt(content: str, handle: str, chars: int) -> str:
         f"[… {len(content) - head - tail:,} characters omitted. The full result "
         f"({len(content):,} characters) is stored as {handle}: read any part with "
         f'observation_read(handle="{handle}", offset=…, length=…) …]\n'
-        f"{content[len(content) - tail:]}"
+        f"{content[len(content) - tail :]}"
     )
 
 
@@ -94,8 +94,15 @@ class ObservationStore:
                     "INSERT OR IGNORE INTO memory_observations "
                     "(handle, session_id, message_id, tool, created, chars, content) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (o.handle, session_id, o.message_id, o.tool, time.time(), len(o.content),
-                     o.content),
+                    (
+                        o.handle,
+                        session_id,
+                        o.message_id,
+                        o.tool,
+                        time.time(),
+                        len(o.content),
+                        o.content,
+                    ),
                 )
                 if cur.rowcount:
                     stored.append(o.handle)
@@ -103,7 +110,9 @@ class ObservationStore:
         self._known.update(o.handle for o in new)
         return stored
 
-    async def read(self, handle: str, offset: int = 0, length: int = 4000) -> ObservationPiece | None:
+    async def read(
+        self, handle: str, offset: int = 0, length: int = 4000
+    ) -> ObservationPiece | None:
         async with self.db.conn.execute(
             "SELECT substr(content, ?, ?), chars, tool FROM memory_observations WHERE handle = ?",
             (max(0, offset) + 1, max(0, length), handle.strip()),

@@ -75,8 +75,7 @@ class TokenCounter:
                 (c.get("id"), c.get("name"), json.dumps(c.get("args"), sort_keys=True))
                 for c in message.tool_calls
             ) + tuple(
-                (c.get("id"), c.get("name"), str(c.get("args")))
-                for c in message.invalid_tool_calls
+                (c.get("id"), c.get("name"), str(c.get("args"))) for c in message.invalid_tool_calls
             )
         key = (message.type, message.id, content, calls)
         cached = self._cache.get(key)
@@ -100,7 +99,9 @@ class TokenCounter:
         """The tool definitions sent with every request count against the window too."""
         return self.text(json.dumps(list(schemas))) if schemas else 0
 
-    def prompt(self, messages: Sequence[BaseMessage], schemas: Sequence[dict[str, Any]] = ()) -> int:
+    def prompt(
+        self, messages: Sequence[BaseMessage], schemas: Sequence[dict[str, Any]] = ()
+    ) -> int:
         return PROMPT_OVERHEAD + self.messages(messages) + self.tools(schemas)
 
 

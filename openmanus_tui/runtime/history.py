@@ -212,6 +212,7 @@ class History:
         node = tree.nodes.get(at)
         if node is None:
             raise OpenManusError(f"unknown checkpoint {at!r}", error_class="user")
+
         graph = self.session.runtime.graph
         if message is not None:
             lineage = tree.lineage(at)
@@ -232,6 +233,13 @@ class History:
                     "the first checkpoint has nothing to retry", error_class="user"
                 )
             base = node.parent_id
+        if tree.nodes[base].pruned:
+            raise OpenManusError(
+                "the checkpoint this fork needs was removed by `sessions prune`; "
+                "fork from a recent step",
+                hint="Recorded replay still shows every step; prune keeps heads and recent steps.",
+                error_class="user",
+            )
         await self.restore(base, force=force)
         if message is not None or (call_args is None and text is None):
             await self.session.set_head(base)

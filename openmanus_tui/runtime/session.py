@@ -82,6 +82,12 @@ class Runtime:
         db = await Database.open(settings.db_path)
         runtime = cls(settings, db, registry)
         try:
+            if settings.storage.retention_days is not None:
+                # The automatic policy: sessions idle for longer are pruned at start-up.
+                await runtime.prune(
+                    keep_last=settings.storage.keep_last or 50,
+                    older_than_days=settings.storage.retention_days,
+                )
             await runtime._start_mcp()
         except BaseException:
             await runtime.close()
@@ -108,6 +114,21 @@ class Runtime:
                     f"MCP server {status.name!r} failed to start: {status.error}"
                 )
         self.mcp.register(self.registry)
+
+    async def prune(self, *, keep_last: int, older_than_days: float | None = None) -> Any:
+        """Retention (``store/retention.py``): keep heads and recent steps, compact the file."""
+        from openmanus_tui.store.retention import prune
+        from openmanus_tui.store.snapshots import WorkspaceSnapshots
+
+        snapshots_dir = self.settings.resolved_data_dir / "snapshots"
+
+        def store_for(record: SessionRecord) -> Any:
+            path = snapshots_dir / f"{record.id}.git"
+            return WorkspaceSnapshots(path, Path(record.workspace)) if path.exists() else None
+
+        return await prune(
+            self.db, keep_last=keep_last, older_than_days=older_than_days, store_for=store_for
+        )
 
     async def close(self) -> None:
         if self.mcp is not None:
@@ -566,7 +587,9 @@ class AgentSession:
         )
         context = self._agent_context(sink, model, info, ask_human)
         mapper = StreamMapper(
-            sink, self.runtime.registry, self._seen_checkpoints,
+            sink,
+            self.runtime.registry,
+            self._seen_checkpoints,
             on_checkpoint=self.history.on_checkpoint,
         )
         outcome: RunOutcome

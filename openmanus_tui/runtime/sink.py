@@ -21,10 +21,19 @@ Listener = Callable[[Event], None]
 # the next one: at the latest the ``checkpoint`` event closing their step, so a kill loses only
 # events of a step that had not finished (and is run again on resume). Committing every event
 # cost about 1 ms per step (bench/step_overhead.py).
-DURABLE = frozenset({
-    "checkpoint", "tool_started", "tool_finished", "approval_requested", "approval_decided",
-    "final_answer", "error", "run_finished", "notice",
-})
+DURABLE = frozenset(
+    {
+        "checkpoint",
+        "tool_started",
+        "tool_finished",
+        "approval_requested",
+        "approval_decided",
+        "final_answer",
+        "error",
+        "run_finished",
+        "notice",
+    }
+)
 
 
 class EventSink:

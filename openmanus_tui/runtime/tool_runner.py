@@ -92,7 +92,9 @@ class ToolRunner:
     async def _run_one(
         self, call: dict[str, Any], decision: dict[str, Any] | None, base: str, fresh: bool
     ) -> ev.ToolFinished:
-        journal = [] if fresh else await self.sink.db.journal(self.sink.session_id, base, call["id"])
+        journal = (
+            [] if fresh else await self.sink.db.journal(self.sink.session_id, base, call["id"])
+        )
         done = next((e for e in journal if isinstance(e, ev.ToolFinished)), None)
         if done is not None:
             return done

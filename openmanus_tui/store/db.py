@@ -260,6 +260,13 @@ class Database:
         ) as cur:
             return [row[0] for row in await cur.fetchall()]
 
+    async def vacuum(self) -> None:
+        """Give deleted pages back to the file system (after a prune)."""
+        async with self.saver.lock:
+            await self.conn.commit()
+            await self.conn.execute("VACUUM")
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def size_bytes(self) -> int:
         """Database size on disk, WAL included."""
         total = 0

@@ -93,8 +93,10 @@ _GIT_CONFIG = (
     "gc.auto=0",
     "maintenance.auto=false",
 )
-_STORE_CONFIG = ("[core]\n\tfileMode = true\n\tsymlinks = true\n\tautocrlf = false\n"
-                 "\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n")
+_STORE_CONFIG = (
+    "[core]\n\tfileMode = true\n\tsymlinks = true\n\tautocrlf = false\n"
+    "\tlogAllRefUpdates = false\n[gc]\n\tauto = 0\n"
+)
 
 
 class SnapshotError(OpenManusError):
@@ -245,12 +247,18 @@ def _compare(old: Manifest, new: Manifest) -> list[FileChange]:
         if a == b or (a and b and a.mode == b.mode and a.oid == b.oid):
             continue
         status: ChangeStatus = "added" if a is None else "deleted" if b is None else "modified"
-        changes.append(FileChange(
-            path=path, status=status,
-            old_mode=a.mode if a else None, new_mode=b.mode if b else None,
-            old_id=a.oid if a else None, new_id=b.oid if b else None,
-            old_size=a.size if a else None, new_size=b.size if b else None,
-        ))
+        changes.append(
+            FileChange(
+                path=path,
+                status=status,
+                old_mode=a.mode if a else None,
+                new_mode=b.mode if b else None,
+                old_id=a.oid if a else None,
+                new_id=b.oid if b else None,
+                old_size=a.size if a else None,
+                new_size=b.size if b else None,
+            )
+        )
     return changes
 
 
@@ -263,11 +271,14 @@ def _unified(path: str, old: bytes | None, new: bytes | None) -> str:
             out[-1] += "\n"
         return out
 
-    return "".join(difflib.unified_diff(
-        lines(old), lines(new),
-        fromfile=f"a/{path}" if old is not None else "/dev/null",
-        tofile=f"b/{path}" if new is not None else "/dev/null",
-    ))
+    return "".join(
+        difflib.unified_diff(
+            lines(old),
+            lines(new),
+            fromfile=f"a/{path}" if old is not None else "/dev/null",
+            tofile=f"b/{path}" if new is not None else "/dev/null",
+        )
+    )
 
 
 class _Git:
@@ -276,15 +287,22 @@ class _Git:
     def __init__(self, git_dir: Path) -> None:
         exe = shutil.which("git")
         if exe is None:
-            raise GitUnavailable("git is not installed (needed for workspace snapshots)",
-                                 hint="install git and make sure it is on PATH")
+            raise GitUnavailable(
+                "git is not installed (needed for workspace snapshots)",
+                hint="install git and make sure it is on PATH",
+            )
         self.exe = exe
         self.git_dir = git_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(
-            GIT_DIR=str(git_dir), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_ATTR_NOSYSTEM="1", GIT_NO_REPLACE_OBJECTS="1", GIT_TERMINAL_PROMPT="0",
-            LC_ALL="C", LANGUAGE="C",
+            GIT_DIR=str(git_dir),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=os.devnull,
+            GIT_ATTR_NOSYSTEM="1",
+            GIT_NO_REPLACE_OBJECTS="1",
+            GIT_TERMINAL_PROMPT="0",
+            LC_ALL="C",
+            LANGUAGE="C",
         )
         self.env = env
         self.prefix = [exe]
@@ -298,21 +316,31 @@ class _Git:
         return SnapshotStoreError(
             f"snapshot store {self.git_dir}: git {args[0]} failed: {detail}",
             hint=f"the store may be damaged; removing {self.git_dir} starts it over "
-                 "(its snapshots are lost, the workspace is not touched)",
+            "(its snapshots are lost, the workspace is not touched)",
             error_class=error_class,
         )
 
-    def run(self, *args: str, input: bytes | None = None, check: bool = True,
-            timeout: float = _GIT_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float = _GIT_TIMEOUT,
+    ) -> subprocess.CompletedProcess[bytes]:
         try:
             proc = subprocess.run(
-                [*self.prefix, *args], input=input, capture_output=True, env=self.env,
-                timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
+                [*self.prefix, *args],
+                input=input,
+                capture_output=True,
+                env=self.env,
+                timeout=timeout,
+                stdin=None if input is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
-            raise SnapshotStoreError(f"git {args[0]} took more than {timeout:.0f} s on "
-                                     f"snapshot store {self.git_dir}",
-                                     error_class="transient") from exc
+            raise SnapshotStoreError(
+                f"git {args[0]} took more than {timeout:.0f} s on snapshot store {self.git_dir}",
+                error_class="transient",
+            ) from exc
         except OSError as exc:
             raise GitUnavailable(f"cannot run git: {exc.strerror or exc}") from exc
         if check and proc.returncode != 0:
@@ -321,8 +349,13 @@ class _Git:
 
     def popen(self, *args: str) -> subprocess.Popen[bytes]:
         try:
-            return subprocess.Popen([*self.prefix, *args], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+            return subprocess.Popen(
+                [*self.prefix, *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.env,
+            )
         except OSError as exc:
             raise GitUnavailable(f"cannot run git: {exc.strerror or exc}") from exc
 
@@ -339,8 +372,10 @@ class _BlobReader:
         _, err = self._proc.communicate()
         if err:
             return self._git._error(("cat-file",), err)
-        return SnapshotStoreError(f"snapshot store {self._git.git_dir}: object {oid} {why}",
-                                  hint="the store is damaged; the snapshot cannot be restored")
+        return SnapshotStoreError(
+            f"snapshot store {self._git.git_dir}: object {oid} {why}",
+            hint="the store is damaged; the snapshot cannot be restored",
+        )
 
     def stream(self, oid: str, sink: Callable[[bytes], object]) -> None:
         proc = self._proc
@@ -398,8 +433,10 @@ class WorkspaceSnapshots:
         self.workspace = Path(workspace).absolute()
         ws, store = self.workspace.resolve(), self.store_dir.resolve()
         if store == ws or store.is_relative_to(ws):
-            raise SnapshotError(f"the snapshot store {self.store_dir} must be outside the "
-                                f"workspace {self.workspace}")
+            raise SnapshotError(
+                f"the snapshot store {self.store_dir} must be outside the "
+                f"workspace {self.workspace}"
+            )
         self._git = _Git(self.store_dir)
         self._ready = False
         self._cache: dict[str, list] | None = None
@@ -434,8 +471,9 @@ class WorkspaceSnapshots:
             _, current = self._snapshot()
             return _compare(target, current)
 
-    def diff(self, tree_a: str, tree_b: str, *,
-             max_text_bytes: int = MAX_TEXT_DIFF_BYTES) -> list[FileChange]:
+    def diff(
+        self, tree_a: str, tree_b: str, *, max_text_bytes: int = MAX_TEXT_DIFF_BYTES
+    ) -> list[FileChange]:
         """Changes from ``tree_a`` to ``tree_b``, with a unified diff per small text file."""
         with self._locked():
             changes = _compare(self._read_tree(tree_a), self._read_tree(tree_b))
@@ -460,8 +498,11 @@ class WorkspaceSnapshots:
         with self._locked():
             size_before = self.size_bytes()
             present = self._existing_trees(keep)
-            old_refs = self._git.run("for-each-ref", "--format=%(refname)",
-                                     _KEEP_REFS).stdout.decode().split()
+            old_refs = (
+                self._git.run("for-each-ref", "--format=%(refname)", _KEEP_REFS)
+                .stdout.decode()
+                .split()
+            )
             wanted = {_KEEP_REFS + t: t for t in present}
             commands = [f"delete {ref}\n" for ref in old_refs if ref not in wanted]
             commands += [f"update {ref} {oid}\n" for ref, oid in wanted.items()]
@@ -475,8 +516,12 @@ class WorkspaceSnapshots:
             self._known_trees = set(present)
             self._generation = secrets.token_hex(8)
             (self.store_dir / _GEN_NAME).write_text(self._generation, "ascii")
-            return PruneReport(kept=present, missing=[t for t in keep if t not in present],
-                               size_before=size_before, size_after=self.size_bytes())
+            return PruneReport(
+                kept=present,
+                missing=[t for t in keep if t not in present],
+                size_before=size_before,
+                size_after=self.size_bytes(),
+            )
 
     # ---- store, lock, cache ---------------------------------------------------------------
 
@@ -484,11 +529,11 @@ class WorkspaceSnapshots:
     def _locked(self) -> Iterator[None]:
         try:
             self.store_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.store_dir / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                         0o600)
+            fd = os.open(self.store_dir / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise SnapshotStoreError(f"cannot open the snapshot store {self.store_dir}: "
-                                     f"{exc.strerror or exc}") from exc
+            raise SnapshotStoreError(
+                f"cannot open the snapshot store {self.store_dir}: {exc.strerror or exc}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if not self._ready:
@@ -498,9 +543,10 @@ class WorkspaceSnapshots:
                 yield
             except OSError as exc:
                 where = f" ({exc.filename})" if exc.filename else ""
-                raise SnapshotError(f"workspace snapshot failed: {exc.strerror or exc}{where}",
-                                    error_class="resource" if exc.errno == errno.ENOSPC
-                                    else "permanent") from exc
+                raise SnapshotError(
+                    f"workspace snapshot failed: {exc.strerror or exc}{where}",
+                    error_class="resource" if exc.errno == errno.ENOSPC else "permanent",
+                ) from exc
         finally:
             os.close(fd)
 
@@ -510,18 +556,22 @@ class WorkspaceSnapshots:
             if any(p.name not in ours for p in self.store_dir.iterdir()):
                 raise SnapshotStoreError(
                     f"{self.store_dir} is not a snapshot store (not empty, no git repository)",
-                    hint="point the store at an empty or missing directory")
+                    hint="point the store at an empty or missing directory",
+                )
             self._git.run("init", "--bare", "--quiet", str(self.store_dir))
             # appended rather than one `git config` process per key; a section may repeat
             with (self.store_dir / "config").open("a", encoding="utf-8") as cfg:
                 cfg.write(_STORE_CONFIG)
         if not (self.store_dir / "objects").is_dir() or not (self.store_dir / "HEAD").is_file():
-            raise SnapshotStoreError(f"snapshot store {self.store_dir} is damaged "
-                                     "(no objects directory or HEAD)",
-                                     hint=f"remove {self.store_dir} to start it over")
+            raise SnapshotStoreError(
+                f"snapshot store {self.store_dir} is damaged (no objects directory or HEAD)",
+                hint=f"remove {self.store_dir} to start it over",
+            )
         if not self.workspace.is_dir():
-            raise SnapshotError(f"workspace {self.workspace} does not exist or is not a "
-                                "directory", error_class="user")
+            raise SnapshotError(
+                f"workspace {self.workspace} does not exist or is not a directory",
+                error_class="user",
+            )
         self._ready = True
 
     def _check_generation(self) -> None:
@@ -539,17 +589,24 @@ class WorkspaceSnapshots:
             self._cache = {}
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads((self.store_dir / _CACHE_NAME).read_text("utf-8"))
-                if data.get("version") == _CACHE_VERSION and \
-                        data.get("workspace") == str(self.workspace):
-                    self._cache = {k: v for k, v in data["entries"].items()
-                                   if isinstance(v, list) and len(v) == 7}
+                if data.get("version") == _CACHE_VERSION and data.get("workspace") == str(
+                    self.workspace
+                ):
+                    self._cache = {
+                        k: v
+                        for k, v in data["entries"].items()
+                        if isinstance(v, list) and len(v) == 7
+                    }
         return self._cache
 
     def _save_cache(self) -> None:
         path = self.store_dir / _CACHE_NAME
         tmp = path.with_name(f"{_CACHE_NAME}.{secrets.token_hex(4)}")
-        payload = {"version": _CACHE_VERSION, "workspace": str(self.workspace),
-                   "entries": self._cache or {}}
+        payload = {
+            "version": _CACHE_VERSION,
+            "workspace": str(self.workspace),
+            "entries": self._cache or {},
+        }
         tmp.write_text(json.dumps(payload, separators=(",", ":")), "utf-8")
         os.replace(tmp, path)
 
@@ -566,12 +623,15 @@ class WorkspaceSnapshots:
                     entries = list(it)
             except FileNotFoundError:
                 if not rel:
-                    raise SnapshotError(f"workspace {self.workspace} does not exist",
-                                        error_class="user") from None
+                    raise SnapshotError(
+                        f"workspace {self.workspace} does not exist", error_class="user"
+                    ) from None
                 continue  # removed while we walked
             except OSError as exc:
-                raise SnapshotError(f"cannot read workspace directory {rel or '.'}: "
-                                    f"{exc.strerror or exc}", error_class="user") from exc
+                raise SnapshotError(
+                    f"cannot read workspace directory {rel or '.'}: {exc.strerror or exc}",
+                    error_class="user",
+                ) from exc
             for entry in entries:
                 if entry.name == ".git":
                     continue
@@ -596,8 +656,11 @@ class WorkspaceSnapshots:
         for path, st in self._walk():
             mode = _git_mode(st)
             hit = cache.get(path)
-            if hit and hit[:5] == [mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino] \
-                    and max(st.st_mtime_ns, st.st_ctime_ns) < hit[6] - RACY_NS:
+            if (
+                hit
+                and hit[:5] == [mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+                and max(st.st_mtime_ns, st.st_ctime_ns) < hit[6] - RACY_NS
+            ):
                 manifest[path] = Entry(mode, hit[5], st.st_size)
                 fresh[path] = hit
             else:
@@ -605,8 +668,7 @@ class WorkspaceSnapshots:
         for (path, st), oid in zip(to_hash, self._hash(to_hash), strict=True):
             mode = _git_mode(st)
             manifest[path] = Entry(mode, oid, st.st_size)
-            fresh[path] = [mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid,
-                           taken]
+            fresh[path] = [mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid, taken]
         if fresh != cache:
             self._cache = fresh
             self._save_cache()
@@ -628,27 +690,41 @@ class WorkspaceSnapshots:
                     full = link
                 elif not os.access(full, os.R_OK):
                     if not os.path.lexists(full):
-                        raise SnapshotError(f"a workspace file changed during the snapshot "
-                                            f"({path} vanished)", hint="try again",
-                                            error_class="transient")
-                    raise SnapshotError(f"cannot read workspace file {path} (permission denied)",
-                                        hint="make it readable or remove it",
-                                        error_class="user")
+                        raise SnapshotError(
+                            f"a workspace file changed during the snapshot ({path} vanished)",
+                            hint="try again",
+                            error_class="transient",
+                        )
+                    raise SnapshotError(
+                        f"cannot read workspace file {path} (permission denied)",
+                        hint="make it readable or remove it",
+                        error_class="user",
+                    )
                 lines.append(_c_quote(os.fsencode(full)) + b"\n")
-            proc = self._git.run("hash-object", "-w", "--no-filters", "--stdin-paths",
-                                 input=b"".join(lines), check=False)
+            proc = self._git.run(
+                "hash-object",
+                "-w",
+                "--no-filters",
+                "--stdin-paths",
+                input=b"".join(lines),
+                check=False,
+            )
             if proc.returncode != 0 and b"could not open" in proc.stderr:
                 detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
-                raise SnapshotError(f"a workspace file changed during the snapshot ({detail})",
-                                    hint="try again", error_class="transient")
+                raise SnapshotError(
+                    f"a workspace file changed during the snapshot ({detail})",
+                    hint="try again",
+                    error_class="transient",
+                )
             if proc.returncode != 0:
                 raise self._git._error(("hash-object",), proc.stderr)
             out = proc.stdout.decode().split()
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
         if len(out) != len(items) or not all(_OID_RE.fullmatch(o) for o in out):
-            raise SnapshotStoreError(f"git hash-object returned {len(out)} ids for "
-                                     f"{len(items)} files")
+            raise SnapshotStoreError(
+                f"git hash-object returned {len(out)} ids for {len(items)} files"
+            )
         return out
 
     def _snapshot(self) -> tuple[str, Manifest]:
@@ -676,31 +752,46 @@ class WorkspaceSnapshots:
                     break
                 subdirs[grand].add(dname)
                 parent = grand
-        dirs = {"", *files, *subdirs, *(f"{d}/{s}" if d else s
-                                      for d, names in subdirs.items() for s in names)}
+        dirs = {
+            "",
+            *files,
+            *subdirs,
+            *(f"{d}/{s}" if d else s for d, names in subdirs.items() for s in names),
+        }
         tree_ids: dict[str, str] = {}
         pending: list[tuple[str, bytes]] = []
         for d in sorted(dirs, key=lambda p: p.count("/") + 1 if p else 0, reverse=True):
             items = list(files.get(d, []))
-            items += [(os.fsencode(s), _MODE_TREE, tree_ids[f"{d}/{s}" if d else s])
-                      for s in subdirs.get(d, ())]
+            items += [
+                (os.fsencode(s), _MODE_TREE, tree_ids[f"{d}/{s}" if d else s])
+                for s in subdirs.get(d, ())
+            ]
             items.sort(key=lambda it: it[0] + b"/" if it[1] == _MODE_TREE else it[0])
-            body = b"".join(mode.encode() + b" " + name + b"\0" + bytes.fromhex(oid)
-                            for name, mode, oid in items)
+            body = b"".join(
+                mode.encode() + b" " + name + b"\0" + bytes.fromhex(oid)
+                for name, mode, oid in items
+            )
             tid = hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
             tree_ids[d] = tid
             if tid not in self._known_trees:
                 listing = b"".join(
                     f"{mode} {'tree' if mode == _MODE_TREE else 'blob'} {oid}\t".encode()
-                    + name + b"\0" for name, mode, oid in items)
+                    + name
+                    + b"\0"
+                    for name, mode, oid in items
+                )
                 pending.append((tid, listing + b"\0"))
         if pending:
-            out = self._git.run("mktree", "-z", "--batch",
-                                input=b"".join(p[1] for p in pending)).stdout.decode().split()
+            out = (
+                self._git.run("mktree", "-z", "--batch", input=b"".join(p[1] for p in pending))
+                .stdout.decode()
+                .split()
+            )
             expected = [p[0] for p in pending]
             if out != expected:
-                raise SnapshotStoreError(f"git mktree returned unexpected tree ids in "
-                                         f"{self.store_dir}")
+                raise SnapshotStoreError(
+                    f"git mktree returned unexpected tree ids in {self.store_dir}"
+                )
             self._known_trees.update(expected)
         return tree_ids[""]
 
@@ -714,8 +805,9 @@ class WorkspaceSnapshots:
             if kind.returncode != 0:
                 raise SnapshotNotFound(f"snapshot {tree} is not in the store {self.store_dir}")
             if kind.stdout.strip() != b"tree":
-                raise SnapshotNotFound(f"{tree} is a {kind.stdout.decode().strip()}, "
-                                       "not a snapshot")
+                raise SnapshotNotFound(
+                    f"{tree} is a {kind.stdout.decode().strip()}, not a snapshot"
+                )
             raise self._git._error(("ls-tree",), proc.stderr)
         manifest: Manifest = {}
         for record in proc.stdout.split(b"\0"):
@@ -730,27 +822,34 @@ class WorkspaceSnapshots:
             if mode in _BLOB_MODES and kind_ == "blob" and not size.isdigit():
                 raise SnapshotStoreError(
                     f"snapshot store {self.store_dir}: object {oid} ({path}) is unreadable",
-                    hint="the store is damaged; this snapshot cannot be restored")
+                    hint="the store is damaged; this snapshot cannot be restored",
+                )
             if mode not in _BLOB_MODES or kind_ != "blob" or not _OID_RE.fullmatch(oid):
-                raise UnsafeSnapshot(f"snapshot {tree} has an unsupported entry {path!r} "
-                                     f"({mode} {kind_})")
+                raise UnsafeSnapshot(
+                    f"snapshot {tree} has an unsupported entry {path!r} ({mode} {kind_})"
+                )
             if path in manifest:
                 raise UnsafeSnapshot(f"snapshot {tree} lists {path!r} twice")
             manifest[path] = Entry(mode, oid, int(size))
         for path in manifest:
             for parent in _parents(path):
                 if parent in manifest:
-                    raise UnsafeSnapshot(f"snapshot {tree} has {parent!r} as both a file and "
-                                         "a directory")
+                    raise UnsafeSnapshot(
+                        f"snapshot {tree} has {parent!r} as both a file and a directory"
+                    )
         return manifest
 
     def _existing_trees(self, oids: list[str]) -> list[str]:
         if not oids:
             return []
-        out = self._git.run("cat-file", "--batch-check",
-                            input="".join(f"{o}\n" for o in oids).encode()).stdout.decode()
-        return [line.split()[0] for line in out.splitlines()
-                if len(line.split()) == 3 and line.split()[1] == "tree"]
+        out = self._git.run(
+            "cat-file", "--batch-check", input="".join(f"{o}\n" for o in oids).encode()
+        ).stdout.decode()
+        return [
+            line.split()[0]
+            for line in out.splitlines()
+            if len(line.split()) == 3 and line.split()[1] == "tree"
+        ]
 
     def _with_text(self, change: FileChange, reader: _BlobReader, limit: int) -> FileChange:
         if change.mode_only:
@@ -771,8 +870,11 @@ class WorkspaceSnapshots:
         to_write: list[str] = []
         for path, entry in sorted(target.items()):
             have = current.get(path)
-            if have is None or have.oid != entry.oid or \
-                    (have.mode == MODE_LINK) != (entry.mode == MODE_LINK):
+            if (
+                have is None
+                or have.oid != entry.oid
+                or (have.mode == MODE_LINK) != (entry.mode == MODE_LINK)
+            ):
                 to_write.append(path)
             elif have.mode != entry.mode:
                 report.mode_changed.append(path)
@@ -801,13 +903,18 @@ class WorkspaceSnapshots:
                 parent, _, name = path.rpartition("/")
                 dfd = fds.get(parent, create=False)
                 if dfd is None:
-                    raise RestoreConflict(f"cannot restore: {parent} vanished while restoring",
-                                          error_class="transient")
+                    raise RestoreConflict(
+                        f"cannot restore: {parent} vanished while restoring",
+                        error_class="transient",
+                    )
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
                 try:
                     mode = os.fstat(fd).st_mode & 0o7777
-                    mode = mode | (mode & 0o444) >> 2 if target[path].mode == MODE_EXEC \
+                    mode = (
+                        mode | (mode & 0o444) >> 2
+                        if target[path].mode == MODE_EXEC
                         else mode & ~0o111
+                    )
                     os.fchmod(fd, mode)
                 finally:
                     os.close(fd)
@@ -841,8 +948,10 @@ class WorkspaceSnapshots:
             if d in current:
                 replaced.add(d)  # a file or link the restore deletes first
                 continue
-            raise RestoreConflict(f"cannot restore: {d} must become a directory but is a "
-                                  "special file", hint="move it out of the workspace")
+            raise RestoreConflict(
+                f"cannot restore: {d} must become a directory but is a special file",
+                hint="move it out of the workspace",
+            )
         for path in target:
             if any(p in replaced for p in _parents(path)):
                 continue
@@ -862,11 +971,14 @@ class WorkspaceSnapshots:
                     raise RestoreConflict(
                         f"cannot restore: {directory} must become a file but the directory "
                         f"holds {rel}, which snapshots do not capture",
-                        hint="move it out of the workspace and restore again")
+                        hint="move it out of the workspace and restore again",
+                    )
             if ".git" in dirs:
-                raise RestoreConflict(f"cannot restore: {directory} must become a file but "
-                                      f"holds a git repository ({rel_root}/.git)",
-                                      hint="move it out of the workspace and restore again")
+                raise RestoreConflict(
+                    f"cannot restore: {directory} must become a file but "
+                    f"holds a git repository ({rel_root}/.git)",
+                    hint="move it out of the workspace and restore again",
+                )
 
     def _write_one(self, fds: _DirFds, path: str, entry: Entry, reader: _BlobReader) -> bool:
         """Write one file or link atomically; true if an emptied directory had to go first."""
@@ -887,9 +999,12 @@ class WorkspaceSnapshots:
             if entry.mode == MODE_LINK:
                 os.symlink(os.fsdecode(reader.read(entry.oid)), tmp, dir_fd=dfd)
             else:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o777 if entry.mode == MODE_EXEC else 0o666,
-                             dir_fd=dfd)
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o777 if entry.mode == MODE_EXEC else 0o666,
+                    dir_fd=dfd,
+                )
                 with os.fdopen(fd, "wb") as out:
                     reader.stream(entry.oid, out.write)
             os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -908,8 +1023,9 @@ def _remove_empty_tree(parent_fd: int, name: str) -> None:
             if entry.is_dir(follow_symlinks=False) and entry.name != ".git":
                 _remove_empty_tree(fd, entry.name)
             else:
-                raise RestoreConflict(f"cannot restore: a directory stands where a file goes "
-                                      f"and holds {entry.name}")
+                raise RestoreConflict(
+                    f"cannot restore: a directory stands where a file goes and holds {entry.name}"
+                )
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent_fd)
@@ -950,8 +1066,10 @@ class _DirFds:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP):
                 if not create:
                     return None
-                raise RestoreConflict(f"cannot restore: {rel} changed into a file or link while "
-                                      "restoring", error_class="transient") from exc
+                raise RestoreConflict(
+                    f"cannot restore: {rel} changed into a file or link while restoring",
+                    error_class="transient",
+                ) from exc
             raise
         self._fds[rel] = fd
         return fd

@@ -40,6 +40,8 @@ class TreeNode:
     label: str
     seq: int
     children: list[str] = field(default_factory=list)
+    # The checkpoint was deleted by retention: shown, replayable from events, not forkable.
+    pruned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -153,8 +155,17 @@ def assign_steps(
     return checkpoints, steps, pending
 
 
+async def existing_checkpoints(db: Database, session_id: str) -> set[str]:
+    async with db.conn.execute(
+        "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ''",
+        (session_id,),
+    ) as cur:
+        return {row[0] for row in await cur.fetchall()}
+
+
 async def load_tree(db: Database, session_id: str, current: str | None = None) -> SessionTree:
     rows = await _rows(db, session_id, LABEL_TYPES)
+    existing = await existing_checkpoints(db, session_id)
     checkpoints, steps, _ = assign_steps(rows)
     nodes: dict[str, TreeNode] = {}
     roots: list[str] = []
@@ -173,6 +184,7 @@ async def load_tree(db: Database, session_id: str, current: str | None = None) -
             kind=label_kind,
             label=label,
             seq=seq,
+            pruned=checkpoint_id not in existing,
         )
         if parent in nodes:
             nodes[parent].children.append(checkpoint_id)

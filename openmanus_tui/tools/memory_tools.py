@@ -80,8 +80,9 @@ async def _read(ctx: ToolContext, args: ObservationReadArgs) -> ToolResult:
         return ToolResult(f"Error: no stored observation {args.handle!r}", status="error")
     end = args.offset + len(piece.text)
     more = (
-        f"; continue with offset={piece.next_offset}" if piece.next_offset is not None else
-        "; that is the end"
+        f"; continue with offset={piece.next_offset}"
+        if piece.next_offset is not None
+        else "; that is the end"
     )
     header = f"[{piece.handle}: characters {args.offset}–{end} of {piece.total_chars}{more}]"
     return ToolResult(f"{header}\n{piece.text}")
