@@ -336,13 +336,7 @@ def test_kill_between_steps(llm_server, monkeypatch, workspace, started):
     _check_tool_ran_once(crash, llm_server)
 
 
-@pytest.mark.parametrize("when", [
-    "before_writes",
-    pytest.param("after_writes", marks=pytest.mark.xfail(strict=True, reason=(
-        "AgentSession.resume treats an empty StateSnapshot.next as finished, but after a kill "
-        "between the call_tool writes and the next checkpoint, next is empty while the task's "
-        "writes are pending: resume answers 'nothing to resume' and the run never ends"))),
-])
+@pytest.mark.parametrize("when", ["before_writes", "after_writes"])
 def test_kill_inside_tool_step_commit(llm_server, monkeypatch, workspace, started, when):
     """(c) SIGKILL at the two points between ``tool_finished`` and the step's checkpoint: before
     and after LangGraph stores the ``call_tool`` step's writes."""

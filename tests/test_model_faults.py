@@ -90,10 +90,6 @@ async def test_rate_limit_is_retried_then_completes(server, workspace):
     assert [u.retries for u in _of(events, ev.Usage)] == [1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "models/retry.py classify() matches connection errors by class name; langchain-openai "
-    "re-raises them as OpenAIConnectionError, which it does not list, so they are classified "
-    "permanent and never retried"))
 @pytest.mark.parametrize("kind", ["disconnect_mid_stream", "reset_mid_stream"])
 async def test_stream_cut_off_is_retried_then_completes(server, workspace, kind):
     text = "a reply long enough to be cut off after a few of its words"

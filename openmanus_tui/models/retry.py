@@ -47,6 +47,25 @@ def retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _is_connection_error(exc: BaseException) -> bool:
+    """A dropped connection or a stream cut off mid-way, however the client wrapped it
+    (langchain-openai re-raises them as its own ``OpenAIConnectionError``)."""
+    import openai
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # the exception and its causes
+        if seen is None:
+            return False
+        if isinstance(seen, openai.APIConnectionError | httpx.TransportError):
+            return True
+        if getattr(seen, "is_retryable", False) or type(seen).__name__ in (
+            "RemoteProtocolError", "ReadError", "ConnectError", "APIError",
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def classify(exc: BaseException) -> ModelError:
     """Turn any model-call exception into a ``ModelError`` with a class and a hint."""
     if isinstance(exc, ModelError):
@@ -64,13 +83,7 @@ def classify(exc: BaseException) -> ModelError:
             hint="Raise model.timeout or check that the server is responding.",
             error_class="transient",
         )
-    if isinstance(exc, httpx.TransportError) or name in (
-        "APIConnectionError",
-        "RemoteProtocolError",
-        "ReadError",
-        "ConnectError",
-        "APIError",
-    ):
+    if _is_connection_error(exc):
         return ModelError(
             f"connection to the model server failed ({name}): {_short(exc)}",
             hint="Check model.base_url and that the server is running.",

@@ -46,6 +46,12 @@ AskHuman = Callable[[str], Awaitable[str]]
 STREAM_MODES = ["custom", "updates", "checkpoints"]
 
 
+def _unfinished(snapshot: Any) -> bool:
+    """Does the thread have work left? A step whose writes were stored but whose checkpoint
+    was not (a kill in between) shows no ``next`` but still has its task."""
+    return bool(snapshot.next) or bool(snapshot.tasks)
+
+
 def new_session_id() -> str:
     # Sortable by creation time, short enough to type a prefix of.
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -453,7 +459,7 @@ class AgentSession:
     async def pending(self) -> tuple[bool, bool]:
         """(has a pending approval, has unfinished steps)."""
         snapshot = await self.runtime.graph.aget_state(self.config)
-        return bool(snapshot.interrupts), bool(snapshot.next)
+        return bool(snapshot.interrupts), _unfinished(snapshot)
 
     async def run(
         self,
@@ -486,7 +492,7 @@ class AgentSession:
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
         snapshot = await self.runtime.graph.aget_state(self.config)
-        if not snapshot.next:
+        if not _unfinished(snapshot):
             values = snapshot.values or {}
             if values.get("final_answer") is not None:
                 return RunOutcome("completed", "nothing to resume", values["final_answer"])
@@ -498,7 +504,7 @@ class AgentSession:
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
         snapshot = await self.runtime.graph.aget_state(self.config)
-        if not snapshot.next:
+        if not _unfinished(snapshot):
             return
         messages = (snapshot.values or {}).get("messages", [])
         last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)

@@ -106,12 +106,12 @@ class OpenManusApp(App[int]):
 
     def _q(self, selector: Any, expect_type: Any = None) -> Any:
         # Query the main screen, not the active one: a modal may be on top during a run.
+        main = self.screen_stack[0]
         if expect_type is None:
-            return self._main_screen.query_one(selector)
-        return self._main_screen.query_one(selector, expect_type)
+            return main.query_one(selector)
+        return main.query_one(selector, expect_type)
 
     def on_mount(self) -> None:
-        self._main_screen = self.screen
         self._loop_thread = threading.get_ident()
         self._event_loop = asyncio.get_running_loop()
         self._load_themes()
@@ -135,6 +135,15 @@ class OpenManusApp(App[int]):
         self._q("#sidebar").display = sidebar
 
     async def on_unmount(self) -> None:
+        # Stop a run before the database closes under it.
+        run_workers = [w for w in self.workers if w.group == "run" and w.is_running]
+        for worker in run_workers:
+            worker.cancel()
+        for worker in run_workers:
+            try:
+                await asyncio.wait_for(worker.wait(), timeout=5)
+            except Exception:  # cancelled or failed: either way it no longer uses the db
+                pass
         if self._owns_runtime and self.runtime is not None:
             await self.runtime.close()
 
@@ -387,9 +396,10 @@ class OpenManusApp(App[int]):
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
             self._run_started_at = None
-            self.refresh_status()
-            await self.refresh_sessions()
-            self.refresh_memory()
+            if self.screen_stack:  # not when the app is closing under the run
+                self.refresh_status()
+                await self.refresh_sessions()
+                self.refresh_memory()
 
     def action_stop_run(self) -> None:
         if not self.run_in_progress():
@@ -412,6 +422,8 @@ class OpenManusApp(App[int]):
 
     def handle_event(self, event: ev.Event) -> None:
         """Apply one runtime event to every view (also used to replay recorded events)."""
+        if not self.screen_stack:  # closing
+            return
         stream = self._q(StreamView)
         stream.handle_event(event)
         if isinstance(event, ev.RunStarted):
@@ -483,6 +495,8 @@ class OpenManusApp(App[int]):
         return self._window_cache[spec]
 
     def refresh_status(self, keep_state: bool = False) -> None:
+        if not self.screen_stack:  # closing: nothing left to show it on
+            return
         if not keep_state:
             self.status.state = self._q(StreamView).transcript.run_state
         self.status.approval = self.settings.approval.mode

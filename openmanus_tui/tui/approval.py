@@ -6,7 +6,7 @@ Choices: approve once, edit the arguments (a JSON editor validated against the t
 ``args_model``) and approve, or deny with a reason the model receives as the call's result.
 
 Type-ahead safety: the reason box has focus, so stray keys land there; approving needs the
-approve button or Ctrl+Y, and neither works until ``ARM_DELAY`` seconds after the modal shows.
+approve button or Ctrl+S, and neither works until ``ARM_DELAY`` seconds after the modal shows.
 Enter in the reason box and Escape both deny, the least permissive answers.
 """
 
@@ -65,10 +65,10 @@ def file_diff(workspace: Path | None, tool: str, args: dict[str, Any]) -> str | 
 
 class ApprovalScreen(ModalScreen[Decision]):
     BINDINGS = [
-        Binding("ctrl+y", "approve", "Approve", id="approval.approve"),
-        Binding("ctrl+e", "edit", "Edit args", id="approval.edit"),
-        Binding("ctrl+d", "deny", "Deny", id="approval.deny"),
-        Binding("escape", "deny", "Deny", show=False),
+        # Keys none of the focused widgets (Input, TextArea) use themselves.
+        Binding("ctrl+s", "approve", "Approve", id="approval.approve"),
+        Binding("ctrl+t", "edit", "Edit args", id="approval.edit"),
+        Binding("escape", "deny", "Deny", id="approval.deny"),
     ]
 
     def __init__(
@@ -82,6 +82,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         self.args_model = args_model
         self.armed = False
         self.editing = False
+        self.diff_text = file_diff(workspace, call.tool, call.args)
 
     def compose(self) -> ComposeResult:
         c = self.call
@@ -99,10 +100,9 @@ class ApprovalScreen(ModalScreen[Decision]):
             with VerticalScroll(id="approval-body"):
                 yield Static(Syntax(json.dumps(c.args, indent=2, ensure_ascii=False), "json",
                                     word_wrap=True, theme="ansi_dark"), id="approval-args")
-                diff = file_diff(self.workspace, c.tool, c.args)
-                if diff is not None:
+                if self.diff_text is not None:
                     yield Static("Changes to the file:", classes="approval-section")
-                    yield Static(Syntax(diff, "diff", word_wrap=True, theme="ansi_dark"),
+                    yield Static(Syntax(self.diff_text, "diff", word_wrap=True, theme="ansi_dark"),
                                  id="approval-diff")
             editor = TextArea.code_editor(
                 json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
@@ -114,9 +114,9 @@ class ApprovalScreen(ModalScreen[Decision]):
             yield Input(placeholder="Reason for denying (the model receives it) — Enter denies",
                         id="deny-reason")
             with Horizontal(id="approval-buttons"):
-                yield Button("Deny  ^D", id="deny", variant="error")
-                yield Button("Edit args  ^E", id="edit", disabled=True)
-                yield Button("Approve once  ^Y", id="approve", variant="success", disabled=True)
+                yield Button("Deny  Esc", id="deny", variant="error")
+                yield Button("Edit args  ^T", id="edit", disabled=True)
+                yield Button("Approve once  ^S", id="approve", variant="success", disabled=True)
 
     def on_mount(self) -> None:
         blink = getattr(self.app, "blink", True)
@@ -151,7 +151,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         editor = self.query_one("#args-editor", TextArea)
         editor.display = True
         self.query_one("#approval-body").display = False
-        self.query_one("#approve", Button).label = "Approve edited  ^Y"
+        self.query_one("#approve", Button).label = "Approve edited  ^S"
         self.query_one("#edit", Button).disabled = True
         editor.focus()
 
