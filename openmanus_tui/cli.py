@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="FILE", help="configuration file (default: the user config dir)"
     )
+    parser.add_argument("--resume", metavar="ID", help="open the workbench on this session")
+    parser.add_argument(
+        "--last", action="store_true", help="open the workbench on the newest session"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def run_options(p: argparse.ArgumentParser) -> None:
@@ -102,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.config:
             os.environ["OPENMANUS_CONFIG"] = args.config
         if args.command is None:
-            parser.print_help()
-            return EXIT_OK
+            return _workbench(args)
         return asyncio.run(_dispatch(args))
     except ConfigError as exc:
         print(f"openmanus: {exc}", file=sys.stderr)
@@ -118,6 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nopenmanus: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _workbench(args: argparse.Namespace) -> int:
+    """Bare ``openmanus``: the Textual workbench (imported only here, the core never does)."""
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.tui.app import run_tui
+
+    settings = load_settings()
+    session_id = args.resume
+    if args.last and session_id is None:
+        session_id = asyncio.run(_newest_session(settings))
+    return run_tui(settings, session_id=session_id)
+
+
+async def _newest_session(settings: Any) -> str | None:
+    from openmanus_tui.store.db import Database
+
+    db = await Database.open(settings.db_path)
+    try:
+        records = await db.list_sessions()
+        return records[0].id if records else None
+    finally:
+        await db.close()
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

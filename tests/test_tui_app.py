@@ -122,7 +122,8 @@ async def test_full_task_approve_edit_deny(isolated_env: Path) -> None:
     assert decided["file_write"].args == {"path": "stats.py", "content": edited}
     assert (workspace / "stats.py").read_text() == edited  # the edited arguments really ran
     finished = {e.tool: e for e in events if isinstance(e, ev.ToolFinished)}
-    assert finished["file_read"].status == "ok" and "edited by a person" in finished["file_read"].result
+    assert finished["file_read"].status == "ok"
+    assert "edited by a person" in finished["file_read"].result
     # The model receives the reason as the call's result, in the same step.
     assert finished["shell_exec"].status == "denied"
     assert "no shell today" in finished["shell_exec"].result
@@ -158,7 +159,7 @@ async def test_resuming_a_session_shows_its_history(isolated_env: Path) -> None:
     assert outcome.ok
     await runtime.close()
 
-    app = OpenManusApp(load_settings(), session_id=session.id, blink=False)
+    app = OpenManusApp(settings, session_id=session.id, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await pilot.pause(0.1)
@@ -181,22 +182,31 @@ async def test_resuming_a_session_shows_its_history(isolated_env: Path) -> None:
         assert [b.kind for b in stream.transcript.blocks].count("user") == 2
 
 
-async def test_typing_while_a_run_streams_stays_responsive() -> None:
-    app = make_app(approval={"mode": "yolo"})
+async def test_typing_while_a_run_streams_stays_responsive(isolated_env: Path) -> None:
+    # A slow scripted model (thousands of tokens, 20 ms apart) so that the run outlasts the
+    # typing; the test stops it. Pilot waits for the screen to settle after each key, which
+    # takes longer while a stream renders, hence few keys.
+    script = isolated_env / "slow.json"
+    words = " ".join(f"word{n}" for n in range(3000))
+    script.write_text(json.dumps({"steps": [], "final": words, "token_delay": 0.02}))
+    app = make_app(model={"provider": "scripted", "name": str(script)})
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await send(pilot, "stream something")
-        await wait_for(pilot, lambda: any(
-            b.kind == "thought" and b.streaming
-            for b in app.query_one(StreamView).transcript.blocks
-        ))
+        stream = app.query_one(StreamView)
+        await wait_for(pilot, lambda: any(b.kind == "thought" and b.streaming
+                                          for b in stream.transcript.blocks))
         prompt = app.query_one(PromptInput)
-        await pilot.press(*"next question")
+        await pilot.press(*"hey")
         assert app.run_in_progress()  # the keys were handled while the agent streamed
-        assert prompt.text == "next question"
-        await pilot.press("enter")  # refused politely while running, text kept in history
+        assert prompt.text == "hey"
+        shown = next(b for b in stream.transcript.blocks if b.kind == "thought")
+        assert 0 < len(shown.text) < len(words)  # mid-stream
+        await pilot.press("enter")  # refused while running; the line stays in the history
+        assert prompt.prompt_history[-1] == "hey"
+        await pilot.press("ctrl+g")  # stop the run
         await wait_for(pilot, lambda: not app.run_in_progress())
-        assert prompt.prompt_history[-1] == "next question"
+        assert app.status.state == "cancelled"
 
 
 async def test_sessions_rename_and_delete_with_confirmation() -> None:
@@ -304,8 +314,9 @@ async def test_inspector_memory_and_tools_follow_the_run() -> None:
         await wait_for(pilot, lambda: not app.run_in_progress())
         await pilot.pause(0.1)
         stream = app.query_one(StreamView)
+        calls = stream.transcript.calls
         action = next(b for b in stream.transcript.blocks
-                      if b.kind == "action" and stream.transcript.calls[b.call_id].tool == "shell_exec")
+                      if b.kind == "action" and calls[b.call_id].tool == "shell_exec")
         widget = stream._widgets[action.key]
         widget.scroll_visible(animate=False)
         await pilot.pause(0.05)

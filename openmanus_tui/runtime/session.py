@@ -224,6 +224,9 @@ class AgentSession:
 
     @property
     def workspace(self) -> Path:
+        # A record without one (older or hand-made) must never mean the current directory.
+        if not self.record.workspace:
+            return self.runtime.settings.workspace_for(self.record.id)
         return Path(self.record.workspace)
 
     # ---- the sandbox -------------------------------------------------------------------

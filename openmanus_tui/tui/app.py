@@ -104,6 +104,10 @@ class OpenManusApp(App[int]):
         yield StatusLine(id="status")
         yield Footer()
 
+    def _has_main_screen(self) -> bool:
+        """False while the app is closing (events may still arrive from a cancelled run)."""
+        return bool(self.screen_stack) and bool(self.screen_stack[0].query(StatusLine))
+
     def _q(self, selector: Any, expect_type: Any = None) -> Any:
         # Query the main screen, not the active one: a modal may be on top during a run.
         main = self.screen_stack[0]
@@ -125,6 +129,8 @@ class OpenManusApp(App[int]):
 
     def on_resize(self, event: Any) -> None:
         self._apply_width(event.size.width)
+        if self._has_main_screen():
+            self.refresh_status(keep_state=True)
 
     def _apply_width(self, width: int) -> None:
         panel = self._panel_pref if self._panel_pref is not None else width >= PANEL_MIN_WIDTH
@@ -396,7 +402,7 @@ class OpenManusApp(App[int]):
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
             self._run_started_at = None
-            if self.screen_stack:  # not when the app is closing under the run
+            if self._has_main_screen():  # not when the app is closing under the run
                 self.refresh_status()
                 await self.refresh_sessions()
                 self.refresh_memory()
@@ -422,7 +428,7 @@ class OpenManusApp(App[int]):
 
     def handle_event(self, event: ev.Event) -> None:
         """Apply one runtime event to every view (also used to replay recorded events)."""
-        if not self.screen_stack:  # closing
+        if not self._has_main_screen():
             return
         stream = self._q(StreamView)
         stream.handle_event(event)
@@ -435,7 +441,8 @@ class OpenManusApp(App[int]):
             self.status.isolation = event.isolation
         if isinstance(event, ev.RunFinished):
             self._run_started_at = None
-            self.refresh_memory()
+        if isinstance(event, ev.RunStarted | ev.ToolFinished | ev.RunFinished):
+            self.refresh_memory()  # what the next model call will contain just changed
         if not isinstance(event, ev.ThoughtDelta | ev.ToolOutput):
             self._sync_totals(stream.transcript)
             self.refresh_status()
@@ -495,7 +502,7 @@ class OpenManusApp(App[int]):
         return self._window_cache[spec]
 
     def refresh_status(self, keep_state: bool = False) -> None:
-        if not self.screen_stack:  # closing: nothing left to show it on
+        if not self._has_main_screen():
             return
         if not keep_state:
             self.status.state = self._q(StreamView).transcript.run_state

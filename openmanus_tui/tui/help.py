@@ -23,7 +23,8 @@ def help_markdown(bindings: list[tuple[str, str]]) -> str:
         "", "## Prompt", "",
         "- Enter sends, Shift+Enter or Ctrl+J adds a line; Up / Down recall earlier prompts.",
         "- In the approval dialog: type a reason and press Enter to deny; approving needs the "
-        "button or Ctrl+S (Ctrl+T edits the arguments, Escape denies).", "", "Press Escape to close.",
+        "button or Ctrl+S (Ctrl+T edits the arguments, Escape denies).",
+        "", "Press Escape to close.",
     ]
     return "\n".join(lines)
 

@@ -179,14 +179,19 @@ async def seed_sessions(db: Any) -> None:
     """Store the demo session (with its completed run) and two older sessions."""
     from openmanus_tui.store.db import SessionRecord
 
+    # An explicit workspace: a record without one would resolve to the current directory.
+    def workspace(sid: str) -> str:
+        return str(db.path.parent / "workspaces" / sid)
+
     for n, (sid, title, status) in enumerate(OTHER_SESSIONS):
         await db.create_session(SessionRecord(
             id=sid, title=title, created=BASE_TS - 86400 * (n + 1),
             updated=BASE_TS - 86400 * (n + 1), model="scripted:demo", status=status,
+            workspace=workspace(sid),
         ))
     await db.create_session(SessionRecord(
         id=SESSION_ID, title="What is in my workspace?", created=BASE_TS, updated=BASE_TS,
-        model="scripted:demo", status="completed",
+        model="scripted:demo", status="completed", workspace=workspace(SESSION_ID),
     ))
     for event in completed_run():
         await db.append_event(event)

@@ -39,7 +39,7 @@ class SessionList(OptionList):
         self.post_message(SessionAction(action, str(option.id) if option else None))
 
 
-TITLE_WIDTH = 22
+TITLE_WIDTH = 20
 
 
 def _label(record: Any, current: bool, now: float) -> Text:

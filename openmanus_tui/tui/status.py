@@ -41,6 +41,7 @@ class StatusInfo:
     elapsed: float = 0.0
 
 
+COMPACT_WIDTH = 110
 STATE_STYLES = {
     "running": "bold", "awaiting approval": "bold reverse", "error": "bold", "idle": "",
 }
@@ -49,11 +50,14 @@ STATE_STYLES = {
 class StatusLine(Static):
     def show(self, info: StatusInfo) -> None:
         ctx = f"ctx {human_tokens(info.context_tokens)}/{human_tokens(info.context_window)}"
-        parts: list[tuple[str, str] | str] = [
-            (f" {info.state} ", STATE_STYLES.get(info.state, "bold")),
-            f" {human_elapsed(info.elapsed)} │ {info.model} │ {info.profile} │ "
-            f"approval {info.approval} │ {info.isolation} │ {ctx} │ "
-            f"↑{human_tokens(info.tokens_in)} ↓{human_tokens(info.tokens_out)} │ "
-            f"${info.cost:.4f}",
-        ]
-        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)
+        tokens = f"↑{human_tokens(info.tokens_in)} ↓{human_tokens(info.tokens_out)}"
+        if self.size.width and self.size.width < COMPACT_WIDTH:
+            # Narrow terminals: drop the labels and the profile, keep every number.
+            rest = (f" {human_elapsed(info.elapsed)} │ {info.model.split(':')[-1]} │ "
+                    f"{info.approval} │ {info.isolation} │ {ctx} │ {tokens} │ ${info.cost:.2f}")
+        else:
+            rest = (f" {human_elapsed(info.elapsed)} │ {info.model} │ {info.profile} │ "
+                    f"approval {info.approval} │ {info.isolation} │ {ctx} │ {tokens} │ "
+                    f"${info.cost:.4f}")
+        state = (f" {info.state} ", STATE_STYLES.get(info.state, "bold"))
+        self.update(Text.assemble(state, rest, no_wrap=True, overflow="ellipsis"), layout=False)

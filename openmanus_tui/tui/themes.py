@@ -29,8 +29,11 @@ ALLOWED = {f.name for f in fields(Theme)}
 
 
 def shipped_theme_dir() -> Path:
-    """``themes/`` at the project root (beside the package), where the theme files ship."""
-    return Path(__file__).resolve().parents[2] / "themes"
+    """The theme files shipped in the top-level ``themes/`` folder, installed with the
+    package as ``openmanus_tui.themes`` (see ``package-dir`` in pyproject.toml)."""
+    from importlib import resources
+
+    return Path(str(resources.files("openmanus_tui.themes")))
 
 
 def user_theme_dir() -> Path:

@@ -1,0 +1,129 @@
+"""Render the real workbench's screens to SVG (and PNG when cairosvg is installed).
+
+Uses the same recorded scenes and fixed clock as the snapshot tests, in a throwaway config and
+data folder, so the images are reproducible:
+
+    python screenshots/make_screenshots.py [OUTPUT_DIR]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+async def shoot(name: str, out: Path, size: tuple[int, int], theme: str,
+                stage: Callable[[object, object], Awaitable[None]]) -> Path:
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.tui import scenes
+    from openmanus_tui.tui.app import OpenManusApp
+
+    # A fresh data folder per shot: each scene seeds its own sessions.
+    os.environ["OPENMANUS_DATA_DIR"] = str(Path(os.environ["SHOTS_TMP"]) / name)
+    app = OpenManusApp(
+        load_settings({"ui": {"theme": theme}}), clock=scenes.FixedClock(),
+        wall_clock=lambda: scenes.BASE_TS + 3600, blink=False,
+    )
+    async with app.run_test(size=size) as pilot:
+        await stage(app, pilot)
+        await pilot.pause(0.2)
+        path = app.save_screenshot(filename=f"{name}.svg", path=str(out))
+    return Path(path)
+
+
+async def main_scene(app, pilot) -> None:
+    from openmanus_tui.tui import scenes
+
+    await scenes.stage_main(app)
+
+
+async def approval_scene(app, pilot) -> None:
+    from openmanus_tui.tools.file_tools import FileWriteArgs
+    from openmanus_tui.tui import scenes
+    from openmanus_tui.tui.approval import ApprovalScreen
+
+    await scenes.stage_main(app, live=False)
+    workspace = app.session.workspace
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "stats.py").write_text(scenes.OLD_STATS_PY)
+    app.push_screen(ApprovalScreen(scenes.write_approval_call(), workspace=workspace,
+                                   args_model=FileWriteArgs))
+    await pilot.pause(0.6)
+
+
+async def inspector_scene(app, pilot) -> None:
+    await main_scene(app, pilot)
+    widget = app.query_one("#stream")._widgets["action:call_demo_2"]
+    widget.focus()
+    widget.action_select_block()
+
+
+async def memory_scene(app, pilot) -> None:
+    await main_scene(app, pilot)
+    app.query_one("#panel").active = "tab-memory"
+
+
+async def tools_scene(app, pilot) -> None:
+    await main_scene(app, pilot)
+    app.query_one("#panel").active = "tab-tools"
+
+
+async def palette_scene(app, pilot) -> None:
+    await main_scene(app, pilot)
+    await pilot.press("ctrl+p")
+    await pilot.press(*"approval")
+    await pilot.pause(0.3)
+
+
+SHOTS = [
+    ("main", (140, 40), "openmanus-dark", main_scene),
+    ("approval", (140, 44), "openmanus-dark", approval_scene),
+    ("inspector", (140, 40), "openmanus-dark", inspector_scene),
+    ("memory", (140, 40), "openmanus-dark", memory_scene),
+    ("tools", (140, 40), "openmanus-dark", tools_scene),
+    ("palette", (140, 40), "openmanus-dark", palette_scene),
+    ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),
+    ("theme-light", (140, 40), "openmanus-light", main_scene),
+    ("theme-ember", (140, 40), "openmanus-ember", main_scene),
+    ("theme-ocean", (140, 40), "openmanus-ocean", main_scene),
+]
+
+
+async def run(out: Path) -> None:
+    from openmanus_tui.runtime.session import AgentSession
+
+    # The sandbox level depends on the machine; the recorded scene says L2.
+    AgentSession.isolation = lambda self: "L2"  # type: ignore[method-assign]
+    for name, size, theme, stage in SHOTS:
+        svg = await shoot(name, out, size, theme, stage)
+        try:
+            import cairosvg
+
+            cairosvg.svg2png(url=str(svg), write_to=str(svg.with_suffix(".png")),
+                             output_width=size[0] * 10)
+        except ImportError:
+            pass
+        print(svg)
+
+
+def main() -> None:
+    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text("")
+        for key in [k for k in os.environ if k.startswith(("OPENAI_", "OPENMANUS_"))]:
+            del os.environ[key]
+        os.environ["OPENMANUS_CONFIG"] = str(config)
+        os.environ["SHOTS_TMP"] = tmp
+        asyncio.run(run(out))
+
+
+if __name__ == "__main__":
+    main()

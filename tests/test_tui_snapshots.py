@@ -1,0 +1,91 @@
+"""SVG snapshot tests of the workbench, from recorded scenes (``openmanus_tui.tui.scenes``):
+fixed ids, times, clock and theme, cursor blink off. Update with ``pytest --snapshot-update``
+after checking the new SVGs in ``tests/__snapshots__/`` by eye.
+
+These must stay plain (sync) functions: ``snap_compare`` runs the app in its own loop.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from openmanus_tui.config import load_settings
+from openmanus_tui.runtime.session import AgentSession
+from openmanus_tui.tools.file_tools import FileWriteArgs
+from openmanus_tui.tui import scenes
+from openmanus_tui.tui.app import OpenManusApp
+from openmanus_tui.tui.approval import ApprovalScreen
+
+
+@pytest.fixture(autouse=True)
+def _fixed_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sandbox level depends on the machine; the recorded scene says L2.
+    monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
+
+
+def make_app(theme: str = "openmanus-dark") -> OpenManusApp:
+    settings = load_settings({"ui": {"theme": theme}})
+    return OpenManusApp(
+        settings, clock=scenes.FixedClock(), wall_clock=lambda: scenes.BASE_TS + 3600,
+        blink=False,
+    )
+
+
+async def main_scene(pilot) -> None:
+    await scenes.stage_main(pilot.app)
+    await pilot.pause()
+
+
+async def approval_scene(pilot) -> None:
+    app = pilot.app
+    await scenes.stage_main(app, live=False)
+    workspace = app.session.workspace
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "stats.py").write_text(scenes.OLD_STATS_PY)
+    app.push_screen(ApprovalScreen(
+        scenes.write_approval_call(), workspace=workspace, args_model=FileWriteArgs,
+    ))
+    await pilot.pause(0.6)  # past the arming delay: the buttons show enabled
+
+
+async def inspector_scene(pilot) -> None:
+    app = pilot.app
+    await scenes.stage_main(app)
+    stream = app.query_one("#stream")
+    widget = stream._widgets["action:call_demo_1"]
+    widget.scroll_visible(animate=False)
+    widget.focus()
+    widget.action_select_block()
+    await pilot.pause(0.2)
+
+
+async def memory_scene(pilot) -> None:
+    app = pilot.app
+    await scenes.stage_main(app)
+    app.query_one("#panel").active = "tab-memory"
+    await pilot.pause(0.2)
+
+
+def test_main_screen_mid_run(snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=main_scene)
+
+
+def test_approval_modal_with_diff(snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(140, 44), run_before=approval_scene)
+
+
+def test_inspector(snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=inspector_scene)
+
+
+def test_memory_pane(snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=memory_scene)
+
+
+def test_narrow_80x24(snap_compare) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=main_scene)
+
+
+@pytest.mark.parametrize("theme", ["openmanus-light", "openmanus-ember"])
+def test_themes(snap_compare, theme: str) -> None:
+    assert snap_compare(make_app(theme), terminal_size=(140, 40), run_before=main_scene)

@@ -1,0 +1,1 @@
+"""Theme files shipped with OpenManus TUI (TOML, one theme a file); see tui/themes.py."""
