@@ -26,8 +26,15 @@ from pathlib import Path
 def build_script(path: Path, steps: int, files: int) -> str:
     script = {
         "steps": [
-            {"text": f"step {i}", "tool_calls": [{"name": "file_write", "args": {
-                "path": f"f{i % files:03d}.txt", "content": f"version {i}\n" * 20}}]}
+            {
+                "text": f"step {i}",
+                "tool_calls": [
+                    {
+                        "name": "file_write",
+                        "args": {"path": f"f{i % files:03d}.txt", "content": f"version {i}\n" * 20},
+                    }
+                ],
+            }
             for i in range(steps)
         ],
         "final": "done",
@@ -49,12 +56,14 @@ async def main(steps: int, files: int) -> int:
     workspace.mkdir()
     for i in range(files):
         (workspace / f"f{i:03d}.txt").write_text(f"original {i}\n" * 20)
-    settings = load_settings({
-        "approval": {"mode": "yolo"},
-        "agent": {"max_steps": steps + 10, "repeat_limit": steps + 10},
-        "model": {"context_window": 50_000_000},
-        "sandbox": {"workspace": str(workspace)},
-    })
+    settings = load_settings(
+        {
+            "approval": {"mode": "yolo"},
+            "agent": {"max_steps": steps + 10, "repeat_limit": steps + 10},
+            "model": {"context_window": 50_000_000},
+            "sandbox": {"workspace": str(workspace)},
+        }
+    )
     runtime = await Runtime.open(settings)
     try:
         started = time.perf_counter()
@@ -67,8 +76,10 @@ async def main(steps: int, files: int) -> int:
             await session.resume()
         build_s = time.perf_counter() - started
         tree = await session.history.tree()
-        print(f"session: {len(tree.nodes)} checkpoints, {len(tree.heads)} branches, "
-              f"{files} files (built in {build_s:.1f} s)")
+        print(
+            f"session: {len(tree.nodes)} checkpoints, {len(tree.heads)} branches, "
+            f"{files} files (built in {build_s:.1f} s)"
+        )
 
         tree_times = []
         for _ in range(5):
@@ -99,10 +110,13 @@ async def main(steps: int, files: int) -> int:
     ratio = tree_s / walk_s
     print(f"tree (events SQL):          {tree_s * 1000:8.1f} ms")
     print(f"stock aget_state_history:   {walk_s * 1000:8.1f} ms  ({len(walked)} snapshots)")
-    print(f"tree / stock walk:          {ratio:8.2%}   target < 5%: {'PASS' if ratio < 0.05 else 'MISS'}")
+    verdict = "PASS" if ratio < 0.05 else "MISS"
+    print(f"tree / stock walk:          {ratio:8.2%}   target < 5%: {verdict}")
     worst = max(switch_times)
-    print(f"branch switch (restore):    median {statistics.median(switch_times) * 1000:.1f} ms, "
-          f"max {worst * 1000:.1f} ms   target < 500 ms: {'PASS' if worst < 0.5 else 'MISS'}")
+    print(
+        f"branch switch (restore):    median {statistics.median(switch_times) * 1000:.1f} ms, "
+        f"max {worst * 1000:.1f} ms   target < 500 ms: {'PASS' if worst < 0.5 else 'MISS'}"
+    )
     print(f"open a step (aget_state):   median {statistics.median(open_times) * 1000:.1f} ms")
     return 0
 

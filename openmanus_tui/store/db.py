@@ -246,7 +246,8 @@ class Database:
             " SELECT ?, 0"
             " UNION ALL SELECT c.parent_checkpoint_id, lin.depth + 1 FROM checkpoints c"
             " JOIN lin ON c.checkpoint_id = lin.id"
-            " WHERE c.thread_id = ? AND c.checkpoint_ns = '' AND c.parent_checkpoint_id IS NOT NULL)"
+            " WHERE c.thread_id = ? AND c.checkpoint_ns = ''"
+            " AND c.parent_checkpoint_id IS NOT NULL)"
             " SELECT s.tree FROM lin JOIN snapshots s"
             " ON s.checkpoint_id = lin.id AND s.session_id = ? ORDER BY lin.depth LIMIT 1",
             (checkpoint_id, session_id, session_id),
