@@ -330,9 +330,12 @@ async def test_inspector_memory_and_tools_follow_the_run() -> None:
         assert "messages" in doc["state_changed"]
         assert app.query_one(Inspector).display
 
+        # The memory pane shows the session's next prompt (``context_parts``): the system
+        # prompt, the tool definitions, the request and the four tool-call turns.
         memory = app.query_one(MemoryPane).query_one("#memory-table")
-        kinds = [memory.get_row_at(i)[0] for i in range(memory.row_count)]
-        assert kinds[0] == "system" and kinds[1] == "user" and kinds.count("tool") == 4
+        await wait_for(pilot, lambda: memory.row_count > 0)
+        kinds = [str(memory.get_row_at(i)[0]) for i in range(memory.row_count)]
+        assert kinds[:3] == ["system", "tools", "request"] and kinds.count("tool_call") == 4
 
         tools = app.query_one(ToolsTable)
         row = tools.get_row("shell_exec")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from langchain_core.messages import (
@@ -151,7 +152,6 @@ class PromptPart:
 @dataclass
 class ContextPlan:
     messages: list[BaseMessage]
-    parts: list[PromptPart]
     turns: list[Turn]
     tokens: int  # local count of what is sent, tool definitions included
     planned_tokens: int  # the same, calibrated to the server's counting
@@ -161,6 +161,41 @@ class ContextPlan:
     fixed_tokens: int  # calibrated size of what is always sent
     ratio: float
     observations: list[Observation] = field(default_factory=list)
+    kept: set[int] = field(default_factory=set)
+    # (system tokens, memories, memory tokens, summary tokens, covered ids, tools, tool tokens)
+    fixed_parts: tuple[Any, ...] = ()
+
+    @cached_property
+    def parts(self) -> list[PromptPart]:
+        """The prompt's parts with their token weights (for the Memory pane). Built on
+        demand: a model call needs only ``messages``, and labelling every turn of a long
+        session at every step cost more than the call itself."""
+        base, memories, mem_tokens, sum_tokens, covered, tools, tool_tokens = self.fixed_parts
+        parts = [PromptPart("system", "system prompt", base)]
+        if memories:
+            parts.append(PromptPart("memories", f"{len(memories)} recalled memories", mem_tokens))
+        if sum_tokens:
+            parts.append(
+                PromptPart("summary", "summary of earlier turns", sum_tokens, list(covered))
+            )
+        if tools:
+            parts.append(PromptPart("tools", f"{len(tools)} tool definitions", tool_tokens))
+        for t in self.turns:
+            if t.covered:
+                continue
+            kind = "pinned" if t.pinned else "request" if t.is_request else "turn"
+            parts.append(
+                PromptPart(
+                    kind if kind != "turn" else t.kind,
+                    t.label(),
+                    t.tokens,
+                    t.ids,
+                    included=t.index in self.kept,
+                    pinned=t.pinned,
+                    handles=t.handles,
+                )
+            )
+        return parts
 
     @property
     def room(self) -> int:
@@ -186,25 +221,37 @@ def analyse_turns(
     observations: list[Observation] = []
     pin_set, covered_set = set(pins), set(covered)
     for i, group in enumerate(group_turns(messages)):
-        sent: list[BaseMessage] = []
-        handles: list[str] = []
-        for msg in complete_tool_results(group):
-            text = content_text(msg.content) if isinstance(msg, ToolMessage) else ""
-            if observation_chars and msg.id and len(text) > observation_chars:
-                handle = observation_handle(msg.id)
-                handles.append(handle)
-                observations.append(Observation(handle, msg.id, msg.name or "", text))
-                msg = msg.model_copy(update={"content": excerpt(text, handle, excerpt_chars)})
-            sent.append(msg)
+        # A turn's analysis depends only on its messages: cached by their identity, so a long
+        # session does not re-excerpt and re-count its whole history at every step.
+        key = (observation_chars, excerpt_chars, *(id(m) for m in group))
+        cached = counter.turns.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], group, strict=True)):
+            sent: list[BaseMessage] = []
+            handles: list[str] = []
+            found: list[Observation] = []
+            for msg in complete_tool_results(group):
+                text = content_text(msg.content) if isinstance(msg, ToolMessage) else ""
+                if observation_chars and msg.id and len(text) > observation_chars:
+                    handle = observation_handle(msg.id)
+                    handles.append(handle)
+                    found.append(Observation(handle, msg.id, msg.name or "", text))
+                    msg = msg.model_copy(update={"content": excerpt(text, handle, excerpt_chars)})
+                sent.append(msg)
+            cached = (list(group), sent, handles, found, counter.messages(sent))
+            if len(counter.turns) >= 20_000:
+                counter.turns.clear()
+            counter.turns[key] = cached
+        _, sent, handles, found, tokens = cached
+        observations.extend(found)
         ids = {m.id for m in group if m.id}
         turns.append(
             Turn(
                 index=i,
                 messages=sent,
-                tokens=counter.messages(sent),
+                tokens=tokens,
                 pinned=bool(ids & pin_set),
                 covered=bool(group[0].id and group[0].id in covered_set),
-                handles=handles,
+                handles=list(handles),
             )
         )
     last_user = max((t.index for t in turns if t.kind == "user"), default=-1)
@@ -280,31 +327,8 @@ def plan_context(
 
     system = SystemMessage(content=system_text(system_prompt, memories, summary))
     sent = [system, *[m for t in turns if t.index in keep for m in t.messages]]
-    parts = [PromptPart("system", "system prompt", base)]
-    if memories:
-        parts.append(PromptPart("memories", f"{len(memories)} recalled memories", mem_tokens))
-    if summary:
-        parts.append(PromptPart("summary", "summary of earlier turns", sum_tokens, list(covered)))
-    if tools:
-        parts.append(PromptPart("tools", f"{len(tools)} tool definitions", tool_tokens))
-    for t in turns:
-        if t.covered:
-            continue
-        kind = "pinned" if t.pinned else "request" if t.is_request else "turn"
-        parts.append(
-            PromptPart(
-                kind if kind != "turn" else t.kind,
-                t.label(),
-                t.tokens,
-                t.ids,
-                included=t.index in keep,
-                pinned=t.pinned,
-                handles=t.handles,
-            )
-        )
     return ContextPlan(
         messages=sent,
-        parts=parts,
         turns=turns,
         tokens=used,
         planned_tokens=scaled(used),
@@ -314,6 +338,11 @@ def plan_context(
         fixed_tokens=scaled(fixed),
         ratio=ratio,
         observations=observations,
+        kept=keep,
+        fixed_parts=(
+            base, list(memories), mem_tokens, sum_tokens if summary else 0, list(covered),
+            list(tools), tool_tokens,
+        ),
     )
 
 

@@ -63,11 +63,28 @@ class TokenCounter:
         self.encoding_name = encoding_name(model)
         self._enc = _encoding(self.encoding_name)
         self._cache: dict[tuple[Any, ...], int] = {}
+        # Messages in a run's state are the same objects from step to step: counting them by
+        # identity first skips building the content key (a JSON dump of every tool call's
+        # arguments) for the whole history at every step. The entry keeps the object alive,
+        # so its id cannot be reused while cached.
+        self._by_object: dict[int, tuple[BaseMessage, int]] = {}
+        # Per-turn analysis cache for agent/context.py, keyed the same way.
+        self.turns: dict[tuple[Any, ...], Any] = {}
 
     def text(self, text: str) -> int:
         return len(self._enc.encode_ordinary(text)) if text else 0
 
     def message(self, message: BaseMessage) -> int:
+        hit = self._by_object.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        n = self._count(message)
+        if len(self._by_object) >= _CACHE_LIMIT:
+            self._by_object.clear()
+        self._by_object[id(message)] = (message, n)
+        return n
+
+    def _count(self, message: BaseMessage) -> int:
         content = content_text(message.content)
         calls: tuple[Any, ...] = ()
         if isinstance(message, AIMessage):

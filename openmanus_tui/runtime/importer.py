@@ -159,5 +159,5 @@ async def import_session(runtime: Runtime, doc: ExportDoc) -> AgentSession:
         seq += 1
         update["seq"] = seq
         await runtime.db.append_event(event.model_copy(update=update), commit=False)
-    await runtime.db.conn.commit()
+    await runtime.db.flush_events(commit=True)
     return AgentSession(runtime, record)

@@ -38,6 +38,7 @@ from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
 from openmanus_tui.runtime.tool_runner import ToolRunner
 from openmanus_tui.store.db import Database, SessionRecord
+from openmanus_tui.store.rules import HitCounter, RuleStore, remember_always
 from openmanus_tui.tools.base import ToolContext, ToolRegistry
 
 Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
@@ -222,6 +223,11 @@ class AgentSession:
         self.record.meta = meta
         await self.runtime.db.update_session(self.id, meta=meta)
 
+    @cached_property
+    def rules(self) -> RuleStore:
+        """Approval rules (``store/rules.py``): list, add, edit, delete, hit counts."""
+        return RuleStore(self.runtime.db)
+
     @property
     def workspace(self) -> Path:
         # A record without one (older or hand-made) must never mean the current directory.
@@ -271,7 +277,12 @@ class AgentSession:
         return self._sink
 
     def _agent_context(
-        self, sink: EventSink, model: Any, info: ModelInfo, ask_human: AskHuman | None
+        self,
+        sink: EventSink,
+        model: Any,
+        info: ModelInfo,
+        ask_human: AskHuman | None,
+        rules: list[Any] | None = None,
     ) -> AgentContext:
         settings = self.runtime.settings
         registry = self.runtime.registry
@@ -312,7 +323,10 @@ class AgentSession:
             model_info=info,
             registry=registry,
             policy=ApprovalPolicy(
-                settings.approval.mode, registry, force_ask_execute=below_min_ask
+                settings.approval.mode,
+                registry,
+                force_ask_execute=below_min_ask,
+                rules=rules or [],
             ),
             system_prompt=self._system_prompt(),
             run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
@@ -556,9 +570,14 @@ class AgentSession:
         sink = await self._get_sink()
         if on_event is not None:
             sink.listeners.append(on_event)
+        # Hits of approval rules are counted from the decisions the run reports.
+        self._rule_hits = HitCounter(self.rules)
+        sink.listeners.append(self._rule_hits)
         try:
             return await self._drive_inner(sink, graph_input, approver, ask_human, user_input)
         finally:
+            sink.listeners.remove(self._rule_hits)
+            await asyncio.shield(self._rule_hits.flush(self.id))
             if on_event is not None:
                 sink.listeners.remove(on_event)
 
@@ -594,7 +613,10 @@ class AgentSession:
                 resumed=user_input is None,
             )
         )
-        context = self._agent_context(sink, model, info, ask_human)
+        # Approval rules: this session's, its workspace's (project) and the global ones.
+        rules = await self.rules.applicable(self.id, str(self.workspace))
+        context = self._agent_context(sink, model, info, ask_human, rules)
+        self._rule_hits.policy = context.policy
         mapper = StreamMapper(
             sink,
             self.runtime.registry,
@@ -614,6 +636,8 @@ class AgentSession:
                     durability="sync",
                 ):
                     await mapper.handle(namespace, mode, data)
+                    if mode == "updates" and isinstance(data, dict) and "approve" in data:
+                        context.policy.activate_deferred()  # rules from "always allow"
                 if mapper.approval is None:
                     break
                 if approver is None:
@@ -623,7 +647,18 @@ class AgentSession:
                         f"run `openmanus resume {self.id}` in a terminal",
                     )
                     return await self._finish(sink, mapper, outcome)
+                await self._rule_hits.flush(self.id)
                 decisions = await approver(mapper.approval)
+                # "Always allow": store the rule now, so later calls of this run use it too.
+                for text in await remember_always(
+                    self.rules,
+                    context.policy,
+                    mapper.approval,
+                    decisions,
+                    session_id=self.id,
+                    project=str(self.workspace),
+                ):
+                    await sink.emit(ev.Notice(level="warning", text=text))
                 graph_input = Command(
                     resume={k: v.model_dump(exclude_none=True) for k, v in decisions.items()}
                 )

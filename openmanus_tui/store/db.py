@@ -59,6 +59,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+class _EventAwareSaver(AsyncSqliteSaver):
+    """The stock SQLite checkpointer, writing our queued events just before each of its
+    own writes so that its commit makes them durable together with the checkpoint."""
+
+    before_write: Any = None
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        if self.before_write is not None:
+            await self.before_write()
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: Any, writes: Any, task_id: str, task_path: str = ""
+    ) -> None:
+        if self.before_write is not None:
+            await self.before_write()
+        await super().aput_writes(config, writes, task_id, task_path)
+
+
 @dataclass
 class SessionRecord:
     id: str
@@ -88,6 +107,9 @@ class Database:
         self.conn = conn
         self.path = path
         self.saver = saver
+        self._queued: list[tuple[Any, ...]] = []
+        if isinstance(saver, _EventAwareSaver):
+            saver.before_write = self._flush_for_saver
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -108,11 +130,16 @@ class Database:
                 hint="Check storage.path, or move the file aside to start afresh.",
                 error_class="user",
             ) from None
-        saver = AsyncSqliteSaver(conn)
+        saver = _EventAwareSaver(conn)
         await saver.setup()
         return cls(conn, path, saver)
 
+    async def _flush_for_saver(self) -> None:
+        async with self.saver.lock:
+            await self._write_queued()
+
     async def close(self) -> None:
+        await self.flush_events(commit=True)
         await self.conn.close()
 
     # ---- sessions ------------------------------------------------------------------------
@@ -163,6 +190,7 @@ class Database:
             return [_row_to_session(r) for r in await cur.fetchall()]
 
     async def delete_session(self, session_id: str) -> None:
+        await self.flush_events(commit=True)
         await self.saver.adelete_thread(session_id)
         async with self.saver.lock:
             await self.conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
@@ -172,6 +200,7 @@ class Database:
 
     # ---- events --------------------------------------------------------------------------
     async def last_seq(self, session_id: str) -> int:
+        await self.flush_events()
         async with self.conn.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?", (session_id,)
         ) as cur:
@@ -179,30 +208,49 @@ class Database:
         return int(row[0]) if row else 0
 
     async def append_event(self, event: Event, *, commit: bool = True) -> None:
-        """Insert one event; without ``commit`` it rides on the connection's next commit
-        (the checkpointer commits every checkpoint)."""
-        call_id = getattr(event, "call_id", None)
+        """Store one event. With ``commit`` it is on disk when this returns. Without, it is
+        queued and written in one batch right before the checkpointer's next write (see
+        ``_EventAwareSaver``), so it is committed with the checkpoint that follows it: a kill
+        loses only events of a step whose checkpoint was not saved either (and that step runs
+        again on resume)."""
+        row = (
+            event.session_id,
+            event.seq,
+            event.run_id,
+            event.checkpoint_id,
+            event.type,
+            getattr(event, "call_id", None),
+            event.ts,
+            event.to_json(),
+        )
+        self._queued.append(row)
+        if commit:
+            await self.flush_events(commit=True)
+
+    async def flush_events(self, *, commit: bool = False) -> None:
+        """Write queued events (readers call this first, so they see every event)."""
+        if not self._queued and not commit:
+            return
         async with self.saver.lock:
-            await self.conn.execute(
-                "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, "
-                "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.session_id,
-                    event.seq,
-                    event.run_id,
-                    event.checkpoint_id,
-                    event.type,
-                    call_id,
-                    event.ts,
-                    event.to_json(),
-                ),
-            )
+            await self._write_queued()
             if commit:
                 await self.conn.commit()
+
+    async def _write_queued(self) -> None:
+        """Insert queued events; the caller holds the checkpointer's lock."""
+        if not self._queued:
+            return
+        rows, self._queued = self._queued, []
+        await self.conn.executemany(
+            "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, "
+            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     async def events(
         self, session_id: str, *, after_seq: int = 0, types: Iterable[str] | None = None
     ) -> list[Event]:
+        await self.flush_events()
         sql = "SELECT payload FROM events WHERE session_id = ? AND seq > ?"
         params: list[Any] = [session_id, after_seq]
         if types:
@@ -214,6 +262,7 @@ class Database:
 
     async def checkpoint_ids(self, session_id: str) -> list[str]:
         """Checkpoints already announced by a ``checkpoint`` event."""
+        await self.flush_events()
         async with self.conn.execute(
             "SELECT checkpoint_id FROM events WHERE session_id = ? AND type = 'checkpoint'",
             (session_id,),
@@ -222,6 +271,7 @@ class Database:
 
     async def journal(self, session_id: str, base_checkpoint: str, call_id: str) -> list[Event]:
         """The tool_started / tool_finished events of one call at one step (the tool journal)."""
+        await self.flush_events()
         async with self.conn.execute(
             "SELECT payload FROM events WHERE session_id = ? AND call_id = ? AND checkpoint_id = ?"
             " AND type IN ('tool_started', 'tool_finished') ORDER BY seq",
@@ -263,6 +313,7 @@ class Database:
 
     async def vacuum(self) -> None:
         """Give deleted pages back to the file system (after a prune)."""
+        await self.flush_events(commit=True)
         async with self.saver.lock:
             await self.conn.commit()
             await self.conn.execute("VACUUM")

@@ -122,6 +122,7 @@ def _label(source: str, node: str, step_events: list[dict[str, Any]]) -> tuple[s
 
 
 async def _rows(db: Database, session_id: str, types: tuple[str, ...] | None) -> list[Any]:
+    await db.flush_events()
     sql = "SELECT seq, type, checkpoint_id, payload FROM events WHERE session_id = ?"
     params: list[Any] = [session_id]
     if types:

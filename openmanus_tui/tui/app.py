@@ -31,7 +31,7 @@ from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
-from openmanus_tui.tui.tools_pane import ToolsTable
+from openmanus_tui.tui.tools_pane import ToolsPane
 from openmanus_tui.tui.transcript import Transcript
 
 # Below these widths the side panels start hidden (80×24 must stay usable).
@@ -43,7 +43,7 @@ FALLBACK_THEME = "textual-dark"
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
-    COMMANDS = App.COMMANDS | {commands.WorkbenchCommands}
+    COMMANDS = App.COMMANDS | commands.PROVIDERS
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", id="app.new_session"),
         Binding("ctrl+o", "toggle_expand", "Expand", id="app.expand"),
@@ -100,7 +100,7 @@ class OpenManusApp(App[int]):
                 with TabPane("Memory", id="tab-memory"):
                     yield MemoryPane(id="memory")
                 with TabPane("Tools", id="tab-tools"):
-                    yield ToolsTable(id="tools")
+                    yield ToolsPane(id="tools-pane")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -162,19 +162,25 @@ class OpenManusApp(App[int]):
         if errors:
             self.notify("Skipped broken theme files:\n" + "\n".join(errors),
                         severity="warning", timeout=10)
-        wanted = self.settings.ui.theme
+        from openmanus_tui.tui.ui_state import ThemeMemory
+
+        self._theme_memory = ThemeMemory(self.settings)
+        wanted = self._theme_memory.startup_theme()  # remembered unless the config changed
         if wanted in self.available_themes:
             self.theme = wanted
         else:
             self.theme = FALLBACK_THEME
             self.notify(f"Theme {wanted!r} not found; using {FALLBACK_THEME}.", severity="warning")
+        # Every later switch (/theme, the palette) is remembered for the next start.
+        self.theme_changed_signal.subscribe(
+            self, lambda theme: self._theme_memory.remember(theme.name)
+        )
 
     def theme_names(self) -> list[str]:
         return self._theme_names + sorted(n for n in self.available_themes
                                           if n not in self._theme_names)
 
     def set_theme(self, name: str) -> bool:
-        # Kept for this process only; persisting it needs a config writer in the core.
         if name not in self.available_themes:
             self.notify(f"No theme named {name!r}. Try /theme to list them.", severity="error")
             return False
@@ -191,7 +197,7 @@ class OpenManusApp(App[int]):
                 from openmanus_tui.runtime.session import Runtime
 
                 self.runtime = await Runtime.open(self.settings)
-            self._q(ToolsTable).refresh_registry(self.runtime.registry)
+            self._q(ToolsPane).refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
             if self.initial_session_id:
@@ -325,7 +331,8 @@ class OpenManusApp(App[int]):
 
     # ---- the prompt ------------------------------------------------------------------------------
     def _complete(self, text: str) -> list[tuple[str, str]]:
-        return commands.complete(text, self.theme_names())
+        return commands.complete(text, self.theme_names(),
+                                 commands.model_specs(self.status.model))
 
     @on(PromptInput.Submitted)
     def _on_prompt(self, message: PromptInput.Submitted) -> None:
@@ -370,6 +377,8 @@ class OpenManusApp(App[int]):
             self.action_toggle_expand()
         elif name == "help":
             self.action_help()
+        elif name in ("model", "agent", "export", "compact"):
+            self._session_command(name, arg)
         elif name == "quit":
             self.exit(0)
 
@@ -392,7 +401,9 @@ class OpenManusApp(App[int]):
 
         try:
             if self.session is None:
-                self.session = await self.runtime.create_session()
+                self.session = await self.runtime.create_session(
+                    model=self.status.model or None, profile=self.status.profile or None
+                )
                 self.status.model = self.session.record.model
                 self.status.profile = self.session.record.profile
                 self._probe_isolation()
@@ -448,7 +459,7 @@ class OpenManusApp(App[int]):
             self.refresh_status()
             if self._tools_dirty and self.runtime is not None:
                 self._tools_dirty = False
-                self._q(ToolsTable).refresh_registry(self.runtime.registry)
+                self._q(ToolsPane).refresh_tools(self.runtime)
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
@@ -516,19 +527,33 @@ class OpenManusApp(App[int]):
             self.refresh_status(keep_state=self.status.state == "awaiting approval")
 
     def refresh_memory(self) -> None:
-        from openmanus_tui.agent.prompts import system_prompt
+        if self._has_main_screen():
+            self._q(MemoryPane).reload()
 
-        transcript = self._q(StreamView).transcript
-        window = self.status.context_window or self._context_window() or 1
-        prompt = system_prompt(
-            self.status.profile or self.settings.agent.profile,
-            isolation=self.status.isolation, network=self.settings.sandbox.network,
-            extra=self.settings.agent.system_prompt,
-        )
-        from openmanus_tui.tui.memory import context_items
+    def _session_command(self, name: str, arg: str) -> None:
+        """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
+        from openmanus_tui.tui import session_commands as sc
 
-        budget = window - min(window // 4, 16_384)
-        self._q(MemoryPane).show(context_items(transcript, prompt, budget), window)
+        if name == "compact":
+            self._show_panel("tab-memory")
+            self._q(MemoryPane).preview_compaction(arg)
+        elif name in ("model", "agent") and not arg:
+            current = self.status.model if name == "model" else (self.status.profile or
+                                                                 self.settings.agent.profile)
+            self.notify(f"{name.title()}: {current}. /{name} NAME switches (Ctrl+P lists them).")
+        elif name == "model":
+            self.run_worker(sc.switch_model(self, arg), group="session-command")
+        elif name == "agent":
+            self.run_worker(sc.switch_profile(self, arg), group="session-command")
+        elif name == "export":
+            self.run_worker(sc.export_session(self, arg), group="session-command")
+
+    def _show_panel(self, tab: str) -> None:
+        panel = self._q("#panel", TabbedContent)
+        panel.active = tab
+        if not panel.display:
+            self._panel_pref = True
+            self._apply_width(self.size.width)
 
     @on(BlockSelected)
     def _on_block_selected(self, message: BlockSelected) -> None:
@@ -557,13 +582,9 @@ class OpenManusApp(App[int]):
 
     def action_help(self) -> None:
         from openmanus_tui.tui.help import HelpScreen
+        from openmanus_tui.tui.session_commands import key_help
 
-        keys = [
-            (self.get_key_display(b), b.description)
-            for b in self.BINDINGS if isinstance(b, Binding)
-        ]
-        keys += [("n / r / d", "in the sessions list: new, rename, delete")]
-        self.push_screen(HelpScreen(keys))
+        self.push_screen(HelpScreen(key_help(self)))
 
 
 def run_tui(settings: Settings, session_id: str | None = None) -> int:

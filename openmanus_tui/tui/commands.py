@@ -1,6 +1,8 @@
-"""Slash commands (what the prompt completes and the app runs) and the command palette provider.
+"""Slash commands (what the prompt completes and the app runs) and the command palette providers.
 
 Both front doors lead to the same app actions, so the palette and ``/commands`` never disagree.
+The palette has one provider per kind of entry: sessions, models, agent profiles, approval
+modes, themes and actions (``PROVIDERS``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from openmanus_tui.agent.prompts import PROFILES
+
 if TYPE_CHECKING:
     from openmanus_tui.tui.app import OpenManusApp
 
@@ -20,6 +24,7 @@ APPROVAL_MODES = {
     "auto": "read-only tools run, the rest ask",
     "yolo": "nothing asks",
 }
+EXPORT_FORMATS = {"md": "Markdown", "json": "JSON (re-importable)", "html": "a single HTML page"}
 
 
 @dataclass(frozen=True)
@@ -32,21 +37,39 @@ class SlashCommand:
 
 SLASH_COMMANDS = [
     SlashCommand("new", "start a new session"),
+    SlashCommand("model", "show or switch this session's model", "SPEC"),
+    SlashCommand("agent", "show or switch the agent profile", "NAME"),
     SlashCommand("approval", "show or set the approval mode", "ask|auto|yolo"),
+    SlashCommand("compact", "preview a compaction of older turns, then apply it", "[FOCUS]"),
+    SlashCommand("export", "write the session to its workspace (or PATH)", "[md|json|html] [PATH]"),
     SlashCommand("theme", "show or switch the theme", "NAME"),
     SlashCommand("rename", "rename this session", "TITLE"),
     SlashCommand("expand", "expand or fold all tool output"),
     SlashCommand("help", "keys and commands"),
     SlashCommand("quit", "leave"),
-    SlashCommand("model", "switch model", "SPEC", available=False),
-    SlashCommand("agent", "switch agent profile", "NAME", available=False),
-    SlashCommand("compact", "summarise old context", available=False),
-    SlashCommand("export", "export the session", available=False),
 ]
 BY_NAME = {c.name: c for c in SLASH_COMMANDS}
 
 
-def complete(text: str, themes: list[str]) -> list[tuple[str, str]]:
+def model_specs(current: str) -> list[str]:
+    """Model specs to offer: the current one, the offline scripts, then the known OpenAI-style
+    models (any other ``openai:<name>`` works too when typed)."""
+    from importlib import resources
+
+    from openmanus_tui.config import KNOWN_MODELS
+
+    scripts = sorted(
+        f"scripted:{p.name.removesuffix('.json')}"
+        for p in resources.files("openmanus_tui.models.scripts").iterdir()
+        if p.name.endswith(".json")
+    )
+    specs = [current, *scripts, *(f"openai:{name}" for name in KNOWN_MODELS)]
+    return list(dict.fromkeys(s for s in specs if s))
+
+
+def complete(
+    text: str, themes: list[str], models: list[str] | None = None
+) -> list[tuple[str, str]]:
     """Completions for a prompt starting with ``/``: command names, then known arguments."""
     body = text[1:]
     if " " not in body:
@@ -60,6 +83,12 @@ def complete(text: str, themes: list[str]) -> list[tuple[str, str]]:
         options = list(APPROVAL_MODES.items())
     elif name == "theme":
         options = [(t, "") for t in themes]
+    elif name == "agent":
+        options = [(key, label) for key, label in PROFILES.items()]
+    elif name == "model":
+        options = [(m, "") for m in models or []]
+    elif name == "export":
+        options = list(EXPORT_FORMATS.items())
     else:
         return []
     return [(f"/{name} {value}", desc) for value, desc in options
@@ -72,26 +101,17 @@ def parse(text: str) -> tuple[str, str]:
     return name.lower(), arg.strip()
 
 
-class WorkbenchCommands(Provider):
-    """Palette entries for sessions, approval modes, themes and actions."""
+Entry = tuple[str, Callable[[], object], str]
 
-    def _entries(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: OpenManusApp = self.app  # type: ignore[assignment]
-        entries: list[tuple[str, Callable[[], object], str]] = [
-            ("New session", app.action_new_session, "start a new session"),
-            ("Expand / fold all tool output", app.action_toggle_expand, ""),
-            ("Toggle sessions sidebar", app.action_toggle_sidebar, ""),
-            ("Toggle side panel", app.action_toggle_panel, ""),
-            ("Help: keys and commands", app.action_help, ""),
-        ]
-        for mode, desc in APPROVAL_MODES.items():
-            entries.append((f"Approval mode: {mode}", partial(app.set_approval_mode, mode), desc))
-        for name in app.theme_names():
-            entries.append((f"Theme: {name}", partial(app.set_theme, name), ""))
-        for record in app.session_records:
-            entries.append((f"Open session: {record.title or record.id}",
-                            partial(app.open_session_by_id, record.id), record.id))
-        return entries
+
+class _Entries(Provider):
+    """A provider over a fixed list of (name, callback, help) entries built from the app."""
+
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        raise NotImplementedError
+
+    def _entries(self) -> list[Entry]:
+        return self.entries(self.app)  # type: ignore[arg-type]
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._entries():
@@ -103,3 +123,54 @@ class WorkbenchCommands(Provider):
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class ActionCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [
+            ("New session", app.action_new_session, "start a new session"),
+            ("Compact: preview a compaction of older turns", partial(app.run_slash, "/compact"),
+             "what would be summarised, the summary, tokens before → after"),
+            *[(f"Export session as {label}", partial(app.run_slash, f"/export {fmt}"),
+               "into the session's workspace") for fmt, label in EXPORT_FORMATS.items()],
+            ("Expand / fold all tool output", app.action_toggle_expand, ""),
+            ("Toggle sessions sidebar", app.action_toggle_sidebar, ""),
+            ("Toggle side panel", app.action_toggle_panel, ""),
+            ("Help: keys and commands", app.action_help, ""),
+        ]
+
+
+class SessionCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [(f"Open session: {r.title or r.id}", partial(app.open_session_by_id, r.id), r.id)
+                for r in app.session_records]
+
+
+class ModelCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [(f"Model: {spec}", partial(app.run_slash, f"/model {spec}"),
+                 "switch this session's model") for spec in model_specs(app.status.model)]
+
+
+class ProfileCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [(f"Agent: {label}", partial(app.run_slash, f"/agent {key}"), "agent profile")
+                for key, label in PROFILES.items()]
+
+
+class ApprovalCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [(f"Approval mode: {mode}", partial(app.set_approval_mode, mode), desc)
+                for mode, desc in APPROVAL_MODES.items()]
+
+
+class ThemeCommands(_Entries):
+    def entries(self, app: OpenManusApp) -> list[Entry]:
+        return [(f"Theme: {name}", partial(app.set_theme, name), "")
+                for name in app.theme_names()]
+
+
+PROVIDERS = {
+    ActionCommands, SessionCommands, ModelCommands, ProfileCommands, ApprovalCommands,
+    ThemeCommands,
+}

@@ -1,106 +1,315 @@
-"""The memory pane: what the next model call will contain, with a token weight per item.
+"""The memory pane: what the next model call will contain, pins, and the compaction preview.
 
-Built from the session's transcript (stored events plus live ones): the system prompt, user
-messages, the model's messages with their tool calls, and tool results, rebuilt as chat messages
-and passed through the same ``build_context`` the agent uses, so items the window would drop are
-shown as dropped. Pinning and compaction previews come with the memory issue.
+Everything shown comes from the session's memory manager (``AgentSession.context_parts()``):
+the system prompt, recalled memories, the summary of earlier turns, the tool definitions, pinned
+turns, the request and the other turns, each with its token weight and a bar against the
+context window; turns the window would drop are marked. ``p`` (or the Pin button) pins or unpins
+the highlighted turn. "Preview compaction" (and ``/compact [focus]``) asks the session what a
+compaction would do — the turns it would summarise, the proposed summary, tokens before and
+after — and Apply stores exactly that preview. Nothing is compacted while a run is going.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Static
 
-from openmanus_tui.tui.transcript import Transcript
-
-BAR_WIDTH = 10
-
-
-@dataclass
-class MemoryItem:
-    kind: str  # system, user, assistant, tool
-    label: str
-    tokens: int
-    included: bool = True
-
-
-def context_items(
-    transcript: Transcript, system_prompt: str, budget_tokens: int
-) -> list[MemoryItem]:
-    """The items of the next model call, in order, with estimated tokens."""
-    # Imported here: langchain_core is heavy, and only needed once the pane is shown.
-    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-
-    from openmanus_tui.agent.context import build_context, estimate_tokens
-
-    messages = []
-    labels: list[tuple[str, str]] = []
-    for block in transcript.blocks:
-        if block.kind == "user":
-            messages.append(HumanMessage(content=block.text))
-            labels.append(("user", block.text))
-        elif block.kind in ("thought", "answer"):
-            calls = [
-                {"id": r.call_id, "name": r.tool, "args": r.args_ran or r.args or {}}
-                for r in transcript.calls.values()
-                if block.message_id and r.message_id == block.message_id
-            ]
-            messages.append(AIMessage(content=block.text, tool_calls=calls))
-            names = ", ".join(c["name"] for c in calls)
-            labels.append(("assistant", block.text + (f" → {names}" if names else "")))
-        elif block.kind == "observation" and block.call_id in transcript.calls:
-            rec = transcript.calls[block.call_id]
-            if rec.status in ("pending", "running"):
-                continue
-            messages.append(ToolMessage(content=rec.result, tool_call_id=rec.call_id))
-            labels.append(("tool", f"{rec.tool}: {rec.result}"))
-    sent, _, _ = build_context(system_prompt, messages, budget_tokens)
-    sent_ids = {id(m) for m in sent}
-    items = [MemoryItem("system", system_prompt, estimate_tokens(sent[0]))]
-    for msg, (kind, label) in zip(messages, labels, strict=True):
-        items.append(MemoryItem(kind, label, estimate_tokens(msg), id(msg) in sent_ids))
-    return items
+BAR_WIDTH = 12
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+# Parts that are not turns of the conversation: they cannot be pinned.
+FIXED_KINDS = {"system", "memories", "summary", "tools"}
+PIN_MARK = "◆"
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A bar with eighth-cell resolution; any non-zero share shows at least a sliver."""
     fraction = max(0.0, min(1.0, fraction))
-    full = round(fraction * width)
-    return "█" * full + "░" * (width - full)
+    eighths = round(fraction * width * 8)
+    if fraction > 0 and eighths == 0:
+        eighths = 1
+    full, rest = divmod(eighths, 8)
+    text = "█" * full + (EIGHTHS[rest] if rest else "")
+    return text + "░" * (width - len(text))
 
 
-def _one_line(text: str, width: int = 60) -> str:
+def one_line(text: str, width: int = 60) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def preview_text(preview: Any) -> Text:
+    """The compaction preview as shown: tokens before → after, the turns, the summary."""
+    saved = preview.tokens_before - preview.tokens_after
+    text = Text.assemble(
+        ("Compaction preview", "bold"),
+        (f" — focus: {preview.focus}" if preview.focus else "", "italic"),
+        "\n",
+        f"tokens {preview.tokens_before:,} → {preview.tokens_after:,} (−{saved:,})",
+        f" · summarises {len(preview.turns)} turns\n",
+    )
+    for turn in preview.turns:
+        text.append(f"  {turn['kind']:<10} {turn['tokens']:>6,}  {one_line(turn['label'], 70)}\n",
+                    style="dim")
+    text.append("Proposed summary:\n", style="bold")
+    text.append(preview.text)
+    return text
+
+
 class MemoryPane(Vertical):
+    DEFAULT_CSS = """
+    MemoryPane #memory-table { height: 1fr; }
+    MemoryPane #memory-actions { height: auto; }
+    MemoryPane #memory-actions Button { min-width: 10; margin-right: 1; }
+    MemoryPane #memory-preview { height: auto; max-height: 55%; border-top: solid $primary; }
+    MemoryPane #memory-preview-text { height: auto; }
+    MemoryPane #memory-preview-actions { height: auto; }
+    MemoryPane #memory-preview-actions Button { margin-right: 1; }
+    """
+    BINDINGS = [
+        Binding("p", "toggle_pin", "Pin / unpin", id="memory.pin"),
+        Binding("c", "preview_compaction", "Preview compaction", id="memory.compact"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.view: Any = None  # the last ContextView shown
+        self.preview: Any = None  # the CompactionPreview shown, if any
+        self._preview_pins: list[str] = []
+        self._session: Any = None
+
     def compose(self) -> ComposeResult:
         yield Static("No session yet.", id="memory-summary")
         yield DataTable(id="memory-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="memory-actions"):
+            yield Button("Pin", id="memory-pin", compact=True)
+            yield Button("Preview compaction", id="memory-compact", compact=True)
+        with VerticalScroll(id="memory-preview"):
+            yield Static(id="memory-preview-text")
+            with Horizontal(id="memory-preview-actions"):
+                yield Button("Apply", id="compact-apply", variant="primary", compact=True)
+                yield Button("Discard", id="compact-discard", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("kind", "tokens", "weight", "item")
+        self.query_one(DataTable).add_columns("kind", "tokens", "% win", "window", "", "item")
+        self.query_one("#memory-preview").display = False
 
-    def show(self, items: list[MemoryItem], window: int) -> None:
-        used = sum(i.tokens for i in items if i.included)
-        dropped = sum(1 for i in items if not i.included)
+    # ---- loading ------------------------------------------------------------------------------
+    @property
+    def session(self) -> Any:
+        return getattr(self.app, "session", None)
+
+    def _running(self) -> bool:
+        running = getattr(self.app, "run_in_progress", None)
+        return bool(running and running())
+
+    @work(group="memory", exclusive=True)
+    async def reload(self) -> None:
+        """Ask the session for the next prompt's parts and show them (drops a stale preview)."""
+        from openmanus_tui.errors import OpenManusError
+
+        session = self.session
+        if session is not self._session or session is None:
+            self._set_preview(None)
+        self._session = session
+        if session is None:
+            self.view = None
+            self.query_one("#memory-summary", Static).update(
+                "No session yet: send a task, or open one from the sessions list.")
+            self.query_one(DataTable).clear()
+            return
+        try:
+            view = await session.context_parts()
+        except OpenManusError as exc:
+            self.query_one("#memory-summary", Static).update(f"Memory unavailable: {exc.message}")
+            return
+        if session is self.session:
+            if self.preview is not None and not self._preview_current(view):
+                self._set_preview(None)
+            self.show(view)
+
+    def _preview_current(self, view: Any) -> bool:
+        """A preview stays valid while the turns it summarises are still in the prompt
+        unsummarised and no pin changed; the session re-checks its fingerprint on apply."""
+        ids = {i for part in view.parts if part.kind not in FIXED_KINDS for i in part.message_ids}
+        wanted = {i for turn in self.preview.turns for i in turn["ids"]}
+        return wanted <= ids and sorted(view.pins) == sorted(self._preview_pins)
+
+    def show(self, view: Any) -> None:
+        self.view = view
+        window = view.window or 1
+        pinned = sum(1 for p in view.parts if p.pinned)
+        dropped = sum(1 for p in view.parts if not p.included)
         summary = Text.assemble(
-            ("context ", "bold"), bar(used / window if window else 0, 20),
-            f" {used:,} / {window:,} tokens ({(used / window * 100) if window else 0:.1f}%)",
+            ("context ", "bold"), bar(view.tokens / window, 20),
+            f" {view.tokens:,} / {view.window:,} tokens ({view.tokens / window * 100:.1f}%)"
+            f" · budget {view.budget:,}\n",
+            f"{len(view.parts)} parts",
         )
-        summary.append(f"\n{len(items)} items")
+        if pinned:
+            summary.append(f" · {pinned} pinned")
         if dropped:
-            summary.append(f", {dropped} dropped by the window", style="bold")
-        summary.append(" · estimates (~4 chars a token); pinning and compaction: not yet",
-                       style="dim")
+            summary.append(f" · {dropped} dropped by the window", style="bold")
+        if view.memories:
+            summary.append(f" · {len(view.memories)} memories recalled")
+        if view.summaries:
+            summary.append(f" · {len(view.summaries)} summaries")
+        if view.would_compact:
+            summary.append(" · the next call compacts", style="bold")
         self.query_one("#memory-summary", Static).update(summary)
         table = self.query_one(DataTable)
+        row = table.cursor_row
         table.clear()
-        for n, item in enumerate(items):
-            share = item.tokens / used if used else 0
-            kind = item.kind if item.included else f"{item.kind} (dropped)"
-            table.add_row(kind, f"{item.tokens:,}", bar(share), _one_line(item.label), key=str(n))
+        for n, part in enumerate(view.parts):
+            style = "" if part.included else "dim strike"
+            kind = part.kind if part.included else f"{part.kind} (dropped)"
+            table.add_row(
+                Text(kind, style=style), f"{part.tokens:,}", f"{part.tokens / window * 100:.1f}",
+                bar(part.tokens / window), PIN_MARK if part.pinned else "",
+                Text(one_line(part.label), style=style), key=str(n),
+            )
+        if view.parts:
+            table.move_cursor(row=min(row, len(view.parts) - 1), animate=False)
+        self._update_pin_button()
+
+    def selected_part(self) -> Any:
+        if self.view is None or not self.view.parts:
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self.view.parts[row] if 0 <= row < len(self.view.parts) else None
+
+    def _update_pin_button(self) -> None:
+        part = self.selected_part()
+        self.query_one("#memory-pin", Button).label = (
+            "Unpin" if part is not None and part.pinned else "Pin"
+        )
+
+    @on(DataTable.RowHighlighted, "#memory-table")
+    def _on_row(self) -> None:
+        self._update_pin_button()
+
+    # ---- pins --------------------------------------------------------------------------------
+    async def toggle_pin(self, part: Any) -> bool:
+        """Pin an unpinned turn or unpin a pinned one; returns whether anything changed."""
+        from openmanus_tui.errors import OpenManusError
+
+        session = self.session
+        if session is None or self.view is None:
+            self.notify("No session yet: nothing to pin.", severity="warning")
+            return False
+        if part.kind in FIXED_KINDS or not part.message_ids:
+            self.notify(f"Only conversation turns can be pinned, not the {part.label}.",
+                        severity="warning")
+            return False
+        try:
+            if part.pinned:
+                for item in set(part.message_ids) & set(self.view.pins):
+                    await session.unpin(item)
+            else:
+                await session.pin(part.message_ids[0])
+        except OpenManusError as exc:
+            self.notify(exc.message, severity="error")
+            return False
+        self.notify(("Unpinned: " if part.pinned else "Pinned (kept in every prompt): ")
+                    + one_line(part.label, 50))
+        self.reload()
+        return True
+
+    def action_toggle_pin(self) -> None:
+        part = self.selected_part()
+        if part is not None:
+            self.run_worker(self.toggle_pin(part), group="memory-pin")
+
+    # ---- compaction -------------------------------------------------------------------------
+    def _set_preview(self, preview: Any) -> None:
+        self.preview = preview
+        box = self.query_one("#memory-preview")
+        box.display = preview is not None
+        if preview is not None:
+            self._preview_pins = list(self.view.pins) if self.view is not None else []
+            self.query_one("#memory-preview-text", Static).update(preview_text(preview))
+
+    @work(group="memory-compact", exclusive=True)
+    async def preview_compaction(self, focus: str = "") -> None:
+        """Show what ``/compact focus`` would do (one model call for the proposed summary)."""
+        from openmanus_tui.errors import OpenManusError
+
+        session = self.session
+        if session is None:
+            self.notify("Nothing to compact yet: send a task first.", severity="warning")
+            return
+        if self._running():
+            self.notify("A run is in progress: compact when it has finished.",
+                        severity="warning")
+            return
+        self.notify("Asking the model for the summary…", timeout=3)
+        try:
+            preview = await session.compaction_preview(focus)
+            view = await session.context_parts()
+        except OpenManusError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        if session is not self.session:
+            return
+        self.show(view)
+        if preview is None:
+            self._set_preview(None)
+            self.notify("Nothing to compact: every turn is recent, pinned or the request.")
+            return
+        self._set_preview(preview)
+
+    def action_preview_compaction(self) -> None:
+        self.preview_compaction()
+
+    async def apply_compaction(self) -> Any:
+        """Store the previewed summary exactly as shown; returns it (None if nothing applied)."""
+        from openmanus_tui.errors import OpenManusError
+
+        session, preview = self.session, self.preview
+        if session is None or preview is None:
+            return None
+        if self._running():
+            self.notify("A run is in progress: compact when it has finished.",
+                        severity="warning")
+            return None
+        try:
+            applied = await session.compact(preview.focus, preview)
+        except OpenManusError as exc:
+            self.notify(exc.message, severity="error")
+            return None
+        self._set_preview(None)
+        if applied is None:
+            self.notify("Nothing to compact any more.", severity="warning")
+        else:
+            self.notify(f"Compacted {len(applied.turns)} turns: "
+                        f"{applied.tokens_before:,} → {applied.tokens_after:,} tokens.")
+            if applied.base != preview.base:
+                self.notify("The context changed since the preview: a new summary was made.",
+                            severity="warning")
+        self.reload()
+        return applied
+
+    @on(Button.Pressed, "#memory-pin")
+    def _on_pin_button(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_toggle_pin()
+
+    @on(Button.Pressed, "#memory-compact")
+    def _on_compact_button(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.preview_compaction()
+
+    @on(Button.Pressed, "#compact-apply")
+    def _on_apply(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.run_worker(self.apply_compaction(), group="memory-compact", exclusive=True)
+
+    @on(Button.Pressed, "#compact-discard")
+    def _on_discard(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._set_preview(None)

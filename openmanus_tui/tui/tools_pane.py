@@ -1,12 +1,18 @@
-"""The tools pane: the registry with tier, risk, call counts, failures and mean latency."""
+"""The tools pane: the registry with tier, risk, call counts, failures and mean latency, and the
+MCP servers (name, transport, state, tool count, error) from the runtime's ``McpManager``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import DataTable
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 
 COLUMNS = ("tool", "tier", "risk", "calls", "fail", "mean ms")
+MCP_COLUMNS = ("server", "transport", "state", "tools", "error")
+STATE_STYLES = {"ready": "", "starting": "italic", "failed": "bold", "stopped": "dim"}
 
 
 class ToolsTable(DataTable):
@@ -27,3 +33,45 @@ class ToolsTable(DataTable):
                 f"{stats.mean_ms:.0f}" if stats and calls else "–",
                 key=spec.name,
             )
+
+
+class McpTable(DataTable):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns(*MCP_COLUMNS)
+
+    def refresh_servers(self, statuses: list[Any]) -> None:
+        self.clear()
+        for s in statuses:
+            self.add_row(
+                s.name, str(s.transport), Text(str(s.state), style=STATE_STYLES.get(s.state, "")),
+                str(s.tool_count), Text(" ".join((s.error or "").split()), style="dim"),
+                key=s.name,
+            )
+
+
+class ToolsPane(Vertical):
+    """The Tools tab: the registry above, the MCP servers below (a line when none are set up)."""
+
+    DEFAULT_CSS = """
+    ToolsPane #tools { height: 1fr; }
+    ToolsPane #mcp-title { height: 1; margin-top: 1; text-style: bold; }
+    ToolsPane #mcp-servers { height: auto; max-height: 40%; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ToolsTable(id="tools")
+        yield Static("MCP servers", id="mcp-title")
+        yield McpTable(id="mcp-servers")
+
+    def refresh_tools(self, runtime: Any) -> None:
+        """Both tables from ``runtime`` (its ``registry`` and ``mcp``, which may be None)."""
+        self.query_one(ToolsTable).refresh_registry(runtime.registry)
+        mcp = getattr(runtime, "mcp", None)
+        statuses = mcp.statuses() if mcp is not None else []
+        self.query_one("#mcp-title", Static).update(
+            "MCP servers" if statuses else "MCP servers: none ([mcp.servers] in the config)"
+        )
+        table = self.query_one(McpTable)
+        table.display = bool(statuses)
+        table.refresh_servers(statuses)

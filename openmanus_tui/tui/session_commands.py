@@ -1,0 +1,153 @@
+"""What ``/model``, ``/agent``, ``/export`` and the help screen do, kept out of ``app.py``.
+
+Each function takes the running ``OpenManusApp``, reports with notifications (a person's
+mistake is one clear line, never a traceback) and returns whether it did something.
+A switch made before the first task of a new session applies when that session is created
+(``app.status`` carries it to ``create_session``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openmanus_tui.agent.prompts import PROFILES, resolve_profile
+from openmanus_tui.errors import OpenManusError
+from openmanus_tui.tui.commands import EXPORT_FORMATS
+
+if TYPE_CHECKING:
+    from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.help import KeyHelp
+
+
+def _busy(app: OpenManusApp, what: str) -> bool:
+    if app.run_in_progress():
+        app.notify(f"A run is in progress: {what} when it has finished (or stop it with Ctrl+G).",
+                   severity="warning")
+        return True
+    return False
+
+
+async def switch_model(app: OpenManusApp, spec: str) -> bool:
+    """``/model SPEC``: validate the spec, store it on the session and reopen the session with
+    it (``runtime.open_session(id, model=SPEC)``); the next run uses it."""
+    from openmanus_tui.models.factory import make_model
+
+    spec = spec.strip()
+    try:
+        _, info = make_model(app.settings, spec)
+    except OpenManusError as exc:
+        app.notify(f"Cannot switch the model: {exc.message}", severity="error")
+        return False
+    if _busy(app, "switch the model"):
+        return False
+    session = app.session
+    if session is not None:
+        # The spec as typed: a real model without a key runs as the demo until one is set.
+        await app.runtime.db.update_session(session.id, model=spec)
+        app.session = await app.runtime.open_session(session.id, model=spec)
+    app.status.model = spec
+    app.refresh_status()
+    app.refresh_memory()  # the window and the token counting follow the model
+    app.notify(f"Model: {spec} (context window {info.context_window:,} tokens)"
+               + ("" if session else " — for the session your next task starts"))
+    if info.offline_reason:
+        app.notify(info.offline_reason, severity="warning", timeout=10)
+    return True
+
+
+async def switch_profile(app: OpenManusApp, name: str) -> bool:
+    """``/agent NAME``: Manus, Research, Writing or Data analysis, stored on the session."""
+    profile = resolve_profile(name)
+    if profile is None:
+        app.notify(f"No agent profile {name!r}; one of: {', '.join(PROFILES.values())}.",
+                   severity="error")
+        return False
+    if _busy(app, "switch the agent"):
+        return False
+    session = app.session
+    if session is not None:
+        await app.runtime.db.update_session(session.id, profile=profile)
+        session.record.profile = profile
+    app.status.profile = profile
+    app.refresh_status()
+    app.refresh_memory()  # the system prompt changed
+    app.notify(f"Agent: {PROFILES[profile]}"
+               + ("" if session else " — for the session your next task starts"))
+    return True
+
+
+def parse_export_arg(arg: str) -> tuple[str, str | None]:
+    """(format, path or None) from ``[md|json|html] [PATH]``; a lone PATH takes its format from
+    the suffix. Raises ``ValueError`` with the line to show."""
+    words = arg.split(maxsplit=1)
+    fmt, path = "md", None
+    if words and words[0].lower() in EXPORT_FORMATS:
+        fmt = words[0].lower()
+        path = words[1] if len(words) > 1 else None
+    elif words:
+        path = arg
+        suffix = Path(path).suffix.lower().lstrip(".")
+        fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"/export: unknown format {words[0]!r}; use md, json or html "
+                             "(then an optional path)")
+    return fmt, path
+
+
+async def export_session(app: OpenManusApp, arg: str) -> Path | None:
+    """``/export [md|json|html] [PATH]``: the same document as ``openmanus export`` (secrets
+    redacted), written to PATH or to ``<workspace>/openmanus-<session>.<ext>``."""
+    from openmanus_tui import export
+
+    try:
+        fmt, path = parse_export_arg(arg)
+    except ValueError as exc:
+        app.notify(str(exc), severity="error")
+        return None
+    session = app.session
+    if session is None:
+        app.notify("Nothing to export yet: send a task first.", severity="warning")
+        return None
+    runtime = app.runtime
+    events = await runtime.db.events(session.id)
+    tree = await session.history.tree()
+    branches = [{"head": h, "checkpoints": tree.lineage(h), "label": tree.nodes[h].label}
+                for h in tree.heads]
+    secrets = [*export.secrets_from_settings(runtime.settings), *export.secrets_from_environ()]
+    doc = export.prepare_export(session.record, events, branches, secrets)
+    writer = {"md": export.to_markdown, "json": export.to_json, "html": export.to_html}[fmt]
+    text = writer(doc)
+    if path is None:
+        target = session.workspace / f"openmanus-{session.id}.{fmt}"
+    else:
+        target = Path(path).expanduser()
+        if not target.is_absolute():
+            target = session.workspace / target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        app.notify(f"Cannot write {target}: {exc.strerror or exc}", severity="error")
+        return None
+    app.notify(f"Exported {len(doc.events)} events to {target}", timeout=10)
+    return target
+
+
+def key_help(app: OpenManusApp) -> list[KeyHelp]:
+    """Every binding with an id, from the app and the widgets that have their own keys."""
+    from openmanus_tui.tui.approval import ApprovalScreen
+    from openmanus_tui.tui.help import KeyHelp, bindings_help
+    from openmanus_tui.tui.memory import MemoryPane
+    from openmanus_tui.tui.sidebar import SessionList
+
+    owners: list[tuple[str, Any]] = [
+        ("anywhere", type(app).BINDINGS),
+        ("sessions list", SessionList.BINDINGS),
+        ("memory tab", MemoryPane.BINDINGS),
+        ("approval dialog", ApprovalScreen.BINDINGS),
+    ]
+    keys = bindings_help(owners, app.settings.ui.keymap, app.get_key_display)
+    keys.append(KeyHelp("^p", "command palette: sessions, models, agents, modes, themes",
+                        "", "anywhere"))
+    return keys

@@ -1,0 +1,77 @@
+"""Small UI state remembered between runs (the chosen theme), in ``ui-state.json`` in the data
+folder, so that switching a theme never rewrites the person's TOML file.
+
+Which theme starts: the remembered choice, unless ``ui.theme`` (config file, environment) has
+changed since that choice was made — then the configuration wins, because it is the newer
+intent. Concretely the file stores the configured theme next to the choice; a start-up whose
+configured theme differs from the stored one uses the configured theme (and does not forget
+the choice: a later start-up with the old configuration gets it back).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "ui-state.json"
+
+
+def state_path(settings: Any) -> Path:
+    return Path(settings.resolved_data_dir) / STATE_FILE
+
+
+def load_ui_state(settings: Any) -> dict[str, Any]:
+    """The stored state; an unreadable or broken file counts as empty (it is only a cache of
+    choices, never worth refusing to start over)."""
+    try:
+        data = json.loads(state_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_ui_state(settings: Any, **changes: Any) -> None:
+    """Merge ``changes`` into the file, atomically (a crash never leaves half a file)."""
+    path = state_path(settings)
+    data = {**load_ui_state(settings), **changes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ui-state.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ThemeMemory:
+    """Decides the start-up theme and records later switches."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.current: str | None = None
+
+    def startup_theme(self) -> str:
+        state = load_ui_state(self.settings)
+        configured = self.settings.ui.theme
+        chosen = state.get("theme")
+        if isinstance(chosen, str) and chosen and state.get("config_theme") == configured:
+            self.current = chosen
+        else:
+            self.current = configured
+        return self.current
+
+    def remember(self, name: str) -> bool:
+        """Store a switch to ``name``; False when it is what is already in use (no write)."""
+        if name == self.current:
+            return False
+        self.current = name
+        try:
+            save_ui_state(self.settings, theme=name, config_theme=self.settings.ui.theme)
+        except OSError:
+            return False  # a read-only data folder: the switch still applies to this run
+        return True
