@@ -220,12 +220,14 @@ def analyse_turns(
     turns: list[Turn] = []
     observations: list[Observation] = []
     pin_set, covered_set = set(pins), set(covered)
+    last_user = -1
     for i, group in enumerate(group_turns(messages)):
         # A turn's analysis depends only on its messages: cached by their identity, so a long
-        # session does not re-excerpt and re-count its whole history at every step.
-        key = (observation_chars, excerpt_chars, *(id(m) for m in group))
+        # session does not re-excerpt and re-count its whole history at every step. A turn
+        # grows only at its end (results arrive after the call), hence first, last and size.
+        key = (observation_chars, excerpt_chars, id(group[0]), id(group[-1]), len(group))
         cached = counter.turns.get(key)
-        if cached is None or any(a is not b for a, b in zip(cached[0], group, strict=True)):
+        if cached is None or cached[0] is not group[0] or cached[1] is not group[-1]:
             sent: list[BaseMessage] = []
             handles: list[str] = []
             found: list[Observation] = []
@@ -237,24 +239,26 @@ def analyse_turns(
                     found.append(Observation(handle, msg.id, msg.name or "", text))
                     msg = msg.model_copy(update={"content": excerpt(text, handle, excerpt_chars)})
                 sent.append(msg)
-            cached = (list(group), sent, handles, found, counter.messages(sent))
+            ids = frozenset(m.id for m in group if m.id)
+            cached = (group[0], group[-1], sent, handles, found, counter.messages(sent), ids)
             if len(counter.turns) >= 20_000:
                 counter.turns.clear()
             counter.turns[key] = cached
-        _, sent, handles, found, tokens = cached
-        observations.extend(found)
-        ids = {m.id for m in group if m.id}
+        head, _, sent, handles, found, tokens, ids = cached
+        if found:
+            observations.extend(found)
+        if isinstance(head, HumanMessage):
+            last_user = i
         turns.append(
             Turn(
                 index=i,
                 messages=sent,
                 tokens=tokens,
-                pinned=bool(ids & pin_set),
-                covered=bool(group[0].id and group[0].id in covered_set),
-                handles=list(handles),
+                pinned=bool(pin_set) and not ids.isdisjoint(pin_set),
+                covered=bool(covered_set) and bool(head.id) and head.id in covered_set,
+                handles=list(handles) if handles else [],
             )
         )
-    last_user = max((t.index for t in turns if t.kind == "user"), default=-1)
     if last_user >= 0:
         turns[last_user].is_request = True
         turns[last_user].covered = False

@@ -258,14 +258,19 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                         "arguments (agent.repeat_limit)"
                     )
                     return update
+    decisions, pending = policy_decisions(calls, ctx)
+    if not pending:
+        update["decisions"] = decisions  # routes straight to call_tool (see _after_llm)
     return update
 
 
-def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    ctx = runtime.context
+def policy_decisions(
+    calls: list[dict[str, Any]], ctx: AgentContext
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The decisions the approval policy takes alone, and the calls that need a person."""
     decisions: dict[str, dict[str, Any]] = {}
     pending: list[dict[str, Any]] = []
-    for call in state.get("tool_calls", []):
+    for call in calls:
         if call.get("invalid"):
             decisions[call["id"]] = {
                 "decision": "error",
@@ -304,6 +309,12 @@ def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
                     "reason": verdict.reason,
                 }
             )
+    return decisions, pending
+
+
+def approve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    decisions, pending = policy_decisions(state.get("tool_calls", []), ctx)
     update: dict[str, Any] = {"decisions": decisions}
     if not pending:
         return update
@@ -395,7 +406,13 @@ def finalize(state: AgentState) -> dict[str, Any]:
 def _after_llm(state: AgentState) -> str:
     if state.get("stop_reason") or state.get("final_answer") is not None:
         return "finalize"
-    return "approve" if state.get("tool_calls") else "finalize"
+    calls = state.get("tool_calls")
+    if not calls:
+        return "finalize"
+    # When the policy decided every call (call_llm recorded it), there is nobody to ask:
+    # skip the approve step and its checkpoint.
+    decided = state.get("decisions") or {}
+    return "call_tool" if all(c["id"] in decided for c in calls) else "approve"
 
 
 def build_graph() -> StateGraph:
@@ -405,7 +422,7 @@ def build_graph() -> StateGraph:
     graph.add_node("call_tool", call_tool)
     graph.add_node("finalize", finalize)
     graph.add_edge(START, "call_llm")
-    graph.add_conditional_edges("call_llm", _after_llm, ["approve", "finalize"])
+    graph.add_conditional_edges("call_llm", _after_llm, ["approve", "call_tool", "finalize"])
     graph.add_edge("approve", "call_tool")
     graph.add_edge("call_tool", "call_llm")
     graph.add_edge("finalize", END)

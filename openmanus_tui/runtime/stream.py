@@ -67,6 +67,7 @@ class StreamMapper:
                 self.totals[key] = update[key]
         if node == "call_llm":
             await self._on_llm(update)
+            await self._on_decisions(update)  # calls the policy decided alone, if any
         elif node == "approve":
             await self._on_decisions(update)
         elif node == "call_tool":
