@@ -245,3 +245,36 @@ async def test_registry_records_stats_and_loads_plugins(monkeypatch: pytest.Monk
 
 async def _hello(name: str) -> str:
     return f"hello {name}"
+
+
+async def test_manus_mcp_cli_inside_the_sandbox(tmp_path: Path) -> None:
+    """The agent writes a stdio MCP server and its config into the workspace, then calls it
+    with ``manus-mcp-cli`` through ``shell_exec``: the server runs inside the sandbox too."""
+    server_code = Path(ECHO_SERVER).read_text()
+    config = {"mcpServers": {"echo": {"command": "python3", "args": ["echo_server.py"]}}}
+    steps = [
+        {
+            "tool_calls": [
+                {"name": "file_write", "args": {"path": "echo_server.py", "content": server_code}},
+                {"name": "file_write", "args": {"path": "mcp.json", "content": json.dumps(config)}},
+            ]
+        },
+        {
+            "tool_calls": [
+                {
+                    "name": "shell_exec",
+                    "args": {
+                        "command": "manus-mcp-cli --config mcp.json tools echo && "
+                        'manus-mcp-cli --config mcp.json call echo add \'{"a": 20, "b": 22}\'',
+                        "timeout": 120,
+                    },
+                }
+            ]
+        },
+    ]
+    seen, outcome, _ = await run_script(tmp_path, steps)
+    shell = finished(seen)[-1]
+    assert shell.status == "ok", shell.result
+    assert "echo" in shell.result and "add" in shell.result  # the tool listing
+    assert "42" in shell.result
+    assert outcome.status == "completed"

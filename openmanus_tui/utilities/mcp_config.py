@@ -214,10 +214,16 @@ def open_client(
     from mcp.client.stdio import stdio_client
 
     if server.transport == "stdio":
+        env = server.env or None
+        if os.environ.get("OPENMANUS_SANDBOX_LEVEL"):
+            # Inside the sandbox the environment is already scrubbed, and the interpreter
+            # needs its variables (PYTHONPATH, LD_LIBRARY_PATH…), which the SDK would drop
+            # by passing only a few defaults: hand the server all of it.
+            env = {**os.environ, **(server.env or {})}
         params = StdioServerParameters(
             command=server.command or "",
             args=server.args,
-            env=server.env or None,
+            env=env,
             cwd=server.cwd,
         )
         transport: Any = stdio_client(params, errlog=errlog or sys.stderr)
