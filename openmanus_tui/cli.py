@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser("serve", help="serve the workbench to a browser (textual-serve)")
+    serve.add_argument("--web", action="store_true", required=True,
+                       help="serve the workbench over HTTP (the only mode)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, metavar="N", help="port (8000)")
     return parser
 
 
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["OPENMANUS_CONFIG"] = args.config
         if args.command is None:
             return _workbench(args)
+        if args.command == "serve":
+            return _serve(args)
         return asyncio.run(_dispatch(args))
     except ConfigError as exc:
         print(f"openmanus: {exc}", file=sys.stderr)
@@ -133,6 +141,38 @@ def _workbench(args: argparse.Namespace) -> int:
     if args.last and session_id is None:
         session_id = asyncio.run(_newest_session(settings))
     return run_tui(settings, session_id=session_id)
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``openmanus serve --web``: each browser tab gets its own workbench process (the same
+    ``openmanus`` command, with the same config and data folder) through textual-serve."""
+    import shlex
+
+    from openmanus_tui.config import load_settings
+
+    load_settings()  # a broken config is reported here, not inside every browser tab
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"serve: --port must be between 1 and 65535, not {args.port}")
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise ConfigError(
+            "serve: textual-serve is not installed", hint="pip install textual-serve"
+        ) from None
+    if args.host not in LOOPBACK:
+        print(f"openmanus: warning: serving on {args.host}: anyone who can reach this port "
+              "can drive the agent and its tools on this machine", file=sys.stderr)
+    command = shlex.join([sys.executable, "-m", "openmanus_tui"])
+    try:
+        Server(command, host=args.host, port=args.port, title="OpenManus").serve()
+    except OSError as exc:
+        raise ConfigError(
+            f"serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+    return EXIT_OK
 
 
 async def _newest_session(settings: Any) -> str | None:

@@ -3,7 +3,7 @@
 Uses the same recorded scenes and fixed clock as the snapshot tests, in a throwaway config and
 data folder, so the images are reproducible:
 
-    python screenshots/make_screenshots.py [OUTPUT_DIR]
+    python screenshots/make_screenshots.py [OUTPUT_DIR] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ async def inspector_scene(app, pilot) -> None:
 
 
 async def memory_scene(app, pilot) -> None:
-    await main_scene(app, pilot)
-    app.query_one("#panel").active = "tab-memory"
+    from openmanus_tui.tui import scenes
+
+    # Both runs finished, a turn pinned, a compaction preview open.
+    await scenes.stage_memory(app)
 
 
 async def tools_scene(app, pilot) -> None:
@@ -81,6 +83,24 @@ async def palette_scene(app, pilot) -> None:
     await pilot.pause(0.3)
 
 
+async def tree_scene(app, pilot) -> None:
+    from openmanus_tui.tui import history_scenes
+
+    await history_scenes.stage_tree(pilot)
+
+
+async def compare_scene(app, pilot) -> None:
+    from openmanus_tui.tui import history_scenes
+
+    await history_scenes.stage_compare(pilot)
+
+
+async def replay_scene(app, pilot) -> None:
+    from openmanus_tui.tui import history_scenes
+
+    await history_scenes.stage_replay(pilot)
+
+
 SHOTS = [
     ("main", (140, 40), "openmanus-dark", main_scene),
     ("approval", (140, 44), "openmanus-dark", approval_scene),
@@ -92,15 +112,20 @@ SHOTS = [
     ("theme-light", (140, 40), "openmanus-light", main_scene),
     ("theme-ember", (140, 40), "openmanus-ember", main_scene),
     ("theme-ocean", (140, 40), "openmanus-ocean", main_scene),
+    ("tree", (140, 40), "openmanus-dark", tree_scene),
+    ("compare", (140, 40), "openmanus-dark", compare_scene),
+    ("replay", (140, 40), "openmanus-dark", replay_scene),
 ]
 
 
-async def run(out: Path) -> None:
+async def run(out: Path, only: set[str]) -> None:
     from openmanus_tui.runtime.session import AgentSession
 
     # The sandbox level depends on the machine; the recorded scene says L2.
     AgentSession.isolation = lambda self: "L2"  # type: ignore[method-assign]
     for name, size, theme, stage in SHOTS:
+        if only and name not in only:
+            continue
         svg = await shoot(name, out, size, theme, stage)
         try:
             import cairosvg
@@ -113,7 +138,14 @@ async def run(out: Path) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    args = sys.argv[1:]
+    # --only NAME [NAME ...] renders just those shots (names as in SHOTS).
+    only = set(args[args.index("--only") + 1:]) if "--only" in args else set()
+    args = args[: args.index("--only")] if "--only" in args else args
+    unknown = only - {name for name, *_ in SHOTS}
+    if unknown:
+        sys.exit(f"unknown shot(s): {', '.join(sorted(unknown))}")
+    out = Path(args[0]).resolve() if args else HERE
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
@@ -122,7 +154,7 @@ def main() -> None:
             del os.environ[key]
         os.environ["OPENMANUS_CONFIG"] = str(config)
         os.environ["SHOTS_TMP"] = tmp
-        asyncio.run(run(out))
+        asyncio.run(run(out, only))
 
 
 if __name__ == "__main__":

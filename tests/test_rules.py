@@ -162,7 +162,7 @@ def test_split_and_suggest() -> None:
     assert split_command("echo 'x y' >> log") == ["echo x y >> log"]
     assert suggest_pattern("shell_exec", shell("git status -s && ls")) == "shell_exec(git status *)"
     assert suggest_pattern("shell_exec", shell("ls -la")) == "shell_exec(ls *)"
-    assert suggest_pattern("shell_exec", shell("python3 stats.py")) == "shell_exec(python3 stats.py *)"
+    assert suggest_pattern("shell_exec", shell("python3 s.py")) == "shell_exec(python3 s.py *)"
     assert suggest_pattern("file_write", {"path": "src/pkg/a.py"}) == "file_write(src/pkg/**)"
     assert suggest_pattern("file_write", {"path": "a.py"}) == "file_write(a.py)"
     assert suggest_pattern("list_files", {"path": "."}) == "list_files(**)"

@@ -334,7 +334,7 @@ async def test_inspector_memory_and_tools_follow_the_run() -> None:
         # prompt, the tool definitions, the request and the four tool-call turns.
         memory = app.query_one(MemoryPane).query_one("#memory-table")
         await wait_for(pilot, lambda: memory.row_count > 0)
-        kinds = [str(memory.get_row_at(i)[0]) for i in range(memory.row_count)]
+        kinds = [str(memory.get_row_at(i)[1]) for i in range(memory.row_count)]
         assert kinds[:3] == ["system", "tools", "request"] and kinds.count("tool_call") == 4
 
         tools = app.query_one(ToolsTable)

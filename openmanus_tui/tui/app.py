@@ -22,11 +22,12 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import Settings
-from openmanus_tui.tui import commands
+from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.inspector import Inspector
 from openmanus_tui.tui.memory import MemoryPane
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.rules import RuleContext, RulesScreen
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
@@ -43,15 +44,17 @@ FALLBACK_THEME = "textual-dark"
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
-    COMMANDS = App.COMMANDS | commands.PROVIDERS
+    COMMANDS = App.COMMANDS | commands.PROVIDERS | {branching.HistoryCommands}
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", id="app.new_session"),
         Binding("ctrl+o", "toggle_expand", "Expand", id="app.expand"),
         Binding("ctrl+b", "toggle_sidebar", "Sessions", id="app.sidebar"),
         Binding("ctrl+r", "toggle_panel", "Panel", id="app.panel"),
         Binding("ctrl+g", "stop_run", "Stop", id="app.stop"),
+        Binding("ctrl+t", "history", "Branches", id="app.tree", show=False),
         Binding("ctrl+l", "focus_prompt", "Prompt", id="app.prompt", show=False),
         Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "rules", "Rules", id="app.rules", show=False),
     ]
 
     def __init__(
@@ -194,9 +197,14 @@ class OpenManusApp(App[int]):
 
         try:
             if self.runtime is None:
-                from openmanus_tui.runtime.session import Runtime
+                import importlib
 
-                self.runtime = await Runtime.open(self.settings)
+                # The agent stack takes seconds to import: in a thread, so that the first
+                # frame is painted and keys are handled meanwhile.
+                module = await asyncio.to_thread(
+                    importlib.import_module, "openmanus_tui.runtime.session"
+                )
+                self.runtime = await module.Runtime.open(self.settings)
             self._q(ToolsPane).refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
@@ -218,6 +226,7 @@ class OpenManusApp(App[int]):
         self._q(Sidebar).show(
             self.session_records, self.session.id if self.session else None, self.wall_clock()
         )
+        await branching.refresh_db_size(self)
 
     def run_in_progress(self) -> bool:
         return any(w.group == "run" and w.is_running for w in self.workers)
@@ -236,7 +245,7 @@ class OpenManusApp(App[int]):
             return
         self.session = session
         transcript = Transcript()
-        for event in await self.runtime.db.events(session.id):
+        for event in await branching.session_events(session):  # the current branch
             transcript.apply(event)
         if transcript.run_state == "running":
             transcript.run_state = "interrupted"  # stored mid-run: the process ended early
@@ -379,6 +388,10 @@ class OpenManusApp(App[int]):
             self.action_help()
         elif name in ("model", "agent", "export", "compact"):
             self._session_command(name, arg)
+        elif name in branching.SLASH_NAMES:
+            branching.slash(self, name, arg)
+        elif name == "rules":
+            self.action_rules()
         elif name == "quit":
             self.exit(0)
 
@@ -396,7 +409,8 @@ class OpenManusApp(App[int]):
 
     # ---- running the agent ---------------------------------------------------------------------
     @work(group="run", exclusive=True)
-    async def run_task(self, text: str) -> None:
+    async def run_task(self, text: str | None) -> None:
+        """Run ``text`` as a new task; None continues the session from its head (a fork)."""
         from openmanus_tui.errors import OpenManusError
 
         try:
@@ -407,8 +421,11 @@ class OpenManusApp(App[int]):
                 self.status.model = self.session.record.model
                 self.status.profile = self.session.record.profile
                 self._probe_isolation()
-            self.title = f"OpenManus — {' '.join(text.split())[:40]}"
-            await self.session.run(text, approver=self.approve, on_event=self._listener)
+            if text is None:
+                await self.session.resume(approver=self.approve, on_event=self._listener)
+            else:
+                self.title = f"OpenManus — {' '.join(text.split())[:40]}"
+                await self.session.run(text, approver=self.approve, on_event=self._listener)
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
@@ -478,6 +495,7 @@ class OpenManusApp(App[int]):
                     call, index=index, count=len(request.calls),
                     workspace=self.session.workspace if self.session else None,
                     args_model=spec.args_model if spec else None,
+                    rules=RuleContext.of(self.runtime.db, self.session),
                 )
                 decisions[call.call_id] = await self.push_screen_wait(screen)
         finally:
@@ -569,6 +587,9 @@ class OpenManusApp(App[int]):
         stream = self._q(StreamView)
         stream.set_expand_all(not stream.expand_all)
 
+    def action_history(self) -> None:
+        branching.open_tree(self)
+
     def action_toggle_sidebar(self) -> None:
         self._sidebar_pref = not self._q("#sidebar").display
         self._apply_width(self.size.width)
@@ -579,6 +600,14 @@ class OpenManusApp(App[int]):
 
     def action_focus_prompt(self) -> None:
         self._q(PromptInput).focus()
+
+    def action_rules(self) -> None:
+        """The approval rules screen (``tui/rules.py``)."""
+        if self.runtime is None:
+            self.notify("Still starting up…", severity="warning")
+            return
+        self.push_screen(RulesScreen(RuleContext.of(self.runtime.db, self.session),
+                                     now=self.wall_clock))
 
     def action_help(self) -> None:
         from openmanus_tui.tui.help import HelpScreen

@@ -3,7 +3,9 @@
 Shows the tool, its risk and tier, why it asks, the arguments as pretty JSON and, for
 ``file_write`` / ``file_edit``, a unified diff against the file in the session's workspace.
 Choices: approve once, edit the arguments (a JSON editor validated against the tool's
-``args_model``) and approve, or deny with a reason the model receives as the call's result.
+``args_model``) and approve, deny with a reason the model receives as the call's result, or
+(given a ``RuleContext``) "Always allow…", which opens the rule editor of ``tui/rules.py`` with a
+suggested pattern, a scope and the rule's reach, and approves with ``decision="always"``.
 
 Type-ahead safety: the reason box has focus, so stray keys land there; approving needs the
 approve button or Ctrl+S, and neither works until ``ARM_DELAY`` seconds after the modal shows.
@@ -73,13 +75,14 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     def __init__(
         self, call: ApprovalCall, *, index: int = 1, count: int = 1,
-        workspace: Path | None = None, args_model: type | None = None,
+        workspace: Path | None = None, args_model: type | None = None, rules: Any = None,
     ) -> None:
         super().__init__(classes="approval-screen")
         self.call = call
         self.index, self.count = index, count
         self.workspace = workspace
         self.args_model = args_model
+        self.rules = rules  # a tui.rules.RuleContext: where an "always" rule would be stored
         self.armed = False
         self.editing = False
         self.diff_text = file_diff(workspace, call.tool, call.args)
@@ -116,6 +119,8 @@ class ApprovalScreen(ModalScreen[Decision]):
             with Horizontal(id="approval-buttons"):
                 yield Button("Deny  Esc", id="deny", variant="error")
                 yield Button("Edit args  ^T", id="edit", disabled=True)
+                if self.rules is not None:
+                    yield Button("Always allow…", id="always", disabled=True)
                 yield Button("Approve once  ^S", id="approve", variant="success", disabled=True)
 
     def on_mount(self) -> None:
@@ -127,14 +132,14 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     def _arm(self) -> None:
         self.armed = True
-        for button_id in ("#edit", "#approve"):
-            self.query_one(button_id, Button).disabled = False
+        for button in self.query("#edit, #approve, #always").results(Button):
+            button.disabled = False
 
     # ---- choices ----------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         {"approve": self.action_approve, "edit": self.action_edit,
-         "deny": self.action_deny}[str(event.button.id)]()
+         "deny": self.action_deny, "always": self.action_always}[str(event.button.id)]()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -143,6 +148,23 @@ class ApprovalScreen(ModalScreen[Decision]):
     def action_deny(self) -> None:
         reason = self.query_one("#deny-reason", Input).value.strip()
         self.dismiss(Decision(decision="deny", reason=reason or "denied by the user"))
+
+    def action_always(self) -> None:
+        """Open the rule editor; a saved rule approves this call and is remembered."""
+        if not self.armed or self.rules is None or self.editing:
+            return
+        from openmanus_tui.agent.rules import suggest_pattern
+        from openmanus_tui.tui.rules import RuleEdit, RuleEditorScreen
+
+        def chosen(edit: RuleEdit | None) -> None:
+            if edit is not None:
+                self.dismiss(Decision(decision="always", rule=edit.text, scope=edit.scope))  # type: ignore[arg-type]
+
+        editor = RuleEditorScreen(
+            self.rules, suggest_pattern(self.call.tool, self.call.args), call=self.call,
+            title=f"Always allow {self.call.tool} calls like this one",
+        )
+        self.app.push_screen(editor, chosen)
 
     def action_edit(self) -> None:
         if not self.armed or self.editing:

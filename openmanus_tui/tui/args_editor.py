@@ -19,7 +19,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
 
 
-def validate_args(text: str, tool: str, args_model: type | None) -> tuple[dict[str, Any] | None, str]:
+def validate_args(
+    text: str, tool: str, args_model: type | None
+) -> tuple[dict[str, Any] | None, str]:
     """(arguments, "") when ``text`` is a JSON object ``tool`` accepts, else (None, why)."""
     try:
         args = json.loads(text)
@@ -60,8 +62,10 @@ class ArgsEditScreen(ModalScreen[dict[str, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="args-edit"):
-            yield Label(Text.assemble(("Edit the arguments of ", "bold"), (self.tool, "bold reverse"),
-                                      " — a new branch continues with them"))
+            yield Label(Text.assemble(
+                ("Edit the arguments of ", "bold"), (self.tool, "bold reverse"),
+                " — a new branch continues with them",
+            ))
             yield TextArea.code_editor(
                 json.dumps(self.args, indent=2, ensure_ascii=False), language="json",
                 id="args-edit-editor", show_line_numbers=False, soft_wrap=True, theme="css",

@@ -10,6 +10,7 @@ branch's recorded transcript, and starts new branches through the app's own run 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,9 +28,10 @@ SLASH_NAMES = ("tree", "replay", "prune")
 
 
 def human_bytes(size: int) -> str:
-    if size >= 1024 * 1024 * 1024:
+    """Coarse on purpose (0.1 MB steps above 100 KB): a size, not a byte count to watch."""
+    if size >= 1024 ** 3:
         return f"{size / 1024 ** 3:.1f} GB"
-    if size >= 1024 * 1024:
+    if size >= 100 * 1024:
         return f"{size / 1024 ** 2:.1f} MB"
     return f"{max(size, 0) / 1024:.0f} KB"
 
@@ -71,13 +73,46 @@ def _session_or_warn(app: OpenManusApp, *, idle: bool = True) -> Any:
 
 
 # ---- the stream ---------------------------------------------------------------------------------
+async def branch_events(session: Any, head: str | None) -> list[ev.Event]:
+    """The recorded events of the branch ending at ``head`` (None: the current one), as the
+    stream shows and replays them.
+
+    An edited user message forks from the input checkpoint of the run it replaces, so the
+    replaced run's ``run_started`` lies on the new branch's lineage although its message never
+    reached the model there: it is left out.
+    """
+    tree = await session.history.tree()
+    head = head or tree.current
+    if head is None:
+        return []
+    events = await session.history.recorded(head)
+    line = tree.lineage(head)
+    replaced = {
+        cid for cid, child in itertools.pairwise(line)
+        if tree.nodes[cid].source == "input" and tree.nodes[child].source == "input"
+    }
+    if not replaced:
+        return events
+    out: list[ev.Event] = []
+    started: int | None = None  # index in ``out`` of a run_started since the last checkpoint
+    for event in events:
+        if isinstance(event, ev.Checkpoint):
+            if event.checkpoint_id in replaced and started is not None:
+                del out[started]
+            started = None
+        elif isinstance(event, ev.RunStarted):
+            started = len(out)
+        out.append(event)
+    return out
+
+
 async def session_events(session: Any) -> list[ev.Event]:
     """What the stream shows for a session: its current branch once it has branches, else
     every stored event (a session without checkpoints still shows its errors and notices)."""
     tree = await session.history.tree()
     if len(tree.heads) <= 1:
         return await session.runtime.db.events(session.id)
-    return await session.history.recorded(tree.current)
+    return await branch_events(session, tree.current)
 
 
 async def show_events(app: OpenManusApp, events: list[ev.Event], *, replay: bool = False) -> None:
@@ -101,10 +136,10 @@ async def show_branch(app: OpenManusApp, head: str | None) -> None:
     if head is None:
         await show_events(app, await session_events(app.session))
     else:
-        await show_events(app, await app.session.history.recorded(head))
+        await show_events(app, await branch_events(app.session, head))
 
 
-# ---- the tree -------------------------------------------------------------------------------------
+# ---- the tree ------------------------------------------------------------------------------------
 def open_tree(app: OpenManusApp) -> None:
     app.run_worker(_open_tree(app), group="history", exclusive=True)
 
@@ -189,7 +224,7 @@ async def _prepare_and_run(
 
 async def user_message_at(session: Any, checkpoint_id: str) -> str:
     """The user message of the run that ``checkpoint_id`` belongs to (full text)."""
-    events = await session.history.recorded(checkpoint_id)
+    events = await branch_events(session, checkpoint_id)
     inputs = [e.input for e in events if isinstance(e, ev.RunStarted) and e.input]
     return inputs[-1] if inputs else ""
 
@@ -321,7 +356,7 @@ async def replay(app: OpenManusApp, checkpoint_id: str | None = None) -> None:
     checkpoint_id = checkpoint_id or tree.current
     assert checkpoint_id is not None
     head = tree.branch_of(checkpoint_id)
-    events = await session.history.recorded(head)
+    events = await branch_events(session, head)
     start_step = tree.nodes[checkpoint_id].step if checkpoint_id != head else None
     await ReplayBar.open(app, events, title=tree.nodes[head].label, head=head,
                          start_step=start_step)

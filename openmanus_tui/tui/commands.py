@@ -40,11 +40,15 @@ SLASH_COMMANDS = [
     SlashCommand("model", "show or switch this session's model", "SPEC"),
     SlashCommand("agent", "show or switch the agent profile", "NAME"),
     SlashCommand("approval", "show or set the approval mode", "ask|auto|yolo"),
+    SlashCommand("rules", "approval rules: list, edit, delete, add (F2)"),
     SlashCommand("compact", "preview a compaction of older turns, then apply it", "[FOCUS]"),
     SlashCommand("export", "write the session to its workspace (or PATH)", "[md|json|html] [PATH]"),
     SlashCommand("theme", "show or switch the theme", "NAME"),
     SlashCommand("rename", "rename this session", "TITLE"),
     SlashCommand("expand", "expand or fold all tool output"),
+    SlashCommand("tree", "the branch tree: switch, fork, compare, replay (Ctrl+T)"),
+    SlashCommand("replay", "replay this branch from its record, or live", "[live]"),
+    SlashCommand("prune", "delete old checkpoints, keep branch heads; compact", "[KEEP_LAST]"),
     SlashCommand("help", "keys and commands"),
     SlashCommand("quit", "leave"),
 ]
@@ -89,6 +93,8 @@ def complete(
         options = [(m, "") for m in models or []]
     elif name == "export":
         options = list(EXPORT_FORMATS.items())
+    elif name == "replay":
+        options = [("live", "re-run from the first step on a new branch")]
     else:
         return []
     return [(f"/{name} {value}", desc) for value, desc in options
@@ -133,6 +139,7 @@ class ActionCommands(_Entries):
              "what would be summarised, the summary, tokens before → after"),
             *[(f"Export session as {label}", partial(app.run_slash, f"/export {fmt}"),
                "into the session's workspace") for fmt, label in EXPORT_FORMATS.items()],
+            ("Approval rules", app.action_rules, "list, edit, delete and add allow/ask/deny rules"),
             ("Expand / fold all tool output", app.action_toggle_expand, ""),
             ("Toggle sessions sidebar", app.action_toggle_sidebar, ""),
             ("Toggle side panel", app.action_toggle_panel, ""),

@@ -76,8 +76,10 @@ def render_files(files: list[Any]) -> RenderableType:
         line = Text(f"{change.status:>9}  ", style="bold")
         line.append(change.path)
         if change.binary:
-            line.append(f"   binary, {change.old_size or 0} → {change.new_size or 0} bytes",
-                        style="dim")
+            size = {"added": f"{change.new_size}", "deleted": f"{change.old_size}"}.get(
+                change.status, f"{change.old_size} → {change.new_size}"
+            )
+            line.append(f"   binary, {size} bytes", style="dim")
         elif change.too_large:
             line.append(f"   too large to diff ({change.new_size or change.old_size} bytes)",
                         style="dim")

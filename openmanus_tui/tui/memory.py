@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Static
 
-BAR_WIDTH = 12
+BAR_WIDTH = 8
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 # Parts that are not turns of the conversation: they cannot be pinned.
 FIXED_KINDS = {"system", "memories", "summary", "tools"}
@@ -54,7 +54,7 @@ def preview_text(preview: Any) -> Text:
         f" · summarises {len(preview.turns)} turns\n",
     )
     for turn in preview.turns:
-        text.append(f"  {turn['kind']:<10} {turn['tokens']:>6,}  {one_line(turn['label'], 70)}\n",
+        text.append(f"  {turn['kind']:<9} {turn['tokens']:>5,}  {one_line(turn['label'], 26)}\n",
                     style="dim")
     text.append("Proposed summary:\n", style="bold")
     text.append(preview.text)
@@ -66,7 +66,8 @@ class MemoryPane(Vertical):
     MemoryPane #memory-table { height: 1fr; }
     MemoryPane #memory-actions { height: auto; }
     MemoryPane #memory-actions Button { min-width: 10; margin-right: 1; }
-    MemoryPane #memory-preview { height: auto; max-height: 55%; border-top: solid $primary; }
+    MemoryPane #memory-preview { height: auto; max-height: 60%; border-top: solid $primary; }
+    MemoryPane #memory-preview-scroll { height: auto; }
     MemoryPane #memory-preview-text { height: auto; }
     MemoryPane #memory-preview-actions { height: auto; }
     MemoryPane #memory-preview-actions Button { margin-right: 1; }
@@ -89,14 +90,16 @@ class MemoryPane(Vertical):
         with Horizontal(id="memory-actions"):
             yield Button("Pin", id="memory-pin", compact=True)
             yield Button("Preview compaction", id="memory-compact", compact=True)
-        with VerticalScroll(id="memory-preview"):
-            yield Static(id="memory-preview-text")
+        # The buttons come first so that Apply is visible however long the summary is.
+        with Vertical(id="memory-preview"):
             with Horizontal(id="memory-preview-actions"):
                 yield Button("Apply", id="compact-apply", variant="primary", compact=True)
                 yield Button("Discard", id="compact-discard", compact=True)
+            with VerticalScroll(id="memory-preview-scroll"):
+                yield Static(id="memory-preview-text")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("kind", "tokens", "% win", "window", "", "item")
+        self.query_one(DataTable).add_columns("", "kind", "tokens", "of window", "item")
         self.query_one("#memory-preview").display = False
 
     # ---- loading ------------------------------------------------------------------------------
@@ -104,7 +107,7 @@ class MemoryPane(Vertical):
     def session(self) -> Any:
         return getattr(self.app, "session", None)
 
-    def _running(self) -> bool:
+    def _run_going(self) -> bool:
         running = getattr(self.app, "run_in_progress", None)
         return bool(running and running())
 
@@ -146,10 +149,9 @@ class MemoryPane(Vertical):
         pinned = sum(1 for p in view.parts if p.pinned)
         dropped = sum(1 for p in view.parts if not p.included)
         summary = Text.assemble(
-            ("context ", "bold"), bar(view.tokens / window, 20),
-            f" {view.tokens:,} / {view.window:,} tokens ({view.tokens / window * 100:.1f}%)"
-            f" · budget {view.budget:,}\n",
-            f"{len(view.parts)} parts",
+            ("next call ", "bold"), bar(view.tokens / window, 10),
+            f" {view.tokens:,} / {view.window:,} tokens ({view.tokens / window * 100:.1f}%)\n",
+            f"budget {view.budget:,} · {len(view.parts)} parts",
         )
         if pinned:
             summary.append(f" · {pinned} pinned")
@@ -169,9 +171,9 @@ class MemoryPane(Vertical):
             style = "" if part.included else "dim strike"
             kind = part.kind if part.included else f"{part.kind} (dropped)"
             table.add_row(
-                Text(kind, style=style), f"{part.tokens:,}", f"{part.tokens / window * 100:.1f}",
-                bar(part.tokens / window), PIN_MARK if part.pinned else "",
-                Text(one_line(part.label), style=style), key=str(n),
+                PIN_MARK if part.pinned else "", Text(kind, style=style), f"{part.tokens:,}",
+                f"{bar(part.tokens / window)} {part.tokens / window * 100:4.1f}%",
+                Text(one_line(part.label, 44), style=style), key=str(n),
             )
         if view.parts:
             table.move_cursor(row=min(row, len(view.parts) - 1), animate=False)
@@ -243,17 +245,20 @@ class MemoryPane(Vertical):
         if session is None:
             self.notify("Nothing to compact yet: send a task first.", severity="warning")
             return
-        if self._running():
+        if self._run_going():
             self.notify("A run is in progress: compact when it has finished.",
                         severity="warning")
             return
-        self.notify("Asking the model for the summary…", timeout=3)
+        button = self.query_one("#memory-compact", Button)
+        button.label, button.disabled = "Summarising…", True  # one model call: may take a while
         try:
             preview = await session.compaction_preview(focus)
             view = await session.context_parts()
         except OpenManusError as exc:
             self.notify(exc.message, severity="error")
             return
+        finally:
+            button.label, button.disabled = "Preview compaction", False
         if session is not self.session:
             return
         self.show(view)
@@ -273,7 +278,7 @@ class MemoryPane(Vertical):
         session, preview = self.session, self.preview
         if session is None or preview is None:
             return None
-        if self._running():
+        if self._run_going():
             self.notify("A run is in progress: compact when it has finished.",
                         severity="warning")
             return None

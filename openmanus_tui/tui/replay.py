@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Static
 
 from openmanus_tui import events as ev
@@ -28,15 +28,18 @@ if TYPE_CHECKING:
 SPEEDS: list[tuple[float, str]] = [(0.5, "0.5×"), (1.0, "1×"), (2.0, "2×"), (4.0, "4×"),
                                    (0.0, "max")]
 DEFAULT_SPEED = 1
+PLAY, PAUSE = "▶ Play", "|| Pause"
 STATE_POLL_S = 0.1
 
 
-class ReplayBar(Horizontal):
+class ReplayBar(Vertical):
     DEFAULT_CSS = """
-    ReplayBar { height: 1; background: $panel; padding: 0 1; }
-    ReplayBar Button { width: auto; min-width: 6; margin-right: 1; }
-    ReplayBar #replay-progress { width: 1fr; padding: 0 1; }
-    ReplayBar #replay-jump { width: 12; border: none; height: 1; padding: 0 1; }
+    ReplayBar { height: 2; background: $panel; padding: 0 1; layout: vertical; }
+    ReplayBar #replay-controls { height: 1; }
+    ReplayBar Button { width: auto; min-width: 5; margin-right: 1; }
+    ReplayBar #replay-progress { height: 1; width: 1fr; }
+    ReplayBar #replay-jump { width: 13; border: none; height: 1; margin-right: 1; }
+    ReplayBar #replay-gap { width: 1fr; }
     """
     BINDINGS = [
         Binding("p", "play_pause", "Play/pause", show=False),
@@ -80,13 +83,15 @@ class ReplayBar(Horizontal):
         return bar
 
     def compose(self) -> ComposeResult:
-        yield Button("▶ Play", id="replay-play", compact=True)
-        yield Button("⏭ Step", id="replay-step", compact=True)
-        yield Button(SPEEDS[self.speed_index][1], id="replay-speed", compact=True)
-        yield Input(placeholder="jump: step", id="replay-jump", compact=True, type="integer")
+        with Horizontal(id="replay-controls"):
+            yield Button(PLAY, id="replay-play", compact=True)
+            yield Button("▶| Step", id="replay-step", compact=True)
+            yield Button(SPEEDS[self.speed_index][1], id="replay-speed", compact=True)
+            yield Input(placeholder="jump: step", id="replay-jump", compact=True, type="integer")
+            yield Static("", id="replay-gap")
+            yield Button("↻ Live", id="replay-live", compact=True)
+            yield Button("✕ Close", id="replay-close", compact=True)
         yield Static("", id="replay-progress")
-        yield Button("↻ Live", id="replay-live", compact=True)
-        yield Button("✕", id="replay-close", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#replay-jump", Input).cursor_blink = getattr(self.app, "blink", True)
@@ -104,7 +109,7 @@ class ReplayBar(Horizontal):
                 return position + 1
         return None
 
-    # ---- driving the replayer ---------------------------------------------------------------------
+    # ---- driving the replayer --------------------------------------------------------------------
     async def start(self, position: int = 0) -> None:
         """(Re)start from event ``position``, paused: the stream shows everything before it."""
         from openmanus_tui.tui.branching import show_events
@@ -155,12 +160,22 @@ class ReplayBar(Horizontal):
         self.refresh_state()
 
     def action_step(self) -> None:
-        """Emit up to the next checkpoint, then pause."""
+        """Emit up to the next checkpoint, then pause (steps that show nothing are skipped)."""
         if self.finished or not self.running:
             self.app.bell()
             return
-        self.replayer.break_on_steps = True
-        self.replayer.resume()
+        self.run_worker(self.step(), group="replay-control", exclusive=True)
+
+    async def step(self) -> None:
+        before = len(self.emitted)
+        while self.running and not self.replayer.done:
+            self.replayer.break_on_steps = True
+            self.replayer.resume()
+            self.refresh_state()
+            await asyncio.sleep(0)  # let the replayer take the step
+            await self.wait_paused()
+            if any(not isinstance(e, ev.Checkpoint) for e in self.emitted[before:]):
+                break
         self.refresh_state()
 
     def action_faster(self) -> None:
@@ -226,14 +241,16 @@ class ReplayBar(Horizontal):
             state = "stopped"
         else:
             state = "paused" if r.paused else "playing"
-        done_steps = sum(1 for position, _ in self.steps if position < len(self.emitted))
+        done = [number for position, number in self.steps if position < len(self.emitted)]
+        where = f"at step {done[-1]}" if done else "at the start"
         text = Text.assemble(
             ("replay ", "bold"), (f"{state:<8}", "bold reverse" if state == "playing" else "bold"),
-            f"  step {done_steps}/{len(self.steps)} · event {len(self.emitted)}/{len(self.events)}",
+            f"  {where} · {len(done)}/{len(self.steps)} steps · "
+            f"event {len(self.emitted)}/{len(self.events)}",
             ("  " + self.branch_label, "dim"), no_wrap=True, overflow="ellipsis",
         )
         self.query_one("#replay-progress", Static).update(text)
-        label = "⏸ Pause" if state == "playing" else "▶ Play"
+        label = PAUSE if state == "playing" else PLAY
         play = self.query_one("#replay-play", Button)
         if str(play.label) != label:
             play.label = label

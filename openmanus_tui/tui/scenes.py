@@ -134,9 +134,12 @@ def completed_run(session_id: str = SESSION_ID) -> list[ev.Event]:
     return r.out
 
 
-def live_run(session_id: str = SESSION_ID, *, after_seq: int = 0) -> Iterator[ev.Event]:
+def live_run(
+    session_id: str = SESSION_ID, *, after_seq: int = 0, finish: bool = False
+) -> Iterator[ev.Event]:
     """A second run, stopped mid-way: a file written (approved by the user), a shell command
-    running with live output. Events are yielded in the order the runtime emits them."""
+    running with live output. Events are yielded in the order the runtime emits them. With
+    ``finish`` the command ends and the run answers (the memory scene)."""
     r = _Recorder(session_id, "run_demo_2")
     r.seq = after_seq
     r.ts = BASE_TS + 600
@@ -165,6 +168,18 @@ def live_run(session_id: str = SESSION_ID, *, after_seq: int = 0) -> Iterator[ev
     r.step(["approve"], ["decisions"])
     output = ["count=10 mean=3.90 median=3.5", *[str(i) for i in range(1, 15)]]
     r.run_tool(c, "shell_exec", shell_args, "", output=output, finish=False)
+    if finish:
+        r.add(ev.ToolFinished(call_id=c, tool="shell_exec", status="ok",
+                              result="exit code: 0\nstdout:\n" + "\n".join(output),
+                              duration_ms=512.0, isolation="L2"))
+        r.step(["call_tool"], ["messages", "tool_results"])
+        answer = "`stats.py` prints count=10 mean=3.90 median=3.5 for the ten numbers."
+        m = r.thought(4, answer, streamed=False)
+        r.usage(m, 1850, 30, 610, (8492, 283))
+        r.step(["call_llm"], ["messages"])
+        r.add(ev.FinalAnswer(text=answer))
+        r.step(["finalize"], ["final_answer", "messages"])
+        r.add(ev.RunFinished(status="completed", steps=3, tokens_in=8492, tokens_out=283))
     yield from r.out
 
 
@@ -219,3 +234,68 @@ async def stage_main(app: Any, *, live: bool = True, settle: float = 0.3) -> Non
         app.refresh_status(keep_state=False)
     # Let the stream flush (tokens are coalesced) and the layout settle.
     await asyncio.sleep(settle)
+
+
+def conversation_messages(events: list[ev.Event]) -> list[Any]:
+    """The chat messages a run of these recorded events leaves in the graph state, with fixed
+    ids: the user input, the model's messages with their tool calls, the tool results."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    out: list[Any] = []
+    calls: dict[str, list[dict[str, Any]]] = {}
+    texts: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, ev.RunStarted) and event.input:
+            out.append(("user", event.run_id, event.input))
+        elif isinstance(event, ev.Thought):
+            texts[event.message_id] = event.text
+            calls[event.message_id] = []
+            out.append(("ai", event.message_id, None))
+        elif isinstance(event, ev.ToolCall) and event.message_id in calls:
+            calls[event.message_id].append(
+                {"id": event.call_id, "name": event.tool, "args": event.args})
+        elif isinstance(event, ev.ToolFinished):
+            out.append(("tool", event.call_id, (event.tool, event.result)))
+    messages: list[Any] = []
+    for kind, key, data in out:
+        if kind == "user":
+            messages.append(HumanMessage(content=data, id=f"user_{key}"))
+        elif kind == "ai":
+            messages.append(AIMessage(content=texts[key], tool_calls=calls[key], id=key))
+        else:
+            tool, result = data
+            messages.append(ToolMessage(content=result, tool_call_id=key, name=tool,
+                                        id=f"result_{key}"))
+    return messages
+
+
+async def stage_memory(app: Any, *, pin: str | None = "msg_demo_0", preview: bool = True) -> None:
+    """The memory scene: both demo runs finished and stored — events and the graph state
+    (written as the ``finalize`` step) — the ``list_files`` turn pinned, and (with
+    ``preview``) a compaction preview open in the Memory tab."""
+    import asyncio
+
+    from openmanus_tui.export import is_live_only
+
+    await app.ready.wait()
+    await seed_sessions(app.runtime.db)
+    stored = await app.runtime.db.last_seq(SESSION_ID)
+    second = list(live_run(after_seq=stored, finish=True))
+    for event in second:
+        if not is_live_only(event):  # deltas and live output are never stored
+            await app.runtime.db.append_event(event)
+    await app.runtime.db.update_session(SESSION_ID, updated=BASE_TS)
+    messages = conversation_messages([*completed_run(), *second])
+    await app.runtime.graph.aupdate_state(
+        {"configurable": {"thread_id": SESSION_ID}}, {"messages": messages}, as_node="finalize"
+    )
+    await app.open_session(SESSION_ID)
+    if pin:
+        await app.session.pin(pin)
+    app.query_one("#panel").active = "tab-memory"
+    pane = app.query_one("#memory")
+    if preview:
+        await pane.preview_compaction().wait()
+    else:
+        await pane.reload().wait()
+    await asyncio.sleep(0.3)

@@ -1,7 +1,8 @@
 """The sessions sidebar: every stored session, newest first; select to open one.
 
 Keys while the list has focus: n new, r rename, Delete / d delete (asks first). The app does the
-database work; the sidebar only posts what the person asked for.
+database work; the sidebar only posts what the person asked for. The footer shows the size of
+the database.
 """
 
 from __future__ import annotations
@@ -57,10 +58,19 @@ def _label(record: Any, current: bool, now: float) -> Text:
 
 
 class Sidebar(Vertical):
+    DEFAULT_CSS = """
+    #db-size { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static("Sessions", classes="pane-title")
         yield Button("+ New session", id="new-session", compact=True)
         yield SessionList(id="session-list")
+        yield Static("", id="db-size")
+
+    def show_db_size(self, size: str) -> None:
+        """The database's size on disk (``/prune`` shrinks it), refreshed after runs."""
+        self.query_one("#db-size", Static).update(f"database {size}")
 
     def show(self, records: list[Any], current: str | None, now: float | None = None) -> None:
         now = time.time() if now is None else now

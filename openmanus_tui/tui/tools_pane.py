@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 COLUMNS = ("tool", "tier", "risk", "calls", "fail", "mean ms")
 MCP_COLUMNS = ("server", "transport", "state", "tools", "error")
-STATE_STYLES = {"ready": "", "starting": "italic", "failed": "bold", "stopped": "dim"}
+STATE_STYLES = {"running": "", "starting": "italic", "failed": "bold", "stopped": "dim"}
 
 
 class ToolsTable(DataTable):

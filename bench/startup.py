@@ -1,0 +1,111 @@
+"""Startup bench: process start to the first frame of the workbench, against a minimal Textual
+app measured in the same run.
+
+    python bench/startup.py [--repeat 5]
+
+Each measurement is a fresh ``python`` process (imports included) running the app headless
+(``App.run(headless=True)``): the parent records the time just before starting the process,
+the child prints the wall-clock time at which its first frame was painted (the first refresh
+after ``on_mount``, via ``App.call_after_refresh``), and exits (ours once its runtime has
+opened, untimed). The two apps alternate, ``--repeat`` times each, so load on the
+machine hits both alike. Prints the median (and min / max) for each and the ratio ours / minimal
+with PASS or MISS against the target of 1.5x. Runs in a temporary config and data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r'''
+import sys, time
+from pathlib import Path
+WHICH = sys.argv[1]
+if WHICH == "ours":
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.tui.app import OpenManusApp
+
+    class App(OpenManusApp):
+        # Textual resolves a relative CSS path against the subclass's file, which -c lacks.
+        CSS_PATH = str(Path(sys.modules[OpenManusApp.__module__].__file__).with_name("app.tcss"))
+
+        def on_mount(self) -> None:
+            super().on_mount()
+            self.call_after_refresh(self.first_frame)
+
+        def first_frame(self) -> None:
+            print(f"FIRST_FRAME {time.time():.6f}", flush=True)
+            self.run_worker(self.leave())  # after start-up has finished, untimed
+
+        async def leave(self) -> None:
+            await self.ready.wait()
+            self.exit()
+
+    app = App(load_settings(), blink=False)
+else:
+    from textual.app import App as _App
+    from textual.widgets import Footer, Header, Static
+
+    class App(_App):
+        def compose(self):
+            yield Header()
+            yield Static("hello")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(self.first_frame)
+
+        def first_frame(self) -> None:
+            print(f"FIRST_FRAME {time.time():.6f}", flush=True)
+            self.exit()
+
+    app = App()
+app.run(headless=True, size=(120, 40))
+'''
+
+
+def one(which: str, env: dict[str, str]) -> float:
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-c", CHILD, which], capture_output=True, text=True,
+                          env=env, timeout=120)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST_FRAME ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"{which}: no first frame (exit {proc.returncode}):\n"
+                         f"{proc.stderr[-2000:]}")
+    return float(line.split()[1]) - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="om-bench-startup-") as tmp:
+        (Path(tmp) / "config.toml").write_text("")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OPENMANUS_"))}
+        env.update(OPENMANUS_CONFIG=str(Path(tmp) / "config.toml"),
+                   OPENMANUS_DATA_DIR=str(Path(tmp) / "data"))
+        one("ours", env)  # warm the file cache and .pyc files for both, untimed
+        one("minimal", env)
+        times: dict[str, list[float]] = {"ours": [], "minimal": []}
+        for _ in range(args.repeat):
+            for which in ("minimal", "ours"):
+                times[which].append(one(which, env))
+    for which, values in times.items():
+        print(f"{which:<8} median {statistics.median(values) * 1000:.0f} ms  "
+              f"min {min(values) * 1000:.0f} ms  max {max(values) * 1000:.0f} ms  "
+              f"({len(values)} runs)")
+    ratio = statistics.median(times["ours"]) / statistics.median(times["minimal"])
+    print(f"ratio ours/minimal {ratio:.2f}")
+    verdict = "PASS" if ratio <= 1.5 else "MISS"
+    print(f"target first frame ours/minimal <= 1.5x: {ratio:.2f}x {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
