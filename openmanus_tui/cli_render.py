@@ -209,9 +209,14 @@ def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) 
     )
     while True:
         # No default answer: an Enter typed ahead never approves anything.
-        answer = _read_line("approve / edit / deny > ").lower()
+        answer = _read_line("approve / always / edit / deny > ").lower()
         if answer in ("a", "approve", "y", "yes"):
             return Decision(decision="approve")
+        if answer == "always":
+            decision = _ask_rule(err, call)
+            if decision is not None:
+                return decision
+            continue
         if answer in ("d", "deny", "n", "no"):
             reason = _read_line("reason for the model (optional) > ")
             return Decision(decision="deny", reason=reason or "denied by the user")
@@ -227,7 +232,30 @@ def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) 
                 err.print(Text(f"not valid: {detail}", style="red"))
                 continue
             return Decision(decision="edit", args=args)
-        err.print(Text("type approve, edit or deny", style="dim"))
+        err.print(Text("type approve, always, edit or deny", style="dim"))
+
+
+def _ask_rule(err: Console, call: ev.ApprovalCall) -> Decision | None:
+    """An "always allow" rule typed at the terminal: the suggested pattern is the default,
+    and a pattern that would not cover this very call is refused with the reason."""
+    from openmanus_tui.agent.rules import RuleError, RulePattern, explain_miss, suggest_pattern
+
+    suggested = suggest_pattern(call.tool, call.args)
+    text = _read_line(f"rule to always allow [{suggested}] > ") or suggested
+    try:
+        pattern = RulePattern.parse(text)
+    except RuleError as exc:
+        err.print(Text(f"not a rule: {exc}", style="red"))
+        return None
+    miss = explain_miss(pattern, call.tool, call.args)
+    if miss:
+        err.print(Text(f"that rule would not allow this call: {miss}", style="red"))
+        return None
+    scope = _read_line("scope: session / project / global [session] > ").lower() or "session"
+    if scope not in ("session", "project", "global"):
+        err.print(Text("scope must be session, project or global", style="red"))
+        return None
+    return Decision(decision="always", rule=pattern.text, scope=scope)  # type: ignore[arg-type]
 
 
 def terminal_ask_human(renderer: Renderer):

@@ -132,6 +132,12 @@ async def test_three_branches_tree_and_files(server: OpenAITestServer) -> None:
             await session.history.switch(head)
             assert manifest(session.workspace) == files
 
+        # Compare sees an edited tool call even though the message keeps its id.
+        diff = await session.history.compare(b["main"], b["edited_args"])
+        assert diff.only_a[0]["tool_calls"][0]["args"] == {"command": "printf one > a.txt"}
+        assert diff.only_b[0]["tool_calls"][0]["args"] == {"command": "printf three > a.txt"}
+        assert [f.path for f in diff.files] == ["a.txt"]
+
         # Continuing after a switch continues that branch, with a valid history.
         await session.history.switch(b["edited_message"])
         state = await runtime.graph.aget_state(session.config)
@@ -177,6 +183,8 @@ async def test_recorded_replay_makes_no_calls_and_live_replay_branches(
         assert types.count("final_answer") == 1
         finals = [e.text for e in stored if isinstance(e, ev.FinalAnswer)]
         assert finals == ["done B"]  # only this branch's events, not main's
+        inputs = [e.input for e in stored if isinstance(e, ev.RunStarted)]
+        assert inputs == ["make other files"]  # the replaced message is not part of it
         assert server.request_count == before_requests
         assert manifest(session.workspace) == before_files
         assert {n: s.calls for n, s in runtime.registry.stats.items()} == tool_calls_before

@@ -150,7 +150,7 @@ def test_ask_mode_prompts_on_a_terminal(isolated_env: Path) -> None:
     finally:
         os.close(master)
     assert proc.returncode == 0, stderr
-    assert stderr.count("approve / edit / deny >") == 4
+    assert stderr.count("approve / always / edit / deny >") == 4
     assert "reason for the model" in stderr
     assert (workspace / "stats.py").read_text() == edited["content"]
     # The denial reached the model in the same step: the demo's answer quotes the last result.

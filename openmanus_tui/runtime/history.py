@@ -101,8 +101,9 @@ class History:
         """Record the workspace at the start of each run and after every tool step."""
         if event.source != "input" and "call_tool" not in event.nodes:
             return
-        if not self.session.workspace.exists():
-            return
+        # The start of the first run may come before anything created the folder: record
+        # it empty, so a rewind to before the first tool removes what the run made.
+        self.session.workspace.mkdir(parents=True, exist_ok=True)
         store = self.store()
         if store is None:
             return
@@ -303,7 +304,12 @@ class History:
         msgs_a, msgs_b = a.get("messages", []), b.get("messages", [])
         common = 0
         for x, y in zip(msgs_a, msgs_b, strict=False):
-            if x.id != y.id or x.content != y.content:
+            # An edited tool call keeps its message id: compare the calls too.
+            if (
+                x.id != y.id
+                or x.content != y.content
+                or getattr(x, "tool_calls", None) != getattr(y, "tool_calls", None)
+            ):
                 break
             common += 1
         diff = BranchDiff(

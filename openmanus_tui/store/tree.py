@@ -207,8 +207,16 @@ async def branch_events(db: Database, session_id: str, head: str) -> list[Event]
         lineage.append(cursor)
         cursor = parents.get(cursor)
     on_branch = set(lineage)
+    sources = {data["checkpoint_id"]: data.get("source") for _, data in checkpoints}
+    # An input checkpoint directly followed by another one was re-asked with an edited
+    # message (a fork): its own step (the replaced message) is not part of this branch.
+    superseded = {
+        cid
+        for cid, child in zip(lineage[1:], lineage, strict=False)
+        if sources.get(cid) == "input" and sources.get(child) == "input"
+    }
     # Events before a session's first checkpoint are claimed by its root (parent None).
-    wanted = {row[0] for cid in lineage for row in steps.get(cid, [])}
+    wanted = {row[0] for cid in lineage if cid not in superseded for row in steps.get(cid, [])}
     wanted |= {row[0] for row in trailing.get(head, [])}
     wanted |= {seq for seq, data in checkpoints if data["checkpoint_id"] in on_branch}
     return [parse_event(row[3]) for row in rows if row[0] in wanted]
