@@ -199,7 +199,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
     runtime = await Runtime.open(settings)
     try:
-        if args.command == "sessions" and args.action in ("tree", "prune"):
+        if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
             from openmanus_tui import cli_history
 
             return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)

@@ -51,6 +51,10 @@ def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
         help="only sessions not updated for this many days",
     )
 
+    copy = sessions.add_parser("copy", help="save a branch as a new session of its own")
+    copy.add_argument("session", metavar="ID")
+    copy.add_argument("--branch", metavar="HEAD", help="the branch head (default: current)")
+
     fork = sub.add_parser("fork", help="start a new branch from a step of a session")
     fork.add_argument("session", metavar="ID")
     fork.add_argument("--at", required=True, metavar="CHECKPOINT", help="a checkpoint id or prefix")
@@ -159,6 +163,18 @@ async def prune_cmd(args: argparse.Namespace, runtime: Any) -> int:
         f"{stats.sessions} session(s); kept {stats.checkpoints_kept}; database "
         f"{stats.size_before / mb:.2f} MB -> {stats.size_after / mb:.2f} MB"
     )
+    return 0
+
+
+async def copy_cmd(args: argparse.Namespace, runtime: Any) -> int:
+    session = await runtime.open_session(args.session)
+    history = session.history
+    head = await history.resolve(args.branch) if args.branch else (await history.tree()).current
+    if head is None:
+        print("the session has no steps to copy", file=sys.stderr)
+        return 2
+    copy = await history.save_as_new_session(head)
+    print(f"saved branch {head[-12:]} of {session.id} as session {copy.id}")
     return 0
 
 

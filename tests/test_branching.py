@@ -227,3 +227,35 @@ async def test_tree_is_read_from_events_alone(server: OpenAITestServer) -> None:
             assert tree.lineage(head) == await lineage_sql(runtime.db, session.id, head)
     finally:
         await runtime.close()
+
+
+async def test_save_a_branch_as_a_new_session(server: OpenAITestServer) -> None:
+    runtime = await Runtime.open(load_settings({"approval": {"mode": "yolo"}}))
+    try:
+        session, b = await three_branches(runtime)
+        copy = await session.history.save_as_new_session(b["edited_message"])
+        assert copy.record.parent_session == session.id
+        assert copy.record.parent_checkpoint == b["edited_message"]
+        assert manifest(copy.workspace) == b["edited_message_files"]
+        tree = await copy.history.tree()
+        assert len(tree.heads) == 1
+        labels = [tree.nodes[c].label for c in tree.lineage(tree.current)]
+        assert labels[0] == "› make other files" and labels[-1] == "■ done B"
+        original = [
+            e
+            for e in await session.history.recorded(b["edited_message"])
+            if not isinstance(e, ev.Checkpoint)
+        ]
+        copied = [
+            e for e in await copy.history.recorded(tree.current) if not isinstance(e, ev.Checkpoint)
+        ]
+        keep = {"session_id", "seq", "checkpoint_id"}
+        assert [e.model_dump(exclude=keep) for e in copied] == [
+            e.model_dump(exclude=keep) for e in original
+        ]
+        # The copy is a live session: it takes a new task on top of the copied branch.
+        before = server.request_count
+        assert (await copy.run("make files")).final_answer == "done A"
+        assert server.request_count == before + 3
+    finally:
+        await runtime.close()

@@ -105,6 +105,13 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
     strip = [{k: e.get(k) for k in keys} for e in exported if e["type"] != "checkpoint"]
     assert strip == [{k: e.get(k) for k in keys} for e in copied if e["type"] != "checkpoint"]
 
+    # A branch saved as a session of its own.
+    saved = run_cli("sessions", "copy", session_id, "--branch", fork_head)
+    assert saved.returncode == 0, saved.stderr
+    copy_tree = tree_of(saved.stdout.split()[-1])
+    assert len(copy_tree["heads"]) == 1
+    assert copy_tree["nodes"][0]["label"] == "› demo again, differently"
+
     # The imported session can be forked and run.
     step = next(n for n in copy["nodes"] if n["kind"] == "tool_call")
     refork = run_cli("fork", new_id, "--at", step["checkpoint_id"], "--run", "--json", *YOLO)

@@ -282,6 +282,27 @@ class History:
         await self.session.set_head(new_id)
         return new_id
 
+    async def save_as_new_session(self, head: str) -> AgentSession:
+        """Copy the branch ending at ``head`` into a new session (events, a rebuilt checkpoint
+        tree, and the workspace files as they were at ``head``), recording its origin."""
+        from dataclasses import asdict
+
+        from openmanus_tui.export import ExportDoc
+        from openmanus_tui.runtime.importer import import_session
+
+        events = await self.recorded(head)
+        doc = ExportDoc(session=asdict(self.session.record), events=events)
+        copy = await import_session(self.session.runtime, doc, copied_from=head)
+        tree = await self.db.nearest_snapshot(self.session.id, head)
+        store = self.store()
+        if tree and store is not None:
+            from openmanus_tui.store.snapshots import WorkspaceSnapshots
+
+            copy.workspace.mkdir(parents=True, exist_ok=True)
+            target = WorkspaceSnapshots(store.store_dir, copy.workspace)
+            await asyncio.to_thread(target.restore, tree)
+        return copy
+
     async def retry_live(self, at: str, **kwargs: Any) -> RunOutcome:
         """Live replay: re-execute from ``at`` into a new branch (model and tools run again)."""
         await self.fork(at, force=kwargs.pop("force", False))

@@ -109,20 +109,29 @@ def _step_update(node: str, source: str, step: list[ev.Event]) -> tuple[str, dic
     return None
 
 
-async def import_session(runtime: Runtime, doc: ExportDoc) -> AgentSession:
+async def import_session(
+    runtime: Runtime, doc: ExportDoc, *, copied_from: str | None = None
+) -> AgentSession:
+    """A new session from ``doc``. With ``copied_from`` (a checkpoint id), it is a branch of
+    another session saved as a session of its own, and records where it came from."""
     from openmanus_tui.runtime.session import AgentSession
 
     old = doc.session
     session_id = new_session_id()
+    how = "branch copy" if copied_from else "imported"
     record = SessionRecord(
         id=session_id,
-        title=f"{old.get('title') or 'untitled'} (imported)",
+        title=f"{old.get('title') or 'untitled'} ({how})",
         model=old.get("model") or "scripted:demo",
         profile=old.get("profile") or "manus",
         workspace=str(runtime.settings.workspace_for(session_id)),
-        status="imported",
+        status="copied" if copied_from else "imported",
         parent_session=old.get("id"),
-        meta={"imported_at": time.time(), "imported_from": old.get("id")},
+        parent_checkpoint=copied_from,
+        meta={
+            f"{'copied' if copied_from else 'imported'}_at": time.time(),
+            f"{'copied' if copied_from else 'imported'}_from": old.get("id"),
+        },
     )
     await runtime.db.create_session(record)
     graph = runtime.graph
