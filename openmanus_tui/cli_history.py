@@ -89,6 +89,15 @@ def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
         help="recorded timing scaled by this (0: as fast as possible)",
     )
     replay.add_argument("--force", action="store_true", help="overwrite outside changes to files")
+    replay.add_argument(
+        "--break",
+        dest="breakpoints",
+        action="append",
+        default=[],
+        metavar="TOOL",
+        help="pause before each call of this tool (repeatable; Enter goes on)",
+    )
+    replay.add_argument("--step", action="store_true", help="pause after every step")
     run_options(replay)
 
     diff = sub.add_parser("diff", help="compare two branches: messages, answers and files")
@@ -242,7 +251,35 @@ async def replay_cmd(args: argparse.Namespace, runtime: Any) -> int:
     head = await history.resolve(args.branch) if args.branch else None
     events = await history.recorded(head)
     renderer = Renderer(json_lines=args.json)
-    await Replayer(events, speed=args.speed).play(renderer)
+    replayer = Replayer(
+        events, speed=args.speed, breakpoints=args.breakpoints, break_on_steps=args.step
+    )
+    if not (args.breakpoints or args.step):
+        await replayer.play(renderer)
+        return 0
+    import asyncio
+
+    from openmanus_tui.cli_render import _read_line
+
+    playing = asyncio.create_task(replayer.play(renderer))
+    interactive = sys.stdin.isatty()
+    while not playing.done():
+        await asyncio.sleep(0.02)
+        if replayer.paused and not playing.done():
+            where = replayer.paused_at.type if replayer.paused_at else "step"
+            if interactive:
+                answer = await asyncio.to_thread(
+                    _read_line, f"paused at {where}: Enter goes on, s steps, q quits > "
+                )
+            else:
+                answer = ""  # nobody to ask: breakpoints only mark the place
+            if answer == "q":
+                playing.cancel()
+                break
+            if answer == "s":
+                replayer.step()
+            else:
+                replayer.resume()
     return 0
 
 

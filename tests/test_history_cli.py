@@ -143,3 +143,49 @@ def test_history_command_mistakes(isolated_env: Path) -> None:
     junk.write_text("{not json")
     bad = run_cli("import", str(junk))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_replay_breakpoints_at_a_terminal(isolated_env: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    run_cli("run", "demo", *YOLO)
+    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    # Without a terminal a breakpoint only marks the place: everything is replayed.
+    plain = json_events(run_cli("replay", session_id, "--break", "shell_exec", "--json").stdout)
+    assert [e["type"] for e in plain].count("tool_finished") == 4
+    # At a terminal it pauses before the shell_exec call; q stops there.
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openmanus_tui",
+            "replay",
+            session_id,
+            "--break",
+            "shell_exec",
+            "--json",
+        ],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    os.close(slave)
+    try:
+        os.write(master, b"q\n")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, stderr
+    assert "paused at tool_call" in stderr
+    shown = json_events(stdout)
+    assert [e["tool"] for e in shown if e["type"] == "tool_call"] == [
+        "list_files",
+        "file_write",
+        "file_read",
+    ]
