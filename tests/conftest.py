@@ -34,6 +34,19 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def fixed_database_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshot tests show the sidebar's database size: pin it, it depends on the machine."""
+    if "snap_compare" not in request.fixturenames:
+        return
+    from openmanus_tui.store.db import Database
+
+    async def fixed_size(self: Database) -> int:
+        return 300 * 1024
+
+    monkeypatch.setattr(Database, "size_bytes", fixed_size)
+
+
 @pytest.fixture
 def llm_server() -> Iterator[OpenAITestServer]:
     with OpenAITestServer() as server:

@@ -27,7 +27,6 @@ from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.inspector import Inspector
 from openmanus_tui.tui.memory import MemoryPane
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
-from openmanus_tui.tui.rules import RuleContext, RulesScreen
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
@@ -128,7 +127,9 @@ class OpenManusApp(App[int]):
         self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
         self.refresh_status()
-        self._boot()
+        # Open the runtime once the first frame is on screen: importing the agent stack in a
+        # thread still holds the GIL most of the time and would delay that frame.
+        self.call_after_refresh(self._boot)
 
     def on_resize(self, event: Any) -> None:
         self._apply_width(event.size.width)
@@ -481,6 +482,7 @@ class OpenManusApp(App[int]):
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
         from openmanus_tui.tui.approval import ApprovalScreen
+        from openmanus_tui.tui.rules import RuleContext
 
         decisions: dict[str, Any] = {}
         title = self.title
@@ -606,6 +608,8 @@ class OpenManusApp(App[int]):
         if self.runtime is None:
             self.notify("Still starting up…", severity="warning")
             return
+        from openmanus_tui.tui.rules import RuleContext, RulesScreen
+
         self.push_screen(RulesScreen(RuleContext.of(self.runtime.db, self.session),
                                      now=self.wall_clock))
 

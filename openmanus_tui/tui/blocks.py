@@ -9,17 +9,19 @@ block for the inspector.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Button, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Button, Static
 
 from openmanus_tui.tui.transcript import Block, CallRecord, Transcript
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
 
 FOLD_LINES = 12
 # Expanded output is still capped: the inspector shows the raw result in full.
@@ -113,6 +115,10 @@ class MarkdownBlock(BlockWidget):
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
+        # Imported here: the Markdown widget (and markdown-it) is a sizeable part of start-up,
+        # and the first frame has no thought to show.
+        from textual.widgets import Markdown
+
         if self.block.kind == "answer":
             yield Static(Text("✔ Answer", style="bold"), classes="block-title")
         # A block that is still streaming starts empty: the stream writes its text.
@@ -120,6 +126,8 @@ class MarkdownBlock(BlockWidget):
         yield Markdown(self._shown, classes="block-body")
 
     async def flush_stream(self) -> None:
+        from textual.widgets import Markdown
+
         text = self.block.text
         md = self.query_one(Markdown)
         if not text.startswith(self._shown):

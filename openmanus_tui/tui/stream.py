@@ -1,10 +1,12 @@
 """The stream view: a bounded window of block widgets over the session's full transcript.
 
-Only the newest ``WINDOW`` blocks are mounted (layout cost grows with mounted widgets); "load
-earlier" mounts older ones on demand. Live events update the transcript at once, but widget
-updates are coalesced: streamed tokens and output lines are flushed every ``FLUSH_S`` seconds
-(one Markdown write per flush, not per token). New blocks are mounted immediately so the
-order on screen always matches the order of events.
+Only the newest ``WINDOW`` blocks are mounted: mounting and laying out widgets is what opening a
+long session costs (about 10 ms a block on a loaded 2-core machine), so the window is a few
+screens tall, not the whole history; "load earlier" mounts ``LOAD_MORE`` older ones on demand.
+Live events update the transcript at once, but widget updates are coalesced: streamed tokens
+and output lines are flushed every ``FLUSH_S`` seconds (one Markdown write per flush, not per
+token). New blocks are mounted immediately so the order on screen always matches the order of
+events.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from openmanus_tui import events as ev
 from openmanus_tui.tui.blocks import BlockWidget, ObservationBlock, make_block_widget
 from openmanus_tui.tui.transcript import Transcript
 
-WINDOW = 200
+WINDOW = 40
 LOAD_MORE = 100
 FLUSH_S = 0.05
 

@@ -92,6 +92,9 @@ class Transcript:
         self.isolation: str | None = None
         self.last_checkpoint: str | None = None
         self._seq = 0
+        # Finished calls by the checkpoint their result came at, until the next checkpoint
+        # names it as parent (scanning every call per checkpoint made long sessions quadratic).
+        self._awaiting_checkpoint: dict[str, list[CallRecord]] = {}
 
     # ---- building -------------------------------------------------------------------------
     def _add(self, kind: BlockKind, key: str | None = None, **data: Any) -> Block:
@@ -209,6 +212,8 @@ class Transcript:
         rec.finished_ts = e.ts
         rec.isolation = e.isolation or rec.isolation
         rec.events.append(e.model_dump())
+        if e.checkpoint_id:
+            self._awaiting_checkpoint.setdefault(e.checkpoint_id, []).append(rec)
         keys = [self._obs(e.call_id)]
         if f"action:{e.call_id}" in self.by_key:
             keys.append(f"action:{e.call_id}")
@@ -216,10 +221,11 @@ class Transcript:
 
     def _on_checkpoint(self, e: ev.Checkpoint) -> list[str]:
         # The checkpoint written after a call's step tells which state keys that step changed.
-        for rec in self.calls.values():
-            if rec.checkpoint_after is None and rec.finished_ts is not None and (
-                e.parent_id is not None and e.parent_id == rec.finished_checkpoint
-            ):
+        if e.parent_id is None:
+            return []
+        for rec in self._awaiting_checkpoint.pop(e.parent_id, []):
+            if (rec.checkpoint_after is None and rec.finished_ts is not None
+                    and rec.finished_checkpoint == e.parent_id):
                 rec.checkpoint_after = e.checkpoint_id
                 rec.state_changed = list(e.changed)
         return []
