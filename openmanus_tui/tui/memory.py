@@ -66,6 +66,9 @@ class MemoryPane(Vertical):
     MemoryPane #memory-table { height: 1fr; }
     MemoryPane #memory-actions { height: auto; }
     MemoryPane #memory-actions Button { min-width: 10; margin-right: 1; }
+    /* Fixed widths: their labels change (Pin/Unpin, Summarising…) and must not relayout. */
+    MemoryPane #memory-pin { width: 10; }
+    MemoryPane #memory-compact { width: 20; }
     MemoryPane #memory-preview { height: auto; max-height: 60%; border-top: solid $primary; }
     MemoryPane #memory-preview-scroll { height: auto; }
     MemoryPane #memory-preview-text { height: auto; }

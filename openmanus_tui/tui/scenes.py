@@ -298,4 +298,8 @@ async def stage_memory(app: Any, *, pin: str | None = "msg_demo_0", preview: boo
         await pane.preview_compaction().wait()
     else:
         await pane.reload().wait()
+    # Every refresh the scene started (sidebar, database size, panes) must be done before a
+    # screenshot: on a loaded machine a fixed sleep alone was not always enough.
+    await app.workers.wait_for_complete()
     await asyncio.sleep(0.3)
+    await app.workers.wait_for_complete()
