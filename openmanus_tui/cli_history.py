@@ -17,17 +17,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-KIND_STYLE = {
-    "user": "bold magenta",
-    "tool_call": "cyan",
-    "result": "green",
-    "answer": "bold green",
-    "fork": "yellow",
-    "retry": "yellow",
-    "approval": "dim",
-    "thought": "italic",
-    "start": "dim",
-}
+from openmanus_tui.store.tree import KIND_STYLE
 
 
 def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from openmanus_tui import events as ev
 from openmanus_tui.errors import OpenManusError
@@ -349,11 +348,3 @@ class History:
             if tree_a and tree_b and tree_a != tree_b:
                 diff.files = await asyncio.to_thread(store.diff, tree_a, tree_b)
         return diff
-
-
-def user_messages(messages: list[BaseMessage]) -> list[str]:
-    return [str(m.content) for m in messages if isinstance(m, HumanMessage)]
-
-
-def workspace_of(session: AgentSession) -> Path:
-    return session.workspace

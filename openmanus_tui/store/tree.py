@@ -27,6 +27,18 @@ LABEL_TYPES = (
     "error",
 )
 LABEL_WIDTH = 72
+# How each kind of step is drawn (Rich style strings), shared by the CLI and the TUI tree.
+KIND_STYLE = {
+    "user": "bold magenta",
+    "tool_call": "cyan",
+    "result": "green",
+    "answer": "bold green",
+    "fork": "yellow",
+    "retry": "yellow",
+    "approval": "dim",
+    "thought": "italic",
+    "start": "dim",
+}
 
 
 @dataclass

@@ -22,20 +22,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, Tree
 
+from openmanus_tui.store.tree import KIND_STYLE
+
 if TYPE_CHECKING:
     from openmanus_tui.store.tree import SessionTree, TreeNode
 
-KIND_STYLE = {
-    "user": "bold magenta",
-    "tool_call": "cyan",
-    "result": "green",
-    "answer": "bold green",
-    "fork": "yellow",
-    "retry": "yellow",
-    "approval": "dim",
-    "thought": "italic",
-    "start": "dim",
-}
 KIND_NAMES = {
     "user": "user message",
     "tool_call": "tool call",
