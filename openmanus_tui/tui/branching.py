@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-
 from openmanus_tui import events as ev
 from openmanus_tui.errors import OpenManusError
+from openmanus_tui.tui.commands import Entry, _Entries
 
 if TYPE_CHECKING:
     from openmanus_tui.tui.app import OpenManusApp
@@ -413,11 +412,10 @@ def slash(app: OpenManusApp, name: str, arg: str) -> None:
         app.run_worker(_guarded(app, partial(prune, app, keep)), group="history")
 
 
-class HistoryCommands(Provider):
+class HistoryCommands(_Entries):
     """Palette entries for the branch tree, replay and retention."""
 
-    def _entries(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: OpenManusApp = self.app  # type: ignore[assignment]
+    def entries(self, app: OpenManusApp) -> list[Entry]:
         return [
             ("Branches: show the tree", partial(slash, app, "tree", ""),
              "switch, fork, compare and replay steps (Ctrl+T)"),
@@ -428,14 +426,3 @@ class HistoryCommands(Provider):
             ("Prune old checkpoints", partial(slash, app, "prune", ""),
              "keep branch heads and recent steps, compact the database"),
         ]
-
-    async def discover(self) -> Hits:
-        for name, callback, help_text in self._entries():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._entries():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
