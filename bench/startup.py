@@ -4,9 +4,10 @@ app measured in the same run.
     python bench/startup.py [--repeat 5]
 
 Each measurement is a fresh ``python`` process (imports included) running the app headless
-(``App.run(headless=True)``): the parent records the time just before starting the process,
-the child prints the wall-clock time at which its first frame was painted (the first refresh
-after ``on_mount``, via ``App.call_after_refresh``), and exits (ours once its runtime has
+(``App.run(headless=True)``); ours is started the way ``openmanus`` starts it (``cli.main([])``).
+The parent records the time just before starting the process, the child prints the wall-clock
+time at which its first frame was painted (the first refresh after ``on_mount``, via
+``App.call_after_refresh``), and exits (ours once its settings are read and its runtime has
 opened, untimed). The two apps alternate, ``--repeat`` times each, so load on the
 machine hits both alike. Prints the median (and min / max) for each and the ratio ours / minimal
 with PASS or MISS against the target of 1.5x. Runs in a temporary config and data folder.
@@ -28,12 +29,17 @@ import sys, time
 from pathlib import Path
 WHICH = sys.argv[1]
 if WHICH == "ours":
-    from openmanus_tui.config import load_settings
-    from openmanus_tui.tui.app import OpenManusApp
+    # The real entry point, ``openmanus`` with no arguments: the CLI starts the app, which
+    # reads the settings and opens the runtime after its first frame.
+    import openmanus_tui.tui.app as tui_app
+    from openmanus_tui.cli import main
 
-    class App(OpenManusApp):
+    class App(tui_app.OpenManusApp):
         # Textual resolves a relative CSS path against the subclass's file, which -c lacks.
-        CSS_PATH = str(Path(sys.modules[OpenManusApp.__module__].__file__).with_name("app.tcss"))
+        CSS_PATH = str(Path(tui_app.__file__).with_name(tui_app.OpenManusApp.CSS_PATH))
+
+        def run(self, **kwargs):
+            return super().run(headless=True, size=(120, 40))
 
         def on_mount(self) -> None:
             super().on_mount()
@@ -45,9 +51,12 @@ if WHICH == "ours":
 
         async def leave(self) -> None:
             await self.ready.wait()
+            if self.runtime is None:
+                raise SystemExit("the runtime did not open")
             self.exit()
 
-    app = App(load_settings(), blink=False)
+    tui_app.OpenManusApp = App
+    sys.exit(main([]))
 else:
     from textual.app import App as _App
     from textual.widgets import Footer, Header, Static
@@ -65,8 +74,7 @@ else:
             print(f"FIRST_FRAME {time.time():.6f}", flush=True)
             self.exit()
 
-    app = App()
-app.run(headless=True, size=(120, 40))
+    App().run(headless=True, size=(120, 40))
 '''
 
 

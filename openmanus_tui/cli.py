@@ -132,15 +132,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _workbench(args: argparse.Namespace) -> int:
-    """Bare ``openmanus``: the Textual workbench (imported only here, the core never does)."""
-    from openmanus_tui.config import load_settings
+    """Bare ``openmanus``: the Textual workbench (imported only here, the core never does).
+    The app reads the settings itself, after its first frame; a broken config file ends it
+    with the same one-line error and exit status as every other command."""
     from openmanus_tui.tui.app import run_tui
 
-    settings = load_settings()
-    session_id = args.resume
-    if args.last and session_id is None:
-        session_id = asyncio.run(_newest_session(settings))
-    return run_tui(settings, session_id=session_id)
+    return run_tui(session_id=args.resume, resume_last=args.last)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -173,17 +170,6 @@ def _serve(args: argparse.Namespace) -> int:
             f"serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from None
     return EXIT_OK
-
-
-async def _newest_session(settings: Any) -> str | None:
-    from openmanus_tui.store.db import Database
-
-    db = await Database.open(settings.db_path)
-    try:
-        records = await db.list_sessions()
-        return records[0].id if records else None
-    finally:
-        await db.close()
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

@@ -17,8 +17,6 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from openmanus_tui.store.tree import KIND_STYLE
-
 
 def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
     tree = sessions.add_parser("tree", help="the branch tree of a session")
@@ -108,6 +106,9 @@ def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
 
 # ---- handlers -----------------------------------------------------------------------------
 async def tree_cmd(args: argparse.Namespace, runtime: Any) -> int:
+    # Imported here: building the parser (every command, the workbench too) must stay cheap.
+    from openmanus_tui.store.tree import KIND_STYLE
+
     session = await runtime.open_session(args.session)
     tree = await session.history.tree()
     if args.json:

@@ -14,7 +14,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -23,9 +22,9 @@ from pydantic_settings import (
 )
 
 from openmanus_tui.errors import ConfigError
+from openmanus_tui.paths import DEFAULT_THEME, ENV_PREFIX, default_data_dir
+from openmanus_tui.paths import config_path as config_path  # re-exported: callers use config's
 
-APP_NAME = "openmanus"
-ENV_PREFIX = "OPENMANUS_"
 Isolation = Literal["L0", "L1", "L2", "L3"]
 ApprovalMode = Literal["ask", "auto", "yolo"]
 
@@ -50,6 +49,11 @@ class ModelSettings(_Section):
     @property
     def spec(self) -> str:
         return f"{self.provider}:{self.name}"
+
+    @property
+    def offline(self) -> bool:
+        """No API key and no base URL: ``models/factory.py`` runs the offline demo instead."""
+        return self.provider == "openai" and self.api_key is None and not self.base_url
 
 
 class AgentSettings(_Section):
@@ -87,7 +91,7 @@ class StorageSettings(_Section):
 
 
 class UISettings(_Section):
-    theme: str = "openmanus-dark"
+    theme: str = DEFAULT_THEME
     keymap: dict[str, str] = Field(default_factory=dict)
 
 
@@ -203,7 +207,7 @@ class Settings(BaseSettings, _Sections):
     # ---- derived paths -------------------------------------------------------------------
     @property
     def resolved_data_dir(self) -> Path:
-        return Path(self.data_dir or platformdirs.user_data_dir(APP_NAME)).expanduser()
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 
     @property
     def db_path(self) -> Path:
@@ -221,13 +225,6 @@ class Settings(BaseSettings, _Sections):
         if self.sandbox.workspace is not None:
             return Path(self.sandbox.workspace).expanduser().resolve()
         return self.resolved_data_dir / "workspaces" / session_id
-
-
-def config_path() -> Path:
-    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
 def _expected(err: dict[str, Any]) -> str:

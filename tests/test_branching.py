@@ -101,6 +101,7 @@ async def test_three_branches_tree_and_files(server: OpenAITestServer) -> None:
 
         heads = set(tree.heads)
         assert {b["main"], b["edited_message"], b["edited_args"], b["retry"]} == heads
+        assert await session.history.head_count() == 4  # counted without building the tree
         assert len(tree.roots) == 1
         labels = [tree.nodes[c].label for c in tree.lineage(b["edited_message"])]
         assert labels[0] == "› make files" and "› make other files" in labels
@@ -238,7 +239,7 @@ async def test_save_a_branch_as_a_new_session(server: OpenAITestServer) -> None:
         assert copy.record.parent_checkpoint == b["edited_message"]
         assert manifest(copy.workspace) == b["edited_message_files"]
         tree = await copy.history.tree()
-        assert len(tree.heads) == 1
+        assert len(tree.heads) == 1 == await copy.history.head_count()
         labels = [tree.nodes[c].label for c in tree.lineage(tree.current)]
         assert labels[0] == "› make other files" and labels[-1] == "■ done B"
         original = [

@@ -3,13 +3,12 @@ driven with Pilot (approvals, sessions, slash commands, streaming, the bounded s
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input, OptionList, TextArea
+from textual.widgets import Button, DataTable, Input, OptionList, TextArea
+from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -22,7 +21,7 @@ from openmanus_tui.tui.dialogs import ConfirmScreen, TextPromptScreen
 from openmanus_tui.tui.inspector import Inspector
 from openmanus_tui.tui.memory import MemoryPane
 from openmanus_tui.tui.prompt import PromptInput
-from openmanus_tui.tui.stream import WINDOW, StreamView
+from openmanus_tui.tui.stream import LOAD_MORE, WINDOW, StreamView
 from openmanus_tui.tui.tools_pane import ToolsTable
 
 SIZE = (140, 45)
@@ -36,31 +35,12 @@ def _fast_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
 
 
-def make_app(**overrides: object) -> OpenManusApp:
-    settings = load_settings(overrides or None)  # type: ignore[arg-type]
-    return OpenManusApp(settings, blink=False)
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
-
-
 async def next_approval(app: OpenManusApp, pilot) -> ApprovalScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
     screen = app.screen
     assert isinstance(screen, ApprovalScreen)
     await wait_for(pilot, lambda: screen.armed)
     return screen
-
-
-async def send(pilot, text: str) -> None:
-    await pilot.click("#prompt")
-    await pilot.press(*text)
-    await pilot.press("enter")
 
 
 async def stored(app: OpenManusApp) -> list[ev.Event]:
@@ -294,16 +274,30 @@ async def test_bounded_window_and_load_earlier() -> None:
         assert stream.mounted_blocks == WINDOW
         button = stream.query_one("#load-earlier", Button)
         assert f"({450 - WINDOW} more)" in str(button.label)
-        stream.scroll_home(animate=False)
+
+        # Scrolling up to the top mounts older blocks above, and what was on screen stays put.
+        first = stream._widgets[stream.transcript.blocks[450 - WINDOW].key]
+        stream.scroll_to(y=stream.max_scroll_y - 3, animate=False, immediate=True)
         await pilot.pause(0.05)
-        await pilot.click("#load-earlier")
-        await pilot.pause(0.05)
-        assert stream.mounted_blocks == WINDOW + 100
+        stream.scroll_home(animate=False, immediate=True)
+        await wait_for(pilot, lambda: stream.mounted_blocks == WINDOW + LOAD_MORE
+                       and stream.scroll_y > 0)
+        await pilot.pause(0.1)
+        # Still at the top of the view (below the load button), not pushed 200 rows down.
+        assert 0 <= first.region.y - stream.region.y <= 3
+
+        # The button at the top does the same (the keyboard's way), until nothing is left.
+        while stream.query("#load-earlier"):
+            count = stream.mounted_blocks
+            stream.query_one("#load-earlier", Button).press()
+            await wait_for(pilot, lambda count=count: stream.mounted_blocks >= count + min(
+                LOAD_MORE, 450 - count))
+        assert stream.mounted_blocks == 450
         # Live events still append at the bottom and keep the window bounded.
         for n in range(60):
             app.handle_event(ev.Notice(text=f"live {n}"))
         await pilot.pause(0.05)
-        assert stream.mounted_blocks == WINDOW + 100
+        assert stream.mounted_blocks == 450
 
 
 async def test_inspector_memory_and_tools_follow_the_run() -> None:
@@ -330,13 +324,20 @@ async def test_inspector_memory_and_tools_follow_the_run() -> None:
         assert "messages" in doc["state_changed"]
         assert app.query_one(Inspector).display
 
-        # The memory pane shows the session's next prompt (``context_parts``): the system
-        # prompt, the tool definitions, the request and the four tool-call turns.
-        memory = app.query_one(MemoryPane).query_one("#memory-table")
-        await wait_for(pilot, lambda: memory.row_count > 0)
+        # The memory pane is built when its tab opens, and shows the session's next prompt
+        # (``context_parts``): the system prompt, the tool definitions, the request and the
+        # four tool-call turns.
+        pane = app.query_one(MemoryPane)
+        assert not pane.built  # nobody looked at it yet: nothing was computed
+        app.query_one("#panel").active = "tab-memory"
+        await wait_for(pilot, lambda: pane.built and pane.view is not None)
+        memory = pane.query_one("#memory-table", DataTable)
         kinds = [str(memory.get_row_at(i)[1]) for i in range(memory.row_count)]
         assert kinds[:3] == ["system", "tools", "request"] and kinds.count("tool_call") == 4
 
+        app.query_one("#panel").active = "tab-tools"
+        await wait_for(pilot, lambda: bool(app.query(ToolsTable)) and
+                       app.query_one(ToolsTable).row_count > 0)
         tools = app.query_one(ToolsTable)
         row = tools.get_row("shell_exec")
         assert row[3] == "1" and row[4] == "0"  # calls, failures

@@ -4,13 +4,13 @@ Tools tab; plus the command palette snapshot. Real app, runtime and scripted mod
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
+from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -29,26 +29,6 @@ ECHO_SERVER = str(Path(__file__).with_name("mcp_echo_server.py"))
 @pytest.fixture(autouse=True)
 def _fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
-
-
-def make_app(**overrides: object) -> OpenManusApp:
-    return OpenManusApp(load_settings(overrides or None), blink=False)  # type: ignore[arg-type]
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
-
-
-async def send(pilot, text: str) -> None:
-    await pilot.click("#prompt")
-    await pilot.press(*text)
-    if text.startswith("/"):
-        await pilot.press("escape")  # close the completion menu first
-    await pilot.press("enter")
 
 
 def answers(app: OpenManusApp) -> list[str]:
@@ -74,11 +54,11 @@ async def test_model_switch_and_a_wrong_spec(tmp_path: Path) -> None:
         await run_task(app, pilot, "do the demo")
         session_id = app.session.id
 
-        await send(pilot, "/model nonsense")
+        await send(pilot, "/model nonsense", close_menu=True)
         await wait_for(pilot, lambda: any("not a model spec" in m for m in messages(app)))
         assert app.session.record.model == "scripted:demo"
 
-        await send(pilot, f"/model scripted:{script}")
+        await send(pilot, f"/model scripted:{script}", close_menu=True)
         await wait_for(pilot, lambda: app.status.model == f"scripted:{script}")
         assert app.session.id == session_id  # the same session, reopened with the model
         assert (await app.runtime.db.get_session(session_id)).model == f"scripted:{script}"
@@ -96,14 +76,14 @@ async def test_agent_profiles_change_the_system_prompt() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         # Chosen before the first task: the new session is created with it.
-        await send(pilot, "/agent Data analysis")
+        await send(pilot, "/agent Data analysis", close_menu=True)
         await wait_for(pilot, lambda: app.status.profile == "data_analysis")
         await run_task(app, pilot, "do the demo")
         record = await app.runtime.db.get_session(app.session.id)
         assert record.profile == "data_analysis"
         assert "pandas" in app.session._system_prompt()
 
-        await send(pilot, "/agent research")
+        await send(pilot, "/agent research", close_menu=True)
         await wait_for(pilot, lambda: app.session.record.profile == "research")
         assert (await app.runtime.db.get_session(app.session.id)).profile == "research"
         assert "credibility" in app.session._system_prompt()
@@ -116,7 +96,7 @@ async def test_agent_profiles_change_the_system_prompt() -> None:
         assert [e.profile for e in events if isinstance(e, ev.RunStarted)] == [
             "data_analysis", "research"]
 
-        await send(pilot, "/agent poet")
+        await send(pilot, "/agent poet", close_menu=True)
         await wait_for(pilot, lambda: any("No agent profile 'poet'" in m for m in messages(app)))
         assert app.session.record.profile == "research"
 
@@ -125,26 +105,26 @@ async def test_export_writes_into_the_workspace_or_a_path() -> None:
     app = make_app(approval={"mode": "yolo"})
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await send(pilot, "/export")
+        await send(pilot, "/export", close_menu=True)
         await wait_for(pilot, lambda: any("Nothing to export" in m for m in messages(app)))
         await run_task(app, pilot, "do the demo")
         workspace = app.session.workspace
 
-        await send(pilot, "/export html")
+        await send(pilot, "/export html", close_menu=True)
         target = workspace / f"openmanus-{app.session.id}.html"
         await wait_for(pilot, lambda: target.exists())
         html = target.read_text()
         assert html.lstrip().lower().startswith("<!doctype html") and "list_files" in html
         assert any(str(target) in m for m in messages(app))
 
-        await send(pilot, "/export exports/run.json")
+        await send(pilot, "/export exports/run.json", close_menu=True)
         target = workspace / "exports" / "run.json"
         await wait_for(pilot, lambda: target.exists())
         doc = json.loads(target.read_text())
         assert doc["session"]["id"] == app.session.id
         assert any(e["type"] == "final_answer" for e in doc["events"])
 
-        await send(pilot, "/export pdf")
+        await send(pilot, "/export pdf", close_menu=True)
         await wait_for(pilot, lambda: any("unknown format" in m for m in messages(app)))
 
 
@@ -153,7 +133,7 @@ async def test_theme_is_remembered_across_restarts(isolated_env: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         assert app.theme == "openmanus-dark"
-        await send(pilot, "/theme openmanus-ember")
+        await send(pilot, "/theme openmanus-ember", close_menu=True)
         assert app.theme == "openmanus-ember"
         await pilot.pause(0.05)
     assert load_ui_state(app.settings)["theme"] == "openmanus-ember"
@@ -184,7 +164,7 @@ async def test_help_lists_bindings_with_ids_after_remapping() -> None:
     app = make_app(ui={"keymap": {"app.stop": "ctrl+x"}})
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await send(pilot, "/help")
+        await send(pilot, "/help", close_menu=True)
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = help_markdown(app.screen.keys)
         assert "| `^x` | Stop | anywhere | `app.stop` |" in text
@@ -223,8 +203,9 @@ async def test_tools_tab_shows_mcp_servers_and_their_state(isolated_env: Path) -
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         app.query_one("#panel").active = "tab-tools"
+        await wait_for(pilot, lambda: bool(app.query(McpTable)) and
+                       app.query_one(McpTable).row_count == 2)
         table = app.query_one(McpTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
         echo = table.get_row("echo")
         assert echo[0] == "echo" and echo[1] == "stdio" and str(echo[2]) == "running"
         assert int(echo[3]) > 0
@@ -237,6 +218,8 @@ async def test_tools_tab_shows_mcp_servers_and_their_state(isolated_env: Path) -
 async def palette_scene(pilot) -> None:
     await scenes.stage_main(pilot.app, live=False)
     await pilot.press("ctrl+p")
+    # The palette's own input blinks its cursor: steady, so that the frame is deterministic.
+    pilot.app.screen.query_one(Input).cursor_blink = False
     await pilot.press(*"agent")
     await pilot.pause(0.5)
 

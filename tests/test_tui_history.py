@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Input, Static, TextArea, Tree
+from tui_helpers import wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -29,6 +30,7 @@ from openmanus_tui.tui.compare import CompareScreen
 from openmanus_tui.tui.dialogs import ConfirmScreen, TextPromptScreen
 from openmanus_tui.tui.history import HistoryScreen
 from openmanus_tui.tui.replay import ReplayBar
+from openmanus_tui.tui.status import StatusLine
 from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.transcript import Transcript
 
@@ -55,14 +57,6 @@ def scripted_app(tmp: Path) -> OpenManusApp:
     settings = load_settings({"approval": {"mode": "yolo"},
                               "model": {"provider": "scripted", "name": str(script)}})
     return OpenManusApp(settings, blink=False)
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
 
 
 async def runs_done(app: OpenManusApp, pilot, count: int, timeout: float = 60.0) -> None:
@@ -334,6 +328,8 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
         assert [b.kind for b in shown(app).blocks] == ["notice", "user", "thought", "action"]
         last_step = [e.step for e in bar.emitted if isinstance(e, ev.Checkpoint)][-1]
         assert f"at step {last_step} ·" in str(bar.query_one("#replay-progress").render())
+        # The status line tells a paused replay from a run (the replayed run has started).
+        assert str(app.query_one(StatusLine).render()).startswith(" replay paused ")
 
         # Jump to a step: the stream is rebuilt up to it.
         call_step = next(e.step for e in stored
@@ -365,6 +361,7 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
         await pilot.click("#replay-close")
         await wait_for(pilot, lambda: not app.query(ReplayBar))
         assert [(b.kind, b.text) for b in shown(app).blocks] == live_blocks
+        assert str(app.query_one(StatusLine).render()).startswith(" completed ")
 
 
 async def test_palette_tree_and_live_replay_makes_a_branch(isolated_env: Path) -> None:

@@ -7,12 +7,11 @@ is a plain (sync) function because ``snap_compare`` runs the app in its own loop
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, DataTable
+from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -31,24 +30,6 @@ SIZE = (140, 45)
 def _fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(approval_mod, "ARM_DELAY", 0.05)
     monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
-
-
-def make_app(**overrides: object) -> OpenManusApp:
-    return OpenManusApp(load_settings(overrides or None), blink=False)  # type: ignore[arg-type]
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
-
-
-async def send(pilot, text: str) -> None:
-    await pilot.click("#prompt")
-    await pilot.press(*text)
-    await pilot.press("enter")
 
 
 def answers(app: OpenManusApp) -> int:

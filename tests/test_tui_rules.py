@@ -5,14 +5,13 @@ Rules screen and of the always-allow editor (sync functions, fixed size, clock a
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.widgets import Button, DataTable, Input, Static
+from tui_helpers import wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -39,14 +38,6 @@ def _fast_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
         return 338 * 1024
 
     monkeypatch.setattr(Database, "size_bytes", fixed_size)
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
 
 
 async def click_radio(pilot: Any, selector: str) -> None:

@@ -279,6 +279,19 @@ class MemoryManager:
             excerpt_chars=self.settings.observation_excerpt_chars,
         )
 
+    async def _current_plan(
+        self, state: dict[str, Any], *, system_prompt: str, tools: Sequence[dict[str, Any]],
+        window: int,
+    ) -> tuple[ContextPlan, list[str], list[MemoryRecord]]:
+        """The plan of the next call as things stand, with the pins and recalled memories it
+        used (``prepare`` and ``view`` start from the same one)."""
+        await self.setup()
+        pins = await self.pins()
+        memories = await self.recall(last_user_text(state.get("messages", [])))
+        plan = self.plan(state, system_prompt=system_prompt, tools=tools, window=window,
+                         pins=pins, memories=memories)
+        return plan, pins, memories
+
     async def prepare(
         self,
         state: dict[str, Any],
@@ -290,17 +303,8 @@ class MemoryManager:
         invoke: Any = None,
     ) -> Prepared:
         """The context of the next model call, compacting first when the trigger is reached."""
-        await self.setup()
-        pins = await self.pins()
-        memories = await self.recall(last_user_text(state.get("messages", [])))
-        plan = self.plan(
-            state,
-            system_prompt=system_prompt,
-            tools=tools,
-            window=window,
-            pins=pins,
-            memories=memories,
-        )
+        plan, pins, memories = await self._current_plan(
+            state, system_prompt=system_prompt, tools=tools, window=window)
         prepared = Prepared(plan, recalled=memories)
         if self.settings.auto_compact and plan.over(self.settings.compact_trigger):
             try:
@@ -341,17 +345,8 @@ class MemoryManager:
         tools: Sequence[dict[str, Any]],
         window: int,
     ) -> ContextView:
-        await self.setup()
-        pins = await self.pins()
-        memories = await self.recall(last_user_text(state.get("messages", [])))
-        plan = self.plan(
-            state,
-            system_prompt=system_prompt,
-            tools=tools,
-            window=window,
-            pins=pins,
-            memories=memories,
-        )
+        plan, pins, memories = await self._current_plan(
+            state, system_prompt=system_prompt, tools=tools, window=window)
         return ContextView(
             parts=plan.parts,
             tokens=plan.planned_tokens,

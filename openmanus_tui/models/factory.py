@@ -41,7 +41,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def effective_model_settings(settings: Settings, spec: str | None = None) -> ModelSettings:
-    """The model section with a ``--model``/session spec applied and the demo fallback decided."""
+    """The model section with a ``--model``/session spec applied (``make_model`` then falls
+    back to the demo model when it is ``offline``)."""
     model = settings.model.model_copy()
     if spec:
         model.provider, model.name = parse_spec(spec)  # type: ignore[assignment]
@@ -51,7 +52,7 @@ def effective_model_settings(settings: Settings, spec: str | None = None) -> Mod
 def make_model(settings: Settings, spec: str | None = None) -> tuple[BaseChatModel, ModelInfo]:
     model = effective_model_settings(settings, spec)
     offline_reason = ""
-    if model.provider == "openai" and model.api_key is None and not model.base_url:
+    if model.offline:
         offline_reason = (
             "No API key is configured, so the offline demo model (scripted:demo) is running. "
             "Set OPENAI_API_KEY (and OPENAI_BASE_URL for Ollama, vLLM, LM Studio or Gemini) "

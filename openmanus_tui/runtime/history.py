@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from openmanus_tui import events as ev
 from openmanus_tui.errors import OpenManusError
-from openmanus_tui.store.tree import SessionTree, branch_events, load_tree
+from openmanus_tui.store.tree import SessionTree, branch_events, head_count, load_tree
 
 if TYPE_CHECKING:
     from openmanus_tui.runtime.session import AgentSession, RunOutcome
@@ -148,6 +148,10 @@ class History:
     async def current_checkpoint(self) -> str | None:
         snapshot = await self.session.runtime.graph.aget_state(self.session.config)
         return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+
+    async def head_count(self) -> int:
+        """Branch heads in the tree (``tree().heads``), counted without building the tree."""
+        return await head_count(self.db, self.session.id)
 
     async def tree(self) -> SessionTree:
         tree = await load_tree(self.db, self.session.id)

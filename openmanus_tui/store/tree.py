@@ -176,6 +176,19 @@ async def existing_checkpoints(db: Database, session_id: str) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
+async def head_count(db: Database, session_id: str) -> int:
+    """How many branch heads (checkpoints without children) the session's tree has, without
+    building the tree: opening a session asks this first, and one head needs no branch walk."""
+    await db.flush_events()
+    async with db.conn.execute(
+        "SELECT json_extract(payload, '$.checkpoint_id'), json_extract(payload, '$.parent_id') "
+        "FROM events WHERE session_id = ? AND type = 'checkpoint'",
+        (session_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return len({row[0] for row in rows} - {row[1] for row in rows})
+
+
 async def load_tree(db: Database, session_id: str, current: str | None = None) -> SessionTree:
     rows = await _rows(db, session_id, LABEL_TYPES)
     existing = await existing_checkpoints(db, session_id)

@@ -1,7 +1,11 @@
 """The workbench app: layout, session handling, the run worker, approvals and the status line.
 
-The app opens the runtime after the first frame (imports of the agent stack are the slow part of
-startup), runs each task in an exclusive async worker, and receives the runtime's events through
+Start-up is ordered for a fast first frame: the app can start without its settings (the
+``openmanus`` command does), paints the workbench in the theme it guesses from the remembered
+choice (``paths.py``, ``tui/ui_state.py``), and only then loads the settings (pydantic) and opens
+the runtime (the agent stack takes seconds to import), in threads so that keys are handled
+meanwhile; a broken config file ends the app with its one-line error. It runs each task in an
+exclusive async worker, and receives the runtime's events through
 ``on_event``: the stream view folds them into its transcript, the status line and the side panes
 update from the same events. Approvals come back through ``push_screen_wait`` in the worker.
 """
@@ -9,10 +13,11 @@ update from the same events. Approvals come back through ``push_screen_wait`` in
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -20,8 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from openmanus_tui import events as ev
-from openmanus_tui.config import Settings
+from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.inspector import Inspector
@@ -34,10 +38,16 @@ from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_
 from openmanus_tui.tui.tools_pane import ToolsPane
 from openmanus_tui.tui.transcript import Transcript
 
+if TYPE_CHECKING:
+    from openmanus_tui import events as ev
+    from openmanus_tui.config import Settings
+
 # Below these widths the side panels start hidden (80×24 must stay usable).
 PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
+# Slash commands that work before the settings are loaded (the first second after start).
+NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
 
 class OpenManusApp(App[int]):
@@ -58,9 +68,10 @@ class OpenManusApp(App[int]):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None = None,
         *,
         session_id: str | None = None,
+        resume_last: bool = False,
         runtime: Any = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -70,15 +81,23 @@ class OpenManusApp(App[int]):
         super().__init__()
         # Tests and screenshots turn cursor blinking off so that frames are deterministic.
         self.blink = blink
-        self.settings = settings
+        # None until ``_boot`` has loaded it (after the first frame) when not given here.
+        self.settings: Settings = settings  # type: ignore[assignment]
         self.runtime = runtime
         self.session: Any = None
         self.initial_session_id = session_id
+        self.resume_last = resume_last
         self.clock = clock
         self.wall_clock = wall_clock
         self.session_records: list[Any] = []
         self.ready = asyncio.Event()
-        self.status = StatusInfo(approval=settings.approval.mode, model=settings.model.spec)
+        self.status = StatusInfo(
+            approval=settings.approval.mode if settings else "",
+            model=settings.model.spec if settings else "",
+        )
+        self._starting = True  # until the runtime is open (``_boot``)
+        self._pending_task: str | None = None  # typed before the runtime was open
+        self.replay_state: str | None = None  # "replay paused" etc. while a replay bar is open
         self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
@@ -88,6 +107,10 @@ class OpenManusApp(App[int]):
         self._window_cache: dict[str, int] = {}
         self._loop_thread = threading.get_ident()
         self._owns_runtime = runtime is None
+        self._theme_errors: list[str] = []
+        self._theme_missing: str | None = None
+        self._theme_memory: Any = None
+        self._select_startup_theme()
 
     # ---- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -108,7 +131,8 @@ class OpenManusApp(App[int]):
 
     def _has_main_screen(self) -> bool:
         """False while the app is closing (events may still arrive from a cancelled run)."""
-        return bool(self.screen_stack) and bool(self.screen_stack[0].query(StatusLine))
+        return (self.is_running and bool(self.screen_stack)
+                and bool(self.screen_stack[0].query(StatusLine)))
 
     def _q(self, selector: Any, expect_type: Any = None) -> Any:
         # Query the main screen, not the active one: a modal may be on top during a run.
@@ -120,15 +144,14 @@ class OpenManusApp(App[int]):
     def on_mount(self) -> None:
         self._loop_thread = threading.get_ident()
         self._event_loop = asyncio.get_running_loop()
-        self._load_themes()
-        if self.settings.ui.keymap:
-            self.set_keymap(self.settings.ui.keymap)
+        if self.settings is not None:
+            self._apply_settings()
         self._apply_width(self.size.width)
         self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
         self.refresh_status()
-        # Open the runtime once the first frame is on screen: importing the agent stack in a
-        # thread still holds the GIL most of the time and would delay that frame.
+        # Load the settings and open the runtime once the first frame is on screen: importing
+        # in a thread still holds the GIL most of the time and would delay that frame.
         self.call_after_refresh(self._boot)
 
     def on_resize(self, event: Any) -> None:
@@ -158,27 +181,79 @@ class OpenManusApp(App[int]):
             await self.runtime.close()
 
     # ---- themes -------------------------------------------------------------------------------
-    def _load_themes(self) -> None:
-        themes, errors = load_themes(self._theme_dirs)
+    def _select_startup_theme(self) -> None:
+        """Register the theme files and set the start-up theme before the app runs.
+
+        Setting ``App.theme`` the usual way (its watcher) re-parses and re-applies every
+        stylesheet — a third of the time to the first frame. Before the first parse only the
+        reactive value, the classes its watcher would set and the CSS variables are needed.
+        Without settings yet, the theme is a guess (the remembered choice) that ``_boot``
+        confirms or corrects."""
+        from openmanus_tui.tui.ui_state import guess_startup_theme
+
+        themes, self._theme_errors = load_themes(self._theme_dirs)
         for theme in themes.values():
             self.register_theme(theme)
         self._theme_names = sorted(themes)
-        if errors:
-            self.notify("Skipped broken theme files:\n" + "\n".join(errors),
-                        severity="warning", timeout=10)
+        if self.settings is not None:
+            wanted = self._startup_theme()
+        else:
+            wanted = guess_startup_theme()
+            if wanted not in self.available_themes:
+                wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+        self.set_reactive(App.theme, wanted)
+        dark = self.current_theme.dark
+        self.update_classes({f"-theme-{wanted}": True, "-dark-mode": dark,
+                             "-light-mode": not dark}, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)  # pinned Textual: see _watch_theme
+        self.stylesheet.set_variables(self.get_css_variables())  # nothing is parsed yet
+
+    def _startup_theme(self) -> str:
+        """The theme the settings and the remembered choice ask for (a known one)."""
         from openmanus_tui.tui.ui_state import ThemeMemory
 
         self._theme_memory = ThemeMemory(self.settings)
         wanted = self._theme_memory.startup_theme()  # remembered unless the config changed
-        if wanted in self.available_themes:
-            self.theme = wanted
-        else:
-            self.theme = FALLBACK_THEME
-            self.notify(f"Theme {wanted!r} not found; using {FALLBACK_THEME}.", severity="warning")
+        if wanted not in self.available_themes:
+            self._theme_missing, wanted = wanted, FALLBACK_THEME
+        return wanted
+
+    def _apply_settings(self) -> None:
+        """What needs the settings: theme problems, the keymap, and remembering switches."""
+        if self._theme_errors:
+            self.notify("Skipped broken theme files:\n" + "\n".join(self._theme_errors),
+                        severity="warning", timeout=10)
+        if self._theme_missing:
+            self.notify(f"Theme {self._theme_missing!r} not found; using {FALLBACK_THEME}.",
+                        severity="warning")
+        if self.settings.ui.keymap:
+            self.set_keymap(self.settings.ui.keymap)
         # Every later switch (/theme, the palette) is remembered for the next start.
         self.theme_changed_signal.subscribe(
             self, lambda theme: self._theme_memory.remember(theme.name)
         )
+
+    async def _load_settings(self) -> bool:
+        """Load the settings after the first frame; False (and the app ends with the error
+        printed, exit status 2) when the configuration is broken."""
+        from openmanus_tui.errors import ConfigError
+
+        try:
+            config = await asyncio.to_thread(importlib.import_module, "openmanus_tui.config")
+            self.settings = await asyncio.to_thread(config.load_settings)
+        except ConfigError as exc:
+            from rich.text import Text  # plain text: a path or key may look like markup
+
+            self.exit(return_code=2, message=Text(f"openmanus: {exc}"
+                                                  + (f"\n  {exc.hint}" if exc.hint else "")))
+            return False
+        wanted = self._startup_theme()
+        if wanted != self.theme:
+            self.theme = wanted  # the guess was wrong (the config changed): re-style once
+        self._apply_settings()
+        self.status.model = self.status.model or self.settings.model.spec
+        self.refresh_status()
+        return True
 
     def theme_names(self) -> list[str]:
         return self._theme_names + sorted(n for n in self.available_themes
@@ -197,11 +272,11 @@ class OpenManusApp(App[int]):
         from openmanus_tui.errors import OpenManusError
 
         try:
+            if self.settings is None and not await self._load_settings():
+                return
             if self.runtime is None:
-                import importlib
-
-                # The agent stack takes seconds to import: in a thread, so that the first
-                # frame is painted and keys are handled meanwhile.
+                # The agent stack takes seconds to import: in a thread, so that keys are
+                # handled meanwhile.
                 module = await asyncio.to_thread(
                     importlib.import_module, "openmanus_tui.runtime.session"
                 )
@@ -209,21 +284,33 @@ class OpenManusApp(App[int]):
             self._q(ToolsPane).refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
+            if self.resume_last and self.initial_session_id is None:
+                newest = await self.runtime.db.list_sessions()
+                self.initial_session_id = newest[0].id if newest else None
+            self._starting = False
             if self.initial_session_id:
                 await self.open_session(self.initial_session_id)
             else:
                 await self.refresh_sessions()
                 await self._show_transcript(Transcript())
+            if self._pending_task is not None:
+                task, self._pending_task = self._pending_task, None
+                self.run_task(task)
         except OpenManusError as exc:
             self.notify(f"{exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
                         severity="error", timeout=30)
         finally:
+            if self._starting and self.settings is not None:
+                self._starting = False  # opening the runtime failed: say so, not "starting"
+                self.refresh_status()
             self.ready.set()
 
     async def refresh_sessions(self) -> None:
         if self.runtime is None:
             return
         self.session_records = await self.runtime.db.list_sessions()
+        if not self._has_main_screen():
+            return  # the app closed during the read (a run's last refresh)
         self._q(Sidebar).show(
             self.session_records, self.session.id if self.session else None, self.wall_clock()
         )
@@ -279,7 +366,16 @@ class OpenManusApp(App[int]):
         self.refresh_status()
         self.refresh_memory()
 
+    def starting_up(self) -> bool:
+        """True (and says so) while the settings are not loaded yet: the first second."""
+        if self.settings is None:
+            self.notify("Still starting up…", severity="warning")
+            return True
+        return False
+
     def action_new_session(self) -> None:
+        if self.starting_up():
+            return
         if self.run_in_progress():
             self.notify("A run is in progress: stop it (Ctrl+G) first.", severity="warning")
             return
@@ -354,14 +450,22 @@ class OpenManusApp(App[int]):
             self.notify("The agent is still working; wait, or stop it with Ctrl+G.",
                         severity="warning")
             return
+        if self.runtime is None and not self.ready.is_set():
+            # Typed in the first seconds: kept, and run as soon as the runtime is open.
+            self._pending_task = text
+            self.notify("Starting up: the task runs as soon as the agent is ready.")
+            return
         if self.runtime is None:
-            self.notify("Still starting up…", severity="warning")
+            self.notify("The agent runtime did not open; see the error above.",
+                        severity="error")
             return
         self.run_task(text)
 
     def run_slash(self, text: str) -> None:
         name, arg = commands.parse(text)
         command = commands.BY_NAME.get(name)
+        if command is not None and name not in NO_SETTINGS_NEEDED and self.starting_up():
+            return
         if command is None:
             self.notify(f"Unknown command /{name}. /help lists them.", severity="error")
         elif not command.available:
@@ -397,6 +501,8 @@ class OpenManusApp(App[int]):
             self.exit(0)
 
     def set_approval_mode(self, mode: str) -> bool:
+        if self.starting_up():
+            return False
         if mode not in commands.APPROVAL_MODES:
             self.notify(f"Approval mode must be one of: {', '.join(commands.APPROVAL_MODES)}",
                         severity="error")
@@ -461,18 +567,19 @@ class OpenManusApp(App[int]):
             return
         stream = self._q(StreamView)
         stream.handle_event(event)
-        if isinstance(event, ev.RunStarted):
+        kind = event.type
+        if kind == "run_started":
             self._run_started_at = self.clock()
             self.status.model, self.status.profile = event.model, event.profile
-        elif isinstance(event, ev.ToolFinished):
+        elif kind == "tool_finished":
             self._tools_dirty = True
-        elif isinstance(event, ev.ToolStarted) and event.isolation:
+        elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
-        if isinstance(event, ev.RunFinished):
+        elif kind == "run_finished":
             self._run_started_at = None
-        if isinstance(event, ev.RunStarted | ev.ToolFinished | ev.RunFinished):
+        if kind in ("run_started", "tool_finished", "run_finished"):
             self.refresh_memory()  # what the next model call will contain just changed
-        if not isinstance(event, ev.ThoughtDelta | ev.ToolOutput):
+        if kind not in ("thought_delta", "tool_output"):
             self._sync_totals(stream.transcript)
             self.refresh_status()
             if self._tools_dirty and self.runtime is not None:
@@ -535,9 +642,14 @@ class OpenManusApp(App[int]):
     def refresh_status(self, keep_state: bool = False) -> None:
         if not self._has_main_screen():
             return
-        if not keep_state:
+        if self._starting:
+            self.status.state = "starting"
+        elif self.replay_state and self.status.state != "awaiting approval":
+            self.status.state = self.replay_state
+        elif not keep_state:
             self.status.state = self._q(StreamView).transcript.run_state
-        self.status.approval = self.settings.approval.mode
+        if self.settings is not None:
+            self.status.approval = self.settings.approval.mode
         started = self._run_started_at
         self.status.elapsed = (self.clock() - started) if started is not None else 0.0
         self._q(StatusLine).show(self.status)
@@ -548,12 +660,14 @@ class OpenManusApp(App[int]):
 
     def refresh_memory(self) -> None:
         if self._has_main_screen():
-            self._q(MemoryPane).reload()
+            self._q(MemoryPane).request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
         """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
         from openmanus_tui.tui import session_commands as sc
 
+        if self.starting_up():
+            return
         if name == "compact":
             self._show_panel("tab-memory")
             self._q(MemoryPane).preview_compaction(arg)
@@ -620,8 +734,12 @@ class OpenManusApp(App[int]):
         self.push_screen(HelpScreen(key_help(self)))
 
 
-def run_tui(settings: Settings, session_id: str | None = None) -> int:
-    """Run the workbench in this terminal; returns the process exit code."""
-    app = OpenManusApp(settings, session_id=session_id)
+def run_tui(settings: Settings | None = None, session_id: str | None = None,
+            resume_last: bool = False) -> int:
+    """Run the workbench in this terminal; returns the process exit code. Without
+    ``settings`` the app loads them itself, after its first frame."""
+    app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last)
     result = app.run()
+    if app.return_code:
+        return app.return_code
     return result if isinstance(result, int) else 0

@@ -206,10 +206,10 @@ class ObservationBlock(BlockWidget):
     def compose(self) -> ComposeResult:
         yield Static(self._header(), classes="block-title")
         yield Static(self._body(), classes="block-body")
-        yield Button("", classes="fold-toggle", compact=True)
-
-    def on_mount(self) -> None:
-        self._sync_toggle()
+        # The fold toggle only exists once there is something to fold: most results are short,
+        # and a button per block is a large part of mounting a long session.
+        if self._hidden_lines() > 0:
+            yield Button(self._toggle_label(), classes="fold-toggle", compact=True)
 
     @property
     def record(self) -> CallRecord:
@@ -244,11 +244,21 @@ class ObservationBlock(BlockWidget):
             shown = lines[:FOLD_LINES]
         return Text("\n".join(shown))
 
+    def _hidden_lines(self) -> int:
+        return len(self._lines()) - FOLD_LINES
+
+    def _toggle_label(self) -> str:
+        return "▴ fold" if self.expanded else f"▾ {self._hidden_lines()} more lines"
+
     def _sync_toggle(self) -> None:
-        hidden = len(self._lines()) - FOLD_LINES
-        button = self.query_one(".fold-toggle", Button)
-        button.display = hidden > 0
-        button.label = "▴ fold" if self.expanded else f"▾ {hidden} more lines"
+        buttons = self.query(".fold-toggle").results(Button)
+        button = next(buttons, None)
+        if button is None:
+            if self._hidden_lines() > 0:
+                self.mount(Button(self._toggle_label(), classes="fold-toggle", compact=True))
+            return
+        button.display = self._hidden_lines() > 0
+        button.label = self._toggle_label()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from openmanus_tui import events as ev
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.tui.commands import Entry, _Entries
 
 if TYPE_CHECKING:
+    from openmanus_tui import events as ev
     from openmanus_tui.tui.app import OpenManusApp
 
 T = TypeVar("T")
@@ -92,6 +92,8 @@ async def branch_events(session: Any, head: str | None) -> list[ev.Event]:
     }
     if not replaced:
         return events
+    from openmanus_tui import events as ev  # here: the first frame comes before pydantic
+
     out: list[ev.Event] = []
     started: int | None = None  # index in ``out`` of a run_started since the last checkpoint
     for event in events:
@@ -108,9 +110,9 @@ async def branch_events(session: Any, head: str | None) -> list[ev.Event]:
 async def session_events(session: Any) -> list[ev.Event]:
     """What the stream shows for a session: its current branch once it has branches, else
     every stored event (a session without checkpoints still shows its errors and notices)."""
-    tree = await session.history.tree()
-    if len(tree.heads) <= 1:
+    if await session.history.head_count() <= 1:
         return await session.runtime.db.events(session.id)
+    tree = await session.history.tree()
     return await branch_events(session, tree.current)
 
 
@@ -224,7 +226,7 @@ async def _prepare_and_run(
 async def user_message_at(session: Any, checkpoint_id: str) -> str:
     """The user message of the run that ``checkpoint_id`` belongs to (full text)."""
     events = await branch_events(session, checkpoint_id)
-    inputs = [e.input for e in events if isinstance(e, ev.RunStarted) and e.input]
+    inputs = [e.input for e in events if e.type == "run_started" and e.input]
     return inputs[-1] if inputs else ""
 
 

@@ -76,18 +76,12 @@ def inspect_block(transcript: Transcript, key: str) -> dict[str, Any]:
 
 
 class Inspector(Vertical):
+    """The selected step as JSON. The (read-only) editor is created on the first selection:
+    until then there is nothing to show, and it is the costliest widget of the first frame."""
+
     def compose(self) -> ComposeResult:
         yield Static("Select a block in the stream (click it, or focus it and press Enter).",
                      id="inspector-title")
-        yield TextArea.code_editor(
-            "", language="json", read_only=True, id="inspector-json", soft_wrap=True,
-            show_line_numbers=False, theme="css",
-        )
-
-    def on_mount(self) -> None:
-        editor = self.query_one("#inspector-json", TextArea)
-        editor.cursor_blink = getattr(self.app, "blink", True)
-        editor.highlight_cursor_line = False
 
     def show(self, transcript: Transcript, key: str) -> None:
         doc = inspect_block(transcript, key)
@@ -97,6 +91,16 @@ class Inspector(Vertical):
             rec = transcript.calls.get(block.call_id or "")
             title = f"{block.kind}: {rec.tool} ({rec.status})" if rec else block.kind
         self.query_one("#inspector-title", Static).update(title)
-        self.query_one("#inspector-json", TextArea).load_text(
-            json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+        text = json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+        editors = self.query("#inspector-json").results(TextArea)
+        editor = next(editors, None)
+        if editor is not None:
+            editor.load_text(text)
+            return
+        editor = TextArea.code_editor(
+            text, language="json", read_only=True, id="inspector-json", soft_wrap=True,
+            show_line_numbers=False, theme="css",
         )
+        editor.cursor_blink = getattr(self.app, "blink", True)
+        editor.highlight_cursor_line = False
+        self.mount(editor)

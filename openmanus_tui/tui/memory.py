@@ -7,6 +7,8 @@ context window; turns the window would drop are marked. ``p`` (or the Pin button
 the highlighted turn. "Preview compaction" (and ``/compact [focus]``) asks the session what a
 compaction would do — the turns it would summarise, the proposed summary, tokens before and
 after — and Apply stores exactly that preview. Nothing is compacted while a run is going.
+The pane is built the first time its tab is shown and only refreshes while shown
+(``tui/deferred.py``): the tokenizer is not loaded for a tab nobody opened.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
+from textual.worker import Worker
+
+from openmanus_tui.tui.deferred import DeferredPane
 
 BAR_WIDTH = 8
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -61,7 +66,7 @@ def preview_text(preview: Any) -> Text:
     return text
 
 
-class MemoryPane(Vertical):
+class MemoryPane(DeferredPane):
     DEFAULT_CSS = """
     MemoryPane #memory-table { height: 1fr; }
     MemoryPane #memory-actions { height: auto; }
@@ -87,23 +92,33 @@ class MemoryPane(Vertical):
         self._preview_pins: list[str] = []
         self._session: Any = None
 
-    def compose(self) -> ComposeResult:
-        yield Static("No session yet.", id="memory-summary")
-        yield DataTable(id="memory-table", cursor_type="row", zebra_stripes=True)
-        with Horizontal(id="memory-actions"):
-            yield Button("Pin", id="memory-pin", compact=True)
-            yield Button("Preview compaction", id="memory-compact", compact=True)
-        # The buttons come first so that Apply is visible however long the summary is.
-        with Vertical(id="memory-preview"):
-            with Horizontal(id="memory-preview-actions"):
-                yield Button("Apply", id="compact-apply", variant="primary", compact=True)
-                yield Button("Discard", id="compact-discard", compact=True)
-            with VerticalScroll(id="memory-preview-scroll"):
-                yield Static(id="memory-preview-text")
+    def build(self) -> list[Widget]:
+        return [
+            Static("No session yet.", id="memory-summary"),
+            DataTable(id="memory-table", cursor_type="row", zebra_stripes=True),
+            Horizontal(
+                Button("Pin", id="memory-pin", compact=True),
+                Button("Preview compaction", id="memory-compact", compact=True),
+                id="memory-actions",
+            ),
+            # The buttons come first so that Apply is visible however long the summary is.
+            Vertical(
+                Horizontal(
+                    Button("Apply", id="compact-apply", variant="primary", compact=True),
+                    Button("Discard", id="compact-discard", compact=True),
+                    id="memory-preview-actions",
+                ),
+                VerticalScroll(Static(id="memory-preview-text"), id="memory-preview-scroll"),
+                id="memory-preview",
+            ),
+        ]
 
-    def on_mount(self) -> None:
+    def after_build(self) -> None:
         self.query_one(DataTable).add_columns("", "kind", "tokens", "of window", "item")
         self.query_one("#memory-preview").display = False
+
+    def update_data(self) -> None:
+        self._load()
 
     # ---- loading ------------------------------------------------------------------------------
     @property
@@ -114,11 +129,17 @@ class MemoryPane(Vertical):
         running = getattr(self.app, "run_in_progress", None)
         return bool(running and running())
 
+    def reload(self) -> Worker[None]:
+        """Ask the session for the next prompt's parts and show them (drops a stale preview),
+        now, whether or not the tab is shown; the returned worker can be awaited."""
+        self._stale = False  # a Show arriving meanwhile must not start (and cancel) another
+        return self._load()
+
     @work(group="memory", exclusive=True)
-    async def reload(self) -> None:
-        """Ask the session for the next prompt's parts and show them (drops a stale preview)."""
+    async def _load(self) -> None:
         from openmanus_tui.errors import OpenManusError
 
+        await self.ensure_built()
         session = self.session
         if session is not self._session or session is None:
             self._set_preview(None)
@@ -252,6 +273,7 @@ class MemoryPane(Vertical):
             self.notify("A run is in progress: compact when it has finished.",
                         severity="warning")
             return
+        await self.ensure_built()
         button = self.query_one("#memory-compact", Button)
         button.label, button.disabled = "Summarising…", True  # one model call: may take a while
         try:
@@ -264,6 +286,7 @@ class MemoryPane(Vertical):
             button.label, button.disabled = "Preview compaction", False
         if session is not self.session:
             return
+        self._session, self._stale = session, False  # the view below is current
         self.show(view)
         if preview is None:
             self._set_preview(None)

@@ -63,6 +63,7 @@ class ReplayBar(Vertical):
         self.emitted: list[ev.Event] = []
         self.replayer = self._new_replayer()
         self.finished = False
+        self.closed = False
         self._worker: Worker[Any] | None = None
 
     # ---- opening --------------------------------------------------------------------------------
@@ -198,7 +199,9 @@ class ReplayBar(Vertical):
     async def action_close(self) -> None:
         from openmanus_tui.tui.branching import show_branch
 
+        self.closed = True  # a play ending as it is cancelled must not report a state again
         self._stop_worker()
+        self.app.replay_state = None  # type: ignore[attr-defined]
         await self.remove()
         await show_branch(self.app, None)
 
@@ -231,8 +234,14 @@ class ReplayBar(Vertical):
         if await self.jump(step):
             event.input.value = ""
 
+    def on_unmount(self) -> None:
+        # However the bar goes (closed, replaced, the session switched), the status line
+        # stops saying "replay".
+        self.closed = True
+        self.app.replay_state = None  # type: ignore[attr-defined]
+
     def refresh_state(self) -> None:
-        if not self.is_mounted:
+        if not self.is_mounted or self.closed:
             return
         r = self.replayer
         if self.finished:
@@ -241,6 +250,9 @@ class ReplayBar(Vertical):
             state = "stopped"
         else:
             state = "paused" if r.paused else "playing"
+        # The status line says what the stream is doing: a replay, not a run.
+        self.app.replay_state = f"replay {state}"  # type: ignore[attr-defined]
+        self.app.refresh_status()  # type: ignore[attr-defined]
         done = [number for position, number in self.steps if position < len(self.emitted)]
         where = f"at step {done[-1]}" if done else "at the start"
         text = Text.assemble(

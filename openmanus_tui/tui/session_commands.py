@@ -147,7 +147,8 @@ def key_help(app: OpenManusApp) -> list[KeyHelp]:
         ("memory tab", MemoryPane.BINDINGS),
         ("approval dialog", ApprovalScreen.BINDINGS),
     ]
-    keys = bindings_help(owners, app.settings.ui.keymap, app.get_key_display)
+    keymap = app.settings.ui.keymap if app.settings is not None else {}
+    keys = bindings_help(owners, keymap, app.get_key_display)
     keys.append(KeyHelp("^p", "command palette: sessions, models, agents, modes, themes",
                         "", "anywhere"))
     return keys

@@ -49,6 +49,10 @@ STATE_STYLES = {
 
 class StatusLine(Static):
     def show(self, info: StatusInfo) -> None:
+        if not info.model:  # before the settings are loaded (the first frame)
+            self.update(Text.assemble((f" {info.state} ", "bold"), " reading the configuration…",
+                                      no_wrap=True, overflow="ellipsis"), layout=False)
+            return
         ctx = f"ctx {human_tokens(info.context_tokens)}/{human_tokens(info.context_window)}"
         tokens = f"↑{human_tokens(info.tokens_in)} ↓{human_tokens(info.tokens_out)}"
         if self.size.width and self.size.width < COMPACT_WIDTH:

@@ -1,8 +1,10 @@
 """The stream view: a bounded window of block widgets over the session's full transcript.
 
 Only the newest ``WINDOW`` blocks are mounted: mounting and laying out widgets is what opening a
-long session costs (about 10 ms a block on a loaded 2-core machine), so the window is a few
-screens tall, not the whole history; "load earlier" mounts ``LOAD_MORE`` older ones on demand.
+long session costs (10-30 ms a block on a loaded 2-core machine), so the window is about a screen
+tall, not the whole history. Scrolling up to the top mounts ``LOAD_MORE`` older blocks above,
+keeping what is on screen in place; the "load earlier" button at the top does the same from
+the keyboard, and a window that does not fill the view grows until it does.
 Live events update the transcript at once, but widget updates are coalesced: streamed tokens
 and output lines are flushed every ``FLUSH_S`` seconds (one Markdown write per flush, not per
 token). New blocks are mounted immediately so the order on screen always matches the order of
@@ -11,16 +13,21 @@ events.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.containers import VerticalScroll
 from textual.widgets import Button
 
-from openmanus_tui import events as ev
 from openmanus_tui.tui.blocks import BlockWidget, ObservationBlock, make_block_widget
 from openmanus_tui.tui.transcript import Transcript
 
-WINDOW = 40
+if TYPE_CHECKING:
+    from openmanus_tui import events as ev
+
+WINDOW = 24
 LOAD_MORE = 100
 FLUSH_S = 0.05
+TOP_EDGE = 2  # rows from the top at which scrolling up loads earlier blocks
 
 
 class StreamView(VerticalScroll):
@@ -33,6 +40,7 @@ class StreamView(VerticalScroll):
         self._widgets: dict[str, BlockWidget] = {}
         self._dirty: set[str] = set()
         self._load_button: Button | None = None
+        self._loading_earlier = False
 
     def on_mount(self) -> None:
         self.anchor()
@@ -54,6 +62,13 @@ class StreamView(VerticalScroll):
             await self.mount_all(widgets)
         self.scroll_end(animate=False)
         self.anchor()
+        self.call_after_refresh(self._fill_view)
+
+    def _fill_view(self) -> None:
+        # A tall terminal or short blocks: nothing to scroll, so scrolling up cannot load more.
+        if self._start > 0 and self.max_scroll_y == 0 and self.is_mounted:
+            self.run_worker(self.load_earlier_in_place(), group="stream-earlier",
+                            exclusive=True)
 
     def _make(self, key: str) -> BlockWidget:
         widget = make_block_widget(
@@ -86,10 +101,32 @@ class StreamView(VerticalScroll):
         await self.mount_all(widgets, before=first)
         await self._sync_load_button()
 
+    async def load_earlier_in_place(self) -> None:
+        """``load_earlier``, then scroll by the height added so the view does not jump."""
+        if self._start == 0 or self._loading_earlier:
+            return
+        self._loading_earlier = True
+        try:
+            height, y = self.virtual_size.height, self.scroll_y
+            await self.load_earlier()
+            self.call_after_refresh(self._keep_in_place, height, y)
+        finally:
+            self._loading_earlier = False
+
+    def _keep_in_place(self, height: int, y: float) -> None:
+        self.scroll_to(y=y + self.virtual_size.height - height, animate=False, immediate=True)
+        self._fill_view()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value <= TOP_EDGE and self._start > 0:
+            self.run_worker(self.load_earlier_in_place(), group="stream-earlier",
+                            exclusive=True)
+
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load-earlier":
             event.stop()
-            await self.load_earlier()
+            await self.load_earlier_in_place()
 
     @property
     def mounted_blocks(self) -> int:

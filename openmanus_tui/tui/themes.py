@@ -37,7 +37,7 @@ def shipped_theme_dir() -> Path:
 
 
 def user_theme_dir() -> Path:
-    from openmanus_tui.config import config_path
+    from openmanus_tui.paths import config_path
 
     return config_path().parent / "themes"
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
+
+from openmanus_tui.tui.deferred import DeferredPane
 
 COLUMNS = ("tool", "tier", "risk", "calls", "fail", "mean ms")
 MCP_COLUMNS = ("server", "transport", "state", "tools", "error")
@@ -50,8 +51,9 @@ class McpTable(DataTable):
             )
 
 
-class ToolsPane(Vertical):
-    """The Tools tab: the registry above, the MCP servers below (a line when none are set up)."""
+class ToolsPane(DeferredPane):
+    """The Tools tab: the registry above, the MCP servers below (a line when none are set up).
+    Built when first shown, refreshed only while shown (``tui/deferred.py``)."""
 
     DEFAULT_CSS = """
     ToolsPane #tools { height: 1fr; }
@@ -59,13 +61,22 @@ class ToolsPane(Vertical):
     ToolsPane #mcp-servers { height: auto; max-height: 40%; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield ToolsTable(id="tools")
-        yield Static("MCP servers", id="mcp-title")
-        yield McpTable(id="mcp-servers")
+    runtime: Any = None
+
+    def build(self) -> list[Widget]:
+        return [ToolsTable(id="tools"), Static("MCP servers", id="mcp-title"),
+                McpTable(id="mcp-servers")]
 
     def refresh_tools(self, runtime: Any) -> None:
-        """Both tables from ``runtime`` (its ``registry`` and ``mcp``, which may be None)."""
+        """Show both tables from ``runtime`` (its ``registry`` and ``mcp``, which may be None)
+        now if the tab is open, else when it is next opened."""
+        self.runtime = runtime
+        self.request_update()
+
+    def update_data(self) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            return
         self.query_one(ToolsTable).refresh_registry(runtime.registry)
         mcp = getattr(runtime, "mcp", None)
         statuses = mcp.statuses() if mcp is not None else []

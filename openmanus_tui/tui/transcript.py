@@ -8,9 +8,10 @@ the blocks it created or changed so the view can update just those.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from openmanus_tui import events as ev
+if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
+    from openmanus_tui import events as ev
 
 BlockKind = Literal["user", "thought", "action", "observation", "answer", "error", "notice"]
 

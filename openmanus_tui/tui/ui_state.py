@@ -6,6 +6,10 @@ changed since that choice was made — then the configuration wins, because it i
 intent. Concretely the file stores the configured theme next to the choice; a start-up whose
 configured theme differs from the stored one uses the configured theme (and does not forget
 the choice: a later start-up with the old configuration gets it back).
+
+Before the settings are loaded (the workbench's first frame), ``guess_startup_theme`` applies
+the same rule to the configured theme as the environment and the file say it, read without
+validation; the app confirms the guess once the settings are in.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from openmanus_tui.paths import DEFAULT_THEME, ENV_PREFIX, config_path, probable_data_dir
+
 STATE_FILE = "ui-state.json"
 
 
@@ -23,14 +29,44 @@ def state_path(settings: Any) -> Path:
     return Path(settings.resolved_data_dir) / STATE_FILE
 
 
-def load_ui_state(settings: Any) -> dict[str, Any]:
-    """The stored state; an unreadable or broken file counts as empty (it is only a cache of
-    choices, never worth refusing to start over)."""
+def _read_state(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(state_path(settings).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def load_ui_state(settings: Any) -> dict[str, Any]:
+    """The stored state; an unreadable or broken file counts as empty (it is only a cache of
+    choices, never worth refusing to start over)."""
+    return _read_state(state_path(settings))
+
+
+def choose_theme(state: dict[str, Any], configured: str) -> str:
+    """The remembered choice, unless the configured theme changed since it was made."""
+    chosen = state.get("theme")
+    if isinstance(chosen, str) and chosen and state.get("config_theme") == configured:
+        return chosen
+    return configured
+
+
+def guess_startup_theme() -> str:
+    """``choose_theme`` before the settings exist: the configured theme from the environment
+    or the config file's ``[ui]`` table (unvalidated), the state from the probable data folder.
+    Wrong only when the file moves the data folder or fails validation; the app corrects it."""
+    import tomllib
+
+    configured = os.environ.get(f"{ENV_PREFIX}UI__THEME")
+    if not configured:
+        try:
+            ui = tomllib.loads(config_path().read_text(encoding="utf-8")).get("ui", {})
+            configured = ui.get("theme") if isinstance(ui, dict) else None
+        except (OSError, ValueError):
+            configured = None
+    if not isinstance(configured, str) or not configured:
+        configured = DEFAULT_THEME
+    return choose_theme(_read_state(probable_data_dir() / STATE_FILE), configured)
 
 
 def save_ui_state(settings: Any, **changes: Any) -> None:
@@ -56,13 +92,7 @@ class ThemeMemory:
         self.current: str | None = None
 
     def startup_theme(self) -> str:
-        state = load_ui_state(self.settings)
-        configured = self.settings.ui.theme
-        chosen = state.get("theme")
-        if isinstance(chosen, str) and chosen and state.get("config_theme") == configured:
-            self.current = chosen
-        else:
-            self.current = configured
+        self.current = choose_theme(load_ui_state(self.settings), self.settings.ui.theme)
         return self.current
 
     def remember(self, name: str) -> bool:

@@ -1,0 +1,159 @@
+"""Start-up of the workbench as ``openmanus`` starts it: no settings given, the first frame
+before pydantic, the theme guessed from the remembered choice and confirmed once the settings
+are in, a broken config file ending the app with its one-line error, ``--last``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tui_helpers import wait_for
+
+from openmanus_tui import paths
+from openmanus_tui.config import load_settings
+from openmanus_tui.runtime.session import Runtime
+from openmanus_tui.tui.app import OpenManusApp
+from openmanus_tui.tui.prompt import PromptInput
+from openmanus_tui.tui.status import StatusLine
+
+SIZE = (140, 40)
+
+
+def test_the_workbench_modules_do_not_import_pydantic() -> None:
+    # What the first frame needs must not pay for pydantic (a third of a second here).
+    code = ("import sys, openmanus_tui.cli, openmanus_tui.tui.app; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+async def test_starts_without_settings_and_loads_them_after_the_first_frame(
+    isolated_env: Path,
+) -> None:
+    (isolated_env / "config.toml").write_text('[approval]\nmode = "ask"\n')
+    app = OpenManusApp(blink=False)
+    assert app.settings is None
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        assert app.settings.approval.mode == "ask"
+        assert app.runtime is not None
+        await pilot.pause(0.05)
+        status = str(app.query_one(StatusLine).render())
+        assert status.startswith(" idle ") and "approval ask" in status
+
+
+async def test_remembered_theme_is_the_first_frame_theme(isolated_env: Path) -> None:
+    data = isolated_env / "data"
+    data.mkdir()
+    (data / "ui-state.json").write_text(
+        json.dumps({"theme": "openmanus-light", "config_theme": "openmanus-dark"}))
+    app = OpenManusApp(blink=False)
+    assert app.theme == "openmanus-light"  # before the settings, before the first frame
+    changes: list[str] = []
+    async with app.run_test(size=SIZE):
+        app.theme_changed_signal.subscribe(app, lambda theme: changes.append(theme.name))
+        await app.ready.wait()
+        assert app.theme == "openmanus-light" and changes == []  # confirmed: no re-style
+
+
+async def test_a_wrong_guess_is_corrected_once_the_settings_are_in(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The config file moves the data folder (no OPENMANUS_DATA_DIR): the guess looks in the
+    # platform's folder and cannot see the remembered choice.
+    monkeypatch.delenv("OPENMANUS_DATA_DIR")
+    monkeypatch.setattr(paths, "default_data_dir", lambda: isolated_env / "platform-data")
+    elsewhere = isolated_env / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ui-state.json").write_text(
+        json.dumps({"theme": "openmanus-ember", "config_theme": "openmanus-dark"}))
+    (isolated_env / "config.toml").write_text(f'data_dir = "{elsewhere}"\n')
+    app = OpenManusApp(blink=False)
+    assert app.theme == "openmanus-dark"
+    async with app.run_test(size=SIZE):
+        await app.ready.wait()
+        assert app.theme == "openmanus-ember"
+
+
+async def test_resume_last_opens_the_newest_session(isolated_env: Path) -> None:
+    runtime = await Runtime.open(load_settings({"approval": {"mode": "yolo"}}))
+    try:
+        older = await runtime.create_session()
+        await older.run("first")
+        newer = await runtime.create_session()
+        await newer.run("second")
+    finally:
+        await runtime.close()
+    app = OpenManusApp(resume_last=True, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: app.session is not None)
+        assert app.session.id == newer.id
+
+
+def test_broken_config_ends_the_workbench_with_one_line(isolated_env: Path) -> None:
+    """The real command in a terminal: exit status 2 and the config error after the screen
+    is restored, as every other command reports it."""
+    (isolated_env / "config.toml").write_text('[model]\nnme = "x"\n')
+    main_fd, tty_fd = os.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "openmanus_tui"], stdin=tty_fd, stdout=tty_fd,
+            stderr=subprocess.PIPE, env={**os.environ, "TERM": "xterm-256color"}, timeout=120,
+        )
+    finally:
+        os.close(tty_fd)
+        os.close(main_fd)
+    assert proc.returncode == 2
+    # After the escape codes that restore the terminal; wrapped at the terminal's width.
+    printed = proc.stderr.decode(errors="replace").rsplit("\x1b[", 1)[-1].split("openmanus:", 1)
+    assert len(printed) == 2
+    assert "".join(printed[1].split()) == "".join(
+        f"{isolated_env / 'config.toml'}: model.nme: unknown key".split())
+
+
+async def test_keys_and_commands_before_the_settings_are_in(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first second: the settings are still loading. Every key and command either works
+    (themes, help) or says so — nothing fails, nothing is lost."""
+    release = asyncio.Event()
+    real_load = OpenManusApp._load_settings
+
+    async def slow_load(self: OpenManusApp) -> bool:
+        await release.wait()
+        return await real_load(self)
+
+    monkeypatch.setattr(OpenManusApp, "_load_settings", slow_load)
+    (isolated_env / "config.toml").write_text('[approval]\nmode = "yolo"\n')
+    app = OpenManusApp(blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert app.settings is None
+        assert str(app.query_one(StatusLine).render()).startswith(" starting ")
+        await pilot.press("ctrl+n")
+        for text in ("/approval ask", "/model scripted:demo", "/export md", "a task"):
+            app.query_one(PromptInput).load_text(text)
+            await pilot.press("enter")
+        await pilot.pause(0.1)
+        says = [n.message for n in app._notifications]
+        assert says.count("Still starting up…") == 4
+        assert "Starting up: the task runs as soon as the agent is ready." in says
+        app.run_slash("/theme openmanus-light")  # needs no settings
+        await pilot.pause(0.05)
+        assert app.theme == "openmanus-light"
+        release.set()
+        await app.ready.wait()
+        assert app.settings is not None and app.runtime is not None
+        assert app.settings.approval.mode == "yolo"  # the early /approval did nothing
+        # The task typed early was kept and ran once the runtime was open.
+        await wait_for(pilot, lambda: app.session is not None and not app.run_in_progress())
+        stored = await app.runtime.db.events(app.session.id)
+        assert [e.input for e in stored if e.type == "run_started"] == ["a task"]

@@ -1,0 +1,34 @@
+"""What the workbench tests share: building the app from settings overrides, waiting for a
+condition while the app runs, and typing into the prompt as a person would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from openmanus_tui.config import load_settings
+from openmanus_tui.tui.app import OpenManusApp
+
+
+def make_app(**overrides: object) -> OpenManusApp:
+    """The app with its settings loaded from the test's config plus ``overrides``."""
+    return OpenManusApp(load_settings(overrides or None), blink=False)  # type: ignore[arg-type]
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.02)
+
+
+async def send(pilot: Any, text: str, *, close_menu: bool = False) -> None:
+    """Click the prompt, type ``text`` and press Enter (``close_menu``: Escape first, which
+    closes the slash-command completion menu)."""
+    await pilot.click("#prompt")
+    await pilot.press(*text)
+    if close_menu and text.startswith("/"):
+        await pilot.press("escape")
+    await pilot.press("enter")
