@@ -137,6 +137,7 @@ async def test_keys_and_commands_before_the_settings_are_in(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         assert app.settings is None
+        assert app.focused is app.query_one(PromptInput)  # typing works from the first frame
         assert str(app.query_one(StatusLine).render()).startswith(" starting ")
         await pilot.press("ctrl+n")
         for text in ("/approval ask", "/model scripted:demo", "/export md", "a task"):

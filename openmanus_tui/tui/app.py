@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from openmanus_tui.paths import DEFAULT_THEME
@@ -53,6 +54,9 @@ NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
+    # The prompt has the focus from the start (focusing another widget first and then moving
+    # would restyle and re-lay out the footer twice before the first frame).
+    AUTO_FOCUS = "#prompt"
     COMMANDS = App.COMMANDS | commands.PROVIDERS | {branching.HistoryCommands}
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", id="app.new_session"),
@@ -105,6 +109,7 @@ class OpenManusApp(App[int]):
         self._panel_pref: bool | None = None
         self._sidebar_pref: bool | None = None
         self._window_cache: dict[str, int] = {}
+        self._widgets_by_query: dict[tuple[Any, Any], Any] = {}
         self._loop_thread = threading.get_ident()
         self._owns_runtime = runtime is None
         self._theme_errors: list[str] = []
@@ -131,15 +136,26 @@ class OpenManusApp(App[int]):
 
     def _has_main_screen(self) -> bool:
         """False while the app is closing (events may still arrive from a cancelled run)."""
-        return (self.is_running and bool(self.screen_stack)
-                and bool(self.screen_stack[0].query(StatusLine)))
+        if not self.is_running or not self.screen_stack:
+            return False
+        try:
+            return bool(self._q(StatusLine).is_attached)
+        except NoMatches:
+            return False
 
     def _q(self, selector: Any, expect_type: Any = None) -> Any:
-        # Query the main screen, not the active one: a modal may be on top during a run.
+        """A widget of the main screen (not the active one: a modal may be on top during a
+        run). Looked up once: events arrive hundreds of times a second, and a query walks the
+        whole DOM — per streamed token, that was most of the event loop's time."""
+        key = (selector, expect_type)
+        widget = self._widgets_by_query.get(key)
+        if widget is not None and widget.is_attached:
+            return widget
         main = self.screen_stack[0]
-        if expect_type is None:
-            return main.query_one(selector)
-        return main.query_one(selector, expect_type)
+        widget = main.query_one(selector) if expect_type is None else main.query_one(
+            selector, expect_type)
+        self._widgets_by_query[key] = widget
+        return widget
 
     def on_mount(self) -> None:
         self._loop_thread = threading.get_ident()
@@ -147,7 +163,6 @@ class OpenManusApp(App[int]):
         if self.settings is not None:
             self._apply_settings()
         self._apply_width(self.size.width)
-        self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
         self.refresh_status()
         # Load the settings and open the runtime once the first frame is on screen: importing
