@@ -54,9 +54,6 @@ NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
-    # The prompt has the focus from the start (focusing another widget first and then moving
-    # would restyle and re-lay out the footer twice before the first frame).
-    AUTO_FOCUS = "#prompt"
     COMMANDS = App.COMMANDS | commands.PROVIDERS | {branching.HistoryCommands}
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", id="app.new_session"),
@@ -163,6 +160,7 @@ class OpenManusApp(App[int]):
         if self.settings is not None:
             self._apply_settings()
         self._apply_width(self.size.width)
+        self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
         self.refresh_status()
         # Load the settings and open the runtime once the first frame is on screen: importing
