@@ -67,8 +67,7 @@ class StreamView(VerticalScroll):
     def _fill_view(self) -> None:
         # A tall terminal or short blocks: nothing to scroll, so scrolling up cannot load more.
         if self._start > 0 and self.max_scroll_y == 0 and self.is_mounted:
-            self.run_worker(self.load_earlier_in_place(), group="stream-earlier",
-                            exclusive=True)
+            self.run_worker(self.load_earlier_in_place(), group="stream-earlier")
 
     def _make(self, key: str) -> BlockWidget:
         widget = make_block_widget(
@@ -119,9 +118,11 @@ class StreamView(VerticalScroll):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < old_value and new_value <= TOP_EDGE and self._start > 0:
-            self.run_worker(self.load_earlier_in_place(), group="stream-earlier",
-                            exclusive=True)
+        # Not exclusive: a second scroll event must not cancel a load half-way through its
+        # mount; ``load_earlier_in_place`` ignores calls while one is under way.
+        if (new_value < old_value and new_value <= TOP_EDGE and self._start > 0
+                and not self._loading_earlier):
+            self.run_worker(self.load_earlier_in_place(), group="stream-earlier")
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "load-earlier":

@@ -40,11 +40,32 @@ img { max-width: 100%; }
 """
 
 
-def _archive_path(path: Path) -> str:
-    # The Story archive is rooted at the filesystem root, so every image is named by its
-    # absolute path without the leading separator; this makes relative and absolute
-    # Markdown paths behave the same.
-    return path.resolve().as_posix().lstrip("/")
+def _archive_path(path: Path, root: Path) -> str:
+    # Images are named relative to the Story archive's root, which holds them all.
+    return path.resolve().relative_to(root).as_posix()
+
+
+def _local_image(src: str, base: Path) -> Path | None:
+    """The file a Markdown image source names, if it is a local file that exists."""
+    parsed = urlparse(src)
+    if parsed.scheme not in ("", "file"):
+        return None
+    path = Path(unquote(parsed.path))
+    resolved = path if path.is_absolute() else base / path
+    return resolved.resolve() if resolved.is_file() else None
+
+
+def _archive_root(md: Any, text: str, base: Path) -> Path:
+    """The deepest folder holding the document's folder and every local image. Not simply
+    ``/``: the archive lists its root, and a sandbox may not let ``/`` be listed."""
+    folders = [base]
+    for token in md.parse(text):
+        for child in token.children or []:
+            if child.type == "image":
+                found = _local_image(str(child.attrGet("src") or ""), base)
+                if found is not None:
+                    folders.append(found.parent)
+    return Path(os.path.commonpath(folders))
 
 
 def _title_from(markdown: str, fallback: str) -> str:
@@ -83,10 +104,9 @@ def convert(source: Path, target: Path, *, css: str | None = None, paper: str = 
         if parsed.scheme in ("http", "https"):
             warnings.append(f"remote image not fetched (offline): {src}")
         elif parsed.scheme in ("", "file"):
-            path = Path(unquote(parsed.path))
-            resolved = path if path.is_absolute() else base / path
-            if resolved.is_file():
-                token.attrSet("src", _archive_path(resolved))
+            resolved = _local_image(src, base)
+            if resolved is not None:
+                token.attrSet("src", _archive_path(resolved, root))
             else:
                 warnings.append(f"image not found: {src}")
         return RendererHTML.image(renderer, tokens, idx, options, env)
@@ -94,10 +114,12 @@ def convert(source: Path, target: Path, *, css: str | None = None, paper: str = 
     pdf = MarkdownPdf(toc_level=3)
     pdf.m_d.enable("strikethrough")
     pdf.m_d.add_render_rule("image", image_rule)
+    root = _archive_root(pdf.m_d, text, base)
     # ``meta`` is a class attribute in markdown-pdf; copy before changing it.
     pdf.meta = {**MarkdownPdf.meta, "title": _title_from(text, source.stem), "creator": PROG}
     try:
-        pdf.add_section(Section(text, root="/", paper_size=paper), user_css=css or DEFAULT_CSS)
+        pdf.add_section(Section(text, root=str(root), paper_size=paper),
+                        user_css=css or DEFAULT_CSS)
     except (ValueError, RuntimeError) as exc:
         raise Failure(f"cannot lay out {source}: {exc}") from None
     # Write beside the target and rename, so a failed run never leaves a truncated PDF.
