@@ -136,7 +136,7 @@ class OpenManusApp(App[int]):
         if not self.is_running or not self.screen_stack:
             return False
         try:
-            return bool(self._q(StatusLine).is_attached)
+            return bool(self._q(StatusLine).is_attached)  # False once exit() was called
         except NoMatches:
             return False
 

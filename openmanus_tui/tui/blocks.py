@@ -209,7 +209,7 @@ class ObservationBlock(BlockWidget):
         # The fold toggle only exists once there is something to fold: most results are short,
         # and a button per block is a large part of mounting a long session.
         if self._hidden_lines() > 0:
-            yield Button(self._toggle_label(), classes="fold-toggle", compact=True)
+            yield self._make_toggle()
 
     @property
     def record(self) -> CallRecord:
@@ -247,6 +247,9 @@ class ObservationBlock(BlockWidget):
     def _hidden_lines(self) -> int:
         return len(self._lines()) - FOLD_LINES
 
+    def _make_toggle(self) -> Button:
+        return Button(self._toggle_label(), classes="fold-toggle", compact=True)
+
     def _toggle_label(self) -> str:
         return "▴ fold" if self.expanded else f"▾ {self._hidden_lines()} more lines"
 
@@ -255,7 +258,7 @@ class ObservationBlock(BlockWidget):
         button = next(buttons, None)
         if button is None:
             if self._hidden_lines() > 0:
-                self.mount(Button(self._toggle_label(), classes="fold-toggle", compact=True))
+                self.mount(self._make_toggle())
             return
         button.display = self._hidden_lines() > 0
         button.label = self._toggle_label()
