@@ -206,6 +206,9 @@ async def open_part(app, pilot, count: int) -> dict[str, float]:
 
 
 async def run(seconds: float, rate: float, events: int) -> int:
+    from openmanus_tui.launch import configure_process
+
+    configure_process()  # tuned as ``openmanus`` tunes its process (``launch.py``)
     from openmanus_tui.config import load_settings
     from openmanus_tui.runtime.session import AgentSession
     from openmanus_tui.tui.app import OpenManusApp

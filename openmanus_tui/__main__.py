@@ -1,5 +1,5 @@
-"""``python -m openmanus_tui`` runs the command line."""
+"""``python -m openmanus_tui`` runs the command line, like ``openmanus``."""
 
-from openmanus_tui.cli import main
+from openmanus_tui.launch import main
 
 raise SystemExit(main())

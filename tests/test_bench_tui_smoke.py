@@ -50,6 +50,7 @@ def test_startup_bench_runs_and_reports(tmp_path: Path) -> None:
     for which in ("ours", "minimal"):
         assert re.search(rf"^{which} +median \d+ ms  min \d+ ms  max \d+ ms  \(1 runs\)$", out,
                          re.M), out
+    assert re.search(r"^ours, side panel shown: median \d+ ms \([\d.]+x minimal\)$", out, re.M), out
     assert re.search(r"^ratio ours/minimal [\d.]+$", out, re.M), out
     assert re.search(r"^target first frame ours/minimal <= 1\.5x: [\d.]+x (PASS|MISS)$", out,
                      re.M), out

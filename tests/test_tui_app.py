@@ -347,11 +347,12 @@ async def test_narrow_terminal_hides_side_panels() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await app.ready.wait()
         assert not app.query_one("#sidebar").display
-        assert not app.query_one("#panel").display
+        assert not app.query_one("#panel-slot").display
         await pilot.press("ctrl+b")
         assert app.query_one("#sidebar").display
         await pilot.press("ctrl+b", "ctrl+r")
-        assert app.query_one("#panel").display
+        assert app.query_one("#panel-slot").display
+        assert app.query_one("#panel").active == "tab-inspector"  # the tabs are in the slot
 
 
 async def test_broken_theme_is_reported_once_and_skipped(isolated_env: Path) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from tui_helpers import wait_for
 
-from openmanus_tui import paths
+from openmanus_tui import launch, paths
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import Runtime
+from openmanus_tui.tui import app as tui_app
 from openmanus_tui.tui.app import OpenManusApp
 from openmanus_tui.tui.prompt import PromptInput
 from openmanus_tui.tui.status import StatusLine
@@ -25,25 +26,49 @@ SIZE = (140, 40)
 
 
 def test_the_workbench_modules_do_not_import_pydantic() -> None:
-    # What the first frame needs must not pay for pydantic (a third of a second here).
+    # What the first frame needs must not pay for pydantic (a third of a second here), nor for
+    # the side panel, which is mounted after that frame.
     code = ("import sys, openmanus_tui.cli, openmanus_tui.tui.app; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core')))")
+            "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core') or m in "
+            "('openmanus_tui.tui.side_panel', 'openmanus_tui.tui.inspector', "
+            "'openmanus_tui.tui.memory', 'openmanus_tui.tui.tools_pane')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
 
 
+def test_only_the_openmanus_process_tunes_the_collector() -> None:
+    # In a fresh process: the tuning is the entry point's (``launch.main``), never an import's.
+    code = (
+        "import gc; from openmanus_tui import launch; default = gc.get_threshold(); "
+        "launch.settle_after_startup(); "
+        "untouched = gc.get_threshold() == default and gc.get_freeze_count() == 0; "
+        "launch.configure_process(); startup = gc.get_threshold(); "
+        "launch.settle_after_startup(); "
+        "print(untouched, startup[0], startup[1:] == default[1:], gc.get_threshold()[0], "
+        "gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == [
+        "True", str(launch.STARTUP_THRESHOLD), "True", str(launch.SETTLED_THRESHOLD), "True"]
+
+
 async def test_starts_without_settings_and_loads_them_after_the_first_frame(
-    isolated_env: Path,
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (isolated_env / "config.toml").write_text('[approval]\nmode = "ask"\n')
+    settled: list[bool] = []
+    monkeypatch.setattr(tui_app, "settle_after_startup",
+                        lambda: settled.append(app.runtime is not None))
     app = OpenManusApp(blink=False)
     assert app.settings is None
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         assert app.settings.approval.mode == "ask"
         assert app.runtime is not None
+        assert settled == [True]  # once, as soon as the runtime was open
+        assert app.query_one("#panel-slot #panel")  # the tabs came after the first frame
         await pilot.pause(0.05)
         status = str(app.query_one(StatusLine).render())
         assert status.startswith(" idle ") and "approval ask" in status

@@ -2,12 +2,13 @@
 
 Start-up is ordered for a fast first frame: the app can start without its settings (the
 ``openmanus`` command does), paints the workbench in the theme it guesses from the remembered
-choice (``paths.py``, ``tui/ui_state.py``), and only then loads the settings (pydantic) and opens
-the runtime (the agent stack takes seconds to import), in threads so that keys are handled
-meanwhile; a broken config file ends the app with its one-line error. It runs each task in an
-exclusive async worker, and receives the runtime's events through
-``on_event``: the stream view folds them into its transcript, the status line and the side panes
-update from the same events. Approvals come back through ``push_screen_wait`` in the worker.
+choice (``paths.py``, ``tui/ui_state.py``), and only then mounts the side panel's tabs
+(``tui/side_panel.py``), loads the settings (pydantic) and opens the runtime (the agent stack
+takes seconds to import), in threads so that keys are handled meanwhile; a broken config file
+ends the app with its one-line error. It runs each task in an exclusive async worker, and
+receives the runtime's events through ``on_event``: the stream view folds them into its
+transcript, the status line and the side panes update from the same events. Approvals come back
+through ``push_screen_wait`` in the worker.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import importlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -24,19 +25,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer
 
+from openmanus_tui.launch import settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
-from openmanus_tui.tui.inspector import Inspector
-from openmanus_tui.tui.memory import MemoryPane
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
-from openmanus_tui.tui.tools_pane import ToolsPane
 from openmanus_tui.tui.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -121,13 +120,8 @@ class OpenManusApp(App[int]):
             with Vertical(id="center"):
                 yield StreamView(id="stream")
                 yield PromptBar(self._complete, id="prompt-bar")
-            with TabbedContent(id="panel"):
-                with TabPane("Inspector", id="tab-inspector"):
-                    yield Inspector(id="inspector")
-                with TabPane("Memory", id="tab-memory"):
-                    yield MemoryPane(id="memory")
-                with TabPane("Tools", id="tab-tools"):
-                    yield ToolsPane(id="tools-pane")
+            # The tabs are mounted here just after the first frame (``_mount_panel``).
+            yield Vertical(id="panel-slot")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -163,9 +157,20 @@ class OpenManusApp(App[int]):
         self._q(PromptInput).focus()
         self.set_interval(1.0, self._tick, name="status-tick")
         self.refresh_status()
-        # Load the settings and open the runtime once the first frame is on screen: importing
-        # in a thread still holds the GIL most of the time and would delay that frame.
-        self.call_after_refresh(self._boot)
+        # Once the first frame is on screen: mount the side panel, then load the settings and
+        # open the runtime (importing in a thread still holds the GIL most of the time and
+        # would delay that frame).
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self._boot(self._mount_panel())
+
+    def _mount_panel(self) -> Awaitable[None]:
+        """The Inspector / Memory / Tools tabs (``tui/side_panel.py``) go into their slot after
+        the first frame; ``_boot`` waits for them before anything can address them."""
+        from openmanus_tui.tui.side_panel import side_panel
+
+        return self._q("#panel-slot").mount(side_panel())
 
     def on_resize(self, event: Any) -> None:
         self._apply_width(event.size.width)
@@ -177,7 +182,7 @@ class OpenManusApp(App[int]):
         sidebar = (
             self._sidebar_pref if self._sidebar_pref is not None else width >= SIDEBAR_MIN_WIDTH
         )
-        self._q("#panel").display = panel
+        self._q("#panel-slot").display = panel
         self._q("#sidebar").display = sidebar
 
     async def on_unmount(self) -> None:
@@ -281,10 +286,11 @@ class OpenManusApp(App[int]):
 
     # ---- boot and sessions -----------------------------------------------------------------------
     @work(group="boot", exclusive=True)
-    async def _boot(self) -> None:
+    async def _boot(self, panel_mounted: Awaitable[None]) -> None:
         from openmanus_tui.errors import OpenManusError
 
         try:
+            await panel_mounted
             if self.settings is None and not await self._load_settings():
                 return
             if self.runtime is None:
@@ -294,7 +300,8 @@ class OpenManusApp(App[int]):
                     importlib.import_module, "openmanus_tui.runtime.session"
                 )
                 self.runtime = await module.Runtime.open(self.settings)
-            self._q(ToolsPane).refresh_tools(self.runtime)
+            settle_after_startup()
+            self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
             if self.resume_last and self.initial_session_id is None:
@@ -597,7 +604,7 @@ class OpenManusApp(App[int]):
             self.refresh_status()
             if self._tools_dirty and self.runtime is not None:
                 self._tools_dirty = False
-                self._q(ToolsPane).refresh_tools(self.runtime)
+                self._q("#tools-pane").refresh_tools(self.runtime)
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
@@ -673,7 +680,7 @@ class OpenManusApp(App[int]):
 
     def refresh_memory(self) -> None:
         if self._has_main_screen():
-            self._q(MemoryPane).request_update()
+            self._q("#memory").request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
         """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
@@ -683,7 +690,7 @@ class OpenManusApp(App[int]):
             return
         if name == "compact":
             self._show_panel("tab-memory")
-            self._q(MemoryPane).preview_compaction(arg)
+            self._q("#memory").preview_compaction(arg)
         elif name in ("model", "agent") and not arg:
             current = self.status.model if name == "model" else (self.status.profile or
                                                                  self.settings.agent.profile)
@@ -696,18 +703,16 @@ class OpenManusApp(App[int]):
             self.run_worker(sc.export_session(self, arg), group="session-command")
 
     def _show_panel(self, tab: str) -> None:
-        panel = self._q("#panel", TabbedContent)
-        panel.active = tab
-        if not panel.display:
+        self._q("#panel").active = tab
+        if not self._q("#panel-slot").display:
             self._panel_pref = True
             self._apply_width(self.size.width)
 
     @on(BlockSelected)
     def _on_block_selected(self, message: BlockSelected) -> None:
-        self._q(Inspector).show(self._q(StreamView).transcript, message.key)
-        panel = self._q("#panel", TabbedContent)
-        panel.active = "tab-inspector"
-        if not panel.display:
+        self._q("#inspector").show(self._q(StreamView).transcript, message.key)
+        self._q("#panel").active = "tab-inspector"
+        if not self._q("#panel-slot").display:
             self._panel_pref = True
             self._apply_width(self.size.width)
 
@@ -724,7 +729,7 @@ class OpenManusApp(App[int]):
         self._apply_width(self.size.width)
 
     def action_toggle_panel(self) -> None:
-        self._panel_pref = not self._q("#panel").display
+        self._panel_pref = not self._q("#panel-slot").display
         self._apply_width(self.size.width)
 
     def action_focus_prompt(self) -> None:

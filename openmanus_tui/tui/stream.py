@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 WINDOW = 24
 LOAD_MORE = 100
-FLUSH_S = 0.05
+# Ten updates a second: each one lays out and repaints the stream, and at twenty a second the
+# repaints alone kept the event loop about half busy on a slow 2-core machine (bench/tui_stream.py:
+# p95 stall 33 ms at 20/s, 28 ms at 10/s; at 200 tokens/s an update is still just ~20 words).
+FLUSH_S = 0.1
 TOP_EDGE = 2  # rows from the top at which scrolling up loads earlier blocks
 
 
