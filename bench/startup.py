@@ -54,14 +54,9 @@ if WHICH == "ours":
             print(f"FIRST_FRAME {time.time():.6f}", flush=True)
             self.run_worker(self.leave())  # after start-up has finished, untimed
 
-        def _mount_panel(self):
-            mounted = super()._mount_panel()
-
-            async def timed() -> None:
-                await mounted
-                self.call_after_refresh(lambda: print(f"PANEL {time.time():.6f}", flush=True))
-
-            return timed()
+        async def _mount_panel(self) -> None:
+            await super()._mount_panel()  # returns once the frame with the panel is painted
+            print(f"PANEL {time.time():.6f}", flush=True)
 
         async def leave(self) -> None:
             await self.ready.wait()

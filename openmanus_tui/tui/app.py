@@ -17,7 +17,7 @@ import asyncio
 import importlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -160,17 +160,18 @@ class OpenManusApp(App[int]):
         # Once the first frame is on screen: mount the side panel, then load the settings and
         # open the runtime (importing in a thread still holds the GIL most of the time and
         # would delay that frame).
-        self.call_after_refresh(self._after_first_frame)
+        self.call_after_refresh(self._boot)
 
-    def _after_first_frame(self) -> None:
-        self._boot(self._mount_panel())
-
-    def _mount_panel(self) -> Awaitable[None]:
+    async def _mount_panel(self) -> None:
         """The Inspector / Memory / Tools tabs (``tui/side_panel.py``) go into their slot after
-        the first frame; ``_boot`` waits for them before anything can address them."""
+        the first frame, and are painted before ``_boot`` goes on: the settings are imported in
+        a thread that would otherwise compete with that frame for the GIL."""
         from openmanus_tui.tui.side_panel import side_panel
 
-        return self._q("#panel-slot").mount(side_panel())
+        await self._q("#panel-slot").mount(side_panel())
+        painted = asyncio.Event()
+        self.call_after_refresh(painted.set)
+        await painted.wait()
 
     def on_resize(self, event: Any) -> None:
         self._apply_width(event.size.width)
@@ -286,11 +287,11 @@ class OpenManusApp(App[int]):
 
     # ---- boot and sessions -----------------------------------------------------------------------
     @work(group="boot", exclusive=True)
-    async def _boot(self, panel_mounted: Awaitable[None]) -> None:
+    async def _boot(self) -> None:
         from openmanus_tui.errors import OpenManusError
 
         try:
-            await panel_mounted
+            await self._mount_panel()
             if self.settings is None and not await self._load_settings():
                 return
             if self.runtime is None:
