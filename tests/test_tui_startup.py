@@ -68,7 +68,7 @@ async def test_starts_without_settings_and_loads_them_after_the_first_frame(
         assert app.settings.approval.mode == "ask"
         assert app.runtime is not None
         assert settled == [True]  # once, as soon as the runtime was open
-        assert app.query_one("#panel-slot #panel")  # the tabs came after the first frame
+        assert app.query_one("#panel").parent is app.query_one("#panel-slot")  # mounted by _boot
         await pilot.pause(0.05)
         status = str(app.query_one(StatusLine).render())
         assert status.startswith(" idle ") and "approval ask" in status
