@@ -25,6 +25,12 @@ from openmanus_tui.tui.status import StatusLine
 SIZE = (140, 40)
 
 
+def fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter (imports and process state start clean)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def test_the_workbench_modules_do_not_import_pydantic() -> None:
     # What the first frame needs must not pay for pydantic (a third of a second here), nor for
     # the side panel, which is mounted after that frame.
@@ -33,9 +39,7 @@ def test_the_workbench_modules_do_not_import_pydantic() -> None:
             "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core') or m in "
             "('openmanus_tui.tui.side_panel', 'openmanus_tui.tui.inspector', "
             "'openmanus_tui.tui.memory', 'openmanus_tui.tui.tools_pane')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code).strip() == "[]"
 
 
 def test_only_the_openmanus_process_tunes_the_collector() -> None:
@@ -48,9 +52,7 @@ def test_only_the_openmanus_process_tunes_the_collector() -> None:
         "launch.settle_after_startup(); "
         "print(untouched, startup[0], startup[1:] == default[1:], gc.get_threshold()[0], "
         "gc.get_freeze_count() > 0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split() == [
+    assert fresh_python(code).split() == [
         "True", str(launch.STARTUP_THRESHOLD), "True", str(launch.SETTLED_THRESHOLD), "True"]
 
 

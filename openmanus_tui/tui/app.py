@@ -704,6 +704,7 @@ class OpenManusApp(App[int]):
             self.run_worker(sc.export_session(self, arg), group="session-command")
 
     def _show_panel(self, tab: str) -> None:
+        """Bring ``tab`` to the front, opening the panel if it was folded away."""
         self._q("#panel").active = tab
         if not self._q("#panel-slot").display:
             self._panel_pref = True
@@ -712,10 +713,7 @@ class OpenManusApp(App[int]):
     @on(BlockSelected)
     def _on_block_selected(self, message: BlockSelected) -> None:
         self._q("#inspector").show(self._q(StreamView).transcript, message.key)
-        self._q("#panel").active = "tab-inspector"
-        if not self._q("#panel-slot").display:
-            self._panel_pref = True
-            self._apply_width(self.size.width)
+        self._show_panel("tab-inspector")
 
     # ---- actions -------------------------------------------------------------------------------
     def action_toggle_expand(self) -> None:
