@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = ssub.add_parser("show", help="print a session's transcript")
     show.add_argument("session", metavar="ID")
     show.add_argument("--json", action="store_true", help="print the stored events as JSON lines")
+    which = show.add_mutually_exclusive_group()
+    which.add_argument("--branch", metavar="HEAD", help="this branch (default: the current one)")
+    which.add_argument(
+        "--all", action="store_true", help="every stored event of every branch, in order"
+    )
     rm = ssub.add_parser("rm", help="delete a session and its checkpoints")
     rm.add_argument("session", metavar="ID")
 
@@ -243,26 +248,31 @@ async def run_session(
 # ---- sessions -----------------------------------------------------------------------------
 async def _sessions(args: argparse.Namespace, runtime: Any) -> int:
     from openmanus_tui.cli_render import print_sessions, print_transcript
+    from openmanus_tui.runtime import api
 
-    db = runtime.db
     if args.action == "list":
-        records = await db.list_sessions()
+        records = await runtime.list_sessions()
         if args.json:
             for r in records:
                 print(json.dumps(r.__dict__, default=str))
         else:
             print_sessions(records)
         return EXIT_OK
-    record = await db.get_session(args.session)
     if args.action == "show":
-        events = await db.events(record.id)
+        # The transcript the workbench shows for the branch: the same function, the same rules.
+        session = await runtime.open_session(args.session)
+        if args.all:
+            branch = await api.session_transcript(session)
+        else:
+            head = await session.history.resolve(args.branch) if args.branch else None
+            branch = await api.branch_transcript(session, head)
         if args.json:
-            for e in events:
+            for e in branch.events:
                 print(e.to_json())
         else:
-            print_transcript(record, events)
+            print_transcript(session.record, branch)
         return EXIT_OK
-    await db.delete_session(record.id)
+    record = await runtime.delete_session(args.session)
     print(f"deleted session {record.id} ({record.title or 'untitled'})")
     return EXIT_OK
 
@@ -297,8 +307,9 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:
     from openmanus_tui.config import config_path
-    from openmanus_tui.models.factory import make_model
-    from openmanus_tui.sandbox import format_report, probe
+    from openmanus_tui.runtime.api import format_sandbox_report as format_report
+    from openmanus_tui.runtime.api import make_model
+    from openmanus_tui.runtime.api import probe_sandbox as probe
 
     report = probe()
     _, info = make_model(settings)

@@ -107,7 +107,7 @@ def add_parsers(sub: Any, sessions: Any, run_options: Any) -> None:
 # ---- handlers -----------------------------------------------------------------------------
 async def tree_cmd(args: argparse.Namespace, runtime: Any) -> int:
     # Imported here: building the parser (every command, the workbench too) must stay cheap.
-    from openmanus_tui.store.tree import KIND_STYLE
+    from openmanus_tui.runtime.api import KIND_STYLE
 
     session = await runtime.open_session(args.session)
     tree = await session.history.tree()
@@ -167,13 +167,11 @@ async def prune_cmd(args: argparse.Namespace, runtime: Any) -> int:
 
 
 async def copy_cmd(args: argparse.Namespace, runtime: Any) -> int:
+    from openmanus_tui.runtime import api
+
     session = await runtime.open_session(args.session)
-    history = session.history
-    head = await history.resolve(args.branch) if args.branch else (await history.tree()).current
-    if head is None:
-        print("the session has no steps to copy", file=sys.stderr)
-        return 2
-    copy = await history.save_as_new_session(head)
+    copy = await api.copy_branch(session, args.branch)
+    head = copy.record.parent_checkpoint or ""
     print(f"saved branch {head[-12:]} of {session.id} as session {copy.id}")
     return 0
 
@@ -224,17 +222,12 @@ async def replay_cmd(args: argparse.Namespace, runtime: Any) -> int:
     session = await runtime.open_session(args.session, model=args.model)
     history = session.history
     if args.live:
-        tree = await history.tree()
+        from openmanus_tui.runtime import api
+
         if args.start:
             start = await history.resolve(args.start)
         else:
-            head = await history.resolve(args.branch) if args.branch else tree.current
-            line = tree.lineage(head) if head else []
-            first_llm = next((c for c in line if tree.nodes[c].node == "call_llm"), None)
-            if first_llm is None:
-                print("nothing to replay: the branch has no model step", file=sys.stderr)
-                return 2
-            start = first_llm
+            start = await api.live_replay_start(session, args.branch)
         await history.fork(start, force=args.force)
         from openmanus_tui.cli import run_session
 
@@ -308,38 +301,22 @@ async def diff_cmd(args: argparse.Namespace, runtime: Any) -> int:
 
 
 async def export_cmd(args: argparse.Namespace, runtime: Any) -> int:
-    from openmanus_tui import export
+    from openmanus_tui.runtime import api
 
     session = await runtime.open_session(args.session)
-    tree = await session.history.tree()
-    events = (
-        await session.history.recorded(await session.history.resolve(args.branch))
-        if args.branch
-        else await runtime.db.events(session.id)
-    )
-    branches = [
-        {"head": h, "checkpoints": tree.lineage(h), "label": tree.nodes[h].label}
-        for h in tree.heads
-    ]
-    if args.branch:
-        head = await session.history.resolve(args.branch)
-        branches = [b for b in branches if b["head"] == head]
-    secrets = [*export.secrets_from_settings(runtime.settings), *export.secrets_from_environ()]
-    doc = export.prepare_export(session.record, events, branches, secrets)
-    writer = {"md": export.to_markdown, "json": export.to_json, "html": export.to_html}[args.format]
-    text = writer(doc)
+    doc = await api.export_document(session, args.branch)
+    text = api.render_export(doc, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({len(doc.events)} events)", file=sys.stderr)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
     return 0
 
 
 async def import_cmd(args: argparse.Namespace, runtime: Any) -> int:
     from openmanus_tui.errors import ConfigError
-    from openmanus_tui.export import from_json
-    from openmanus_tui.runtime.importer import import_session
+    from openmanus_tui.runtime.api import import_document
 
     if args.file == "-":
         text, source = sys.stdin.read(), "standard input"
@@ -348,7 +325,6 @@ async def import_cmd(args: argparse.Namespace, runtime: Any) -> int:
             text, source = Path(args.file).read_text(encoding="utf-8"), args.file
         except OSError as exc:
             raise ConfigError(f"import: cannot read {args.file}: {exc.strerror}") from None
-    doc = from_json(text, source=source)
-    session = await import_session(runtime, doc)
-    print(f"imported {len(doc.events)} events as session {session.id}")
+    session, count = await import_document(runtime, text, source=source)
+    print(f"imported {count} events as session {session.id}")
     return 0

@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -19,9 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from openmanus_tui import events as ev
-from openmanus_tui.agent.approval import Decision
-from openmanus_tui.store.db import SessionRecord
-from openmanus_tui.tools.base import ToolRegistry, describe_validation_error
+from openmanus_tui.runtime.api import Decision
+from openmanus_tui.runtime.views import check_edited_args
+
+if TYPE_CHECKING:
+    from openmanus_tui.runtime.api import SessionRecord, ToolRegistry
+    from openmanus_tui.runtime.views import BranchTranscript
 
 RESULT_LINES = 12
 STATUS_STYLE = {
@@ -222,14 +225,10 @@ def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) 
             return Decision(decision="deny", reason=reason or "denied by the user")
         if answer in ("e", "edit"):
             text = _read_line("new arguments as one line of JSON > ")
-            try:
-                args = json.loads(text)
-                spec = registry.get(call.tool)
-                if spec is not None:
-                    spec.validate_args(args)
-            except ValueError as exc:
-                detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
-                err.print(Text(f"not valid: {detail}", style="red"))
+            spec = registry.get(call.tool)
+            args, error = check_edited_args(text, call.tool, spec.args_model if spec else None)
+            if args is None:
+                err.print(Text(error, style="red"))
                 continue
             return Decision(decision="edit", args=args)
         err.print(Text("type approve, always, edit or deny", style="dim"))
@@ -238,7 +237,7 @@ def _ask_one(renderer: Renderer, registry: ToolRegistry, call: ev.ApprovalCall) 
 def _ask_rule(err: Console, call: ev.ApprovalCall) -> Decision | None:
     """An "always allow" rule typed at the terminal: the suggested pattern is the default,
     and a pattern that would not cover this very call is refused with the reason."""
-    from openmanus_tui.agent.rules import RuleError, RulePattern, explain_miss, suggest_pattern
+    from openmanus_tui.runtime.api import RuleError, RulePattern, explain_miss, suggest_pattern
 
     suggested = suggest_pattern(call.tool, call.args)
     text = _read_line(f"rule to always allow [{suggested}] > ") or suggested
@@ -284,7 +283,9 @@ def print_sessions(records: list[SessionRecord]) -> None:
     console.print(table)
 
 
-def print_transcript(record: SessionRecord, events: list[ev.Event]) -> None:
+def print_transcript(record: SessionRecord, branch: BranchTranscript) -> None:
+    """A branch's transcript (``runtime.api.branch_transcript``), read as the workbench
+    reads it: a run cut off reads interrupted, and so do its calls without a result."""
     renderer = Renderer()
     console = renderer.out
     console.print(Text(f"{record.title or 'untitled'}", style="bold"))
@@ -295,7 +296,10 @@ def print_transcript(record: SessionRecord, events: list[ev.Event]) -> None:
             style="dim",
         )
     )
-    for event in events:
+    tools: dict[str, str] = {}
+    for event in branch.events:
+        if isinstance(event, ev.ToolStarted):
+            tools[event.call_id] = event.tool
         if isinstance(event, ev.RunStarted) and event.input:
             console.print(Text(f"\n› {event.input}", style="bold magenta"))
         elif isinstance(event, ev.Thought):
@@ -304,3 +308,10 @@ def print_transcript(record: SessionRecord, events: list[ev.Event]) -> None:
             console.print(Text(f"[{event.status}] {event.reason}", style="yellow"))
         elif not isinstance(event, ev.RunStarted):
             renderer(event)
+    for call_id in branch.interrupted_calls:
+        console.print(Text(f"  ⊘ {tools.get(call_id, call_id)} interrupted: no result was recorded",
+                           style="yellow"))
+    if branch.interrupted:
+        console.print(Text(
+            f"[interrupted] the run ended before it finished; continue with: "
+            f"openmanus resume {record.id}", style="yellow"))

@@ -66,7 +66,7 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
     replay = run_cli("replay", session_id, "--branch", main_head, "--json")
     assert replay.returncode == 0, replay.stderr
     replayed = json_events(replay.stdout)
-    stored = json_events(run_cli("sessions", "show", session_id, "--json").stdout)
+    stored = json_events(run_cli("sessions", "show", session_id, "--all", "--json").stdout)
     main_inputs = [e["input"] for e in replayed if e["type"] == "run_started"]
     assert main_inputs == ["demo"]
     assert all(e in stored for e in replayed)
@@ -100,7 +100,7 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
         n["label"] for n in original["nodes"] if n["kind"] not in ("start", "retry")
     )
     exported = json.loads(out.read_text())["events"]
-    copied = json_events(run_cli("sessions", "show", new_id, "--json").stdout)
+    copied = json_events(run_cli("sessions", "show", new_id, "--all", "--json").stdout)
     keys = ("type", "text", "tool", "args", "result", "status", "decision", "reason", "input")
     strip = [{k: e.get(k) for k in keys} for e in exported if e["type"] != "checkpoint"]
     assert strip == [{k: e.get(k) for k in keys} for e in copied if e["type"] != "checkpoint"]

@@ -179,6 +179,27 @@ class Runtime:
         record = await self.db.get_session(session_id)
         return AgentSession(self, record, model_override=model)
 
+    # ---- the session API (runtime/api.py): what every front end calls ----------------------
+    async def list_sessions(self) -> list[SessionRecord]:
+        from openmanus_tui.runtime import api
+
+        return await api.list_sessions(self)
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        from openmanus_tui.runtime import api
+
+        return await api.get_session(self, session_id)
+
+    async def rename_session(self, session_id: str, title: str) -> SessionRecord:
+        from openmanus_tui.runtime import api
+
+        return await api.rename_session(self, session_id, title)
+
+    async def delete_session(self, session_id: str) -> SessionRecord:
+        from openmanus_tui.runtime import api
+
+        return await api.delete_session(self, session_id)
+
 
 class AgentSession:
     def __init__(

@@ -306,7 +306,7 @@ class OpenManusApp(App[int]):
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
             if self.resume_last and self.initial_session_id is None:
-                newest = await self.runtime.db.list_sessions()
+                newest = await self.runtime.list_sessions()
                 self.initial_session_id = newest[0].id if newest else None
             self._starting = False
             if self.initial_session_id:
@@ -329,7 +329,7 @@ class OpenManusApp(App[int]):
     async def refresh_sessions(self) -> None:
         if self.runtime is None:
             return
-        self.session_records = await self.runtime.db.list_sessions()
+        self.session_records = await self.runtime.list_sessions()
         if not self._has_main_screen():
             return  # the app closed during the read (a run's last refresh)
         self._q(Sidebar).show(
@@ -352,12 +352,12 @@ class OpenManusApp(App[int]):
         except OpenManusError as exc:
             self.notify(exc.message, severity="error")
             return
+        from openmanus_tui.runtime import api
+
         self.session = session
-        transcript = Transcript()
-        for event in await branching.session_events(session):  # the current branch
-            transcript.apply(event)
-        if transcript.run_state == "running":
-            transcript.run_state = "interrupted"  # stored mid-run: the process ended early
+        # The current branch, read as every front end reads it: a run stored mid-way (the
+        # process ended early) is interrupted, and so are its calls without a result.
+        transcript = branching.transcript_from(await api.branch_transcript(session))
         self.status.model = session.record.model
         self.status.profile = session.record.profile
         self.status.isolation = transcript.isolation or self.status.isolation
@@ -428,16 +428,23 @@ class OpenManusApp(App[int]):
             title = await self.push_screen_wait(
                 TextPromptScreen("Rename session", record.title if record else "")
             )
-        if not title:
+        from openmanus_tui.errors import OpenManusError
+
+        if not title or not title.strip():
             return
-        await self.runtime.db.update_session(session_id, title=title)
-        if self.session is not None and self.session.id == session_id:
-            self.session.record.title = title
-            self.title = f"OpenManus — {title}"
+        try:
+            renamed = await self.runtime.rename_session(session_id, title)
+        except OpenManusError as exc:  # deleted meanwhile (another process)
+            self.notify(exc.message, severity="error")
+            return
+        if self.session is not None and self.session.id == renamed.id:
+            self.session.record.title = renamed.title
+            self.title = f"OpenManus — {renamed.title}"
         await self.refresh_sessions()
 
     @work(group="dialog")
     async def _delete(self, session_id: str) -> None:
+        from openmanus_tui.errors import OpenManusError
         from openmanus_tui.tui.dialogs import ConfirmScreen
 
         record = next((r for r in self.session_records if r.id == session_id), None)
@@ -449,7 +456,11 @@ class OpenManusApp(App[int]):
             ConfirmScreen(f"Delete session “{name}” and its history? This cannot be undone.")
         ):
             return
-        await self.runtime.db.delete_session(session_id)
+        try:
+            await self.runtime.delete_session(session_id)
+        except OpenManusError as exc:
+            self.notify(exc.message, severity="error")
+            return
         if self.session is not None and self.session.id == session_id:
             self.session = None
             await self._show_transcript(Transcript())
@@ -652,7 +663,7 @@ class OpenManusApp(App[int]):
         spec = self.session.record.model if self.session else self.settings.model.spec
         if spec not in self._window_cache:
             from openmanus_tui.errors import OpenManusError
-            from openmanus_tui.models.factory import make_model
+            from openmanus_tui.runtime.api import make_model
 
             try:
                 self._window_cache[spec] = make_model(self.settings, spec)[1].context_window

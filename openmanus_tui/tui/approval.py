@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,8 +27,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static, TextArea
 
-from openmanus_tui.agent.approval import Decision
 from openmanus_tui.events import ApprovalCall
+from openmanus_tui.runtime.api import Decision
+from openmanus_tui.runtime.views import check_edited_args
 
 ARM_DELAY = 0.4
 MAX_DIFF_BYTES = 256 * 1024
@@ -153,7 +153,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         """Open the rule editor; a saved rule approves this call and is remembered."""
         if not self.armed or self.rules is None or self.editing:
             return
-        from openmanus_tui.agent.rules import suggest_pattern
+        from openmanus_tui.runtime.api import suggest_pattern
         from openmanus_tui.tui.rules import RuleEdit, RuleEditorScreen
 
         def chosen(edit: RuleEdit | None) -> None:
@@ -191,18 +191,4 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     def validate_edit(self, text: str) -> tuple[dict[str, Any] | None, str]:
         """(arguments, "") when ``text`` is a JSON object the tool accepts, else (None, why)."""
-        try:
-            args = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return None, f"Not valid JSON: {exc}"
-        if not isinstance(args, dict):
-            return None, "The arguments must be a JSON object."
-        if self.args_model is not None:
-            try:
-                self.args_model.model_validate(args)
-            except ValidationError as exc:
-                from openmanus_tui.tools.base import describe_validation_error
-
-                return None, f"Rejected by {self.call.tool}'s schema: " \
-                             f"{describe_validation_error(exc)}"
-        return args, ""
+        return check_edited_args(text, self.call.tool, self.args_model)

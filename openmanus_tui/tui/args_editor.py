@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ValidationError
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,25 +17,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
 
+from openmanus_tui.runtime.views import check_edited_args
 
-def validate_args(
-    text: str, tool: str, args_model: type | None
-) -> tuple[dict[str, Any] | None, str]:
-    """(arguments, "") when ``text`` is a JSON object ``tool`` accepts, else (None, why)."""
-    try:
-        args = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"Not valid JSON: {exc}"
-    if not isinstance(args, dict):
-        return None, "The arguments must be a JSON object."
-    if args_model is not None:
-        try:
-            args_model.model_validate(args)
-        except ValidationError as exc:
-            from openmanus_tui.tools.base import describe_validation_error
-
-            return None, f"Rejected by {tool}'s schema: {describe_validation_error(exc)}"
-    return args, ""
+# The edited-arguments check is the core's, shared with the approval modal and the CLI.
+validate_args = check_edited_args
 
 
 class ArgsEditScreen(ModalScreen[dict[str, Any] | None]):

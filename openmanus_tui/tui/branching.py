@@ -10,7 +10,6 @@ branch's recorded transcript, and starts new branches through the app's own run 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +19,9 @@ from openmanus_tui.tui.commands import Entry, _Entries
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
+    from openmanus_tui.runtime.views import BranchTranscript
     from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.transcript import Transcript
 
 T = TypeVar("T")
 SLASH_NAMES = ("tree", "replay", "prune")
@@ -72,72 +73,39 @@ def _session_or_warn(app: OpenManusApp, *, idle: bool = True) -> Any:
 
 
 # ---- the stream ---------------------------------------------------------------------------------
-async def branch_events(session: Any, head: str | None) -> list[ev.Event]:
-    """The recorded events of the branch ending at ``head`` (None: the current one), as the
-    stream shows and replays them.
+def transcript_from(branch: BranchTranscript) -> Transcript:
+    """Fold a branch's transcript (``runtime.api.branch_transcript``) into the stream's
+    model, reading it as the core says: the run state, and calls left without a result shown
+    interrupted rather than running."""
+    from openmanus_tui.tui.transcript import Transcript
 
-    An edited user message forks from the input checkpoint of the run it replaces, so the
-    replaced run's ``run_started`` lies on the new branch's lineage although its message never
-    reached the model there: it is left out.
-    """
-    tree = await session.history.tree()
-    head = head or tree.current
-    if head is None:
-        return []
-    events = await session.history.recorded(head)
-    line = tree.lineage(head)
-    replaced = {
-        cid for cid, child in itertools.pairwise(line)
-        if tree.nodes[cid].source == "input" and tree.nodes[child].source == "input"
-    }
-    if not replaced:
-        return events
-    from openmanus_tui import events as ev  # here: the first frame comes before pydantic
-
-    out: list[ev.Event] = []
-    started: int | None = None  # index in ``out`` of a run_started since the last checkpoint
-    for event in events:
-        if isinstance(event, ev.Checkpoint):
-            if event.checkpoint_id in replaced and started is not None:
-                del out[started]
-            started = None
-        elif isinstance(event, ev.RunStarted):
-            started = len(out)
-        out.append(event)
-    return out
-
-
-async def session_events(session: Any) -> list[ev.Event]:
-    """What the stream shows for a session: its current branch once it has branches, else
-    every stored event (a session without checkpoints still shows its errors and notices)."""
-    if await session.history.head_count() <= 1:
-        return await session.runtime.db.events(session.id)
-    tree = await session.history.tree()
-    return await branch_events(session, tree.current)
+    transcript = Transcript()
+    for event in branch.events:
+        transcript.apply(event)
+    transcript.run_state = branch.state
+    for call_id in branch.interrupted_calls:
+        record = transcript.calls.get(call_id)
+        if record is not None:
+            record.status = "interrupted"
+    return transcript
 
 
 async def show_events(app: OpenManusApp, events: list[ev.Event], *, replay: bool = False) -> None:
     """Replace the stream with ``events``; ``replay``: part of a replay, so a run cut short
     by the replay's position is still running, not interrupted."""
-    from openmanus_tui.tui.transcript import Transcript
+    from openmanus_tui.runtime.views import transcript_of
 
-    transcript = Transcript()
-    for event in events:
-        transcript.apply(event)
-    if transcript.run_state == "running" and not replay:
-        transcript.run_state = "interrupted"  # stored mid-run: the run ended early
-    await app._show_transcript(transcript)
+    await app._show_transcript(transcript_from(transcript_of(events, live=replay)))
 
 
 async def show_branch(app: OpenManusApp, head: str | None) -> None:
     """Reload the stream with the recorded transcript of the branch ending at ``head``
     (None: the session's current branch)."""
+    from openmanus_tui.runtime import api
+
     if app.session is None:
         return
-    if head is None:
-        await show_events(app, await session_events(app.session))
-    else:
-        await show_events(app, await branch_events(app.session, head))
+    await app._show_transcript(transcript_from(await api.branch_transcript(app.session, head)))
 
 
 # ---- the tree ------------------------------------------------------------------------------------
@@ -151,7 +119,9 @@ async def _open_tree(app: OpenManusApp) -> None:
     session = _session_or_warn(app, idle=False)
     if session is None:
         return
-    size = await app.runtime.db.size_bytes()
+    from openmanus_tui.runtime import api
+
+    size = await api.database_size(app.runtime)
     title = session.record.title or session.id
     app.push_screen(HistoryScreen(
         title, session.history.tree, db_size=f"database {human_bytes(size)}",
@@ -223,22 +193,17 @@ async def _prepare_and_run(
     return True
 
 
-async def user_message_at(session: Any, checkpoint_id: str) -> str:
-    """The user message of the run that ``checkpoint_id`` belongs to (full text)."""
-    events = await branch_events(session, checkpoint_id)
-    inputs = [e.input for e in events if e.type == "run_started" and e.input]
-    return inputs[-1] if inputs else ""
-
-
 async def retry(app: OpenManusApp, checkpoint_id: str) -> bool:
     """Re-run the step that produced ``checkpoint_id`` on a new branch (live replay from there);
     on a user message, re-ask the same message."""
+    from openmanus_tui.runtime import api
+
     session = _session_or_warn(app)
     if session is None:
         return False
     node = (await session.history.tree()).nodes[checkpoint_id]
     if node.kind == "user":
-        text = await user_message_at(session, checkpoint_id)
+        text = await api.user_message_at(session, checkpoint_id)
         return await _prepare_and_run(
             app, lambda force: session.history.fork(checkpoint_id, message=text, force=force),
             message=text,
@@ -250,13 +215,14 @@ async def retry(app: OpenManusApp, checkpoint_id: str) -> bool:
 
 async def edit_message(app: OpenManusApp, checkpoint_id: str, text: str | None = None) -> bool:
     """Ask for a new version of the user message above ``checkpoint_id`` and re-run it."""
+    from openmanus_tui.runtime import api
     from openmanus_tui.tui.dialogs import TextPromptScreen
 
     session = _session_or_warn(app)
     if session is None:
         return False
     if text is None:
-        old = await user_message_at(session, checkpoint_id)
+        old = await api.user_message_at(session, checkpoint_id)
         text = await app.push_screen_wait(TextPromptScreen("Edit the message and re-run", old))
     if not text:
         return False
@@ -271,22 +237,19 @@ async def edit_args(
 ) -> bool:
     """Edit the tool calls' arguments at ``checkpoint_id`` (one editor per call) and continue
     on a new branch with them."""
-    from langchain_core.messages import AIMessage
-
+    from openmanus_tui.runtime import api
     from openmanus_tui.tui.args_editor import ArgsEditScreen
 
     session = _session_or_warn(app)
     if session is None:
         return False
     if new_args is None:
-        state = await app.runtime.graph.aget_state(session.history.at(checkpoint_id))
-        messages = state.values.get("messages", [])
-        reply = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
-        if reply is None or not reply.tool_calls:
+        calls = await api.tool_calls_at(session, checkpoint_id)
+        if not calls:
             app.notify("There is no tool call at this step.", severity="warning")
             return False
         new_args = {}
-        for call in reply.tool_calls:
+        for call in calls:
             spec = app.runtime.registry.get(call["name"])
             edited = await app.push_screen_wait(ArgsEditScreen(
                 call["name"], call["args"], spec.args_model if spec else None
@@ -307,15 +270,15 @@ async def edit_args(
 
 async def live_replay(app: OpenManusApp, head: str | None = None) -> bool:
     """Re-execute a branch from its first model step into a new branch (model and tools run)."""
+    from openmanus_tui.runtime import api
+
     session = _session_or_warn(app)
     if session is None:
         return False
-    tree = await session.history.tree()
-    head = head or tree.current
-    line = tree.lineage(head) if head else []
-    first = next((c for c in line if tree.nodes[c].node == "call_llm"), None)
-    if first is None:
-        app.notify("Nothing to replay live: the branch has no model step.", severity="warning")
+    try:
+        first = await api.live_replay_start(session, head)
+    except OpenManusError as exc:
+        app.notify(exc.message[:1].upper() + exc.message[1:] + ".", severity="warning")
         return False
     return await retry(app, first)
 
@@ -354,10 +317,12 @@ async def replay(app: OpenManusApp, checkpoint_id: str | None = None) -> None:
     if not tree.nodes:
         app.notify("Nothing recorded to replay yet.", severity="warning")
         return
+    from openmanus_tui.runtime import api
+
     checkpoint_id = checkpoint_id or tree.current
     assert checkpoint_id is not None
     head = tree.branch_of(checkpoint_id)
-    events = await branch_events(session, head)
+    events = await api.branch_events(session, head)
     start_step = tree.nodes[checkpoint_id].step if checkpoint_id != head else None
     await ReplayBar.open(app, events, title=tree.nodes[head].label, head=head,
                          start_step=start_step)
@@ -365,10 +330,11 @@ async def replay(app: OpenManusApp, checkpoint_id: str | None = None) -> None:
 
 # ---- retention --------------------------------------------------------------------------------
 async def refresh_db_size(app: OpenManusApp) -> None:
+    from openmanus_tui.runtime import api
     from openmanus_tui.tui.sidebar import Sidebar
 
     if app.runtime is not None:
-        app._q(Sidebar).show_db_size(human_bytes(await app.runtime.db.size_bytes()))
+        app._q(Sidebar).show_db_size(human_bytes(await api.database_size(app.runtime)))
 
 
 async def prune(app: OpenManusApp, keep_last: int | None = None, *, ask: bool = True) -> Any:

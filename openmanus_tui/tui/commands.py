@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from openmanus_tui.agent.prompts import PROFILES
+from openmanus_tui.runtime.api import PROFILES
 
 if TYPE_CHECKING:
     from openmanus_tui.tui.app import OpenManusApp

@@ -22,10 +22,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, Tree
 
-from openmanus_tui.store.tree import KIND_STYLE
+from openmanus_tui.runtime.api import KIND_STYLE
 
 if TYPE_CHECKING:
-    from openmanus_tui.store.tree import SessionTree, TreeNode
+    from openmanus_tui.runtime.api import SessionTree, TreeNode
 
 KIND_NAMES = {
     "user": "user message",

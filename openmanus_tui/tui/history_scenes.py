@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from openmanus_tui.store.tree import SessionTree, TreeNode
+from openmanus_tui.runtime.api import SessionTree, TreeNode
 
 TITLE = "Summarise data/sales.csv and plot the monthly totals"
 DB_SIZE = "database 2.4 MB"
@@ -83,8 +83,8 @@ def fixed_tree() -> SessionTree:
 
 def fixed_diff() -> Any:
     """The compare view's data for the first branch (A) against the edited-call branch (B)."""
+    from openmanus_tui.runtime.api import FileChange
     from openmanus_tui.runtime.history import BranchDiff
-    from openmanus_tui.store.snapshots import FileChange
 
     code_a = ("import pandas as pd\ndf = pd.read_csv('data/sales.csv')\n"
               "print(df.groupby('month').total.sum())")

@@ -35,17 +35,19 @@ from textual.widgets import (
     Static,
 )
 
-from openmanus_tui.agent.rules import (
+from openmanus_tui.events import ApprovalCall
+from openmanus_tui.runtime.api import (
     ACTIONS,
     SCOPES,
+    Reach,
     Rule,
     RuleError,
     RulePattern,
+    RuleStore,
     explain_miss,
+    rule_reach,
     subject,
 )
-from openmanus_tui.events import ApprovalCall
-from openmanus_tui.store.rules import Reach, RuleStore, rule_reach
 from openmanus_tui.tui import approval as approval_mod
 
 SHOWN_CALLS = 8  # past calls listed under the count

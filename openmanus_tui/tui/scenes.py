@@ -192,7 +192,7 @@ def write_approval_call() -> ApprovalCall:
 
 async def seed_sessions(db: Any) -> None:
     """Store the demo session (with its completed run) and two older sessions."""
-    from openmanus_tui.store.db import SessionRecord
+    from openmanus_tui.runtime.api import SessionRecord
 
     # An explicit workspace: a record without one would resolve to the current directory.
     def workspace(sid: str) -> str:
@@ -275,7 +275,7 @@ async def stage_memory(app: Any, *, pin: str | None = "msg_demo_0", preview: boo
     ``preview``) a compaction preview open in the Memory tab."""
     import asyncio
 
-    from openmanus_tui.export import is_live_only
+    from openmanus_tui.runtime.api import is_live_only
 
     await app.ready.wait()
     await seed_sessions(app.runtime.db)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openmanus_tui.agent.prompts import PROFILES, resolve_profile
 from openmanus_tui.errors import OpenManusError
+from openmanus_tui.runtime import api
 from openmanus_tui.tui.commands import EXPORT_FORMATS
 
 if TYPE_CHECKING:
@@ -31,11 +31,9 @@ def _busy(app: OpenManusApp, what: str) -> bool:
 async def switch_model(app: OpenManusApp, spec: str) -> bool:
     """``/model SPEC``: validate the spec, store it on the session and reopen the session with
     it (``runtime.open_session(id, model=SPEC)``); the next run uses it."""
-    from openmanus_tui.models.factory import make_model
-
     spec = spec.strip()
     try:
-        _, info = make_model(app.settings, spec)
+        _, info = api.make_model(app.settings, spec)
     except OpenManusError as exc:
         app.notify(f"Cannot switch the model: {exc.message}", severity="error")
         return False
@@ -44,8 +42,7 @@ async def switch_model(app: OpenManusApp, spec: str) -> bool:
     session = app.session
     if session is not None:
         # The spec as typed: a real model without a key runs as the demo until one is set.
-        await app.runtime.db.update_session(session.id, model=spec)
-        app.session = await app.runtime.open_session(session.id, model=spec)
+        app.session = await api.set_session_model(session, spec)
     app.status.model = spec
     app.refresh_status()
     app.refresh_memory()  # the window and the token counting follow the model
@@ -58,21 +55,20 @@ async def switch_model(app: OpenManusApp, spec: str) -> bool:
 
 async def switch_profile(app: OpenManusApp, name: str) -> bool:
     """``/agent NAME``: Manus, Research, Writing or Data analysis, stored on the session."""
-    profile = resolve_profile(name)
+    profile = api.resolve_profile(name)
     if profile is None:
-        app.notify(f"No agent profile {name!r}; one of: {', '.join(PROFILES.values())}.",
+        app.notify(f"No agent profile {name!r}; one of: {', '.join(api.PROFILES.values())}.",
                    severity="error")
         return False
     if _busy(app, "switch the agent"):
         return False
     session = app.session
     if session is not None:
-        await app.runtime.db.update_session(session.id, profile=profile)
-        session.record.profile = profile
+        await api.set_session_profile(session, profile)
     app.status.profile = profile
     app.refresh_status()
     app.refresh_memory()  # the system prompt changed
-    app.notify(f"Agent: {PROFILES[profile]}"
+    app.notify(f"Agent: {api.PROFILES[profile]}"
                + ("" if session else " — for the session your next task starts"))
     return True
 
@@ -98,8 +94,6 @@ def parse_export_arg(arg: str) -> tuple[str, str | None]:
 async def export_session(app: OpenManusApp, arg: str) -> Path | None:
     """``/export [md|json|html] [PATH]``: the same document as ``openmanus export`` (secrets
     redacted), written to PATH or to ``<workspace>/openmanus-<session>.<ext>``."""
-    from openmanus_tui import export
-
     try:
         fmt, path = parse_export_arg(arg)
     except ValueError as exc:
@@ -109,15 +103,8 @@ async def export_session(app: OpenManusApp, arg: str) -> Path | None:
     if session is None:
         app.notify("Nothing to export yet: send a task first.", severity="warning")
         return None
-    runtime = app.runtime
-    events = await runtime.db.events(session.id)
-    tree = await session.history.tree()
-    branches = [{"head": h, "checkpoints": tree.lineage(h), "label": tree.nodes[h].label}
-                for h in tree.heads]
-    secrets = [*export.secrets_from_settings(runtime.settings), *export.secrets_from_environ()]
-    doc = export.prepare_export(session.record, events, branches, secrets)
-    writer = {"md": export.to_markdown, "json": export.to_json, "html": export.to_html}[fmt]
-    text = writer(doc)
+    doc = await api.export_document(session)
+    text = api.render_export(doc, fmt)
     if path is None:
         target = session.workspace / f"openmanus-{session.id}.{fmt}"
     else:
@@ -126,7 +113,7 @@ async def export_session(app: OpenManusApp, arg: str) -> Path | None:
             target = session.workspace / target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as exc:
         app.notify(f"Cannot write {target}: {exc.strerror or exc}", severity="error")
         return None

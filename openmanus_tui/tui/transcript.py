@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from openmanus_tui.runtime.views import add_usage
+
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
     from openmanus_tui import events as ev
 
@@ -237,9 +239,7 @@ class Transcript:
             self.retries[e.message_id] = self._pending_retries
             self._pending_retries = []
         t = self.totals
-        t.tokens_in = e.total_tokens_in or t.tokens_in + e.tokens_in
-        t.tokens_out = e.total_tokens_out or t.tokens_out + e.tokens_out
-        t.cost = e.total_cost or t.cost + e.cost
+        add_usage(t, e)  # the core's totals rule (runtime/views.py)
         t.context_tokens, t.context_window = e.context_tokens, e.context_window or t.context_window
         return []
 

@@ -1,0 +1,269 @@
+"""The headless session API: what the CLI, the workbench, export and a REST API all call.
+
+Front ends parse input, show output and ask the person; what a session *is* lives here once:
+
+- sessions: ``list_sessions``, ``get_session``, ``rename_session``, ``delete_session``,
+  ``copy_branch`` (also as ``Runtime`` methods), ``database_size``;
+- a branch: ``branch_events`` (the dropped-run rule is ``store/tree.py``'s) and
+  ``branch_transcript`` (``runtime/views.py``: a dead run reads ``interrupted``);
+- what branch operations start from: ``user_message_at``, ``tool_calls_at``,
+  ``live_replay_start``;
+- ``set_session_model`` / ``set_session_profile``: what ``/model`` and ``/agent`` store;
+- ``export_document`` / ``render_export``: the one export both ``openmanus export`` and the
+  workbench's ``/export`` write; ``import_document`` reads one back;
+- ``check_edited_args`` and ``add_usage`` (re-exported from ``runtime/views.py``).
+
+Runs, approvals, forks, switches and compaction are ``AgentSession`` / ``History`` methods.
+The value types front ends name (``Decision``, ``SessionRecord``, the tree types, ...) are
+re-exported here on first use (``__getattr__``: importing this module stays cheap), so that
+front ends reach the core only through ``runtime`` — the import-linter contract in
+pyproject.toml checks it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from openmanus_tui.errors import OpenManusError
+from openmanus_tui.runtime.views import (
+    INTERRUPTED,
+    BranchTranscript,
+    add_usage,
+    check_edited_args,
+    transcript_of,
+)
+
+if TYPE_CHECKING:
+    from openmanus_tui import events as ev
+    from openmanus_tui.export import ExportDoc
+    from openmanus_tui.runtime.session import AgentSession, Runtime
+    from openmanus_tui.store.db import SessionRecord
+
+__all__ = [
+    "INTERRUPTED",
+    "BranchTranscript",
+    "add_usage",
+    "branch_events",
+    "branch_transcript",
+    "check_edited_args",
+    "copy_branch",
+    "database_size",
+    "delete_session",
+    "export_document",
+    "get_session",
+    "import_document",
+    "list_sessions",
+    "live_replay_start",
+    "rename_session",
+    "render_export",
+    "set_session_model",
+    "set_session_profile",
+    "session_transcript",
+    "tool_calls_at",
+    "transcript_of",
+    "user_message_at",
+]
+
+EXPORT_FORMATS = ("md", "json", "html")
+
+# Names front ends use from the core's lower layers, and where they live. Resolved lazily by
+# ``__getattr__`` below (PEP 562): the workbench imports this module before its first frame.
+_REEXPORTS: dict[str, str] = {
+    "SessionRecord": "openmanus_tui.store.db",
+    "KIND_STYLE": "openmanus_tui.store.tree",
+    "SessionTree": "openmanus_tui.store.tree",
+    "TreeNode": "openmanus_tui.store.tree",
+    "FileChange": "openmanus_tui.store.snapshots",
+    "Decision": "openmanus_tui.agent.approval",
+    "ACTIONS": "openmanus_tui.agent.rules",
+    "SCOPES": "openmanus_tui.agent.rules",
+    "Rule": "openmanus_tui.agent.rules",
+    "RuleError": "openmanus_tui.agent.rules",
+    "RulePattern": "openmanus_tui.agent.rules",
+    "explain_miss": "openmanus_tui.agent.rules",
+    "subject": "openmanus_tui.agent.rules",
+    "suggest_pattern": "openmanus_tui.agent.rules",
+    "Reach": "openmanus_tui.store.rules",
+    "RuleStore": "openmanus_tui.store.rules",
+    "rule_reach": "openmanus_tui.store.rules",
+    "PROFILES": "openmanus_tui.agent.prompts",
+    "resolve_profile": "openmanus_tui.agent.prompts",
+    "make_model": "openmanus_tui.models.factory",
+    "ToolRegistry": "openmanus_tui.tools.base",
+    "describe_validation_error": "openmanus_tui.tools.base",
+    "is_live_only": "openmanus_tui.export",
+    "probe_sandbox": "openmanus_tui.sandbox",
+    "format_sandbox_report": "openmanus_tui.sandbox",
+}
+_RENAMED = {"probe_sandbox": "probe", "format_sandbox_report": "format_report"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _REEXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+# ---- sessions ---------------------------------------------------------------------------
+async def list_sessions(runtime: Runtime) -> list[SessionRecord]:
+    """Every session, most recently updated first."""
+    return await runtime.db.list_sessions()
+
+
+async def get_session(runtime: Runtime, session_id: str) -> SessionRecord:
+    """A session's record by id or unique id prefix (``SessionNotFound`` otherwise)."""
+    return await runtime.db.get_session(session_id)
+
+
+async def rename_session(runtime: Runtime, session_id: str, title: str) -> SessionRecord:
+    """Give a session a new title (whitespace folded); an empty title is refused."""
+    title = " ".join(title.split())
+    if not title:
+        raise OpenManusError("a session title cannot be empty", error_class="user")
+    record = await runtime.db.get_session(session_id)
+    await runtime.db.update_session(record.id, title=title)
+    record.title = title
+    return record
+
+
+async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
+    """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
+    record = await runtime.db.get_session(session_id)
+    await runtime.db.delete_session(record.id)
+    return record
+
+
+async def copy_branch(session: AgentSession, head: str | None = None) -> AgentSession:
+    """Save the branch ending at ``head`` (an id or its start or end; None: the current one)
+    as a new session of its own."""
+    history = session.history
+    head = await history.resolve(head) if head else (await history.tree()).current
+    if head is None:
+        raise OpenManusError("the session has no steps to copy", error_class="user")
+    return await history.save_as_new_session(head)
+
+
+async def database_size(runtime: Runtime) -> int:
+    """The database's size on disk in bytes, write-ahead log included."""
+    return await runtime.db.size_bytes()
+
+
+# ---- a branch's events and transcript ----------------------------------------------------
+async def branch_events(session: AgentSession, head: str | None = None) -> list[ev.Event]:
+    """The stored events of the branch ending at ``head`` (an id, or None: the current
+    branch), in order. A session with one branch shows every stored event (also those of a
+    run that failed before its first checkpoint), without building the tree."""
+    history = session.history
+    if head is None and await history.head_count() <= 1:
+        return await session.runtime.db.events(session.id)
+    return await history.recorded(head)
+
+
+async def branch_transcript(
+    session: AgentSession, head: str | None = None, *, live: bool = False
+) -> BranchTranscript:
+    """What every front end shows for a branch: its events and how to read them (see
+    ``runtime/views.py``). ``live``: a run of this session is going on in this process."""
+    return transcript_of(await branch_events(session, head), live=live, head=head)
+
+
+async def session_transcript(session: AgentSession) -> BranchTranscript:
+    """Every stored event of every branch, in the order they happened (the raw record)."""
+    return transcript_of(await session.runtime.db.events(session.id))
+
+
+# ---- what branch operations start from ---------------------------------------------------
+async def user_message_at(session: AgentSession, checkpoint_id: str) -> str:
+    """The user message of the run that ``checkpoint_id`` belongs to (full text; "" when
+    the branch has none up to there)."""
+    events = await session.history.recorded(checkpoint_id)
+    inputs = [e.input for e in events if e.type == "run_started" and e.input]  # type: ignore[attr-defined]
+    return inputs[-1] if inputs else ""
+
+
+async def tool_calls_at(session: AgentSession, checkpoint_id: str) -> list[dict[str, Any]]:
+    """The tool calls of the model reply at ``checkpoint_id`` (``id``, ``name``, ``args``):
+    what "edit arguments" offers to change. Empty when the step made none."""
+    from langchain_core.messages import AIMessage
+
+    state = await session.runtime.graph.aget_state(session.history.at(checkpoint_id))
+    messages = (state.values or {}).get("messages", [])
+    reply = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+    return [dict(c) for c in reply.tool_calls] if reply is not None else []
+
+
+async def live_replay_start(session: AgentSession, head: str | None = None) -> str:
+    """The step a live replay of the branch ending at ``head`` (None: the current one)
+    re-executes from: its first model step."""
+    tree = await session.history.tree()
+    head = (await session.history.resolve(head)) if head else tree.current
+    line = tree.lineage(head) if head else []
+    first = next((c for c in line if tree.nodes[c].node == "call_llm"), None)
+    if first is None:
+        raise OpenManusError(
+            "nothing to replay live: the branch has no model step", error_class="user"
+        )
+    return first
+
+
+# ---- export ------------------------------------------------------------------------------
+async def export_document(session: AgentSession, branch: str | None = None) -> ExportDoc:
+    """The export of a session (every branch) or of one branch (``branch``: its head, an id
+    or its start or end), secrets from the settings and the environment redacted."""
+    from openmanus_tui import export
+
+    runtime = session.runtime
+    history = session.history
+    tree = await history.tree()
+    head = await history.resolve(branch) if branch else None
+    events = await history.recorded(head) if head else await runtime.db.events(session.id)
+    branches = [
+        {"head": h, "checkpoints": tree.lineage(h), "label": tree.nodes[h].label}
+        for h in tree.heads
+        if head is None or h == head
+    ]
+    secrets = [*export.secrets_from_settings(runtime.settings), *export.secrets_from_environ()]
+    return export.prepare_export(session.record, events, branches, secrets)
+
+
+def render_export(doc: ExportDoc, fmt: str) -> str:
+    """``doc`` as Markdown (``md``), JSON or HTML, ending with a newline."""
+    from openmanus_tui import export
+
+    writers = {"md": export.to_markdown, "json": export.to_json, "html": export.to_html}
+    if fmt not in writers:
+        raise OpenManusError(
+            f"unknown export format {fmt!r}; use md, json or html", error_class="user"
+        )
+    text = writers[fmt](doc)
+    return text if text.endswith("\n") else text + "\n"
+
+
+# ---- a session's settings ----------------------------------------------------------------
+async def set_session_model(session: AgentSession, spec: str) -> AgentSession:
+    """Store ``spec`` (as typed) as the session's model; returns the session reopened with
+    it, which the next run uses."""
+    await session.runtime.db.update_session(session.id, model=spec)
+    return await session.runtime.open_session(session.id, model=spec)
+
+
+async def set_session_profile(session: AgentSession, profile: str) -> None:
+    """Store the agent profile the session's next run uses."""
+    await session.runtime.db.update_session(session.id, profile=profile)
+    session.record.profile = profile
+
+
+async def import_document(
+    runtime: Runtime, text: str | bytes, *, source: str = "input"
+) -> tuple[AgentSession, int]:
+    """A new session from a JSON export or a ``run --json`` / ``sessions show --json``
+    stream; returns it and how many events it holds."""
+    from openmanus_tui.export import from_json
+    from openmanus_tui.runtime.importer import import_session
+
+    doc = from_json(text, source=source)
+    return await import_session(runtime, doc), len(doc.events)
