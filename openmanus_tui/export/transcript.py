@@ -77,17 +77,20 @@ class RunView:
     def status(self) -> str:
         return self.finished.status if self.finished else "unfinished"
 
+    # What this run's model calls used, from their own usage events. Not ``run_finished``'s
+    # figures: those are the branch's running totals (the graph state's counters), so summing
+    # them over runs counted every earlier run again.
     @property
     def tokens_in(self) -> int:
-        return self.finished.tokens_in if self.finished else sum(u.tokens_in for u in self.usage)
+        return sum(u.tokens_in for u in self.usage)
 
     @property
     def tokens_out(self) -> int:
-        return self.finished.tokens_out if self.finished else sum(u.tokens_out for u in self.usage)
+        return sum(u.tokens_out for u in self.usage)
 
     @property
     def cost(self) -> float:
-        return self.finished.cost if self.finished else sum(u.cost for u in self.usage)
+        return sum(u.cost for u in self.usage)
 
     @property
     def steps(self) -> int:
