@@ -192,13 +192,11 @@ async def open_part(app, pilot, count: int) -> dict[str, float]:
     elapsed = time.perf_counter() - start
     stream = app.query_one(StreamView)
     # The same read and fold again, without the widgets: what mounting costs is the rest.
+    from openmanus_tui.runtime import api
     from openmanus_tui.tui import branching
-    from openmanus_tui.tui.transcript import Transcript
 
     start = time.perf_counter()
-    transcript = Transcript()
-    for event in await branching.session_events(app.session):
-        transcript.apply(event)
+    branching.transcript_from(await api.branch_transcript(app.session))
     fold = time.perf_counter() - start
     stored = len(await db.events(sid))
     return {"seconds": elapsed, "fold": fold, "events": stored,

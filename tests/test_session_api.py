@@ -70,6 +70,11 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
+def _inputs(json_lines: str) -> list[str]:
+    events = [ev.parse_event(line) for line in json_lines.splitlines()]
+    return [e.input for e in events if isinstance(e, ev.RunStarted) and e.input]
+
+
 def _kill_during_tool(session_id: str, script: Path, db_path: Path) -> None:
     """``openmanus run`` on the session, SIGKILLed once its tool has started."""
     proc = subprocess.Popen(
@@ -132,6 +137,12 @@ def test_cli_and_workbench_show_the_same_branch_transcript(
     assert inputs == ["edited task", "sleep task"]  # the replaced run is not on this branch
     assert "[interrupted]" in text and "⊘ shell_exec interrupted" in text
     assert f"openmanus resume {session_id}" in text
+    # Another branch by its head's end, and the raw record of every branch.
+    first_head = json.loads(_cli(capsys, "sessions", "tree", session_id, "--json"))["heads"][0]
+    other = _cli(capsys, "sessions", "show", session_id, "--branch", first_head[-8:], "--json")
+    assert _inputs(other) == ["first task"]
+    everything = _cli(capsys, "sessions", "show", session_id, "--all", "--json")
+    assert _inputs(everything) == ["first task", "edited task", "sleep task"]
 
     # The workbench, opening the same session.
     async def workbench() -> Transcript:

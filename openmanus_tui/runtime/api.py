@@ -235,7 +235,7 @@ def render_export(doc: ExportDoc, fmt: str) -> str:
     from openmanus_tui import export
 
     writers = {"md": export.to_markdown, "json": export.to_json, "html": export.to_html}
-    if fmt not in writers:
+    if fmt not in EXPORT_FORMATS:
         raise OpenManusError(
             f"unknown export format {fmt!r}; use md, json or html", error_class="user"
         )
