@@ -289,9 +289,10 @@ def print_transcript(record: SessionRecord, branch: BranchTranscript) -> None:
     renderer = Renderer()
     console = renderer.out
     console.print(Text(f"{record.title or 'untitled'}", style="bold"))
+    status = branch.state if branch.interrupted else record.status
     console.print(
         Text(
-            f"session {record.id} · {record.model} · {record.status} · "
+            f"session {record.id} · {record.model} · {status} · "
             f"workspace {record.workspace}",
             style="dim",
         )
@@ -311,6 +312,10 @@ def print_transcript(record: SessionRecord, branch: BranchTranscript) -> None:
     for call_id in branch.interrupted_calls:
         console.print(Text(f"  ⊘ {tools.get(call_id, call_id)} interrupted: no result was recorded",
                            style="yellow"))
+    t = branch.totals
+    if t.tokens_in or t.tokens_out:
+        console.print(Text(f"\n{t.tokens_in:,} tokens in · {t.tokens_out:,} tokens out · "
+                           f"cost ${t.cost:.4f}", style="dim"))
     if branch.interrupted:
         console.print(Text(
             f"[interrupted] the run ended before it finished; continue with: "

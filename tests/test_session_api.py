@@ -160,6 +160,8 @@ def test_cli_and_workbench_show_the_same_branch_transcript(
     # The same transcript: the workbench's stream equals the CLI's events read the same way.
     from_cli = branching.transcript_from(transcript_of(shown))
     assert _view(tui) == _view(from_cli)
+    assert tui.totals.tokens_in > 0
+    assert f"{tui.totals.tokens_in:,} tokens in · {tui.totals.tokens_out:,} tokens out" in text
     assert [b.text for b in tui.blocks if b.kind == "user"] == ["edited task", "sleep task"]
 
 

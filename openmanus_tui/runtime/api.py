@@ -29,6 +29,7 @@ from openmanus_tui.errors import OpenManusError
 from openmanus_tui.runtime.views import (
     INTERRUPTED,
     BranchTranscript,
+    UsageTotals,
     add_usage,
     check_edited_args,
     transcript_of,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INTERRUPTED",
     "BranchTranscript",
+    "UsageTotals",
     "add_usage",
     "branch_events",
     "branch_transcript",

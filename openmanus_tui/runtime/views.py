@@ -28,6 +28,13 @@ INTERRUPTED = "interrupted"
 
 
 @dataclass
+class UsageTotals:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+
+@dataclass
 class BranchTranscript:
     """The transcript of one branch: its stored events in order and how to read them."""
 
@@ -38,6 +45,8 @@ class BranchTranscript:
     # Tool calls started but never finished, when nothing runs any more.
     interrupted_calls: list[str] = field(default_factory=list)
     head: str | None = None
+    # Tokens and cost so far (``add_usage``): what the workbench's status line shows.
+    totals: UsageTotals = field(default_factory=UsageTotals)
 
     @property
     def interrupted(self) -> bool:
@@ -51,9 +60,12 @@ def transcript_of(
     run in this process, or a replay stopped part-way), so it stays ``running``."""
     state = "idle"
     open_calls: dict[str, None] = {}  # started, no result yet (insertion-ordered)
+    totals = UsageTotals()
     for event in events:
         kind = event.type
-        if kind == "run_started":
+        if kind == "usage":
+            add_usage(totals, event)  # type: ignore[arg-type]
+        elif kind == "run_started":
             state = "running"
         elif kind == "run_finished":
             state = event.status  # type: ignore[attr-defined]
@@ -62,11 +74,11 @@ def transcript_of(
         elif kind == "tool_finished":
             open_calls.pop(event.call_id, None)  # type: ignore[attr-defined]
     if live:
-        return BranchTranscript(events, state, [], head)
+        return BranchTranscript(events, state, [], head, totals)
     # Nothing runs any more: a call still without a result will never get one here (a
     # resume reports it interrupted too, rather than running it twice).
     return BranchTranscript(
-        events, INTERRUPTED if state == "running" else state, list(open_calls), head
+        events, INTERRUPTED if state == "running" else state, list(open_calls), head, totals
     )
 
 
