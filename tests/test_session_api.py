@@ -319,5 +319,7 @@ def test_reexports_name_the_core_objects() -> None:
     from openmanus_tui.store.tree import KIND_STYLE
 
     assert api.Decision is Decision and api.KIND_STYLE is KIND_STYLE
+    for name in api._REEXPORTS:
+        assert getattr(api, name) is not None
     with pytest.raises(AttributeError):
         api.no_such_name  # noqa: B018

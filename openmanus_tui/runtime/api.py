@@ -36,10 +36,35 @@ from openmanus_tui.runtime.views import (
 )
 
 if TYPE_CHECKING:
+    # The lazily re-exported names (``_REEXPORTS``), spelled out for type checkers.
     from openmanus_tui import events as ev
+    from openmanus_tui.agent.approval import Decision as Decision
+    from openmanus_tui.agent.prompts import PROFILES as PROFILES
+    from openmanus_tui.agent.prompts import resolve_profile as resolve_profile
+    from openmanus_tui.agent.rules import ACTIONS as ACTIONS
+    from openmanus_tui.agent.rules import SCOPES as SCOPES
+    from openmanus_tui.agent.rules import Rule as Rule
+    from openmanus_tui.agent.rules import RuleError as RuleError
+    from openmanus_tui.agent.rules import RulePattern as RulePattern
+    from openmanus_tui.agent.rules import explain_miss as explain_miss
+    from openmanus_tui.agent.rules import subject as subject
+    from openmanus_tui.agent.rules import suggest_pattern as suggest_pattern
     from openmanus_tui.export import ExportDoc
+    from openmanus_tui.export import is_live_only as is_live_only
+    from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.runtime.session import AgentSession, Runtime
-    from openmanus_tui.store.db import SessionRecord
+    from openmanus_tui.sandbox import format_report as format_sandbox_report  # noqa: F401
+    from openmanus_tui.sandbox import probe as probe_sandbox  # noqa: F401
+    from openmanus_tui.store.db import SessionRecord as SessionRecord
+    from openmanus_tui.store.rules import Reach as Reach
+    from openmanus_tui.store.rules import RuleStore as RuleStore
+    from openmanus_tui.store.rules import rule_reach as rule_reach
+    from openmanus_tui.store.snapshots import FileChange as FileChange
+    from openmanus_tui.store.tree import KIND_STYLE as KIND_STYLE
+    from openmanus_tui.store.tree import SessionTree as SessionTree
+    from openmanus_tui.store.tree import TreeNode as TreeNode
+    from openmanus_tui.tools.base import ToolRegistry as ToolRegistry
+    from openmanus_tui.tools.base import describe_validation_error as describe_validation_error
 
 __all__ = [
     "INTERRUPTED",
