@@ -94,7 +94,8 @@ def _trial(bases: dict[str, Path], kind: str) -> str | None:
             child.mkdir()
             made.append(child)
             if ctrl == "memory":
-                _write(child / ("memory.max" if kind == "v2" else "memory.limit_in_bytes"), str(MiB * 64))
+                limit_file = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
+                _write(child / limit_file, str(MiB * 64))
             if ctrl == "pids" or kind == "v2":
                 _write(child / "pids.max", "16")
         return None
@@ -304,8 +305,8 @@ class CommandCgroup:
     def collect(self) -> None:
         """Read what the bounds did (before ``remove``): OOM kills and refused forks."""
         mem = self.dirs["memory"]
-        events = ("memory.events", "oom_kill") if self.kind == "v2" else ("memory.oom_control", "oom_kill")
-        self.oom_kills = _read_int_field(mem / events[0], events[1])
+        events = "memory.events" if self.kind == "v2" else "memory.oom_control"
+        self.oom_kills = _read_int_field(mem / events, "oom_kill")
         self.pids_refused = _read_int_field(self.dirs["pids"] / "pids.events", "max")
 
     def kill_all(self) -> None:

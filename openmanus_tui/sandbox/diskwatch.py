@@ -89,7 +89,7 @@ class WorkspaceWatch:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the watch is advisory
+            except (asyncio.CancelledError, Exception):  # the watch is advisory
                 pass
         if not self.enabled:
             return 0
