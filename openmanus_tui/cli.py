@@ -295,6 +295,26 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
     return EXIT_OK
 
 
+def _bounds_line(settings: Any) -> str:
+    """The per-command resource bounds in force (sandbox/cgroup.py, sandbox/diskwatch.py)."""
+    from openmanus_tui.sandbox import cgroup
+
+    s = settings.sandbox
+    text = "  bounds:      " + cgroup.describe(
+        cgroup.support(),
+        memory_mb=s.memory_total_mb,
+        max_pids=s.max_pids,
+        max_processes=s.max_processes,
+    )
+    write = (
+        f"{s.workspace_write_mb} MiB per command (checked while it runs; "
+        f"one file at most {min(s.max_file_mb, s.workspace_write_mb)} MiB)"
+        if s.workspace_write_mb
+        else "unbounded"
+    )
+    return f"{text}\n  workspace writes: {write}"
+
+
 def _doctor(args: argparse.Namespace, settings: Any) -> int:
     from openmanus_tui.config import config_path
     from openmanus_tui.models.factory import make_model
@@ -316,6 +336,7 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     print(format_report(report))
+    print(_bounds_line(settings))
     print()
     print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
     print(f"config:   {config_path()}")

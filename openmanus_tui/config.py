@@ -81,6 +81,11 @@ class SandboxSettings(_Section):
     max_file_mb: int = Field(512, gt=0)
     max_open_files: int = Field(512, gt=0)
     output_cap_kb: int = Field(64, gt=0)
+    # every process of one command together (a cgroup when writable; see `openmanus doctor`)
+    memory_total_mb: int = Field(4096, ge=64, le=1_048_576)
+    max_pids: int = Field(256, ge=8, le=65_536)
+    # how much the workspace may grow during one command; 0 = unbounded
+    workspace_write_mb: int = Field(1024, ge=0, le=1_048_576)
 
 
 class StorageSettings(_Section):
