@@ -93,6 +93,15 @@ class StorageSettings(_Section):
     url: str | None = None
     retention_days: int | None = Field(None, gt=0)
     keep_last: int | None = Field(None, gt=0)
+    # what one workspace snapshot may cost (store/snapshot_budget.py); skipped files are named
+    snapshot_max_mb: int = Field(512, ge=1, le=65_536, description="new content read per snapshot")
+    snapshot_max_files: int = Field(20_000, ge=1, le=1_000_000)
+    snapshot_max_file_mb: int = Field(100, ge=1, le=16_384)
+    snapshot_time_limit: float = Field(30.0, gt=0, le=3600, description="seconds per snapshot")
+    snapshot_exclude: list[str] = Field(
+        default_factory=lambda: [".venv", "node_modules", "__pycache__"],
+        description="names or /-paths (fnmatch) never captured nor touched by a rewind",
+    )
 
 
 class UISettings(_Section):

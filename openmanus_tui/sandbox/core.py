@@ -575,7 +575,7 @@ class Sandbox:
         elif killed == "file_size_limit":
             notes.append(f"a file reached the size limit of {_fsize_mb(self.limits)} MiB")
         exit_code: int | None = None
-        if killed not in ("timeout", "output_limit") and rc is not None:
+        if killed not in ("timeout", "output_limit", "disk_limit") and rc is not None:
             exit_code = 128 + sig if sig is not None and rc in (-sig, 1) else rc
         cut = out.cut_bytes + err.cut_bytes
         return ExecResult(
