@@ -262,7 +262,7 @@ async def _sessions(args: argparse.Namespace, runtime: Any) -> int:
         else:
             print_transcript(record, events)
         return EXIT_OK
-    await db.delete_session(record.id)
+    await runtime.delete_session(record.id)
     print(f"deleted session {record.id} ({record.title or 'untitled'})")
     return EXIT_OK
 

@@ -95,6 +95,7 @@ class History:
         self.db = session.runtime.db
         self._store: Any = None
         self._store_error: str | None = None
+        self._told_skipped: set[str] = set()
 
     # ---- workspace snapshots -----------------------------------------------------------
     def store(self) -> Any:
@@ -129,7 +130,10 @@ class History:
             return
         await self.db.add_snapshot(self.session.id, event.checkpoint_id, tree)
         notice = store.last.notice()
-        if notice:  # skipped files are named to the user and stored with the events
+        skipped = {s.path for s in store.last.skipped}
+        if notice and skipped != self._told_skipped:
+            # skipped files are named to the user (once per change) and stored with the events
+            self._told_skipped = skipped
             sink = await self.session._get_sink()
             await sink.emit(ev.Notice(level="warning", text=notice))
 

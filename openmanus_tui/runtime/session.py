@@ -124,7 +124,7 @@ class Runtime:
 
     async def prune(self, *, keep_last: int, older_than_days: float | None = None) -> Any:
         """Retention (``store/retention.py``): keep heads and recent steps, compact the file."""
-        from openmanus_tui.store.retention import prune
+        from openmanus_tui.store.retention import prune, sweep_orphan_stores
         from openmanus_tui.store.snapshots import WorkspaceSnapshots
 
         snapshots_dir = self.settings.resolved_data_dir / "snapshots"
@@ -133,9 +133,18 @@ class Runtime:
             path = snapshots_dir / f"{record.id}.git"
             return WorkspaceSnapshots(path, Path(record.workspace)) if path.exists() else None
 
-        return await prune(
+        stats = await prune(
             self.db, keep_last=keep_last, older_than_days=older_than_days, store_for=store_for
         )
+        stats.stores_removed = await sweep_orphan_stores(self.db, snapshots_dir)
+        return stats
+
+    async def delete_session(self, session_id: str) -> None:
+        """Remove a session, its history and its workspace snapshot store."""
+        from openmanus_tui.store.retention import remove_store
+
+        await self.db.delete_session(session_id)
+        remove_store(self.settings.resolved_data_dir / "snapshots", session_id)
 
     async def close(self) -> None:
         if self.mcp is not None:

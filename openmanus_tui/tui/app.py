@@ -449,7 +449,7 @@ class OpenManusApp(App[int]):
             ConfirmScreen(f"Delete session “{name}” and its history? This cannot be undone.")
         ):
             return
-        await self.runtime.db.delete_session(session_id)
+        await self.runtime.delete_session(session_id)
         if self.session is not None and self.session.id == session_id:
             self.session = None
             await self._show_transcript(Transcript())
