@@ -44,6 +44,7 @@ class SnapshotBudget:
     max_file_bytes: int = 100 * MiB
     time_limit_s: float = 30.0
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    skip_sparse: bool = True  # off only for measuring the unbounded cost (bench)
 
     def excluded(self, path: str) -> bool:
         """Does ``path`` (relative, ``/``-separated) or one of its parents match ``exclude``?"""

@@ -703,7 +703,7 @@ class WorkspaceSnapshots:
         self._deadline = deadline
         for path, st in sorted(self._walk(), key=lambda item: item[0]):
             if stat_mod.S_ISREG(st.st_mode):
-                if is_sparse(st.st_size, st.st_blocks):
+                if budget.skip_sparse and is_sparse(st.st_size, st.st_blocks):
                     skipped.append(Skipped(path, "sparse", st.st_size, st.st_blocks * 512))
                     continue
                 if st.st_size > budget.max_file_bytes:
