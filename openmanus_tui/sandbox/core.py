@@ -435,16 +435,26 @@ class Sandbox:
         await disk.start()
         start = time.perf_counter()
         try:
-            proc, exited = await _spawn(
-                full,
-                stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                **kwargs,
-            )
-            if cg is not None:
-                cg.attach(proc.pid)
+            for attempt in (1, 2):
+                proc, exited = await _spawn(
+                    full,
+                    stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                    **kwargs,
+                )
+                if cg is None:
+                    break
+                try:
+                    cg.attach(proc.pid)
+                    break
+                except ProcessLookupError:
+                    # the waiting gate was killed from outside (a uid-wide sweep of an older
+                    # version running as the same uid): nothing of the command ran; once more
+                    await proc.wait()
+                    if attempt == 2:
+                        raise
         except (OSError, subprocess.SubprocessError) as exc:
             if cg is not None:
                 cg.remove()
@@ -493,7 +503,10 @@ class Sandbox:
                 if cg is not None:
                     await asyncio.to_thread(cg.kill_all)
                 await asyncio.wait_for(asyncio.shield(waiter), 10)
-            self._sweep(proc.pid)  # leftovers (L0/L1 have no PID namespace to do it)
+            # leftovers (L0/L1 have no PID namespace to do it); with a cgroup, its members
+            # are exactly the command's processes, so no uid-wide scan (which would also hit
+            # commands of other openmanus processes running as the same uid)
+            self._sweep(proc.pid, by_uid=cg is None)
             if cg is not None:  # everything the command started, setsid'd daemons included
                 await asyncio.to_thread(cg.kill_all)
             try:
@@ -609,13 +622,13 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _sweep(self, pid: int) -> None:
+    def _sweep(self, pid: int, *, by_uid: bool = True) -> None:
         """After a command: kill what it left running (daemons, ``setsid`` children)."""
         if self.level >= IsolationLevel.L2:
             return
         self._kill_tree(pid)
         # orphans re-parented to init are found by uid; only when no other command is running
-        if self._root and Sandbox._inflight <= 1:
+        if by_uid and self._root and Sandbox._inflight <= 1:
             for other in _pids_of_uid(self.uid):
                 try:
                     os.kill(other, signal.SIGKILL)
