@@ -95,7 +95,7 @@ class History:
         self.db = session.runtime.db
         self._store: Any = None
         self._store_error: str | None = None
-        self._told_skipped: set[str] = set()
+        self._told_skipped: tuple[set[str], bool] = (set(), False)
 
     # ---- workspace snapshots -----------------------------------------------------------
     def store(self) -> Any:
@@ -130,7 +130,7 @@ class History:
             return
         await self.db.add_snapshot(self.session.id, event.checkpoint_id, tree)
         notice = store.last.notice()
-        skipped = {s.path for s in store.last.skipped}
+        skipped = ({s.path for s in store.last.skipped}, store.last.incomplete)
         if notice and skipped != self._told_skipped:
             # skipped files are named to the user (once per change) and stored with the events
             self._told_skipped = skipped
