@@ -24,7 +24,7 @@ async def test_each_command_runs_in_its_own_cgroup_removed_after(tmp_path: Path)
     sb = Sandbox(tmp_path / "ws", level="L0", limits=SandboxLimits(memory_total_mb=300))
     first = await sb.exec("cat /proc/self/cgroup", timeout=20)
     second = await sb.exec("cat /proc/self/cgroup", timeout=20)
-    mine = f"/{cgroup.BASE_NAME}/cmd-{os.getpid()}-"
+    mine = f"/{cgroup.BASE_NAME}/cmd-{cgroup.pid_namespace()}-{os.getpid()}-"
     lines = [ln for ln in first.stdout.splitlines() if mine in ln]
     # v2: one line; v1: the memory and the pids hierarchy
     assert len(lines) == (1 if SUPPORT.kind == "v2" else 2), first.stdout

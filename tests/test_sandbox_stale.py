@@ -102,11 +102,12 @@ def test_stale_command_cgroups_swept_live_kept():
     sup = cgroup.support()
     proc = subprocess.Popen(["true"])
     proc.wait()
-    me = os.getpid()
+    me, ns = os.getpid(), cgroup.pid_namespace()
     names = {
-        "dead": f"cmd-{proc.pid}-{10**9}-1",  # no such process
-        "reused": f"cmd-{me}-{(cgroup.start_time(me) or 0) + 1}-1",  # our pid, another start
-        "live": f"cmd-{me}-{cgroup.start_time(me)}-999999",
+        "dead": f"cmd-{ns}-{proc.pid}-{10**9}-1",  # no such process
+        "reused": f"cmd-{ns}-{me}-{(cgroup.start_time(me) or 0) + 1}-1",  # our pid, new start
+        "live": f"cmd-{ns}-{me}-{cgroup.start_time(me)}-999999",
+        "other_ns": f"cmd-{ns + 1}-{proc.pid}-{10**9}-1",  # another PID namespace: not judged
     }
     bases = set(sup.bases.values())
     for name in names.values():
@@ -115,7 +116,7 @@ def test_stale_command_cgroups_swept_live_kept():
     try:
         removed = cgroup.sweep_stale(sup)
         assert names["dead"] in removed and names["reused"] in removed
-        assert names["live"] not in removed
+        assert names["live"] not in removed and names["other_ns"] not in removed
         assert all((b / names["live"]).is_dir() for b in bases)
         assert not any((b / names["dead"]).exists() for b in bases)
     finally:

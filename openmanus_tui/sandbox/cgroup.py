@@ -14,8 +14,9 @@ The command is started behind a tiny gate (``/bin/sh`` waiting for one line on i
 move the gate into the cgroup, then release it; it ``exec``s the real launch chain, so no
 process of the command ever runs outside the cgroup (a move after the start would let a fast
 ``fork`` escape). Cgroups live under ``<hierarchy>/openmanus/`` and are named
-``cmd-<owner pid>-<owner start time>-<n>``: a later process removes those whose owner is
-provably dead (no such pid, or a pid with another start time), killing what is left in them.
+``cmd-<pid namespace>-<owner pid>-<owner start time>-<n>``: a later process in the same PID
+namespace removes those whose owner is provably dead (no such pid, or a pid with another start
+time), killing what is left in them; cgroups of other PID namespaces are never judged.
 Only root uses this: the command runs as another uid, which cannot write the cgroup files.
 """
 
@@ -192,6 +193,14 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def pid_namespace() -> int:
+    """The inode of our PID namespace: pids in cgroup names are only judged within it."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
 def owner_dead(pid: int, started: int) -> bool:
     """True only when ``pid`` is gone or is now another process (a different start time)."""
     now = start_time(pid)
@@ -247,11 +256,14 @@ def sweep_stale(sup: CgroupSupport) -> list[str]:
     for base in set(sup.bases.values()):
         with contextlib.suppress(OSError):
             names.update(p.name for p in base.iterdir() if p.is_dir())
+    ns = str(pid_namespace())
     for name in sorted(names):
         parts = name.split("-")
-        if len(parts) != 4 or parts[0] != "cmd" or not (parts[1].isdigit() and parts[2].isdigit()):
+        if len(parts) != 5 or parts[0] != "cmd" or parts[1] != ns or ns == "0":
             continue
-        if not owner_dead(int(parts[1]), int(parts[2])):
+        if not (parts[2].isdigit() and parts[3].isdigit()):
+            continue
+        if not owner_dead(int(parts[2]), int(parts[3])):
             continue
         dirs = [b / name for b in set(sup.bases.values()) if (b / name).is_dir()]
         if _kill_members(dirs) and _remove(dirs):
@@ -267,7 +279,7 @@ class CommandCgroup:
         self.kind = sup.kind
         self.memory_mb, self.max_pids = memory_mb, max_pids
         me = os.getpid()
-        name = f"cmd-{me}-{start_time(me) or 0}-{next(_counter)}"
+        name = f"cmd-{pid_namespace()}-{me}-{start_time(me) or 0}-{next(_counter)}"
         self.dirs: dict[str, Path] = {ctrl: base / name for ctrl, base in sup.bases.items()}
         self._unique = list(dict.fromkeys(self.dirs.values()))
         self.oom_kills = 0  # set by collect()

@@ -53,7 +53,7 @@ def py(sb: Sandbox, code: str) -> list[str]:
 
 
 def _our_cgroups() -> list[str]:
-    me = f"cmd-{os.getpid()}-"
+    me = f"cmd-{cgroup.pid_namespace()}-{os.getpid()}-"
     found = []
     for base in set(cgroup.support().bases.values()):
         found += [p.name for p in base.iterdir() if p.name.startswith(me)]
