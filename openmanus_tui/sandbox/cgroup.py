@@ -18,6 +18,8 @@ process of the command ever runs outside the cgroup (a move after the start woul
 namespace removes those whose owner is provably dead (no such pid, or a pid with another start
 time), killing what is left in them; cgroups of other PID namespaces are never judged.
 Only root uses this: the command runs as another uid, which cannot write the cgroup files.
+Cost: the move waits for an RCU grace period in the kernel, about 10 ms per command (measured
+on cgroup v1, two hierarchies); creating and removing the cgroup is under 1 ms.
 """
 
 from __future__ import annotations
