@@ -1,6 +1,7 @@
 """Cost of workspace snapshots (``WorkspaceSnapshots``) against two baselines, in one run.
 
 Usage: python bench/snapshot_cost.py [--files 100] [--big-mb 20] [--repeat 5] [--settle 2.2]
+                                     [--sparse 1000] [--unbounded-sample-mb 128]
 
 Workspace: ``--files`` text files of ~4 KB in 10 directories (plus, in the second part, one
 ``--big-mb`` random binary). Timed operations (median of ``--repeat``):
@@ -17,6 +18,11 @@ Workspace: ``--files`` text files of ~4 KB in 10 directories (plus, in the secon
 ``--settle`` waits before the "unchanged" timings so files are older than the stat cache's
 racy window (as in a real session, where files were not written in the last 2 s). Everything
 lives in a temporary directory. Target (issue): a branch switch with 100 files under 0.5 s.
+
+Sparse-file bomb (issue 12): a workspace with ``--sparse`` sparse 1 GiB files (0 bytes on disk)
+and one small file, snapshotted with the default budget; target: under 2 s, every sparse file
+skipped and named. Baseline in the same run: one ``--unbounded-sample-mb`` sparse file
+snapshotted with no budget (what every snapshot did before), extrapolated to the whole bomb.
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from openmanus_tui.store.snapshot_budget import SnapshotBudget
 from openmanus_tui.store.snapshots import WorkspaceSnapshots
+
+GiB = 1 << 30
 
 
 def median_time(fn: Callable[[], object], repeat: int,
@@ -70,6 +79,43 @@ def git_index_snapshot(store: Path, workspace: Path) -> str:
                           text=True).stdout.strip()
 
 
+def sparse_bomb(tmp: Path, count: int, sample_mb: int) -> None:
+    """Snapshot a workspace of ``count`` sparse 1 GiB files with the default budget."""
+    ws = tmp / "bomb"
+    ws.mkdir()
+    (ws / "notes.txt").write_text("the one real file\n")
+    for i in range(count):
+        with open(ws / f"sparse{i:04d}.img", "wb") as fh:
+            fh.truncate(GiB)
+    snaps = WorkspaceSnapshots(tmp / "bomb.git", ws)
+    start = time.perf_counter()
+    tree = snaps.snapshot()
+    took = time.perf_counter() - start
+    skipped = [s for s in snaps.last.skipped if s.reason == "sparse"]
+    captured = sorted(snaps._read_tree(tree))
+    ok = took < 2.0 and len(skipped) == count and captured == ["notes.txt"]
+    print(f"sparse bomb: {count} x 1 GiB sparse files   snapshot {fmt(took)}   "
+          f"skipped and named {len(skipped)}   target < 2 s: {'PASS' if ok else 'MISS'}")
+    print(f"  named: {', '.join(s.path for s in skipped[:3])}"
+          + (f" … {skipped[-1].path}" if len(skipped) > 3 else ""))
+    if sample_mb:
+        # what a snapshot did before the budget: hash the apparent size, zeros and all
+        base_ws = tmp / "bomb-baseline"
+        base_ws.mkdir()
+        with open(base_ws / "one.img", "wb") as fh:
+            fh.truncate(sample_mb << 20)
+        unbounded = SnapshotBudget(max_bytes=1 << 62, max_file_bytes=1 << 62, max_files=10**9,
+                                   time_limit_s=1e9, exclude=(), skip_sparse=False)
+        base = WorkspaceSnapshots(tmp / "bomb-baseline.git", base_ws, unbounded)
+        start = time.perf_counter()
+        base.snapshot()
+        per_gib = (time.perf_counter() - start) * (GiB / (sample_mb << 20))
+        estimate = per_gib * count
+        print(f"  baseline (no budget): {sample_mb} MiB sparse file took "
+              f"{fmt(per_gib * sample_mb / 1024)}, so the bomb ≈ {estimate:.0f} s   "
+              f"ratio bounded/unbounded {took / estimate:.2e}")
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
@@ -80,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-mb", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--settle", type=float, default=2.2)
+    parser.add_argument("--sparse", type=int, default=1000, help="sparse 1 GiB files (0: skip)")
+    parser.add_argument("--unbounded-sample-mb", type=int, default=128)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="snapbench-") as tmp_name:
@@ -154,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         report = snaps.prune([t1, t2])
         print(f"store: {before / 1024:.0f} KiB before prune, {report.size_after / 1024:.0f} "
               f"KiB after keeping 2 trees (workspace {size / 1024:.0f} KiB)")
+        if args.sparse:
+            sparse_bomb(tmp, args.sparse, args.unbounded_sample_mb)
     return 0
 
 

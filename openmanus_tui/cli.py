@@ -307,6 +307,7 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:
     from openmanus_tui.config import config_path
+    from openmanus_tui.runtime import api
     from openmanus_tui.runtime.api import format_sandbox_report as format_report
     from openmanus_tui.runtime.api import make_model
     from openmanus_tui.runtime.api import probe_sandbox as probe
@@ -327,6 +328,7 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     print(format_report(report))
+    print(api.describe_bounds(settings))
     print()
     print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
     print(f"config:   {config_path()}")

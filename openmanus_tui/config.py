@@ -81,6 +81,11 @@ class SandboxSettings(_Section):
     max_file_mb: int = Field(512, gt=0)
     max_open_files: int = Field(512, gt=0)
     output_cap_kb: int = Field(64, gt=0)
+    # every process of one command together (a cgroup when writable; see `openmanus doctor`)
+    memory_total_mb: int = Field(4096, ge=64, le=1_048_576)
+    max_pids: int = Field(256, ge=8, le=65_536)
+    # how much the workspace may grow during one command; 0 = unbounded
+    workspace_write_mb: int = Field(1024, ge=0, le=1_048_576)
 
 
 class StorageSettings(_Section):
@@ -88,6 +93,15 @@ class StorageSettings(_Section):
     url: str | None = None
     retention_days: int | None = Field(None, gt=0)
     keep_last: int | None = Field(None, gt=0)
+    # what one workspace snapshot may cost (store/snapshot_budget.py); skipped files are named
+    snapshot_max_mb: int = Field(512, ge=1, le=65_536, description="new content read per snapshot")
+    snapshot_max_files: int = Field(20_000, ge=1, le=1_000_000)
+    snapshot_max_file_mb: int = Field(100, ge=1, le=16_384)
+    snapshot_time_limit: float = Field(30.0, gt=0, le=3600, description="seconds per snapshot")
+    snapshot_exclude: list[str] = Field(
+        default_factory=lambda: [".venv", "node_modules", "__pycache__"],
+        description="names or /-paths (fnmatch) never captured nor touched by a rewind",
+    )
 
 
 class UISettings(_Section):

@@ -463,11 +463,15 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp)}
     proc = subprocess.run(
         [sys.executable, str(bench), "--files", "12", "--big-mb", "1", "--repeat", "1",
-         "--settle", "0"], capture_output=True, text=True, timeout=120, env=env)
+         "--settle", "0", "--sparse", "20", "--unbounded-sample-mb", "4"],
+        capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"^branch switch \(5 files\) +[\d.]+ ms +target < 500 ms: (PASS|MISS)$",
                      proc.stdout, re.M), proc.stdout
     assert re.search(r"^1 MB binary: first snapshot", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^sparse bomb: 20 x 1 GiB sparse files .* skipped and named 20 +"
+                     r"target < 2 s: PASS$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^  baseline \(no budget\): 4 MiB sparse file", proc.stdout, re.M)
     assert list(tmp.iterdir()) == []  # cleaned up after itself
 
 

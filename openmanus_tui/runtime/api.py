@@ -77,6 +77,7 @@ __all__ = [
     "copy_branch",
     "database_size",
     "delete_session",
+    "describe_bounds",
     "export_document",
     "get_session",
     "import_document",
@@ -159,8 +160,11 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
+    from openmanus_tui.store.retention import remove_store
+
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
+    remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     return record
 
 
@@ -294,3 +298,24 @@ async def import_document(
 
     doc = from_json(text, source=source)
     return await import_session(runtime, doc), len(doc.events)
+
+
+# ---- doctor ----------------------------------------------------------------------------
+def describe_bounds(settings: Any) -> str:
+    """The per-command resource bounds in force (sandbox/cgroup.py, sandbox/diskwatch.py)."""
+    from openmanus_tui.sandbox import cgroup
+
+    s = settings.sandbox
+    text = "  bounds:      " + cgroup.describe(
+        cgroup.support(),
+        memory_mb=s.memory_total_mb,
+        max_pids=s.max_pids,
+        max_processes=s.max_processes,
+    )
+    write = (
+        f"{s.workspace_write_mb} MiB per command (checked while it runs; "
+        f"one file at most {min(s.max_file_mb, s.workspace_write_mb)} MiB)"
+        if s.workspace_write_mb
+        else "unbounded"
+    )
+    return f"{text}\n  workspace writes: {write}"

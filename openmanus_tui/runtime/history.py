@@ -75,12 +75,27 @@ def describe_message(message: BaseMessage) -> dict[str, Any]:
     return item
 
 
+def snapshot_budget(settings: Any) -> Any:
+    """The per-snapshot budget from the ``storage`` settings."""
+    from openmanus_tui.store.snapshot_budget import MiB, SnapshotBudget
+
+    st = settings.storage
+    return SnapshotBudget(
+        max_bytes=st.snapshot_max_mb * MiB,
+        max_files=st.snapshot_max_files,
+        max_file_bytes=st.snapshot_max_file_mb * MiB,
+        time_limit_s=st.snapshot_time_limit,
+        exclude=tuple(st.snapshot_exclude),
+    )
+
+
 class History:
     def __init__(self, session: AgentSession) -> None:
         self.session = session
         self.db = session.runtime.db
         self._store: Any = None
         self._store_error: str | None = None
+        self._told_skipped: tuple[set[str], bool] = (set(), False)
 
     # ---- workspace snapshots -----------------------------------------------------------
     def store(self) -> Any:
@@ -90,7 +105,9 @@ class History:
 
                 data_dir = self.session.runtime.settings.resolved_data_dir
                 self._store = WorkspaceSnapshots(
-                    data_dir / "snapshots" / f"{self.session.id}.git", self.session.workspace
+                    data_dir / "snapshots" / f"{self.session.id}.git",
+                    self.session.workspace,
+                    snapshot_budget(self.session.runtime.settings),
                 )
             except OpenManusError as exc:
                 self._store_error = str(exc)
@@ -112,6 +129,13 @@ class History:
             log.warning("workspace snapshot failed: %s", exc)
             return
         await self.db.add_snapshot(self.session.id, event.checkpoint_id, tree)
+        notice = store.last.notice()
+        skipped = ({s.path for s in store.last.skipped}, store.last.incomplete)
+        if notice and skipped != self._told_skipped:
+            # skipped files are named to the user (once per change) and stored with the events
+            self._told_skipped = skipped
+            sink = await self.session._get_sink()
+            await sink.emit(ev.Notice(level="warning", text=notice))
 
     async def restore(self, checkpoint_id: str, *, force: bool = False) -> list[Any]:
         """Make the workspace what it was at ``checkpoint_id``; returns what changed."""
@@ -302,7 +326,7 @@ class History:
             from openmanus_tui.store.snapshots import WorkspaceSnapshots
 
             copy.workspace.mkdir(parents=True, exist_ok=True)
-            target = WorkspaceSnapshots(store.store_dir, copy.workspace)
+            target = WorkspaceSnapshots(store.store_dir, copy.workspace, store.budget)
             await asyncio.to_thread(target.restore, tree)
         return copy
 

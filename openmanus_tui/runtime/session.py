@@ -124,7 +124,7 @@ class Runtime:
 
     async def prune(self, *, keep_last: int, older_than_days: float | None = None) -> Any:
         """Retention (``store/retention.py``): keep heads and recent steps, compact the file."""
-        from openmanus_tui.store.retention import prune
+        from openmanus_tui.store.retention import prune, sweep_orphan_stores
         from openmanus_tui.store.snapshots import WorkspaceSnapshots
 
         snapshots_dir = self.settings.resolved_data_dir / "snapshots"
@@ -133,9 +133,11 @@ class Runtime:
             path = snapshots_dir / f"{record.id}.git"
             return WorkspaceSnapshots(path, Path(record.workspace)) if path.exists() else None
 
-        return await prune(
+        stats = await prune(
             self.db, keep_last=keep_last, older_than_days=older_than_days, store_for=store_for
         )
+        stats.stores_removed = await sweep_orphan_stores(self.db, snapshots_dir)
+        return stats
 
     async def close(self) -> None:
         if self.mcp is not None:
@@ -272,6 +274,9 @@ class AgentSession:
                     max_file_mb=s.max_file_mb,
                     max_open_files=s.max_open_files,
                     output_cap_bytes=s.output_cap_kb * 1024,
+                    memory_total_mb=s.memory_total_mb,
+                    max_pids=s.max_pids,
+                    workspace_write_mb=s.workspace_write_mb,
                 ),
                 network=s.network,
                 level=None if s.level == "auto" else s.level,

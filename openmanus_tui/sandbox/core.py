@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from openmanus_tui.errors import SandboxError
-from openmanus_tui.sandbox import landlock
+from openmanus_tui.sandbox import cgroup, landlock
+from openmanus_tui.sandbox.diskwatch import WorkspaceWatch
 from openmanus_tui.sandbox.hostview import INNER_UID, SANDBOX_USER, HostView
 from openmanus_tui.sandbox.output import CappedStream
 from openmanus_tui.sandbox.probe import ProbeReport, probe
@@ -235,7 +236,7 @@ class Sandbox:
             f"--cpu={lim.cpu_seconds}",
             f"--as={lim.memory_mb * MiB}",
             f"--nproc={lim.max_processes}",
-            f"--fsize={lim.max_file_mb * MiB}",
+            f"--fsize={_fsize_mb(lim) * MiB}",
             f"--nofile={lim.max_open_files}",
             "--core=0",
             "--",
@@ -426,19 +427,40 @@ class Sandbox:
         out = CappedStream("stdout", self.limits.output_cap_bytes, on_output)
         err = CappedStream("stderr", self.limits.output_cap_bytes, on_output)
         flood = asyncio.Event()
+        cg = self._command_cgroup()
+        if cg is not None:  # behind the gate until it is in the cgroup (sandbox/cgroup.py)
+            full = ["/bin/sh", "-c", cgroup.GATE_SCRIPT, "omgate", *full]
+            stdin = cgroup.GATE_LINE + (stdin or b"")
+        disk = WorkspaceWatch(self.workspace, self.limits.workspace_write_mb)
+        await disk.start()
         start = time.perf_counter()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *full,
-                stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                **kwargs,
-            )
+            for attempt in (1, 2):
+                proc, exited = await _spawn(
+                    full,
+                    stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                    **kwargs,
+                )
+                if cg is None:
+                    break
+                try:
+                    cg.attach(proc.pid)
+                    break
+                except ProcessLookupError:
+                    # the waiting gate was killed from outside (a uid-wide sweep of an older
+                    # version running as the same uid): nothing of the command ran; once more
+                    await proc.wait()
+                    if attempt == 2:
+                        raise
         except (OSError, subprocess.SubprocessError) as exc:
+            if cg is not None:
+                cg.remove()
             raise SandboxError(f"could not start the sandboxed command: {exc}") from exc
         Sandbox._inflight += 1
+        disk.watch()
 
         async def pump(reader: asyncio.StreamReader | None, cap: CappedStream) -> None:
             if reader is None:
@@ -459,32 +481,73 @@ class Sandbox:
                 pass
 
         pumps = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err), feed_stdin())
-        waiter = asyncio.ensure_future(proc.wait())
+        # the main process's exit, not proc.wait(): on Python 3.11 that also waits for the
+        # pipes, which a background job (`sleep 30 & echo x`) holds open until the timeout
+        waiter = exited
         flooded = asyncio.ensure_future(flood.wait())
+        filled = asyncio.ensure_future(disk.tripped.wait())
         killed: str | None = None
         try:
             done, _ = await asyncio.wait(
-                {waiter, flooded}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {waiter, flooded, filled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if waiter not in done:
-                killed = "output_limit" if flood.is_set() else "timeout"
+                killed = (
+                    "output_limit"
+                    if flood.is_set()
+                    else "disk_limit"
+                    if disk.tripped.is_set()
+                    else "timeout"
+                )
                 self._kill_tree(proc.pid)
+                if cg is not None:
+                    await asyncio.to_thread(cg.kill_all)
                 await asyncio.wait_for(asyncio.shield(waiter), 10)
-            self._sweep(proc.pid)  # leftovers (L0/L1 have no PID namespace to do it)
+            # leftovers (L0/L1 have no PID namespace to do it); with a cgroup, its members
+            # are exactly the command's processes, so no uid-wide scan (which would also hit
+            # commands of other openmanus processes running as the same uid)
+            self._sweep(proc.pid, by_uid=cg is None)
+            if cg is not None:  # everything the command started, setsid'd daemons included
+                await asyncio.to_thread(cg.kill_all)
             try:
                 await asyncio.wait_for(asyncio.shield(pumps), PIPE_GRACE_S)
             except TimeoutError:
                 pumps.cancel()
         except BaseException:
             self._kill_tree(proc.pid)
+            if cg is not None:
+                cg.kill_all()
             pumps.cancel()
             raise
         finally:
             flooded.cancel()
+            filled.cancel()
             Sandbox._inflight -= 1
+            await disk.finish()
+            if cg is not None:
+                cg.collect()
+                await asyncio.to_thread(cg.remove)
         out.finish()
         err.finish()
-        return self._result(proc.returncode, killed, out, err, start)
+        result = self._result(proc.returncode, killed, out, err, start)
+        if cg is not None:
+            _cgroup_notes(result, cg)
+        if killed == "disk_limit":
+            result.notes.append("killed: " + disk.note())
+        elif disk.enabled and disk.grown > disk.budget:
+            result.notes.append(disk.note())
+        return result
+
+    def _command_cgroup(self) -> cgroup.CommandCgroup | None:
+        """A fresh cgroup for one command when cgroups are usable here (see ``doctor``)."""
+        sup = cgroup.support()
+        if not sup.ok:
+            return None
+        lim = self.limits
+        try:
+            return cgroup.CommandCgroup(sup, memory_mb=lim.memory_total_mb, max_pids=lim.max_pids)
+        except OSError as exc:
+            raise SandboxError(f"could not create the command's cgroup: {exc}") from exc
 
     def _result(
         self, rc: int | None, killed: str | None, out: CappedStream, err: CappedStream, start: float
@@ -523,9 +586,9 @@ class Sandbox:
         elif killed == "signal":
             notes.append(f"killed by signal {sig}")
         elif killed == "file_size_limit":
-            notes.append(f"a file reached the size limit of {self.limits.max_file_mb} MiB")
+            notes.append(f"a file reached the size limit of {_fsize_mb(self.limits)} MiB")
         exit_code: int | None = None
-        if killed not in ("timeout", "output_limit") and rc is not None:
+        if killed not in ("timeout", "output_limit", "disk_limit") and rc is not None:
             exit_code = 128 + sig if sig is not None and rc in (-sig, 1) else rc
         cut = out.cut_bytes + err.cut_bytes
         return ExecResult(
@@ -559,18 +622,61 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _sweep(self, pid: int) -> None:
+    def _sweep(self, pid: int, *, by_uid: bool = True) -> None:
         """After a command: kill what it left running (daemons, ``setsid`` children)."""
         if self.level >= IsolationLevel.L2:
             return
         self._kill_tree(pid)
         # orphans re-parented to init are found by uid; only when no other command is running
-        if self._root and Sandbox._inflight <= 1:
+        if by_uid and self._root and Sandbox._inflight <= 1:
             for other in _pids_of_uid(self.uid):
                 try:
                     os.kill(other, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def _fsize_mb(lim: SandboxLimits) -> int:
+    """RLIMIT_FSIZE: no single file may outgrow the workspace write budget either."""
+    if lim.workspace_write_mb > 0:
+        return min(lim.max_file_mb, lim.workspace_write_mb)
+    return lim.max_file_mb
+
+
+def _cgroup_notes(result: ExecResult, cg: cgroup.CommandCgroup) -> None:
+    """Say when the command's cgroup bounds acted (an OOM kill, refused forks)."""
+    if cg.oom_kills:
+        if result.killed_reason in (None, "signal") and result.exit_code != 0:
+            result.killed_reason = "memory_limit"
+            result.notes = [n for n in result.notes if not n.startswith("killed by signal")]
+        result.notes.append(
+            f"memory bound reached: the command's processes together may use {cg.memory_mb} "
+            f"MiB; {cg.oom_kills} process(es) were killed for it"
+        )
+    if refused := cg.pids_refused:
+        result.notes.append(
+            f"the process limit of {cg.max_pids} for the command was reached "
+            f"({refused} fork(s) refused)"
+        )
+
+
+async def _spawn(
+    full: list[str], **kwargs: Any
+) -> tuple[asyncio.subprocess.Process, asyncio.Future[None]]:
+    """``create_subprocess_exec`` plus a future set when the main process exits."""
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+
+    class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+        def process_exited(self) -> None:
+            super().process_exited()
+            if not exited.done():
+                exited.set_result(None)
+
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Protocol(limit=2**16, loop=loop), *full, **kwargs
+    )
+    return asyncio.subprocess.Process(transport, protocol, loop), exited
 
 
 def _proc_table() -> dict[int, tuple[int, int]]:

@@ -29,11 +29,11 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 import openmanus_tui
 from openmanus_tui.errors import SandboxError
+from openmanus_tui.sandbox import stale
 
 UTILITIES = {
     "manus-md-to-pdf": "md_to_pdf",
@@ -43,6 +43,8 @@ UTILITIES = {
 SANDBOX_USER = "sandbox"
 INNER_UID = 1000
 MINIMAL_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+_swept = False  # stale support folders are swept once per process
 
 _HELPER_SCRIPT = r"""
 set -e
@@ -79,6 +81,7 @@ class HostView:
         self.workspace = workspace
         self.uid, self.gid = uid, gid
         self.use_mountns = use_mountns
+        self._lock_fd: int | None = None
         self.pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
         self.base_prefix = os.path.realpath(sys.base_prefix)
         self.in_venv = os.path.realpath(sys.prefix) != self.base_prefix
@@ -100,7 +103,11 @@ class HostView:
             parent.mkdir(mode=0o755, exist_ok=True)
         elif os.environ.get("XDG_RUNTIME_DIR"):
             parent = Path(os.environ["XDG_RUNTIME_DIR"])
-        root = Path(tempfile.mkdtemp(prefix="sbx-", dir=parent))
+        global _swept
+        if not _swept:  # folders left by killed or crashed processes (sandbox/stale.py)
+            _swept = True
+            stale.sweep(parent)
+        root, self._lock_fd = stale.make_root(parent)  # locked while we use it
         os.chmod(root, 0o755)
         return root
 
@@ -263,3 +270,6 @@ class HostView:
             self._helper.wait()
         # the mountpoints are empty on the host; symlinks are removed, never followed
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None

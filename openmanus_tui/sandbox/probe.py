@@ -83,6 +83,24 @@ def _run(argv: list[str], *, as_sandbox: bool, ids: tuple[int, int]) -> Mechanis
     return Mechanism(False, (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1])
 
 
+def _cgroups() -> Mechanism:
+    """Whether each command gets a cgroup bounding its total memory and processes."""
+    from openmanus_tui.sandbox import cgroup
+
+    sup = cgroup.support()
+    if sup.ok:
+        return Mechanism(
+            True,
+            f"in use: {sup.detail}; each command's processes together are bounded in memory "
+            "(no swap) and number",
+        )
+    return Mechanism(
+        False,
+        f"not in use: {sup.detail}; weaker bound: memory per process (RLIMIT_AS), "
+        "processes per uid (RLIMIT_NPROC)",
+    )
+
+
 BWRAP_SMOKE = [
     "--unshare-user",
     "--disable-userns",
@@ -187,10 +205,7 @@ def _probe() -> ProbeReport:
     lib = ctypes.util.find_library("seccomp")
     has = "libseccomp present" if lib else "no libseccomp"
     mech["seccomp"] = Mechanism(False, f"not used ({has}); namespaces and Landlock do the work")
-    mech["cgroups"] = Mechanism(
-        os.access("/sys/fs/cgroup", os.W_OK),
-        "writable (not used)" if os.access("/sys/fs/cgroup", os.W_OK) else "read-only (not used)",
-    )
+    mech["cgroups"] = _cgroups()
     reach = reachable_by_others(sys.base_prefix)
     mech["interpreter"] = Mechanism(
         reach or (root and mech["mountns"].ok) or not root,

@@ -50,6 +50,11 @@ class SandboxLimits:
     output_cap_bytes: int = 64 * 1024  # per stream: head and tail are kept, the middle is cut
     tmp_size_mb: int = 256  # private /tmp (L3)
     output_kill_bytes: int = 32 * 1024 * 1024  # a command printing more than this is killed
+    # all processes of one command together (a cgroup, when one is writable; sandbox/cgroup.py)
+    memory_total_mb: int = 4096
+    max_pids: int = 256
+    # how much the workspace may grow during one command (sandbox/diskwatch.py); 0 = unbounded
+    workspace_write_mb: int = 1024
 
 
 @dataclass
@@ -62,7 +67,7 @@ class ExecResult:
     cut_bytes: int
     duration_ms: float
     level: IsolationLevel
-    # timeout | output_limit | cpu_limit | file_size_limit | signal
+    # timeout | output_limit | cpu_limit | file_size_limit | memory_limit | disk_limit | signal
     killed_reason: str | None = None
     signal: int | None = None
     notes: list[str] = field(default_factory=list)

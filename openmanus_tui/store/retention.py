@@ -7,12 +7,19 @@ are its ancestors' writes back to the nearest checkpoint holding a full snapshot
 and recorded replay keep working — and the tree marks steps whose checkpoint is gone. The
 workspace snapshot of a kept step is re-keyed onto it when its original step is deleted, so
 rewinding a kept step still restores its files; unreferenced snapshot objects are dropped.
+A removed session's snapshot store is deleted with it (``remove_store``), and stores whose
+session no longer exists are swept on every prune (``sweep_orphan_stores``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from openmanus_tui.store.db import Database
@@ -26,6 +33,7 @@ class PruneStats:
     size_before: int = 0
     size_after: int = 0
     per_session: dict[str, int] = field(default_factory=dict)
+    stores_removed: list[str] = field(default_factory=list)
 
 
 async def _lineage_rows(db: Database, session_id: str) -> dict[str, str | None]:
@@ -136,3 +144,70 @@ async def prune(
         await db.vacuum()
     stats.size_after = await db.size_bytes()
     return stats
+
+
+ORPHAN_IDLE_S = 3600.0
+_STORE_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.git")
+
+
+def remove_store(snapshots_dir: Path, session_id: str) -> bool:
+    """Delete a session's snapshot store (when the session is removed); True if one existed."""
+    match = _STORE_RE.fullmatch(f"{session_id}.git")
+    path = Path(snapshots_dir) / f"{session_id}.git"
+    if match is None or ".." in session_id or not path.is_dir() or path.is_symlink():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not path.exists()
+
+
+async def sweep_orphan_stores(
+    db: Database, snapshots_dir: Path, *, min_idle_s: float = ORPHAN_IDLE_S
+) -> list[str]:
+    """Delete snapshot stores whose session is gone (removed by an older version, or a crash).
+
+    A store is only taken when its session is missing from two reads of the database, it has
+    not been written for ``min_idle_s`` and no snapshot holds its lock: another process may be
+    creating that session right now.
+    """
+    root = Path(snapshots_dir)
+    if not root.is_dir():
+        return []
+    live = {r.id for r in await db.list_sessions()}
+    candidates = []
+    for entry in sorted(root.iterdir()):
+        match = _STORE_RE.fullmatch(entry.name)
+        if match is None or match.group(1) in live:
+            continue
+        try:
+            idle = time.time() - entry.stat().st_mtime
+        except OSError:
+            continue
+        if idle >= min_idle_s:
+            candidates.append(match.group(1))
+    if not candidates:
+        return []
+    live = {r.id for r in await db.list_sessions()}
+    removed = []
+    for session_id in candidates:
+        if session_id in live or _store_busy(root / f"{session_id}.git"):
+            continue
+        if remove_store(root, session_id):
+            removed.append(session_id)
+    return removed
+
+
+def _store_busy(path: Path) -> bool:
+    """True when a snapshot operation holds the store's lock right now."""
+    try:
+        fd = os.open(path / "openmanus.lock", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)

@@ -29,6 +29,9 @@ Design decisions (the why):
   as links. Tree entries are validated before anything is changed (``..``, ``.git``, absolute,
   duplicate or file-vs-directory entries are refused — the store may have been tampered with),
   and blob contents are re-hashed while they are written.
+* **Bounded** (``snapshot_budget.py``): excluded names, sparse and huge files, a file-count and
+  a byte budget and a time limit; what is skipped is named in ``last`` and left alone by
+  ``restore``.
 * **One operation at a time per store**: an ``flock`` on a file in the store (threads and
   processes alike).
 """
@@ -55,6 +58,13 @@ from pathlib import Path
 from typing import Literal
 
 from openmanus_tui.errors import ErrorClass, OpenManusError
+from openmanus_tui.store.snapshot_budget import (
+    Deadline,
+    Skipped,
+    SnapshotBudget,
+    SnapshotOutcome,
+    is_sparse,
+)
 
 MODE_FILE = "100644"
 MODE_EXEC = "100755"
@@ -175,6 +185,8 @@ class RestoreReport:
     deleted: list[str] = field(default_factory=list)
     mode_changed: list[str] = field(default_factory=list)
     dirs_removed: list[str] = field(default_factory=list)
+    # in the snapshot, but now excluded or skipped (sparse, huge, over budget): not touched
+    left_alone: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -428,7 +440,12 @@ class WorkspaceSnapshots:
     (``asyncio.to_thread``). Safe to share between threads and processes (a lock per store).
     """
 
-    def __init__(self, store_dir: Path, workspace: Path) -> None:
+    def __init__(
+        self, store_dir: Path, workspace: Path, budget: SnapshotBudget | None = None
+    ) -> None:
+        self.budget = budget or SnapshotBudget()
+        self.last = SnapshotOutcome()  # what the latest snapshot skipped
+        self._deadline: Deadline | None = None
         self.store_dir = Path(store_dir).absolute()
         self.workspace = Path(workspace).absolute()
         ws, store = self.workspace.resolve(), self.store_dir.resolve()
@@ -448,14 +465,25 @@ class WorkspaceSnapshots:
     def snapshot(self) -> str:
         """Store the workspace as it is now and return its tree id."""
         with self._locked():
-            return self._snapshot()[0]
+            start = time.perf_counter()
+            tree = self._snapshot()[0]
+            self.last.tree, self.last.seconds = tree, time.perf_counter() - start
+            return tree
 
     def restore(self, tree: str) -> RestoreReport:
         """Make the workspace equal to ``tree`` (bytes, exec bits, symlinks as links)."""
         with self._locked():
             target = self._read_tree(tree)  # validated before anything is touched
             before, current = self._snapshot()
+            if self.last.incomplete:
+                raise RestoreConflict(
+                    "cannot restore: the workspace could not be read within the snapshot time "
+                    "limit, so a restore could overwrite what was not captured",
+                    hint="remove or exclude large folders (sandbox snapshot settings), then retry",
+                    error_class="resource",
+                )
             report = RestoreReport(tree=tree, before=before)
+            target, report.left_alone = self._uncaptured_dropped(target)
             if before == tree:
                 return report
             self._apply(target, current, report)
@@ -469,7 +497,14 @@ class WorkspaceSnapshots:
         with self._locked():
             target = self._read_tree(tree)
             _, current = self._snapshot()
+            target, _ = self._uncaptured_dropped(target)
             return _compare(target, current)
+
+    def _uncaptured_dropped(self, target: Manifest) -> tuple[Manifest, list[str]]:
+        """``target`` without the paths the latest snapshot excluded or skipped."""
+        skipped = {s.path for s in self.last.skipped}
+        gone = sorted(p for p in target if p in skipped or self.budget.excluded(p))
+        return {p: e for p, e in target.items() if p not in gone}, gone
 
     def diff(
         self, tree_a: str, tree_b: str, *, max_text_bytes: int = MAX_TEXT_DIFF_BYTES
@@ -616,7 +651,11 @@ class WorkspaceSnapshots:
         """Regular files and symlinks under the workspace (no ``.git``, links not followed)."""
         found: list[tuple[str, os.stat_result]] = []
         stack = [""]
+        budget, deadline = self.budget, self._deadline
         while stack:
+            if deadline is not None and deadline.passed():
+                self.last.incomplete = True
+                break
             rel = stack.pop()
             try:
                 with os.scandir(self.workspace / rel if rel else self.workspace) as it:
@@ -636,6 +675,9 @@ class WorkspaceSnapshots:
                 if entry.name == ".git":
                     continue
                 path = f"{rel}/{entry.name}" if rel else entry.name
+                if budget.exclude and budget.excluded(path):
+                    self.last.excluded += 1
+                    continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
@@ -650,10 +692,26 @@ class WorkspaceSnapshots:
         """The workspace as a manifest; every blob it names is in the store afterwards."""
         cache = self._load_cache()
         taken = time.time_ns()
+        budget = self.budget
+        self.last = SnapshotOutcome()
+        deadline = Deadline(budget.time_limit_s)
+        skipped = self.last.skipped
         manifest: Manifest = {}
         fresh: dict[str, list] = {}
         to_hash: list[tuple[str, os.stat_result]] = []
-        for path, st in self._walk():
+        new_bytes = 0
+        self._deadline = deadline
+        for path, st in sorted(self._walk(), key=lambda item: item[0]):
+            if stat_mod.S_ISREG(st.st_mode):
+                if budget.skip_sparse and is_sparse(st.st_size, st.st_blocks):
+                    skipped.append(Skipped(path, "sparse", st.st_size, st.st_blocks * 512))
+                    continue
+                if st.st_size > budget.max_file_bytes:
+                    skipped.append(Skipped(path, "too_large", st.st_size, st.st_blocks * 512))
+                    continue
+            if len(manifest) + len(to_hash) >= budget.max_files:
+                skipped.append(Skipped(path, "file_budget", st.st_size))
+                continue
             mode = _git_mode(st)
             hit = cache.get(path)
             if (
@@ -663,16 +721,41 @@ class WorkspaceSnapshots:
             ):
                 manifest[path] = Entry(mode, hit[5], st.st_size)
                 fresh[path] = hit
+            elif new_bytes + st.st_size > budget.max_bytes:
+                skipped.append(Skipped(path, "byte_budget", st.st_size))
             else:
+                new_bytes += st.st_size
                 to_hash.append((path, st))
-        for (path, st), oid in zip(to_hash, self._hash(to_hash), strict=True):
+        for (path, st), oid in zip(to_hash, self._hash_within(to_hash, deadline), strict=False):
+            if oid is None:
+                skipped.append(Skipped(path, "time_limit", st.st_size))
+                continue
             mode = _git_mode(st)
             manifest[path] = Entry(mode, oid, st.st_size)
             fresh[path] = [mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, oid, taken]
+        skipped.sort(key=lambda s: s.path)
         if fresh != cache:
             self._cache = fresh
             self._save_cache()
         return manifest
+
+    def _hash_within(
+        self, items: list[tuple[str, os.stat_result]], deadline: Deadline
+    ) -> list[str | None]:
+        """``_hash`` in batches of at most 64 MiB; ``None`` for files left when time ran out."""
+        out: list[str | None] = []
+        start = 0
+        while start < len(items):
+            if deadline.passed():
+                return out + [None] * (len(items) - start)
+            end, size = start, 0
+            while end < len(items) and (end == start or size + items[end][1].st_size <= 64 << 20):
+                size += items[end][1].st_size
+                end += 1
+            end = min(end, start + 2000)
+            out += self._hash(items[start:end])
+            start = end
+        return out
 
     def _hash(self, items: list[tuple[str, os.stat_result]]) -> list[str]:
         """Write blobs for files (their bytes) and symlinks (their target) into the store."""
