@@ -185,6 +185,18 @@ class OpenManusApp(App[int]):
         )
         self._q("#panel-slot").display = panel
         self._q("#sidebar").display = sidebar
+        self._keep_focus_visible()
+
+    def _keep_focus_visible(self) -> None:
+        """Focus left inside a pane that was just hidden would keep taking keys (the sidebar's
+        ``n`` replaced the conversation while one typed): give it to the prompt."""
+        main = self.screen_stack[0] if self.screen_stack else None
+        focused = main.focused if main is not None else None
+        if focused is None:
+            return
+        hidden = [self._q("#panel-slot"), self._q("#sidebar")]
+        if any(not pane.display and pane in focused.ancestors_with_self for pane in hidden):
+            self._q(PromptInput).focus()
 
     async def on_unmount(self) -> None:
         # Stop a run before the database closes under it.
