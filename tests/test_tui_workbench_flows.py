@@ -76,3 +76,52 @@ def _key(key: str):
     from textual import events
 
     return events.Key(key, key if len(key) == 1 else None)
+
+
+# ---- the approval modal at 80×24 ----------------------------------------------------------------
+async def next_approval(app, pilot, tool: str):
+    from openmanus_tui.tui.approval import ApprovalScreen
+
+    await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen)
+                   and app.screen.call.tool == tool)
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.armed)
+    return screen
+
+
+async def test_approval_modal_fits_80x24_and_a_stray_enter_is_no_answer() -> None:
+    from textual.widgets import Button, Input
+
+    app = make_app(approval={"mode": "ask"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.ready.wait()
+        app.query_one(PromptInput).load_text("write and run a stats program")
+        await pilot.press("enter")
+        screen = await next_approval(app, pilot, "list_files")
+        screen.query_one("#approve", Button).press()
+        screen = await next_approval(app, pilot, "file_write")
+        await pilot.pause(0.1)
+        # Every choice is on screen and is what the terminal shows at its place.
+        for button in screen.query(Button):
+            region = button.region
+            assert region.bottom <= 24 and region.right <= 80, button.id
+            assert screen.get_widget_at(region.x + 2, region.y + 1)[0] is button, button.id
+        # Not the reason box: typed-ahead text and Enter land nowhere.
+        reason = screen.query_one("#deny-reason", Input)
+        assert app.focused is not reason
+        await pilot.press(*"yes", "enter")
+        assert app.screen is screen and reason.value == ""
+        # The reason box scrolls into view; Enter while it is empty does not deny.
+        reason.focus()
+        await pilot.pause()
+        assert screen.get_widget_at(reason.region.x + 2, reason.region.y + 1)[0] is reason
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press(*"not now", "enter")
+        await wait_for(pilot, lambda: app.screen is not screen)
+        app.action_stop_run()
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        decided = [e for e in await app.runtime.db.events(app.session.id)
+                   if e.type == "approval_decided" and e.tool == "file_write"]
+        assert [(d.decision, d.reason) for d in decided] == [("deny", "not now")]
