@@ -113,7 +113,7 @@ async def test_approval_modal_fits_80x24_and_a_stray_enter_is_no_answer() -> Non
         assert app.screen is screen and reason.value == ""
         # The reason box scrolls into view; Enter while it is empty does not deny.
         reason.focus()
-        await pilot.pause()
+        await pilot.pause(0.3)
         assert screen.get_widget_at(reason.region.x + 2, reason.region.y + 1)[0] is reason
         await pilot.press("enter")
         await pilot.pause()
@@ -125,3 +125,101 @@ async def test_approval_modal_fits_80x24_and_a_stray_enter_is_no_answer() -> Non
         decided = [e for e in await app.runtime.db.events(app.session.id)
                    if e.type == "approval_decided" and e.tool == "file_write"]
         assert [(d.decision, d.reason) for d in decided] == [("deny", "not now")]
+
+
+# ---- the first screen ---------------------------------------------------------------------------
+def _status(app) -> str:
+    from openmanus_tui.tui.status import StatusLine
+
+    return str(app.query_one(StatusLine).render())
+
+
+async def test_welcome_names_the_model_in_use_the_workspace_and_the_mode(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openmanus_tui.tui import welcome
+    from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.welcome import Welcome
+
+    monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L3")
+    folder = isolated_env / "project"
+    folder.mkdir()
+    # As ``openmanus --workspace DIR`` starts it: no settings given, overrides applied by the
+    # app when it loads them; no API key, so the demo model is what will run.
+    app = OpenManusApp(overrides={"sandbox": {"workspace": str(folder)}}, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: "L3" in _status(app))
+        shown = app.query_one(Welcome)
+        facts = str(shown.query_one("#welcome-facts").render())
+        assert "scripted:demo" in facts and "offline demo" in facts
+        assert str(folder) in facts
+        assert "auto" in facts
+        status = _status(app)
+        assert "scripted:demo" in status and "gpt-4.1-mini" not in status
+        assert "│ manus │" in status and "approval auto" in status
+        # /approval changes what the welcome says.
+        app.run_slash("/approval ask")
+        await pilot.pause()
+        assert "Approval   ask" in str(shown.query_one("#welcome-facts").render())
+        # An example task runs when picked; the welcome gives way to the conversation.
+        examples = shown.query_one("#welcome-examples", OptionList)
+        examples.focus()
+        examples.highlighted = 0
+        app.run_slash("/approval yolo")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session is not None and not app.run_in_progress())
+        assert not app.query(Welcome)
+        assert app.session.workspace == folder.resolve()
+        started = [e for e in await app.runtime.db.events(app.session.id)
+                   if e.type == "run_started"]
+        assert [e.input for e in started] == [welcome.EXAMPLES[0]]
+        # A new session shows the welcome again.
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: bool(app.query(Welcome)))
+
+
+async def test_a_task_given_at_start_runs_at_once(isolated_env: Path) -> None:
+    from openmanus_tui.tui.app import OpenManusApp
+
+    app = OpenManusApp(overrides={"approval": {"mode": "yolo"}}, task="hello there",
+                       blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: app.session is not None and not app.run_in_progress())
+        started = [e for e in await app.runtime.db.events(app.session.id)
+                   if e.type == "run_started"]
+        assert [e.input for e in started] == ["hello there"]
+
+
+def test_the_command_line_starts_the_workbench_in_the_current_folder(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from openmanus_tui import cli
+    from openmanus_tui.tui import app as tui_app
+
+    seen: list[dict] = []
+    monkeypatch.setattr(tui_app, "run_tui", lambda **kw: seen.append(kw) or 0)
+    monkeypatch.chdir(isolated_env)
+    assert cli.main(["fix the tests", "--approval", "ask", "--model", "scripted:demo"]) == 0
+    assert seen[-1]["task"] == "fix the tests"
+    assert seen[-1]["overrides"] == {
+        "sandbox": {"workspace": str(isolated_env.resolve())},
+        "approval": {"mode": "ask"},
+        "model": {"provider": "scripted", "name": "demo"},
+    }
+    other = isolated_env / "other"
+    other.mkdir()
+    assert cli.main(["--workspace", str(other)]) == 0
+    assert seen[-1]["task"] is None
+    assert seen[-1]["overrides"]["sandbox"]["workspace"] == str(other)
+    # A command's name is a command, not a task; ``--`` makes it one.
+    assert cli.split_task(["sessions", "list"], {"sessions", "run"}) == (None, ["sessions", "list"])
+    assert cli.split_task(["--", "run"], {"run"}) == ("run", [])
+    # Mistakes: one line, exit status 2.
+    capsys.readouterr()
+    assert cli.main(["--workspace", str(isolated_env / "missing")]) == 2
+    assert cli.main(["--model", "gpt4"]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "is not a model spec" in err
+    assert "Traceback" not in err

@@ -37,6 +37,7 @@ from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.welcome import ExampleChosen
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
@@ -77,6 +78,8 @@ class OpenManusApp(App[int]):
         wall_clock: Callable[[], float] = time.time,
         extra_theme_dirs: list | None = None,
         blink: bool = True,
+        overrides: dict[str, Any] | None = None,
+        task: str | None = None,
     ) -> None:
         super().__init__()
         # Tests and screenshots turn cursor blinking off so that frames are deterministic.
@@ -91,12 +94,16 @@ class OpenManusApp(App[int]):
         self.wall_clock = wall_clock
         self.session_records: list[Any] = []
         self.ready = asyncio.Event()
-        self.status = StatusInfo(
-            approval=settings.approval.mode if settings else "",
-            model=settings.model.spec if settings else "",
-        )
+        # Settings overrides from the command line (``openmanus --workspace/--model/--approval``),
+        # applied when the app loads the settings itself.
+        self._overrides = overrides
+        self.status = StatusInfo()
+        self._default_model = ""  # the model a new session runs without a /model switch
+        if settings is not None:
+            self._status_from_settings()
         self._starting = True  # until the runtime is open (``_boot``)
-        self._pending_task: str | None = None  # typed before the runtime was open
+        # Typed before the runtime was open, or given on the command line: run once it is.
+        self._pending_task: str | None = task
         self.replay_state: str | None = None  # "replay paused" etc. while a replay bar is open
         self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
         self._theme_names: list[str] = []
@@ -115,10 +122,12 @@ class OpenManusApp(App[int]):
 
     # ---- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        stream = StreamView(id="stream")
+        stream.placeholder_factory = self._make_welcome
         with Horizontal(id="main"):
             yield Sidebar(id="sidebar")
             with Vertical(id="center"):
-                yield StreamView(id="stream")
+                yield stream
                 yield PromptBar(self._complete, id="prompt-bar")
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
@@ -271,7 +280,7 @@ class OpenManusApp(App[int]):
 
         try:
             config = await asyncio.to_thread(importlib.import_module, "openmanus_tui.config")
-            self.settings = await asyncio.to_thread(config.load_settings)
+            self.settings = await asyncio.to_thread(config.load_settings, self._overrides)
         except ConfigError as exc:
             from rich.text import Text  # plain text: a path or key may look like markup
 
@@ -282,7 +291,8 @@ class OpenManusApp(App[int]):
         if wanted != self.theme:
             self.theme = wanted  # the guess was wrong (the config changed): re-style once
         self._apply_settings()
-        self.status.model = self.status.model or self.settings.model.spec
+        self._status_from_settings()
+        self._refresh_welcome()
         self.refresh_status()
         return True
 
@@ -314,6 +324,7 @@ class OpenManusApp(App[int]):
                 )
                 self.runtime = await module.Runtime.open(self.settings)
             settle_after_startup()
+            self._probe_sandbox()
             self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
@@ -392,12 +403,50 @@ class OpenManusApp(App[int]):
             self.status.isolation = level
             self.refresh_status()
 
+    @work(group="sandbox-probe", exclusive=True)
+    async def _probe_sandbox(self) -> None:
+        """The isolation a new session will get, for the status line before any session
+        exists (a session's own level replaces it, ``_probe_isolation``)."""
+        from openmanus_tui.tui.welcome import sandbox_level
+
+        level = await asyncio.to_thread(sandbox_level, self.settings)
+        if self.session is None and self._has_main_screen():
+            self.status.isolation = level
+            self.refresh_status()
+
     async def _show_transcript(self, transcript: Transcript) -> None:
         stream = self._q(StreamView)
         await stream.show(transcript)
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
+
+    def _status_from_settings(self) -> None:
+        """The status line of a new session: the model that will really run (the offline demo
+        when no key is configured), the profile and the approval mode."""
+        from openmanus_tui.tui.welcome import model_in_use
+
+        self._default_model = model_in_use(self.settings)[0]
+        self.status.model = self._default_model
+        self.status.profile = self.settings.agent.profile
+        self.status.approval = self.settings.approval.mode
+
+    def _make_welcome(self) -> Any:
+        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+
+        return Welcome(WelcomeInfo.of(self.settings))
+
+    def _refresh_welcome(self) -> None:
+        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+
+        if self._has_main_screen():
+            for welcome in self._q(StreamView).query(Welcome):
+                welcome.update_info(WelcomeInfo.of(self.settings))
+
+    @on(ExampleChosen)
+    def _on_example(self, message: ExampleChosen) -> None:
+        self._q(PromptInput).focus()
+        self._on_prompt(PromptInput.Submitted(message.text))
 
     def starting_up(self) -> bool:
         """True (and says so) while the settings are not loaded yet: the first second."""
@@ -415,7 +464,7 @@ class OpenManusApp(App[int]):
         # Created in the database when the first task is sent, so idle clicks leave no trace.
         self.session = None
         self.title = "OpenManus — new session"
-        self.status.model = self.settings.model.spec
+        self._status_from_settings()
         self.run_worker(self._show_transcript(Transcript()), group="open", exclusive=True)
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
@@ -543,6 +592,7 @@ class OpenManusApp(App[int]):
         # The runtime reads the mode when a run starts: the next task uses it.
         self.settings.approval.mode = mode  # type: ignore[assignment]
         self.status.approval = mode
+        self._refresh_welcome()
         self.refresh_status()
         self.notify(f"Approval mode: {mode} — {commands.APPROVAL_MODES[mode]}")
         return True
@@ -555,8 +605,11 @@ class OpenManusApp(App[int]):
 
         try:
             if self.session is None:
+                # The default model is not passed on: a session created without one records
+                # why the offline demo runs (the run's first notice says it).
+                chosen = self.status.model if self.status.model != self._default_model else None
                 self.session = await self.runtime.create_session(
-                    model=self.status.model or None, profile=self.status.profile or None
+                    model=chosen or None, profile=self.status.profile or None
                 )
                 self.status.model = self.session.record.model
                 self.status.profile = self.session.record.profile
@@ -764,10 +817,13 @@ class OpenManusApp(App[int]):
 
 
 def run_tui(settings: Settings | None = None, session_id: str | None = None,
-            resume_last: bool = False) -> int:
+            resume_last: bool = False, overrides: dict[str, Any] | None = None,
+            task: str | None = None) -> int:
     """Run the workbench in this terminal; returns the process exit code. Without
-    ``settings`` the app loads them itself, after its first frame."""
-    app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last)
+    ``settings`` the app loads them itself (with ``overrides``), after its first frame;
+    ``task`` runs as soon as the runtime is open."""
+    app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last,
+                       overrides=overrides, task=task)
     result = app.run()
     if app.return_code:
         return app.return_code
