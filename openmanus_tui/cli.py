@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                           if isinstance(a, argparse._SubParsersAction))
         task, argv = split_task(argv, set(subparsers.choices))
         args = parser.parse_args(argv)
-        args.task = task
+        args.workbench_task = task
         if args.config:
             os.environ["OPENMANUS_CONFIG"] = args.config
         if args.command is None:
@@ -188,7 +188,7 @@ def _workbench(args: argparse.Namespace) -> int:
 
     from openmanus_tui.tui.app import run_tui
 
-    if args.task is not None and (args.resume or args.last):
+    if args.workbench_task is not None and (args.resume or args.last):
         raise ConfigError("a TASK starts a new session: leave out --resume/--last")
     workspace = Path(args.top_workspace or os.getcwd()).expanduser()
     if not workspace.is_dir():
@@ -204,7 +204,7 @@ def _workbench(args: argparse.Namespace) -> int:
                               "expected openai:<model> or scripted:<name>")
         overrides["model"] = {"provider": provider, "name": name}
     return run_tui(session_id=args.resume, resume_last=args.last, overrides=overrides,
-                   task=args.task)
+                   task=args.workbench_task)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -113,8 +113,14 @@ async def test_approval_modal_fits_80x24_and_a_stray_enter_is_no_answer() -> Non
         assert app.screen is screen and reason.value == ""
         # The reason box scrolls into view; Enter while it is empty does not deny.
         reason.focus()
-        await pilot.pause(0.3)
-        assert screen.get_widget_at(reason.region.x + 2, reason.region.y + 1)[0] is reason
+
+        def reason_on_screen() -> bool:
+            try:
+                return screen.get_widget_at(reason.region.x + 2, reason.region.y + 1)[0] is reason
+            except Exception:  # off screen while the scroll animates
+                return False
+
+        await wait_for(pilot, reason_on_screen, timeout=5)
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is screen
@@ -223,3 +229,137 @@ def test_the_command_line_starts_the_workbench_in_the_current_folder(
     err = capsys.readouterr().err
     assert "no such folder" in err and "is not a model spec" in err
     assert "Traceback" not in err
+
+
+# ---- resume inside the workbench ----------------------------------------------------------------
+def _shell_script(tmp: Path, commands: list[str]) -> Path:
+    import json
+
+    script = tmp / "shell.json"
+    script.write_text(json.dumps({
+        "steps": [{"text": f"Step {n}.", "tool_calls": [
+            {"name": "shell_exec", "args": {"command": c}}]} for n, c in enumerate(commands)],
+        "final": "Done.",
+    }))
+    return script
+
+
+def _banner(app):
+    from openmanus_tui.tui.resume_banner import ResumeBanner
+
+    found = list(app.query(ResumeBanner))
+    return found[0] if found else None
+
+
+async def test_a_killed_session_reopens_interrupted_and_resumes_in_place(
+    isolated_env: Path,
+) -> None:
+    """The process running a session is killed mid-tool (SIGKILL); the workbench shows the
+    call as interrupted (not running), offers Resume, and Resume finishes the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.stream import StreamView
+
+    script = _shell_script(isolated_env, ["echo started > started.txt; sleep 2; echo slept"])
+    env = {**os.environ, "OPENMANUS_MODEL__PROVIDER": "scripted",
+           "OPENMANUS_MODEL__NAME": str(script), "OPENMANUS_APPROVAL__MODE": "yolo"}
+    proc = subprocess.Popen([sys.executable, "-m", "openmanus_tui", "run", "go", "--json"],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    session_id = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if '"session_id"' in line and session_id is None:
+            import json
+
+            session_id = json.loads(line)["session_id"]
+        if '"tool_started"' in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert session_id
+
+    app = OpenManusApp(overrides={"model": {"provider": "scripted", "name": str(script)},
+                                  "approval": {"mode": "yolo"}},
+                       session_id=session_id, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: _banner(app) is not None)
+        transcript = app.query_one(StreamView).transcript
+        assert [c.status for c in transcript.calls.values()] == ["interrupted"]
+        assert not any(b.streaming for b in transcript.blocks)
+        assert app.status.state == "interrupted"
+        assert "interrupted" in str(_banner(app).query_one("#resume-text").render())
+        await pilot.pause(0.2)  # laid out
+        await pilot.click("#resume-run")
+        await wait_for(pilot, lambda: app.status.state == "completed", timeout=60)
+        assert app.status.state == "completed"
+        assert _banner(app) is None
+        events = await app.runtime.db.events(session_id)
+        assert events[-1].type == "run_finished" and events[-1].status == "completed"
+        assert [e.resumed for e in events if e.type == "run_started"][-1] is True
+
+
+async def test_resume_a_waiting_approval_from_the_sidebar_palette_and_slash(
+    isolated_env: Path,
+) -> None:
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.runtime.session import Runtime
+    from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.approval import ApprovalScreen
+    from openmanus_tui.tui.commands import SessionCommands
+
+    script = _shell_script(isolated_env, ["echo one >> log.txt", "echo two >> log.txt"])
+    overrides = {"model": {"provider": "scripted", "name": str(script)},
+                 "approval": {"mode": "auto"}}
+    runtime = await Runtime.open(load_settings(overrides))
+    session = await runtime.create_session(title="needs an answer")
+    outcome = await session.run("go")  # nobody to ask: it waits
+    assert outcome.status == "awaiting_approval"
+    await runtime.close()
+
+    app = OpenManusApp(overrides=overrides, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        # The palette offers it.
+        entries = SessionCommands.entries(None, app)  # type: ignore[arg-type]
+        assert any(name == "Resume session: needs an answer" for name, *_ in entries)
+        # The sidebar: highlight it, press c.
+        listed = app.query_one("#session-list", OptionList)
+        listed.focus()
+        listed.highlighted = 0
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        assert app.session.id == session.id
+        await wait_for(pilot, lambda: app.screen.armed)
+        app.screen.query_one("#approve").press()
+        # Stop at the second approval (Esc denies it, so stop the run from outside instead).
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen)
+                       and "two" in app.screen.call.args["command"])
+        app.action_stop_run()
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        await pilot.pause()
+        assert not isinstance(app.screen, ApprovalScreen)  # the stopped run's modal closed
+
+        await wait_for(pilot, lambda: _banner(app) is not None)
+        stream_notices = [b.text for b in app.query_one("#stream").transcript.blocks
+                          if b.kind == "notice"]
+        assert "Run stopped. Resume it with the banner above or /resume." in stream_notices
+        assert not any("openmanus resume" in text for text in stream_notices)
+        # /resume: the second call is asked once and runs once.
+        app.run_slash("/resume")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await wait_for(pilot, lambda: app.screen.armed)
+        app.screen.query_one("#approve").press()
+        await wait_for(pilot, lambda: not app.run_in_progress()
+                       and app.status.state == "completed")
+        assert (app.session.workspace / "log.txt").read_text() == "one\ntwo\n"
+        await pilot.pause(0.2)
+        assert _banner(app) is None
+        # Nothing left: /resume says so.
+        app.run_slash("/resume")
+        await wait_for(pilot, lambda: any("Nothing to resume" in n.message
+                                          for n in app._notifications))

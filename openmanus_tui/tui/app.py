@@ -32,6 +32,7 @@ from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.resume_banner import ResumeChosen
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
@@ -415,8 +416,11 @@ class OpenManusApp(App[int]):
             self.refresh_status()
 
     async def _show_transcript(self, transcript: Transcript) -> None:
+        if transcript.run_state == "interrupted":
+            transcript.mark_interrupted()  # calls shown "running" ended with the process
         stream = self._q(StreamView)
         await stream.show(transcript)
+        self._schedule_resume_banner()
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
@@ -469,8 +473,85 @@ class OpenManusApp(App[int]):
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
 
+    # ---- resuming an interrupted run (tui/resume_banner.py) ------------------------------------
+    def _schedule_resume_banner(self) -> None:
+        self.run_worker(self._sync_resume_banner(), group="resume-banner", exclusive=True)
+
+    async def _sync_resume_banner(self) -> None:
+        """Show the Resume banner while the open session has work left and nothing runs."""
+        from openmanus_tui.tui.resume_banner import ResumeBanner, banner_text
+
+        if not self._has_main_screen():
+            return
+        center = self._q("#center")
+        text = None
+        session = self.session
+        if not (session is None or self.runtime is None or self.run_in_progress()
+                or self.replay_state):
+            waiting, unfinished = await session.pending()
+            if (waiting or unfinished) and session is self.session and not self.run_in_progress():
+                stopped = self._q(StreamView).transcript.run_state == "cancelled"
+                text = banner_text(waiting, stopped)
+        shown = list(center.query(ResumeBanner))
+        if shown and text is not None and shown[0].text == text:
+            return  # already there: replacing it would move the button under a click
+        for old in shown:
+            await old.remove()
+        if text is not None:
+            await center.mount(ResumeBanner(text), before=self._q(StreamView))
+
+    def action_resume(self, session_id: str | None = None) -> None:
+        """Continue the open session's interrupted run (or open ``session_id`` first)."""
+        if self.starting_up():
+            return
+        if self.run_in_progress():
+            self.notify("The agent is already working.", severity="warning")
+            return
+        if session_id is None and self.session is None:
+            self.notify("No session to resume: open one from the sessions list (Ctrl+B).",
+                        severity="warning")
+            return
+        self.run_worker(self._resume(session_id), group="resume", exclusive=True)
+
+    async def _resume(self, session_id: str | None) -> None:
+        if session_id is not None and (self.session is None or self.session.id != session_id):
+            await self.open_session(session_id)
+            if self.session is None or self.session.id != session_id:
+                return  # could not open it (said so)
+        waiting, unfinished = await self.session.pending()
+        if not (waiting or unfinished):
+            self.notify("Nothing to resume: this session's last run finished.")
+            return
+        self.run_task(None)
+
+    @on(ResumeChosen)
+    async def _on_resume_chosen(self, message: ResumeChosen) -> None:
+        from openmanus_tui.tui.resume_banner import ResumeBanner
+
+        if message.resume:
+            self.action_resume()
+        else:
+            for banner in list(self._q("#center").query(ResumeBanner)):
+                await banner.remove()
+            self.action_focus_prompt()
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        from textual.worker import WorkerState
+
+        if event.worker.group == "run" and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
+        ):
+            self._after_run()
+
+    def _after_run(self) -> None:
+        """A run ended (finished, failed or stopped): offer Resume if it has work left."""
+        if self._has_main_screen():
+            self._schedule_resume_banner()
+
     @on(SessionAction)
     async def _on_session_action(self, message: SessionAction) -> None:
+        if message.action == "resume" and message.session_id:
+            self.action_resume(message.session_id)
         if message.action == "new":
             self.action_new_session()
         elif message.action == "open" and message.session_id:
@@ -579,6 +660,8 @@ class OpenManusApp(App[int]):
             branching.slash(self, name, arg)
         elif name == "rules":
             self.action_rules()
+        elif name == "resume":
+            self.action_resume(arg or None)
         elif name == "quit":
             self.exit(0)
 
@@ -603,6 +686,7 @@ class OpenManusApp(App[int]):
         """Run ``text`` as a new task; None continues the session from its head (a fork)."""
         from openmanus_tui.errors import OpenManusError
 
+        self._schedule_resume_banner()  # removes it: a run is in progress
         try:
             if self.session is None:
                 # The default model is not passed on: a session created without one records
@@ -632,10 +716,19 @@ class OpenManusApp(App[int]):
         if not self.run_in_progress():
             return
         self.workers.cancel_group(self, "run")
+        self._close_approval_screens()
         stream = self._q(StreamView)
         stream.transcript.run_state = "cancelled"
         self.notify("Run stopped.")
         self.refresh_status()
+
+    def _close_approval_screens(self) -> None:
+        """A stopped run's approval modal (and a rule editor over it) would stay on screen,
+        answering nothing: close them with the run."""
+        from openmanus_tui.tui.approval import ApprovalScreen
+
+        while any(isinstance(screen, ApprovalScreen) for screen in self.screen_stack[1:]):
+            self.pop_screen()
 
     def _listener(self, event: ev.Event) -> None:
         # Tools may report output from their own threads: hop onto the app's loop first.

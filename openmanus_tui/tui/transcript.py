@@ -13,6 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
     from openmanus_tui import events as ev
 
+# What the stream says when a run ends with work left (the workbench resumes it in place).
+RESUME_NOTICES = {
+    "cancelled": "Run stopped. Resume it with the banner above or /resume.",
+    "awaiting_approval": "Run waiting for an approval. Resume it with the banner above or "
+                         "/resume.",
+}
+
 BlockKind = Literal["user", "thought", "action", "observation", "answer", "error", "notice"]
 
 
@@ -131,13 +138,36 @@ class Transcript:
             return [self._add("user", text=e.input).key]
         return []
 
+    def mark_interrupted(self) -> list[str]:
+        """The run ended without finishing (the process was killed, or it was stopped):
+        nothing is streaming or running any more. Returns the keys of the blocks changed."""
+        if self.run_state in ("running", "idle"):
+            self.run_state = "interrupted"
+        changed = []
+        for block in self.blocks:
+            if block.streaming:
+                block.streaming = False
+                changed.append(block.key)
+        for rec in self.calls.values():
+            if rec.status == "running":
+                rec.status = "interrupted"
+                if f"observation:{rec.call_id}" in self.by_key:
+                    changed.append(f"observation:{rec.call_id}")
+        return changed
+
     def _on_run_finished(self, e: ev.RunFinished) -> list[str]:
         self.run_state = e.status
         changed = []
         for key in [b.key for b in self.blocks if b.streaming]:
             self.by_key[key].streaming = False
             changed.append(key)
-        if e.status not in ("completed",) and e.reason:
+        if e.status != "completed":
+            changed += self.mark_interrupted()
+        if e.status in RESUME_NOTICES:
+            # The runtime's reason names the CLI command; here the banner and /resume do it.
+            changed.append(self._add("notice", text=RESUME_NOTICES[e.status],
+                                     level="warning").key)
+        elif e.status not in ("completed",) and e.reason:
             level = "warning" if e.status != "error" else "error"
             changed.append(self._add("notice", text=f"Run {e.status}: {e.reason}", level=level).key)
         return changed
