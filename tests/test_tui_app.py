@@ -184,11 +184,13 @@ async def test_typing_while_a_run_streams_stays_responsive(isolated_env: Path) -
         assert prompt.text == "hey"
         shown = next(b for b in stream.transcript.blocks if b.kind == "thought")
         assert 0 < len(shown.text) < len(words)  # mid-stream
-        await pilot.press("enter")  # refused while running; the line stays in the history
+        await pilot.press("enter")  # queued while running; the line is in the history
         assert prompt.prompt_history[-1] == "hey"
-        await pilot.press("ctrl+g")  # stop the run
+        assert app.queued == ["hey"]
+        await pilot.press("ctrl+g")  # stop the run: the queued line comes back, unsent
         await wait_for(pilot, lambda: not app.run_in_progress())
         assert app.status.state == "cancelled"
+        assert prompt.text == "hey"
 
 
 async def test_sessions_rename_and_delete_with_confirmation() -> None:

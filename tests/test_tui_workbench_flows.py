@@ -363,3 +363,101 @@ async def test_resume_a_waiting_approval_from_the_sidebar_palette_and_slash(
         app.run_slash("/resume")
         await wait_for(pilot, lambda: any("Nothing to resume" in n.message
                                           for n in app._notifications))
+
+
+# ---- queued follow-ups, Esc and Ctrl+C ----------------------------------------------------------
+def _slow_app(tmp: Path, clock=None):
+    import json
+
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.tui.app import OpenManusApp
+
+    script = tmp / "slow.json"
+    words = " ".join(f"word{n}" for n in range(400))
+    script.write_text(json.dumps({"steps": [], "final": words, "token_delay": 0.01}))
+    settings = load_settings({"model": {"provider": "scripted", "name": str(script)}})
+    kwargs = {"clock": clock} if clock is not None else {}
+    return OpenManusApp(settings, blink=False, **kwargs)
+
+
+async def _type(pilot, app, text: str) -> None:
+    prompt = app.query_one(PromptInput)
+    prompt.focus()
+    prompt.load_text(text)
+    await pilot.press("enter")
+
+
+async def _inputs(app) -> list[str | None]:
+    return [e.input for e in await app.runtime.db.events(app.session.id)
+            if e.type == "run_started"]
+
+
+async def test_messages_typed_during_a_run_are_queued_and_sent_in_order(
+    isolated_env: Path,
+) -> None:
+    from openmanus_tui.tui.queue import QueuedMessages
+
+    app = _slow_app(isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await _type(pilot, app, "first")
+        await wait_for(pilot, app.run_in_progress)
+        for text in ("second", "dropped", "third"):
+            await _type(pilot, app, text)
+        queue = app.query_one(QueuedMessages)
+        await wait_for(pilot, lambda: len(queue.query(".queued")) == 3)
+        assert queue.display
+        assert "⏳ queued second" in str(queue.query(".queued-text").first().render())
+        await pilot.click("#queued-cancel-1")  # ✕ on "dropped"
+        await wait_for(pilot, lambda: app.queued == ["second", "third"])
+        await wait_for(pilot, lambda: not app.queued, timeout=60)
+        await wait_for(pilot, lambda: not app.run_in_progress(), timeout=60)
+        assert await _inputs(app) == ["first", "second", "third"]
+        assert not queue.display
+
+
+async def test_escape_stops_a_run_and_gives_queued_messages_back(isolated_env: Path) -> None:
+    app = _slow_app(isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await _type(pilot, app, "first")
+        await wait_for(pilot, app.run_in_progress)
+        await _type(pilot, app, "not like that")
+        await wait_for(pilot, lambda: app.queued == ["not like that"])
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        await pilot.pause(0.1)
+        assert app.status.state == "cancelled"
+        assert app.query_one(PromptInput).text == "not like that"
+        assert app.queued == []
+        assert await _inputs(app) == ["first"]
+        # Esc when nothing runs does nothing (and the prompt keeps its text).
+        await pilot.press("escape")
+        assert app.query_one(PromptInput).text == "not like that"
+
+
+async def test_ctrl_c_stops_a_run_and_twice_quits(isolated_env: Path) -> None:
+    from openmanus_tui.tui import scenes
+
+    clock = scenes.FixedClock()
+    app = _slow_app(isolated_env, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        # Idle: one press warns; a second one after the window only warns again.
+        await pilot.press("ctrl+c")
+        assert app.is_running
+        assert any("Ctrl+C again" in n.message for n in app._notifications)
+        clock.now += 5
+        await pilot.press("ctrl+c")
+        assert app.is_running
+        # A run: the first press stops it, not the app.
+        clock.now += 5
+        await _type(pilot, app, "first")
+        await wait_for(pilot, app.run_in_progress)
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not app.run_in_progress())
+        assert app.is_running and app.status.state == "cancelled"
+        # Right after stopping it, a second press quits.
+        clock.now += 1
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)

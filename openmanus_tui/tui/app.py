@@ -32,6 +32,7 @@ from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.queue import QueueAction, QueuedMessages
 from openmanus_tui.tui.resume_banner import ResumeChosen
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
+QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
@@ -62,6 +64,12 @@ class OpenManusApp(App[int]):
         Binding("ctrl+b", "toggle_sidebar", "Sessions", id="app.sidebar"),
         Binding("ctrl+r", "toggle_panel", "Panel", id="app.panel"),
         Binding("ctrl+g", "stop_run", "Stop", id="app.stop"),
+        # Esc stops a run when nothing closer takes it (a menu, a dialog). Ctrl+C stops a run;
+        # idle (or just after stopping one), pressed twice within QUIT_WINDOW_S it quits;
+        # with text selected in the focused field it copies.
+        Binding("escape", "interrupt", "Stop the run", id="app.interrupt", show=False),
+        Binding("ctrl+c", "ctrl_c", "Stop the run; twice: quit", id="app.ctrl_c", show=False,
+                priority=True),
         Binding("ctrl+t", "history", "Branches", id="app.tree", show=False),
         Binding("ctrl+l", "focus_prompt", "Prompt", id="app.prompt", show=False),
         Binding("f1", "help", "Help", id="app.help"),
@@ -109,6 +117,8 @@ class OpenManusApp(App[int]):
         self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
+        self.queued: list[str] = []  # follow-ups typed during a run (``tui/queue.py``)
+        self._ctrl_c_at: float | None = None
         self._tools_dirty = False
         self._panel_pref: bool | None = None
         self._sidebar_pref: bool | None = None
@@ -129,6 +139,7 @@ class OpenManusApp(App[int]):
             yield Sidebar(id="sidebar")
             with Vertical(id="center"):
                 yield stream
+                yield QueuedMessages()
                 yield PromptBar(self._complete, id="prompt-bar")
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
@@ -541,12 +552,63 @@ class OpenManusApp(App[int]):
         if event.worker.group == "run" and event.state in (
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
         ):
-            self._after_run()
+            self._after_run(stopped=event.state == WorkerState.CANCELLED)
 
-    def _after_run(self) -> None:
-        """A run ended (finished, failed or stopped): offer Resume if it has work left."""
-        if self._has_main_screen():
-            self._schedule_resume_banner()
+    def _after_run(self, stopped: bool = False) -> None:
+        """A run ended: send the next queued message, or (stopped by the person: queued
+        messages are not sent) give them back to the prompt; offer Resume if work is left."""
+        if not self._has_main_screen():
+            return
+        if self.queued and stopped:
+            prompt = self._q(PromptInput)
+            prompt.load_text("\n\n".join([prompt.text.strip(), *self.queued]).strip())
+            prompt.move_cursor(prompt.document.end)
+            self.queued = []
+            self._show_queue()
+            self.notify("Queued messages were not sent (the run was stopped): they are back "
+                        "in the prompt.")
+        elif self.queued:
+            text = self.queued.pop(0)
+            self._show_queue()
+            self.run_task(text)
+            return
+        self._schedule_resume_banner()
+
+    def _show_queue(self) -> None:
+        self.run_worker(self._q(QueuedMessages).show(self.queued), group="queue",
+                        exclusive=True)
+
+    @on(QueueAction)
+    def _on_queue_action(self, message: QueueAction) -> None:
+        if not 0 <= message.index < len(self.queued):
+            return
+        text = self.queued.pop(message.index)
+        if message.action == "edit":
+            prompt = self._q(PromptInput)
+            prompt.load_text("\n\n".join([prompt.text.strip(), text]).strip())
+            prompt.move_cursor(prompt.document.end)
+            prompt.focus()
+        self._show_queue()
+
+    def action_interrupt(self) -> None:
+        if self.run_in_progress():
+            self.action_stop_run()
+
+    def action_ctrl_c(self) -> None:
+        focused = self.focused
+        if getattr(focused, "selected_text", "") and hasattr(focused, "action_copy"):
+            focused.action_copy()  # the editor's meaning wins when text is selected
+            return
+        now = self.clock()
+        if self.run_in_progress():
+            self.action_stop_run()
+            self._ctrl_c_at = now
+            return
+        if self._ctrl_c_at is not None and now - self._ctrl_c_at <= QUIT_WINDOW_S:
+            self.exit(0)
+            return
+        self._ctrl_c_at = now
+        self.notify("Press Ctrl+C again to quit.", timeout=QUIT_WINDOW_S)
 
     @on(SessionAction)
     async def _on_session_action(self, message: SessionAction) -> None:
@@ -610,8 +672,9 @@ class OpenManusApp(App[int]):
             self.run_slash(text)
             return
         if self.run_in_progress():
-            self.notify("The agent is still working; wait, or stop it with Ctrl+G.",
-                        severity="warning")
+            # Sent when the run ends (``_after_run``); shown queued meanwhile.
+            self.queued.append(text)
+            self._show_queue()
             return
         if self.runtime is None and not self.ready.is_set():
             # Typed in the first seconds: kept, and run as soon as the runtime is open.
