@@ -461,3 +461,49 @@ async def test_ctrl_c_stops_a_run_and_twice_quits(isolated_env: Path) -> None:
         clock.now += 1
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
+
+
+# ---- after a run --------------------------------------------------------------------------------
+async def test_the_answer_is_shown_once_and_the_elapsed_time_stays(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real OpenAI-style model (the loopback server) streams its closing text and calls
+    ``terminate`` with the same answer: the stream shows it once, as the answer. The status
+    line keeps the run's duration after it ends (it went back to 0:00)."""
+    from conftest import use_server
+    from openai_server import OpenAITestServer, Reply, ToolCallSpec
+
+    from openmanus_tui.tui import scenes
+    from openmanus_tui.tui.app import OpenManusApp
+
+    answer = "The workspace is **empty**."
+    replies = [Reply(text="Let me look.", tool_calls=[ToolCallSpec("list_files", {"path": "."})]),
+               Reply(text=answer, tool_calls=[ToolCallSpec("terminate", {"answer": answer})])]
+    clock = scenes.FixedClock()
+    with OpenAITestServer(replies) as server:
+        use_server(monkeypatch, server)
+        app = OpenManusApp(overrides={"approval": {"mode": "yolo"}}, clock=clock, blink=False)
+        handle = app.handle_event
+
+        def handle_and_take_time(event) -> None:
+            if event.type == "run_finished":
+                clock.now += 75  # the run took 75 s
+            handle(event)
+
+        app.handle_event = handle_and_take_time  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            await app.ready.wait()
+            await _type(pilot, app, "what is here?")
+            await wait_for(pilot, lambda: app.session is not None
+                           and app.status.state == "completed", timeout=60)
+            await wait_for(pilot, lambda: not app.run_in_progress(), timeout=60)
+            await pilot.pause(0.1)
+            blocks = app.query_one("#stream").transcript.blocks
+            assert [b.kind for b in blocks] == ["user", "thought", "action", "observation",
+                                                "answer"]
+            assert blocks[-1].text == answer
+            assert "1:15 │" in _status(app)
+            app._tick()
+            clock.now += 30
+            app.refresh_status()
+            assert "1:15 │" in _status(app)  # the last run's duration, not a running clock

@@ -117,6 +117,7 @@ class OpenManusApp(App[int]):
         self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
+        self._last_elapsed = 0.0  # the last run's duration, shown once it has ended
         self.queued: list[str] = []  # follow-ups typed during a run (``tui/queue.py``)
         self._ctrl_c_at: float | None = None
         self._tools_dirty = False
@@ -429,6 +430,7 @@ class OpenManusApp(App[int]):
     async def _show_transcript(self, transcript: Transcript) -> None:
         if transcript.run_state == "interrupted":
             transcript.mark_interrupted()  # calls shown "running" ended with the process
+        self._last_elapsed = transcript.last_run_seconds
         stream = self._q(StreamView)
         await stream.show(transcript)
         self._schedule_resume_banner()
@@ -769,7 +771,7 @@ class OpenManusApp(App[int]):
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
-            self._run_started_at = None
+            self._stop_clock()
             if self._has_main_screen():  # not when the app is closing under the run
                 self.refresh_status()
                 await self.refresh_sessions()
@@ -818,7 +820,7 @@ class OpenManusApp(App[int]):
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "run_finished":
-            self._run_started_at = None
+            self._stop_clock()
         if kind in ("run_started", "tool_finished", "run_finished"):
             self.refresh_memory()  # what the next model call will contain just changed
         if kind not in ("thought_delta", "tool_output"):
@@ -893,8 +895,15 @@ class OpenManusApp(App[int]):
         if self.settings is not None:
             self.status.approval = self.settings.approval.mode
         started = self._run_started_at
-        self.status.elapsed = (self.clock() - started) if started is not None else 0.0
+        # After a run: its duration stays on the line (it used to fall back to 0:00).
+        self.status.elapsed = (self.clock() - started) if started is not None \
+            else self._last_elapsed
         self._q(StatusLine).show(self.status)
+
+    def _stop_clock(self) -> None:
+        if self._run_started_at is not None:
+            self._last_elapsed = self.clock() - self._run_started_at
+        self._run_started_at = None
 
     def _tick(self) -> None:
         if self._run_started_at is not None:

@@ -95,6 +95,7 @@ class Transcript:
         self.totals = Totals()
         self.run_state = "idle"
         self.run_started_ts: float | None = None
+        self.last_run_seconds = 0.0  # how long the last finished run took
         self.model = ""
         self.profile = ""
         self.isolation: str | None = None
@@ -157,6 +158,8 @@ class Transcript:
 
     def _on_run_finished(self, e: ev.RunFinished) -> list[str]:
         self.run_state = e.status
+        if self.run_started_ts is not None and e.ts:
+            self.last_run_seconds = max(0.0, e.ts - self.run_started_ts)
         changed = []
         for key in [b.key for b in self.blocks if b.streaming]:
             self.by_key[key].streaming = False
@@ -280,11 +283,24 @@ class Transcript:
 
     def _on_final_answer(self, e: ev.FinalAnswer) -> list[str]:
         changed: list[str] = []
-        # The model's last message is both a thought and the answer: show it once, as the answer.
-        last = self.blocks[-1] if self.blocks else None
-        if last is not None and last.kind == "thought" and last.text.strip() == e.text.strip():
-            self._remove(last.key)
-            changed.append(f"-{last.key}")
+        # The model's last message is both a thought and the answer, and a ``terminate`` call
+        # carries the answer again: show it once, as the answer. Only this run's closing
+        # blocks are looked at (back to the last thought or user message).
+        for block in reversed(list(self.blocks)):
+            if block.kind == "user":
+                break
+            rec = self.calls.get(block.call_id or "")
+            if block.kind in ("action", "observation") and rec is not None \
+                    and rec.tool == "terminate":
+                self._remove(block.key)
+                changed.append(f"-{block.key}")
+            elif block.kind == "thought":
+                if block.text.strip() == e.text.strip():
+                    self._remove(block.key)
+                    changed.append(f"-{block.key}")
+                break
+            elif block.kind != "notice":
+                break
         changed.append(self._add("answer", text=e.text).key)
         return changed
 
