@@ -155,9 +155,10 @@ def assign_steps(
     checkpoint therefore keep their own events apart.
 
     Each checkpoint's ``step`` is renumbered 1, 2, 3… in the order the checkpoints were made,
-    across all branches: a step number names one step of the session (what the tree, replay
-    and ``fork --at`` show). LangGraph's own numbers start at -1 and restart on every branch,
-    so two branches showed the same numbers for different steps.
+    across all branches: a step number names one step of the session (what the tree and the
+    workbench's replay bar show). LangGraph's own numbers (kept in the stored events) start at
+    -1 and restart on every branch, so two branches showed the same numbers for different
+    steps.
     """
     checkpoints: list[tuple[int, dict[str, Any]]] = []
     steps: dict[str, list[Any]] = {}
@@ -250,12 +251,7 @@ async def branch_events(db: Database, session_id: str, head: str) -> list[Event]
     wanted = {row[0] for cid in lineage if cid not in superseded for row in steps.get(cid, [])}
     wanted |= {row[0] for row in trailing.get(head, [])}
     wanted |= {seq for seq, data in checkpoints if data["checkpoint_id"] in on_branch}
-    numbers = {data["checkpoint_id"]: data["step"] for _, data in checkpoints}
-    events = [parse_event(row[3]) for row in rows if row[0] in wanted]
-    for event in events:
-        if event.type == "checkpoint":  # the tree's numbers (see assign_steps)
-            event.step = numbers.get(event.checkpoint_id, event.step)  # type: ignore[union-attr]
-    return events
+    return [parse_event(row[3]) for row in rows if row[0] in wanted]
 
 
 async def lineage_sql(db: Database, session_id: str, checkpoint_id: str) -> list[str]:
