@@ -72,6 +72,19 @@ async def test_slash_help_typed_quickly_runs_help() -> None:
         assert prompt.text == ""
 
 
+async def test_enter_on_a_complete_command_name_sends_it() -> None:
+    # "/approval" offers "/approval " (its argument is optional): Enter sends the command.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        prompt = app.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press(*"/approval", "enter")
+        await pilot.pause()
+        assert prompt.text == ""
+        assert any(n.message == "Approval mode: auto" for n in app._notifications)
+
+
 def _key(key: str):
     from textual import events
 

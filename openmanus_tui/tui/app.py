@@ -763,6 +763,7 @@ class OpenManusApp(App[int]):
                 self.status.model = self.session.record.model
                 self.status.profile = self.session.record.profile
                 self._probe_isolation()
+                self.run_worker(self.refresh_sessions(), group="sessions")  # list it now
             if text is None:
                 await self.session.resume(approver=self.approve, on_event=self._listener)
             else:

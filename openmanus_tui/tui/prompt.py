@@ -57,8 +57,9 @@ class PromptInput(TextArea):
             event.stop()
             before = self.text
             self._take_completion()
-            # Enter on an already complete command (nothing to add) sends it.
-            if key == "enter" and self.text == before:
+            # Enter on an already complete command sends it: nothing to add, or only the space
+            # before an (optional) argument ("/resume" offers "/resume ").
+            if key == "enter" and self.text.rstrip() == before.rstrip():
                 self._submit()
             return
         if key == "enter":
