@@ -35,7 +35,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="openmanus", description="OpenManus TUI: run, watch and steer an agent.")
+    parser = _Parser(
+        prog="openmanus",
+        usage="openmanus [TASK] [--workspace DIR] [--model SPEC] [--approval MODE] "
+              "[--resume ID | --last] | openmanus COMMAND ...",
+        description="OpenManus TUI: run, watch and steer an agent. Without a command: the "
+                    "workbench, working in the current folder (or --workspace); a TASK starts "
+                    "at once.",
+    )
     parser.add_argument("--version", action="version", version=f"openmanus {__version__}")
     parser.add_argument(
         "--config", metavar="FILE", help="configuration file (default: the user config dir)"
@@ -44,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--last", action="store_true", help="open the workbench on the newest session"
     )
+    # Workbench options (their own dests: the commands have options of the same names).
+    parser.add_argument("--workspace", metavar="DIR", dest="top_workspace",
+                        help="the folder new sessions work in (default: the current folder)")
+    parser.add_argument("--model", metavar="SPEC", dest="top_model",
+                        help="openai:<model> or scripted:<name>")
+    parser.add_argument("--approval", choices=["ask", "auto", "yolo"], dest="top_approval",
+                        help="approval mode")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def run_options(p: argparse.ArgumentParser) -> None:
@@ -110,14 +124,49 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# Top-level options that take a value (their value is not a TASK or a command).
+_VALUE_OPTIONS = {"--config", "--resume", "--workspace", "--model", "--approval"}
+
+
+def split_task(argv: list[str], commands: set[str]) -> tuple[str | None, list[str]]:
+    """(TASK, the other arguments) of ``openmanus [TASK] [options]``: the first positional
+    argument is a TASK unless it names a command (``--`` ends the options, for a task that
+    starts with a dash or is a command's name)."""
+    skip = False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--":
+            rest = argv[index + 1:]
+            return (" ".join(rest) or None), argv[:index]
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif arg.startswith("-"):
+            continue
+        elif arg in commands:
+            return None, argv
+        else:
+            return arg, argv[:index] + argv[index + 1:]
+    return None, argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        subparsers = next(a for a in parser._actions
+                          if isinstance(a, argparse._SubParsersAction))
+        task, argv = split_task(argv, set(subparsers.choices))
         args = parser.parse_args(argv)
+        args.workbench_task = task
         if args.config:
             os.environ["OPENMANUS_CONFIG"] = args.config
         if args.command is None:
             return _workbench(args)
+        for option in ("workspace", "model", "approval"):
+            if getattr(args, f"top_{option}", None):
+                raise ConfigError(f"--{option} goes after the command: "
+                                  f"openmanus {args.command} ... --{option} ...")
         if args.command == "serve":
             return _serve(args)
         return asyncio.run(_dispatch(args))
@@ -140,9 +189,27 @@ def _workbench(args: argparse.Namespace) -> int:
     """Bare ``openmanus``: the Textual workbench (imported only here, the core never does).
     The app reads the settings itself, after its first frame; a broken config file ends it
     with the same one-line error and exit status as every other command."""
+    from pathlib import Path
+
     from openmanus_tui.tui.app import run_tui
 
-    return run_tui(session_id=args.resume, resume_last=args.last)
+    if args.workbench_task is not None and (args.resume or args.last):
+        raise ConfigError("a TASK starts a new session: leave out --resume/--last")
+    workspace = Path(args.top_workspace or os.getcwd()).expanduser()
+    if not workspace.is_dir():
+        raise ConfigError(f"--workspace {args.top_workspace}: no such folder",
+                          hint="Create it first, or pick an existing folder.")
+    overrides: dict[str, Any] = {"sandbox": {"workspace": str(workspace.resolve())}}
+    if args.top_approval:
+        overrides["approval"] = {"mode": args.top_approval}
+    if args.top_model:
+        provider, sep, name = args.top_model.partition(":")
+        if not sep or not name or provider not in ("openai", "scripted"):
+            raise ConfigError(f"--model {args.top_model!r} is not a model spec; "
+                              "expected openai:<model> or scripted:<name>")
+        overrides["model"] = {"provider": provider, "name": name}
+    return run_tui(session_id=args.resume, resume_last=args.last, overrides=overrides,
+                   task=args.workbench_task)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -4,6 +4,12 @@ Uses the same recorded scenes and fixed clock as the snapshot tests, in a throwa
 data folder, so the images are reproducible:
 
     python screenshots/make_screenshots.py [OUTPUT_DIR] [--only NAME ...]
+
+The PNGs are drawn with an installed monospace font (``PNG_FONT``, Debian/Ubuntu:
+``apt-get install fonts-dejavu-core``; ``pip install cairosvg``). Textual's SVGs name
+"Fira Code, monospace" and load Fira Code from the web, which a browser does; cairosvg takes
+the first family only, and fontconfig answered a missing "Fira Code" with a proportional font,
+so box borders and columns no longer lined up.
 """
 
 from __future__ import annotations
@@ -16,6 +22,33 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PNG_FONT = "DejaVu Sans Mono"
+SVG_FONT_RULE = "font-family: Fira Code, monospace;"
+
+
+def png_font() -> str:
+    """``PNG_FONT`` if fontconfig has it (else exit with how to install it)."""
+    import subprocess
+
+    try:
+        found = subprocess.run(["fc-list", PNG_FONT], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        found = ""
+    if not found.strip():
+        sys.exit(f"make_screenshots: the font {PNG_FONT!r} is not installed "
+                 "(apt-get install fonts-dejavu-core); the PNGs would be drawn with a "
+                 "proportional font")
+    return PNG_FONT
+
+
+def svg_to_png(svg: Path, width: int) -> None:
+    import cairosvg
+
+    text = svg.read_text(encoding="utf-8")
+    assert SVG_FONT_RULE in text, "Textual's SVG changed: check the font rule"
+    text = text.replace(SVG_FONT_RULE, f'font-family: "{png_font()}";')
+    cairosvg.svg2png(bytestring=text.encode("utf-8"), write_to=str(svg.with_suffix(".png")),
+                     output_width=width)
 
 
 async def shoot(name: str, out: Path, size: tuple[int, int], theme: str,
@@ -101,7 +134,22 @@ async def replay_scene(app, pilot) -> None:
     await history_scenes.stage_replay(pilot)
 
 
+async def welcome_scene(app, pilot) -> None:
+    """The first screen: no session yet, the demo model (no key), a chosen folder."""
+    await app.ready.wait()
+    app.settings.sandbox.workspace = Path("/home/you/project")
+    app._refresh_welcome()
+    await pilot.pause(0.3)
+
+
+async def approval_narrow_scene(app, pilot) -> None:
+    await approval_scene(app, pilot)
+
+
 SHOTS = [
+    ("welcome", (140, 40), "openmanus-dark", welcome_scene),
+    ("welcome-80x24", (80, 24), "openmanus-dark", welcome_scene),
+    ("approval-80x24", (80, 24), "openmanus-dark", approval_narrow_scene),
     ("main", (140, 40), "openmanus-dark", main_scene),
     ("approval", (140, 44), "openmanus-dark", approval_scene),
     ("inspector", (140, 40), "openmanus-dark", inspector_scene),
@@ -121,17 +169,17 @@ SHOTS = [
 async def run(out: Path, only: set[str]) -> None:
     from openmanus_tui.runtime.session import AgentSession
 
+    from openmanus_tui.tui import welcome
+
     # The sandbox level depends on the machine; the recorded scene says L2.
     AgentSession.isolation = lambda self: "L2"  # type: ignore[method-assign]
+    welcome.sandbox_level = lambda settings: "L2"
     for name, size, theme, stage in SHOTS:
         if only and name not in only:
             continue
         svg = await shoot(name, out, size, theme, stage)
         try:
-            import cairosvg
-
-            cairosvg.svg2png(url=str(svg), write_to=str(svg.with_suffix(".png")),
-                             output_width=size[0] * 10)
+            svg_to_png(svg, size[0] * 10)
         except ImportError:
             pass
         print(svg)

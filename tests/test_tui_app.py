@@ -57,7 +57,8 @@ async def test_full_task_approve_edit_deny(isolated_env: Path) -> None:
         screen = await next_approval(app, pilot)
         assert screen.call.tool == "list_files"
         assert app.title.startswith("⚠ APPROVAL NEEDED")
-        assert app.focused is screen.query_one("#deny-reason", Input)  # not approve
+        # Neither approve nor the reason box: the scrolling body, where keys do nothing.
+        assert app.focused is screen.query_one("#approval-scroll")
         await pilot.click("#approve")
 
         # 2. file_write: edited. Invalid JSON and a schema violation are refused in place.
@@ -86,9 +87,10 @@ async def test_full_task_approve_edit_deny(isolated_env: Path) -> None:
         assert screen.call.tool == "file_read"
         await pilot.click("#approve")
 
-        # 4. shell_exec: denied with a reason typed into the (focused) reason box.
+        # 4. shell_exec: denied with a reason typed into the reason box.
         screen = await next_approval(app, pilot)
         assert screen.call.tool == "shell_exec"
+        screen.query_one("#deny-reason", Input).focus()
         await pilot.press(*"no shell today", "enter")
 
         await wait_for(pilot, lambda: not app.run_in_progress())
@@ -121,10 +123,10 @@ async def test_type_ahead_cannot_approve(monkeypatch: pytest.MonkeyPatch) -> Non
         screen = app.screen
         assert isinstance(screen, ApprovalScreen)
         assert screen.query_one("#approve", Button).disabled
-        # Keys typed ahead: the approve shortcut and text land harmlessly.
-        await pilot.press("ctrl+s", "y", "e", "s")
+        # Keys typed ahead: the approve shortcut, text and Enter land harmlessly.
+        await pilot.press("ctrl+s", "y", "e", "s", "enter")
         assert app.screen is screen
-        assert screen.query_one("#deny-reason", Input).value == "yes"
+        assert screen.query_one("#deny-reason", Input).value == ""
         screen._arm()
         await pilot.press("ctrl+s")  # deliberate, after the modal has been shown
         await wait_for(pilot, lambda: app.screen is not screen)
@@ -182,11 +184,13 @@ async def test_typing_while_a_run_streams_stays_responsive(isolated_env: Path) -
         assert prompt.text == "hey"
         shown = next(b for b in stream.transcript.blocks if b.kind == "thought")
         assert 0 < len(shown.text) < len(words)  # mid-stream
-        await pilot.press("enter")  # refused while running; the line stays in the history
+        await pilot.press("enter")  # queued while running; the line is in the history
         assert prompt.prompt_history[-1] == "hey"
-        await pilot.press("ctrl+g")  # stop the run
+        assert app.queued == ["hey"]
+        await pilot.press("ctrl+g")  # stop the run: the queued line comes back, unsent
         await wait_for(pilot, lambda: not app.run_in_progress())
         assert app.status.state == "cancelled"
+        assert prompt.text == "hey"
 
 
 async def test_sessions_rename_and_delete_with_confirmation() -> None:

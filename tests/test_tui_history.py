@@ -326,20 +326,23 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
         assert bar.emitted == stored[: len(bar.emitted)]
         assert isinstance(stored[len(bar.emitted)], ev.Checkpoint)
         assert [b.kind for b in shown(app).blocks] == ["notice", "user", "thought", "action"]
-        last_step = [e.step for e in bar.emitted if isinstance(e, ev.Checkpoint)][-1]
+        # Steps are named by the tree's numbers (1, 2, 3… across branches), not LangGraph's.
+        numbers = {cid: n.step for cid, n in (await app.session.history.tree()).nodes.items()}
+        last_step = numbers[[e.checkpoint_id for e in bar.emitted
+                             if isinstance(e, ev.Checkpoint)][-1]]
         assert f"at step {last_step} ·" in str(bar.query_one("#replay-progress").render())
         # The status line tells a paused replay from a run (the replayed run has started).
         assert str(app.query_one(StatusLine).render()).startswith(" replay paused ")
 
         # Jump to a step: the stream is rebuilt up to it.
-        call_step = next(e.step for e in stored
-                         if isinstance(e, ev.Checkpoint) and e.nodes == ["call_tool"])
+        call_checkpoint = next(e.checkpoint_id for e in stored
+                               if isinstance(e, ev.Checkpoint) and e.nodes == ["call_tool"])
         jump = bar.query_one("#replay-jump", Input)
-        jump.value = str(call_step)
+        jump.value = str(numbers[call_checkpoint])
         jump.focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: bar.emitted and bar.emitted[-1].type == "checkpoint"
-                       and bar.emitted[-1].step == call_step)
+                       and bar.emitted[-1].checkpoint_id == call_checkpoint)
         assert any(b.kind == "observation" for b in shown(app).blocks)
 
         # Play to the end: exactly the stored events, and the same stream as the live run.

@@ -106,7 +106,7 @@ async def test_always_allow_rule_approves_matching_calls_only(
 
         screen = await next_approval(app, pilot)
         assert screen.call.args["command"] == "echo one > one.txt"
-        assert app.focused is screen.query_one("#deny-reason", Input)  # never "always"
+        assert app.focused is screen.query_one("#approval-scroll")  # never "always"
         await pilot.click("#always")
         editor = await settled_editor(app, pilot)
         pattern = editor.query_one("#rule-pattern", Input)
@@ -141,6 +141,7 @@ async def test_always_allow_rule_approves_matching_calls_only(
         # "echo two" runs by the rule; "touch three" is asked about, and denied.
         screen = await next_approval(app, pilot)
         assert screen.call.args["command"] == "touch three.txt"
+        screen.query_one("#deny-reason", Input).focus()
         await pilot.press(*"not now", "enter")
         await wait_for(pilot, lambda: not app.run_in_progress())
         events = await app.runtime.db.events(app.session.id)

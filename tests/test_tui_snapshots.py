@@ -89,3 +89,25 @@ def test_narrow_80x24(snap_compare) -> None:
 @pytest.mark.parametrize("theme", ["openmanus-light", "openmanus-ember"])
 def test_themes(snap_compare, theme: str) -> None:
     assert snap_compare(make_app(theme), terminal_size=(140, 40), run_before=main_scene)
+
+
+async def settled(pilot) -> None:
+    await pilot.app.ready.wait()
+    await pilot.pause(0.3)
+
+
+def test_welcome_80x24(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first screen at 80×24: the demo model that will run (no key), the workspace, the
+    approval mode and the example tasks."""
+    from openmanus_tui.tui import welcome
+
+    monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L2")
+    settings = load_settings({"sandbox": {"workspace": "/home/you/project"}})
+    app = OpenManusApp(settings, clock=scenes.FixedClock(),
+                       wall_clock=lambda: scenes.BASE_TS + 3600, blink=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled)
+
+
+def test_approval_modal_80x24(snap_compare) -> None:
+    """Every button on screen; the body scrolls between the docked title and buttons."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=approval_scene)

@@ -32,3 +32,8 @@ async def send(pilot: Any, text: str, *, close_menu: bool = False) -> None:
     if close_menu and text.startswith("/"):
         await pilot.press("escape")
     await pilot.press("enter")
+
+
+def screen_text(app: Any) -> str:
+    """The active screen as plain text, one line per terminal row (what a person reads)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

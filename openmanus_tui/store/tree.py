@@ -153,6 +153,12 @@ def assign_steps(
     An event records the checkpoint it follows; the events of one step are claimed by the
     next checkpoint whose parent is that checkpoint. Two branches forked from the same
     checkpoint therefore keep their own events apart.
+
+    Each checkpoint's ``step`` is renumbered 1, 2, 3… in the order the checkpoints were made,
+    across all branches: a step number names one step of the session (what the tree and the
+    workbench's replay bar show). LangGraph's own numbers (kept in the stored events) start at
+    -1 and restart on every branch, so two branches showed the same numbers for different
+    steps.
     """
     checkpoints: list[tuple[int, dict[str, Any]]] = []
     steps: dict[str, list[Any]] = {}
@@ -164,6 +170,7 @@ def assign_steps(
             continue
         data = json.loads(payload)
         checkpoints.append((seq, data))
+        data["step"] = len(checkpoints)
         steps[checkpoint_id] = pending.pop(data.get("parent_id"), [])
     return checkpoints, steps, pending
 

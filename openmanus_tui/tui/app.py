@@ -32,11 +32,14 @@ from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.queue import QueueAction, QueuedMessages
+from openmanus_tui.tui.resume_banner import ResumeChosen
 from openmanus_tui.tui.sidebar import SessionAction, Sidebar
 from openmanus_tui.tui.status import StatusInfo, StatusLine
 from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.welcome import ExampleChosen
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
+QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
@@ -60,6 +64,12 @@ class OpenManusApp(App[int]):
         Binding("ctrl+b", "toggle_sidebar", "Sessions", id="app.sidebar"),
         Binding("ctrl+r", "toggle_panel", "Panel", id="app.panel"),
         Binding("ctrl+g", "stop_run", "Stop", id="app.stop"),
+        # Esc stops a run when nothing closer takes it (a menu, a dialog). Ctrl+C stops a run;
+        # idle (or just after stopping one), pressed twice within QUIT_WINDOW_S it quits;
+        # with text selected in the focused field it copies.
+        Binding("escape", "interrupt", "Stop the run", id="app.interrupt", show=False),
+        Binding("ctrl+c", "ctrl_c", "Stop the run; twice: quit", id="app.ctrl_c", show=False,
+                priority=True),
         Binding("ctrl+t", "history", "Branches", id="app.tree", show=False),
         Binding("ctrl+l", "focus_prompt", "Prompt", id="app.prompt", show=False),
         Binding("f1", "help", "Help", id="app.help"),
@@ -77,6 +87,8 @@ class OpenManusApp(App[int]):
         wall_clock: Callable[[], float] = time.time,
         extra_theme_dirs: list | None = None,
         blink: bool = True,
+        overrides: dict[str, Any] | None = None,
+        task: str | None = None,
     ) -> None:
         super().__init__()
         # Tests and screenshots turn cursor blinking off so that frames are deterministic.
@@ -91,16 +103,23 @@ class OpenManusApp(App[int]):
         self.wall_clock = wall_clock
         self.session_records: list[Any] = []
         self.ready = asyncio.Event()
-        self.status = StatusInfo(
-            approval=settings.approval.mode if settings else "",
-            model=settings.model.spec if settings else "",
-        )
+        # Settings overrides from the command line (``openmanus --workspace/--model/--approval``),
+        # applied when the app loads the settings itself.
+        self._overrides = overrides
+        self.status = StatusInfo()
+        self._default_model = ""  # the model a new session runs without a /model switch
+        if settings is not None:
+            self._status_from_settings()
         self._starting = True  # until the runtime is open (``_boot``)
-        self._pending_task: str | None = None  # typed before the runtime was open
+        # Typed before the runtime was open, or given on the command line: run once it is.
+        self._pending_task: str | None = task
         self.replay_state: str | None = None  # "replay paused" etc. while a replay bar is open
         self._theme_dirs = [shipped_theme_dir(), user_theme_dir(), *(extra_theme_dirs or [])]
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
+        self._last_elapsed = 0.0  # the last run's duration, shown once it has ended
+        self.queued: list[str] = []  # follow-ups typed during a run (``tui/queue.py``)
+        self._ctrl_c_at: float | None = None
         self._tools_dirty = False
         self._panel_pref: bool | None = None
         self._sidebar_pref: bool | None = None
@@ -115,10 +134,13 @@ class OpenManusApp(App[int]):
 
     # ---- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        stream = StreamView(id="stream")
+        stream.placeholder_factory = self._make_welcome
         with Horizontal(id="main"):
             yield Sidebar(id="sidebar")
             with Vertical(id="center"):
-                yield StreamView(id="stream")
+                yield stream
+                yield QueuedMessages()
                 yield PromptBar(self._complete, id="prompt-bar")
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
@@ -185,6 +207,18 @@ class OpenManusApp(App[int]):
         )
         self._q("#panel-slot").display = panel
         self._q("#sidebar").display = sidebar
+        self._keep_focus_visible()
+
+    def _keep_focus_visible(self) -> None:
+        """Focus left inside a pane that was just hidden would keep taking keys (the sidebar's
+        ``n`` replaced the conversation while one typed): give it to the prompt."""
+        main = self.screen_stack[0] if self.screen_stack else None
+        focused = main.focused if main is not None else None
+        if focused is None:
+            return
+        hidden = [self._q("#panel-slot"), self._q("#sidebar")]
+        if any(not pane.display and pane in focused.ancestors_with_self for pane in hidden):
+            self._q(PromptInput).focus()
 
     async def on_unmount(self) -> None:
         # Stop a run before the database closes under it.
@@ -259,7 +293,7 @@ class OpenManusApp(App[int]):
 
         try:
             config = await asyncio.to_thread(importlib.import_module, "openmanus_tui.config")
-            self.settings = await asyncio.to_thread(config.load_settings)
+            self.settings = await asyncio.to_thread(config.load_settings, self._overrides)
         except ConfigError as exc:
             from rich.text import Text  # plain text: a path or key may look like markup
 
@@ -270,7 +304,8 @@ class OpenManusApp(App[int]):
         if wanted != self.theme:
             self.theme = wanted  # the guess was wrong (the config changed): re-style once
         self._apply_settings()
-        self.status.model = self.status.model or self.settings.model.spec
+        self._status_from_settings()
+        self._refresh_welcome()
         self.refresh_status()
         return True
 
@@ -302,6 +337,7 @@ class OpenManusApp(App[int]):
                 )
                 self.runtime = await module.Runtime.open(self.settings)
             settle_after_startup()
+            self._probe_sandbox()
             self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
@@ -380,12 +416,54 @@ class OpenManusApp(App[int]):
             self.status.isolation = level
             self.refresh_status()
 
+    @work(group="sandbox-probe", exclusive=True)
+    async def _probe_sandbox(self) -> None:
+        """The isolation a new session will get, for the status line before any session
+        exists (a session's own level replaces it, ``_probe_isolation``)."""
+        from openmanus_tui.tui.welcome import sandbox_level
+
+        level = await asyncio.to_thread(sandbox_level, self.settings)
+        if self.session is None and self._has_main_screen():
+            self.status.isolation = level
+            self.refresh_status()
+
     async def _show_transcript(self, transcript: Transcript) -> None:
+        if transcript.run_state == "interrupted":
+            transcript.mark_interrupted()  # calls shown "running" ended with the process
+        self._last_elapsed = transcript.last_run_seconds
         stream = self._q(StreamView)
         await stream.show(transcript)
+        self._schedule_resume_banner()
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
+
+    def _status_from_settings(self) -> None:
+        """The status line of a new session: the model that will really run (the offline demo
+        when no key is configured), the profile and the approval mode."""
+        from openmanus_tui.tui.welcome import model_in_use
+
+        self._default_model = model_in_use(self.settings)[0]
+        self.status.model = self._default_model
+        self.status.profile = self.settings.agent.profile
+        self.status.approval = self.settings.approval.mode
+
+    def _make_welcome(self) -> Any:
+        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+
+        return Welcome(WelcomeInfo.of(self.settings))
+
+    def _refresh_welcome(self) -> None:
+        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+
+        if self._has_main_screen():
+            for welcome in self._q(StreamView).query(Welcome):
+                welcome.update_info(WelcomeInfo.of(self.settings))
+
+    @on(ExampleChosen)
+    def _on_example(self, message: ExampleChosen) -> None:
+        self._q(PromptInput).focus()
+        self._on_prompt(PromptInput.Submitted(message.text))
 
     def starting_up(self) -> bool:
         """True (and says so) while the settings are not loaded yet: the first second."""
@@ -403,13 +481,141 @@ class OpenManusApp(App[int]):
         # Created in the database when the first task is sent, so idle clicks leave no trace.
         self.session = None
         self.title = "OpenManus — new session"
-        self.status.model = self.settings.model.spec
+        self._status_from_settings()
         self.run_worker(self._show_transcript(Transcript()), group="open", exclusive=True)
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
 
+    # ---- resuming an interrupted run (tui/resume_banner.py) ------------------------------------
+    def _schedule_resume_banner(self) -> None:
+        self.run_worker(self._sync_resume_banner(), group="resume-banner", exclusive=True)
+
+    async def _sync_resume_banner(self) -> None:
+        """Show the Resume banner while the open session has work left and nothing runs."""
+        from openmanus_tui.tui.resume_banner import ResumeBanner, banner_text
+
+        if not self._has_main_screen():
+            return
+        center = self._q("#center")
+        text = None
+        session = self.session
+        if not (session is None or self.runtime is None or self.run_in_progress()
+                or self.replay_state):
+            waiting, unfinished = await session.pending()
+            if (waiting or unfinished) and session is self.session and not self.run_in_progress():
+                stopped = self._q(StreamView).transcript.run_state == "cancelled"
+                text = banner_text(waiting, stopped)
+        shown = list(center.query(ResumeBanner))
+        if shown and text is not None and shown[0].text == text:
+            return  # already there: replacing it would move the button under a click
+        for old in shown:
+            await old.remove()
+        if text is not None:
+            await center.mount(ResumeBanner(text), before=self._q(StreamView))
+
+    def action_resume(self, session_id: str | None = None) -> None:
+        """Continue the open session's interrupted run (or open ``session_id`` first)."""
+        if self.starting_up():
+            return
+        if self.run_in_progress():
+            self.notify("The agent is already working.", severity="warning")
+            return
+        if session_id is None and self.session is None:
+            self.notify("No session to resume: open one from the sessions list (Ctrl+B).",
+                        severity="warning")
+            return
+        self.run_worker(self._resume(session_id), group="resume", exclusive=True)
+
+    async def _resume(self, session_id: str | None) -> None:
+        if session_id is not None and (self.session is None or self.session.id != session_id):
+            await self.open_session(session_id)
+            if self.session is None or self.session.id != session_id:
+                return  # could not open it (said so)
+        waiting, unfinished = await self.session.pending()
+        if not (waiting or unfinished):
+            self.notify("Nothing to resume: this session's last run finished.")
+            return
+        self.run_task(None)
+
+    @on(ResumeChosen)
+    async def _on_resume_chosen(self, message: ResumeChosen) -> None:
+        from openmanus_tui.tui.resume_banner import ResumeBanner
+
+        if message.resume:
+            self.action_resume()
+        else:
+            for banner in list(self._q("#center").query(ResumeBanner)):
+                await banner.remove()
+            self.action_focus_prompt()
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        from textual.worker import WorkerState
+
+        if event.worker.group == "run" and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
+        ):
+            self._after_run(stopped=event.state == WorkerState.CANCELLED)
+
+    def _after_run(self, stopped: bool = False) -> None:
+        """A run ended: send the next queued message, or (stopped by the person: queued
+        messages are not sent) give them back to the prompt; offer Resume if work is left."""
+        if not self._has_main_screen():
+            return
+        if self.queued and stopped:
+            prompt = self._q(PromptInput)
+            prompt.load_text("\n\n".join([prompt.text.strip(), *self.queued]).strip())
+            prompt.move_cursor(prompt.document.end)
+            self.queued = []
+            self._show_queue()
+            self.notify("Queued messages were not sent (the run was stopped): they are back "
+                        "in the prompt.")
+        elif self.queued:
+            text = self.queued.pop(0)
+            self._show_queue()
+            self.run_task(text)
+            return
+        self._schedule_resume_banner()
+
+    def _show_queue(self) -> None:
+        self.run_worker(self._q(QueuedMessages).show(self.queued), group="queue",
+                        exclusive=True)
+
+    @on(QueueAction)
+    def _on_queue_action(self, message: QueueAction) -> None:
+        if not 0 <= message.index < len(self.queued):
+            return
+        text = self.queued.pop(message.index)
+        if message.action == "edit":
+            prompt = self._q(PromptInput)
+            prompt.load_text("\n\n".join([prompt.text.strip(), text]).strip())
+            prompt.move_cursor(prompt.document.end)
+            prompt.focus()
+        self._show_queue()
+
+    def action_interrupt(self) -> None:
+        if self.run_in_progress():
+            self.action_stop_run()
+
+    def action_ctrl_c(self) -> None:
+        focused = self.focused
+        if getattr(focused, "selected_text", "") and hasattr(focused, "action_copy"):
+            focused.action_copy()  # the editor's meaning wins when text is selected
+            return
+        now = self.clock()
+        if self.run_in_progress():
+            self.action_stop_run()
+            self._ctrl_c_at = now
+            return
+        if self._ctrl_c_at is not None and now - self._ctrl_c_at <= QUIT_WINDOW_S:
+            self.exit(0)
+            return
+        self._ctrl_c_at = now
+        self.notify("Press Ctrl+C again to quit.", timeout=QUIT_WINDOW_S)
+
     @on(SessionAction)
     async def _on_session_action(self, message: SessionAction) -> None:
+        if message.action == "resume" and message.session_id:
+            self.action_resume(message.session_id)
         if message.action == "new":
             self.action_new_session()
         elif message.action == "open" and message.session_id:
@@ -479,8 +685,9 @@ class OpenManusApp(App[int]):
             self.run_slash(text)
             return
         if self.run_in_progress():
-            self.notify("The agent is still working; wait, or stop it with Ctrl+G.",
-                        severity="warning")
+            # Sent when the run ends (``_after_run``); shown queued meanwhile.
+            self.queued.append(text)
+            self._show_queue()
             return
         if self.runtime is None and not self.ready.is_set():
             # Typed in the first seconds: kept, and run as soon as the runtime is open.
@@ -529,6 +736,8 @@ class OpenManusApp(App[int]):
             branching.slash(self, name, arg)
         elif name == "rules":
             self.action_rules()
+        elif name == "resume":
+            self.action_resume(arg or None)
         elif name == "quit":
             self.exit(0)
 
@@ -542,6 +751,7 @@ class OpenManusApp(App[int]):
         # The runtime reads the mode when a run starts: the next task uses it.
         self.settings.approval.mode = mode  # type: ignore[assignment]
         self.status.approval = mode
+        self._refresh_welcome()
         self.refresh_status()
         self.notify(f"Approval mode: {mode} — {commands.APPROVAL_MODES[mode]}")
         return True
@@ -552,14 +762,19 @@ class OpenManusApp(App[int]):
         """Run ``text`` as a new task; None continues the session from its head (a fork)."""
         from openmanus_tui.errors import OpenManusError
 
+        self._schedule_resume_banner()  # removes it: a run is in progress
         try:
             if self.session is None:
+                # The default model is not passed on: a session created without one records
+                # why the offline demo runs (the run's first notice says it).
+                chosen = self.status.model if self.status.model != self._default_model else None
                 self.session = await self.runtime.create_session(
-                    model=self.status.model or None, profile=self.status.profile or None
+                    model=chosen or None, profile=self.status.profile or None
                 )
                 self.status.model = self.session.record.model
                 self.status.profile = self.session.record.profile
                 self._probe_isolation()
+                self.run_worker(self.refresh_sessions(), group="sessions")  # list it now
             if text is None:
                 await self.session.resume(approver=self.approve, on_event=self._listener)
             else:
@@ -568,7 +783,7 @@ class OpenManusApp(App[int]):
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
-            self._run_started_at = None
+            self._stop_clock()
             if self._has_main_screen():  # not when the app is closing under the run
                 self.refresh_status()
                 await self.refresh_sessions()
@@ -578,10 +793,19 @@ class OpenManusApp(App[int]):
         if not self.run_in_progress():
             return
         self.workers.cancel_group(self, "run")
+        self._close_approval_screens()
         stream = self._q(StreamView)
         stream.transcript.run_state = "cancelled"
         self.notify("Run stopped.")
         self.refresh_status()
+
+    def _close_approval_screens(self) -> None:
+        """A stopped run's approval modal (and a rule editor over it) would stay on screen,
+        answering nothing: close them with the run."""
+        from openmanus_tui.tui.approval import ApprovalScreen
+
+        while any(isinstance(screen, ApprovalScreen) for screen in self.screen_stack[1:]):
+            self.pop_screen()
 
     def _listener(self, event: ev.Event) -> None:
         # Tools may report output from their own threads: hop onto the app's loop first.
@@ -608,7 +832,7 @@ class OpenManusApp(App[int]):
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "run_finished":
-            self._run_started_at = None
+            self._stop_clock()
         if kind in ("run_started", "tool_finished", "run_finished"):
             self.refresh_memory()  # what the next model call will contain just changed
         if kind not in ("thought_delta", "tool_output"):
@@ -683,8 +907,15 @@ class OpenManusApp(App[int]):
         if self.settings is not None:
             self.status.approval = self.settings.approval.mode
         started = self._run_started_at
-        self.status.elapsed = (self.clock() - started) if started is not None else 0.0
+        # After a run: its duration stays on the line (it used to fall back to 0:00).
+        self.status.elapsed = (self.clock() - started) if started is not None \
+            else self._last_elapsed
         self._q(StatusLine).show(self.status)
+
+    def _stop_clock(self) -> None:
+        if self._run_started_at is not None:
+            self._last_elapsed = self.clock() - self._run_started_at
+        self._run_started_at = None
 
     def _tick(self) -> None:
         if self._run_started_at is not None:
@@ -763,10 +994,13 @@ class OpenManusApp(App[int]):
 
 
 def run_tui(settings: Settings | None = None, session_id: str | None = None,
-            resume_last: bool = False) -> int:
+            resume_last: bool = False, overrides: dict[str, Any] | None = None,
+            task: str | None = None) -> int:
     """Run the workbench in this terminal; returns the process exit code. Without
-    ``settings`` the app loads them itself, after its first frame."""
-    app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last)
+    ``settings`` the app loads them itself (with ``overrides``), after its first frame;
+    ``task`` runs as soon as the runtime is open."""
+    app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last,
+                       overrides=overrides, task=task)
     result = app.run()
     if app.return_code:
         return app.return_code

@@ -7,9 +7,14 @@ Choices: approve once, edit the arguments (a JSON editor validated against the t
 (given a ``RuleContext``) "Always allow…", which opens the rule editor of ``tui/rules.py`` with a
 suggested pattern, a scope and the rule's reach, and approves with ``decision="always"``.
 
-Type-ahead safety: the reason box has focus, so stray keys land there; approving needs the
+Type-ahead safety: the scrolling body has focus (arrows and Page keys scroll it; letters and
+Enter do nothing), so stray keys neither answer nor end up in the reason; approving needs the
 approve button or Ctrl+S, and neither works until ``ARM_DELAY`` seconds after the modal shows.
-Enter in the reason box and Escape both deny, the least permissive answers.
+Escape denies, the least permissive answer; Enter in the reason box denies with that reason, and
+does nothing while the box is empty (a stray Enter is not an answer).
+
+Small terminals (80×24): the title and the buttons are docked, everything between them scrolls,
+so every choice stays on screen however long the arguments or the diff are.
 """
 
 from __future__ import annotations
@@ -93,41 +98,43 @@ class ApprovalScreen(ModalScreen[Decision]):
         with Vertical(id="approval"):
             yield Static(Text.assemble(("⚠ Approve ", "bold"), (c.tool, "bold reverse"),
                                        f"?{of}"), id="approval-title")
-            meta = [f"risk {c.risk}"]
-            if c.tier is not None:
-                meta.append(f"tier {c.tier}")
-            meta.append(f"rule: {c.rule or 'none'}")
-            if c.reason:
-                meta.append(f"asks because: {c.reason}")
-            yield Static(" · ".join(meta), id="approval-meta")
-            with VerticalScroll(id="approval-body"):
-                yield Static(Syntax(json.dumps(c.args, indent=2, ensure_ascii=False), "json",
-                                    word_wrap=True, theme="ansi_dark"), id="approval-args")
-                if self.diff_text is not None:
-                    yield Static("Changes to the file:", classes="approval-section")
-                    yield Static(Syntax(self.diff_text, "diff", word_wrap=True, theme="ansi_dark"),
-                                 id="approval-diff")
-            editor = TextArea.code_editor(
-                json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
-                id="args-editor", show_line_numbers=False, soft_wrap=True, theme="css",
-            )
-            editor.display = False
-            yield editor
-            yield Static("", id="edit-error")
-            yield Input(placeholder="Reason for denying (the model receives it) — Enter denies",
-                        id="deny-reason")
             with Horizontal(id="approval-buttons"):
                 yield Button("Deny  Esc", id="deny", variant="error")
                 yield Button("Edit args  ^T", id="edit", disabled=True)
                 if self.rules is not None:
                     yield Button("Always allow…", id="always", disabled=True)
                 yield Button("Approve once  ^S", id="approve", variant="success", disabled=True)
+            with VerticalScroll(id="approval-scroll"):
+                meta = [f"risk {c.risk}"]
+                if c.tier is not None:
+                    meta.append(f"tier {c.tier}")
+                meta.append(f"rule: {c.rule or 'none'}")
+                if c.reason:
+                    meta.append(f"asks because: {c.reason}")
+                yield Static(" · ".join(meta), id="approval-meta")
+                with Vertical(id="approval-body"):
+                    yield Static(Syntax(json.dumps(c.args, indent=2, ensure_ascii=False), "json",
+                                        word_wrap=True, theme="ansi_dark"), id="approval-args")
+                    if self.diff_text is not None:
+                        yield Static("Changes to the file:", classes="approval-section")
+                        yield Static(Syntax(self.diff_text, "diff", word_wrap=True,
+                                            theme="ansi_dark"), id="approval-diff")
+                editor = TextArea.code_editor(
+                    json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
+                    id="args-editor", show_line_numbers=False, soft_wrap=True, theme="css",
+                )
+                editor.display = False
+                yield editor
+                yield Static("", id="edit-error")
+                yield Input(placeholder="Reason for denying (optional; Enter denies with it)",
+                            id="deny-reason")
 
     def on_mount(self) -> None:
         blink = getattr(self.app, "blink", True)
         self.query_one("#deny-reason", Input).cursor_blink = blink
         self.query_one("#args-editor", TextArea).cursor_blink = blink
-        self.query_one("#deny-reason", Input).focus()
+        # Not the reason box: text typed ahead would become the reason, and its Enter denies.
+        self.query_one("#approval-scroll", VerticalScroll).focus()
         self.set_timer(ARM_DELAY, self._arm)
 
     def _arm(self) -> None:
@@ -143,7 +150,8 @@ class ApprovalScreen(ModalScreen[Decision]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.action_deny()
+        if event.value.strip():  # an empty box: a stray Enter, not a decision
+            self.action_deny()
 
     def action_deny(self) -> None:
         reason = self.query_one("#deny-reason", Input).value.strip()

@@ -217,8 +217,8 @@ class ObservationBlock(BlockWidget):
 
     def _lines(self) -> list[str]:
         rec = self.record
-        if rec.status in ("pending", "running"):
-            return rec.output
+        if rec.status in ("pending", "running", "interrupted"):
+            return rec.output  # an interrupted call has no result: what it printed so far
         return rec.result.splitlines()
 
     def _header(self) -> Text:
@@ -226,7 +226,7 @@ class ObservationBlock(BlockWidget):
         icon = STATUS_ICONS.get(rec.status, "·")
         text = Text.assemble((f"{icon} ", "bold"), (rec.tool, "bold"), f"  {rec.status}")
         meta = []
-        if rec.status not in ("pending", "running"):
+        if rec.status not in ("pending", "running", "interrupted"):
             meta.append(_duration(rec.duration_ms))
         if rec.isolation:
             meta.append(rec.isolation)

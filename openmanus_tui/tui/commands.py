@@ -41,6 +41,7 @@ SLASH_COMMANDS = [
     SlashCommand("agent", "show or switch the agent profile", "NAME"),
     SlashCommand("approval", "show or set the approval mode", "ask|auto|yolo"),
     SlashCommand("rules", "approval rules: list, edit, delete, add (F2)"),
+    SlashCommand("resume", "continue this session's interrupted run (or session ID's)", "[ID]"),
     SlashCommand("compact", "preview a compaction of older turns, then apply it", "[FOCUS]"),
     SlashCommand("export", "write the session to its workspace (or PATH)", "[md|json|html] [PATH]"),
     SlashCommand("theme", "show or switch the theme", "NAME"),
@@ -135,6 +136,8 @@ class ActionCommands(_Entries):
     def entries(self, app: OpenManusApp) -> list[Entry]:
         return [
             ("New session", app.action_new_session, "start a new session"),
+            ("Resume the interrupted run", app.action_resume,
+             "continue this session from where it stopped (/resume)"),
             ("Compact: preview a compaction of older turns", partial(app.run_slash, "/compact"),
              "what would be summarised, the summary, tokens before → after"),
             *[(f"Export session as {label}", partial(app.run_slash, f"/export {fmt}"),
@@ -147,10 +150,18 @@ class ActionCommands(_Entries):
         ]
 
 
+# Session statuses whose last run may have work left (the sidebar shows them).
+RESUMABLE = {"running", "cancelled", "interrupted", "awaiting_approval", "error"}
+
+
 class SessionCommands(_Entries):
     def entries(self, app: OpenManusApp) -> list[Entry]:
-        return [(f"Open session: {r.title or r.id}", partial(app.open_session_by_id, r.id), r.id)
-                for r in app.session_records]
+        opened = [(f"Open session: {r.title or r.id}", partial(app.open_session_by_id, r.id),
+                   r.id) for r in app.session_records]
+        resumable = [(f"Resume session: {r.title or r.id}", partial(app.action_resume, r.id),
+                      f"{r.id} · {r.status}")
+                     for r in app.session_records if r.status in RESUMABLE]
+        return resumable + opened
 
 
 class ModelCommands(_Entries):

@@ -67,11 +67,13 @@ def checkpoint_id(short: str) -> str:
 def fixed_tree() -> SessionTree:
     nodes: dict[str, TreeNode] = {}
     roots: list[str] = []
-    for seq, (short, parent, step, source, node, kind, label) in enumerate(_STEPS, 1):
+    for seq, (short, parent, _langgraph_step, source, node, kind, label) in enumerate(
+            _STEPS, 1):
         cid = checkpoint_id(short)
         parent_id = checkpoint_id(parent) if parent else None
         nodes[cid] = TreeNode(
-            checkpoint_id=cid, parent_id=parent_id, step=step, source=source, node=node,
+            # Numbered as store/tree.py numbers steps: in the order they were made.
+            checkpoint_id=cid, parent_id=parent_id, step=seq, source=source, node=node,
             kind=kind, label=label, seq=seq, pruned=short in _PRUNED,
         )
         if parent_id is None:
@@ -154,8 +156,8 @@ async def stage_compare(pilot: Any) -> None:
     app = pilot.app
     await app.ready.wait()
     await app.push_screen(CompareScreen(
-        fixed_diff(), "step 11 ■ Monthly totals: Jan 1,204 · Feb 1,377 · Mar 1,512 ◆",
-        "step 9 ■ Totals by month are in totals.csv; chart.png ◆ ← current",
+        fixed_diff(), "step 13 ■ Monthly totals: Jan 1,204 · Feb 1,377 · Mar 1,512 ◆",
+        "step 18 ■ Totals by month are in totals.csv; chart.png ◆ ← current",
     ))
     await pilot.pause(0.2)
 

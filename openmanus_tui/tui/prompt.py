@@ -47,13 +47,19 @@ class PromptInput(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
+        if key in ("enter", "tab", "up", "down") and isinstance(self.parent, PromptBar):
+            # The menu follows the text through ``Changed`` messages, which queue up behind
+            # keys typed in one burst: "/" then "help⏎" reached Enter with the menu still
+            # offering "/new". Bring it up to date with the text before acting on it.
+            self.parent.update_menu(self.text)
         if key in ("enter", "tab") and self._menu_open():
             event.prevent_default()
             event.stop()
             before = self.text
             self._take_completion()
-            # Enter on an already complete command (nothing to add) sends it.
-            if key == "enter" and self.text == before:
+            # Enter on an already complete command sends it: nothing to add, or only the space
+            # before an (optional) argument ("/resume" offers "/resume ").
+            if key == "enter" and self.text.rstrip() == before.rstrip():
                 self._submit()
             return
         if key == "enter":
@@ -122,6 +128,7 @@ class PromptBar(Vertical):
     def __init__(self, complete: Completer, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.complete = complete
+        self._menu_text: str | None = None  # the text the menu's entries were made for
 
     def compose(self) -> ComposeResult:
         menu = OptionList(id="slash-menu")
@@ -133,7 +140,13 @@ class PromptBar(Vertical):
         yield prompt
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        text = event.text_area.text
+        self.update_menu(event.text_area.text)
+
+    def update_menu(self, text: str) -> None:
+        """Show the completions of ``text`` (hide the menu when there are none)."""
+        if text == self._menu_text:
+            return  # already showing these (keeps the highlighted entry)
+        self._menu_text = text
         menu = self.query_one("#slash-menu", OptionList)
         matches = self.complete(text) if text.startswith("/") and "\n" not in text else []
         menu.clear_options()

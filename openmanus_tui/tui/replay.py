@@ -50,7 +50,7 @@ class ReplayBar(Vertical):
 
     def __init__(
         self, events: list[ev.Event], *, title: str = "", head: str | None = None,
-        speed_index: int = DEFAULT_SPEED,
+        speed_index: int = DEFAULT_SPEED, numbers: dict[str, int] | None = None,
     ) -> None:
         super().__init__(id="replay-bar")
         self.events = list(events)
@@ -58,8 +58,11 @@ class ReplayBar(Vertical):
         self.head = head
         self.speed_index = speed_index
         # (position in events, step number) of every checkpoint: the steps one can jump to.
-        self.steps = [(i, e.step) for i, e in enumerate(self.events)
-                      if isinstance(e, ev.Checkpoint)]
+        # ``numbers``: the tree's step numbers by checkpoint id (``store/tree.py``), so that the
+        # bar and the tree name a step alike; the stored events keep LangGraph's.
+        numbers = numbers or {}
+        self.steps = [(i, numbers.get(e.checkpoint_id or "", e.step))
+                      for i, e in enumerate(self.events) if isinstance(e, ev.Checkpoint)]
         self.emitted: list[ev.Event] = []
         self.replayer = self._new_replayer()
         self.finished = False
@@ -75,7 +78,11 @@ class ReplayBar(Vertical):
         """Mount a bar above the prompt (replacing an open one) and start it paused."""
         for old in app.screen_stack[0].query(ReplayBar):
             await old.remove()
-        bar = cls(events, title=title, head=head)
+        numbers: dict[str, int] = {}
+        if getattr(app, "session", None) is not None:
+            tree = await app.session.history.tree()
+            numbers = {cid: node.step for cid, node in tree.nodes.items()}
+        bar = cls(events, title=title, head=head, numbers=numbers)
         center = app.screen_stack[0].query_one("#center")
         await center.mount(bar, before=center.query_one("#prompt-bar"))
         position = 0 if start_step is None else bar.position_of(start_step)

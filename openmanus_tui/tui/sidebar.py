@@ -1,6 +1,7 @@
 """The sessions sidebar: every stored session, newest first; select to open one.
 
-Keys while the list has focus: n new, r rename, Delete / d delete (asks first). The app does the
+Keys while the list has focus: n new, c continue (resume) the highlighted session's interrupted
+run, r rename, Delete / d delete (asks first). The app does the
 database work; the sidebar only posts what the person asked for. The footer shows the size of
 the database.
 """
@@ -20,7 +21,7 @@ from textual.widgets.option_list import Option
 
 
 class SessionAction(Message):
-    """``action`` is one of open, new, rename, delete."""
+    """``action`` is one of open, new, resume, rename, delete."""
 
     def __init__(self, action: str, session_id: str | None) -> None:
         super().__init__()
@@ -31,6 +32,7 @@ class SessionAction(Message):
 class SessionList(OptionList):
     BINDINGS = [
         Binding("n", "session('new')", "New", id="session.new"),
+        Binding("c", "session('resume')", "Continue", id="session.resume"),
         Binding("r", "session('rename')", "Rename", id="session.rename"),
         Binding("delete,d", "session('delete')", "Delete", id="session.delete"),
     ]

@@ -31,7 +31,7 @@ class StatusInfo:
     model: str = ""
     profile: str = ""
     approval: str = ""
-    isolation: str = "?"
+    isolation: str = "…"  # until the sandbox has been probed
     context_tokens: int = 0
     context_window: int = 0
     tokens_in: int = 0

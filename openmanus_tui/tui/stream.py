@@ -13,9 +13,11 @@ events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button
 
 from openmanus_tui.tui.blocks import BlockWidget, ObservationBlock, make_block_widget
@@ -44,10 +46,25 @@ class StreamView(VerticalScroll):
         self._dirty: set[str] = set()
         self._load_button: Button | None = None
         self._loading_earlier = False
+        # What an empty transcript shows (the app's welcome); removed by the first block.
+        self.placeholder_factory: Callable[[], Widget] | None = None
+        self.placeholder: Widget | None = None
 
     def on_mount(self) -> None:
         self.anchor()
         self.set_interval(FLUSH_S, self.flush, name="stream-flush")
+        if not self.transcript.blocks and not self.children:
+            self._mount_placeholder()
+
+    def _mount_placeholder(self) -> None:
+        if self.placeholder_factory is not None and self.placeholder is None:
+            self.placeholder = self.placeholder_factory()
+            self.mount(self.placeholder)
+
+    def _drop_placeholder(self) -> None:
+        if self.placeholder is not None:
+            self.placeholder.remove()
+            self.placeholder = None
 
     # ---- whole-transcript operations ----------------------------------------------------------
     async def show(self, transcript: Transcript) -> None:
@@ -57,7 +74,10 @@ class StreamView(VerticalScroll):
         self._widgets.clear()
         self._load_button = None
         self._limit = WINDOW
+        self.placeholder = None
         await self.remove_children()
+        if not transcript.blocks:
+            self._mount_placeholder()
         self._start = max(0, len(transcript.blocks) - WINDOW)
         widgets = [self._make(b.key) for b in transcript.blocks[self._start :]]
         await self._sync_load_button()
@@ -153,6 +173,7 @@ class StreamView(VerticalScroll):
             elif key in self._widgets:
                 self._dirty.add(key)
             elif key in self.transcript.by_key:
+                self._drop_placeholder()
                 self.mount(self._make(key))
                 self._dirty.add(key)
                 self._trim()

@@ -15,6 +15,13 @@ from openmanus_tui.runtime.views import add_usage
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
     from openmanus_tui import events as ev
 
+# What the stream says when a run ends with work left (the workbench resumes it in place).
+RESUME_NOTICES = {
+    "cancelled": "Run stopped. Resume it with the banner above or /resume.",
+    "awaiting_approval": "Run waiting for an approval. Resume it with the banner above or "
+                         "/resume.",
+}
+
 BlockKind = Literal["user", "thought", "action", "observation", "answer", "error", "notice"]
 
 
@@ -90,6 +97,7 @@ class Transcript:
         self.totals = Totals()
         self.run_state = "idle"
         self.run_started_ts: float | None = None
+        self.last_run_seconds = 0.0  # how long the last finished run took
         self.model = ""
         self.profile = ""
         self.isolation: str | None = None
@@ -133,13 +141,38 @@ class Transcript:
             return [self._add("user", text=e.input).key]
         return []
 
+    def mark_interrupted(self) -> list[str]:
+        """The run ended without finishing (the process was killed, or it was stopped):
+        nothing is streaming or running any more. Returns the keys of the blocks changed."""
+        if self.run_state in ("running", "idle"):
+            self.run_state = "interrupted"
+        changed = []
+        for block in self.blocks:
+            if block.streaming:
+                block.streaming = False
+                changed.append(block.key)
+        for rec in self.calls.values():
+            if rec.status == "running":
+                rec.status = "interrupted"
+                if f"observation:{rec.call_id}" in self.by_key:
+                    changed.append(f"observation:{rec.call_id}")
+        return changed
+
     def _on_run_finished(self, e: ev.RunFinished) -> list[str]:
         self.run_state = e.status
+        if self.run_started_ts is not None and e.ts:
+            self.last_run_seconds = max(0.0, e.ts - self.run_started_ts)
         changed = []
         for key in [b.key for b in self.blocks if b.streaming]:
             self.by_key[key].streaming = False
             changed.append(key)
-        if e.status not in ("completed",) and e.reason:
+        if e.status != "completed":
+            changed += self.mark_interrupted()
+        if e.status in RESUME_NOTICES:
+            # The runtime's reason names the CLI command; here the banner and /resume do it.
+            changed.append(self._add("notice", text=RESUME_NOTICES[e.status],
+                                     level="warning").key)
+        elif e.status not in ("completed",) and e.reason:
             level = "warning" if e.status != "error" else "error"
             changed.append(self._add("notice", text=f"Run {e.status}: {e.reason}", level=level).key)
         return changed
@@ -250,11 +283,24 @@ class Transcript:
 
     def _on_final_answer(self, e: ev.FinalAnswer) -> list[str]:
         changed: list[str] = []
-        # The model's last message is both a thought and the answer: show it once, as the answer.
-        last = self.blocks[-1] if self.blocks else None
-        if last is not None and last.kind == "thought" and last.text.strip() == e.text.strip():
-            self._remove(last.key)
-            changed.append(f"-{last.key}")
+        # The model's last message is both a thought and the answer, and a ``terminate`` call
+        # carries the answer again: show it once, as the answer. Only this run's closing
+        # blocks are looked at (back to the last thought or user message).
+        for block in reversed(list(self.blocks)):
+            if block.kind == "user":
+                break
+            rec = self.calls.get(block.call_id or "")
+            if block.kind in ("action", "observation") and rec is not None \
+                    and rec.tool == "terminate":
+                self._remove(block.key)
+                changed.append(f"-{block.key}")
+            elif block.kind == "thought":
+                if block.text.strip() == e.text.strip():
+                    self._remove(block.key)
+                    changed.append(f"-{block.key}")
+                break
+            elif block.kind != "notice":
+                break
         changed.append(self._add("answer", text=e.text).key)
         return changed
 

@@ -1,0 +1,154 @@
+"""The welcome shown in the stream while a session has nothing in it: the model that will
+really answer (``scripted:demo`` when no API key is configured, not the configured name), the
+folder the agent works in, the approval mode, and example tasks to pick (Enter or a click runs
+one).
+
+Plain data first (``WelcomeInfo``, built from the settings without importing the agent stack:
+the welcome is part of the first screen), then the widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from openmanus_tui.config import Settings
+
+DEMO_SPEC = "scripted:demo"  # models/factory.py's, not imported here: it pulls in langchain
+EXAMPLES = [
+    "What is in my workspace?",
+    "Write a script that prints the mean of ten numbers, and run it",
+    "List the TODO comments in this folder, by file",
+]
+APPROVAL_HELP = {
+    "ask": "every tool call asks you",
+    "auto": "read-only tools run, the rest ask you",
+    "yolo": "nothing asks: every tool call runs",
+}
+
+
+def model_in_use(settings: Settings) -> tuple[str, bool]:
+    """(spec, offline): the model a new session will run. The same rule as
+    ``models.factory.make_model``: no API key and no base URL means the offline demo."""
+    if settings.model.offline:
+        return DEMO_SPEC, True
+    return settings.model.spec, False
+
+
+def sandbox_level(settings: Settings) -> str:
+    """The isolation level a new session's sandbox will have (probes the machine: call it
+    off the event loop)."""
+    from openmanus_tui.errors import OpenManusError
+    from openmanus_tui.sandbox import probe
+
+    if settings.sandbox.level != "auto":
+        return str(settings.sandbox.level)
+    try:
+        return str(probe().level)
+    except OpenManusError:
+        return "unavailable"
+
+
+@dataclass
+class WelcomeInfo:
+    model: str = ""
+    offline: bool = False
+    workspace: str = ""  # "" = a new folder per session (``workspaces_root`` says where)
+    workspaces_root: str = ""
+    approval: str = ""
+    profile: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> WelcomeInfo:
+        if settings is None:
+            return cls()
+        model, offline = model_in_use(settings)
+        workspace = settings.sandbox.workspace
+        return cls(
+            model=model, offline=offline,
+            workspace=str(workspace.expanduser().resolve()) if workspace else "",
+            workspaces_root=str(settings.resolved_data_dir / "workspaces"),
+            approval=settings.approval.mode, profile=settings.agent.profile,
+        )
+
+
+class ExampleChosen(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class ExampleList(OptionList):
+    """The example tasks. No letter bindings: typing here is never a command."""
+
+
+class Welcome(Vertical):
+    """The empty session's placeholder in the stream (``StreamView`` removes it when the first
+    block arrives)."""
+
+    DEFAULT_CSS = """
+    Welcome { height: auto; padding: 1 2; }
+    Welcome #welcome-title { text-style: bold; color: $primary; margin-bottom: 1; }
+    Welcome #welcome-facts { height: auto; margin-bottom: 1; }
+    Welcome #welcome-try { color: $text-muted; }
+    Welcome ExampleList { height: auto; border: none; background: transparent; padding: 0; }
+    Welcome #welcome-keys { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, info: WelcomeInfo, *, id: str | None = "welcome") -> None:
+        super().__init__(id=id)
+        self.info = info
+
+    def compose(self) -> ComposeResult:
+        yield Static("Welcome to OpenManus", id="welcome-title")
+        yield Static(self.facts(), id="welcome-facts")
+        yield Static("Try one (↑↓ and Enter), or type your own task below:", id="welcome-try")
+        yield ExampleList(*[Option(f"  {text}", id=text) for text in EXAMPLES],
+                          id="welcome-examples")
+        yield Static("Ctrl+P commands · / slash commands · F1 help · Ctrl+B sessions",
+                     id="welcome-keys")
+
+    def facts(self) -> Text:
+        info = self.info
+        text = Text()
+        if not info.model:
+            text.append("Reading the configuration…", style="dim")
+            return text
+        text.append("Model      ", style="dim")
+        text.append(info.model, style="bold")
+        if info.offline:
+            text.append("  offline demo (no API key: set OPENAI_API_KEY)", style="dim")
+        text.append("\nWorkspace  ", style="dim")
+        if info.workspace:
+            text.append(info.workspace, style="bold")
+        else:
+            text.append("a new folder for each session, under ", style="")
+            text.append(info.workspaces_root, style="bold")
+        text.append("\nApproval   ", style="dim")
+        text.append(info.approval, style="bold")
+        help_text = APPROVAL_HELP.get(info.approval, "")
+        if help_text:
+            text.append(f"  {help_text}", style="dim")
+        text.append(" (/approval)", style="dim")
+        return text
+
+    def update_info(self, info: WelcomeInfo) -> None:
+        self.info = info
+        for facts in self.query("#welcome-facts").results(Static):
+            facts.update(self.facts())
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(ExampleChosen(str(event.option.id)))
+
+
+def welcome_for(settings: Any) -> Welcome:
+    return Welcome(WelcomeInfo.of(settings))
