@@ -29,6 +29,9 @@ Isolation = Literal["L0", "L1", "L2", "L3"]
 ApprovalMode = Literal["ask", "auto", "yolo"]
 
 
+# The offline demo model that runs when no API key or base URL is configured.
+DEMO_SPEC = "scripted:demo"
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -54,6 +57,11 @@ class ModelSettings(_Section):
     def offline(self) -> bool:
         """No API key and no base URL: ``models/factory.py`` runs the offline demo instead."""
         return self.provider == "openai" and self.api_key is None and not self.base_url
+
+    @property
+    def spec_in_use(self) -> str:
+        """The model a new session really runs: the configured one, or the offline demo."""
+        return DEMO_SPEC if self.offline else self.spec
 
 
 class AgentSettings(_Section):

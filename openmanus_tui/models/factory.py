@@ -16,8 +16,6 @@ from openmanus_tui.config import ModelSettings, Settings, model_limits
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.models.scripted import ScriptedChatModel, load_script
 
-DEMO_SPEC = "scripted:demo"
-
 
 @dataclass
 class ModelInfo:

@@ -120,3 +120,17 @@ def check_edited_args(
 
             return None, f"Rejected by {tool}'s schema: {describe_validation_error(exc)}"
     return edited, ""
+
+
+def sandbox_level(settings: Any) -> str:
+    """The isolation level a new session's sandbox will have (probes the machine: call it
+    off the event loop)."""
+    from openmanus_tui.errors import OpenManusError
+    from openmanus_tui.sandbox import probe
+
+    if settings.sandbox.level != "auto":
+        return str(settings.sandbox.level)
+    try:
+        return str(probe().level)
+    except OpenManusError:
+        return "unavailable"

@@ -22,7 +22,6 @@ from textual.widgets.option_list import Option
 if TYPE_CHECKING:
     from openmanus_tui.config import Settings
 
-DEMO_SPEC = "scripted:demo"  # models/factory.py's, not imported here: it pulls in langchain
 EXAMPLES = [
     "What is in my workspace?",
     "Write a script that prints the mean of ten numbers, and run it",
@@ -36,25 +35,8 @@ APPROVAL_HELP = {
 
 
 def model_in_use(settings: Settings) -> tuple[str, bool]:
-    """(spec, offline): the model a new session will run. The same rule as
-    ``models.factory.make_model``: no API key and no base URL means the offline demo."""
-    if settings.model.offline:
-        return DEMO_SPEC, True
-    return settings.model.spec, False
-
-
-def sandbox_level(settings: Settings) -> str:
-    """The isolation level a new session's sandbox will have (probes the machine: call it
-    off the event loop)."""
-    from openmanus_tui.errors import OpenManusError
-    from openmanus_tui.sandbox import probe
-
-    if settings.sandbox.level != "auto":
-        return str(settings.sandbox.level)
-    try:
-        return str(probe().level)
-    except OpenManusError:
-        return "unavailable"
+    """(spec, offline): the model a new session will run."""
+    return settings.model.spec_in_use, settings.model.offline
 
 
 @dataclass
