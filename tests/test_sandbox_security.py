@@ -327,14 +327,17 @@ async def test_nested_user_namespace(tmp_path, level):
     sb.close()
 
 
-async def test_git_hooks_and_config_read_only(tmp_path, level):
+async def test_git_dir_read_only(tmp_path, level):
     ws = tmp_path / "ws"
     (ws / ".git" / "hooks").mkdir(parents=True)
     (ws / ".git" / "config").write_text("[core]\n")
     sb = make(tmp_path, level)
     res = await sb.exec("echo evil >> .git/config; echo '#!/bin/sh' > .git/hooks/pre-commit; "
-                        "echo data > .git/other && echo wrote-other", timeout=20)
+                        "echo data > .git/other; cat .git/config && echo read-ok", timeout=20)
     assert (ws / ".git" / "config").read_text() == "[core]\n"
     assert not (ws / ".git" / "hooks" / "pre-commit").exists()
-    assert "wrote-other" in res.stdout  # the rest of .git stays writable
+    if ROOT or level == L3:
+        # the whole .git is bound read-only (as Codex does); reading it still works
+        assert not (ws / ".git" / "other").exists()
+    assert "read-ok" in res.stdout
     sb.close()

@@ -1,0 +1,97 @@
+"""Ownership of workspace files when we run as root and the workspace cannot be id-mapped.
+
+Defect 10 of issue 12: the whole workspace was chowned to the sandbox uid once, for good (with
+``--workspace ~`` that included ``~/.ssh/id_rsa``). The first choice is now an id-mapped bind
+(``mounts.py``): nothing on disk changes. Where the kernel or file system cannot do that, this
+ledger hands files over to the sandbox uid just before a command and gives them back right after
+it: every changed owner is recorded by (device, inode) and restored, and files the command
+created are given to the workspace's owner. A crash between the two leaves files with the
+sandbox uid; the next ``Sandbox`` on the workspace restores what its own record holds only, so
+``openmanus doctor`` says which mode is in use.
+
+Walks use directory fds and never follow symlinks; hard-linked files and everything under a
+``.git`` are never handed over (another link may live outside the workspace; git runs hooks).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+ENTRY_LIMIT = 200_000
+
+
+class OwnershipLedger:
+    def __init__(self, workspace: Path, uid: int, gid: int) -> None:
+        self.workspace = workspace
+        self.uid, self.gid = uid, gid
+        st = os.stat(workspace)
+        self.owner = (st.st_uid, st.st_gid)
+        self._record: dict[tuple[int, int], tuple[int, int]] = {}
+        self._depth = 0  # commands running (concurrent commands share one hand-over)
+        self._lock = threading.Lock()
+
+    def _walk(self) -> Iterator[tuple[int, str, os.stat_result]]:
+        seen = 0
+        for _top, dirs, files, dfd in os.fwalk(self.workspace):
+            if ".git" in dirs:
+                dirs.remove(".git")
+            for name in dirs + files:
+                seen += 1
+                if seen > ENTRY_LIMIT:
+                    return
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISLNK(st.st_mode) or name == ".git":
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                    continue
+                yield dfd, name, st
+
+    def hand_over(self) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            st = os.stat(self.workspace)
+            self._take(None, str(self.workspace), st)
+            for dfd, name, st in self._walk():
+                self._take(dfd, name, st)
+
+    def _take(self, dfd: int | None, name: str, st: os.stat_result) -> None:
+        if (st.st_uid, st.st_gid) == (self.uid, self.gid):
+            return
+        self._record.setdefault((st.st_dev, st.st_ino), (st.st_uid, st.st_gid))
+        try:
+            os.chown(name, self.uid, self.gid, dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            self._record.pop((st.st_dev, st.st_ino), None)
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._depth = max(0, self._depth - 1)
+            if self._depth:
+                return
+            st = os.stat(self.workspace)
+            self._restore(None, str(self.workspace), st)
+            for dfd, name, st in self._walk():
+                self._restore(dfd, name, st)
+            self._record.clear()
+
+    def _restore(self, dfd: int | None, name: str, st: os.stat_result) -> None:
+        if st.st_uid != self.uid and st.st_gid != self.gid:
+            return
+        known = (st.st_dev, st.st_ino) in self._record
+        uid, gid = self._record.get((st.st_dev, st.st_ino), self.owner)
+        try:
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+            if not known and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                # a file the command made must not become a set-id file of the owner
+                os.chmod(name, stat.S_IMODE(st.st_mode) & ~0o6000, dir_fd=dfd)
+        except OSError:
+            pass
