@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("path", help="where the config file and the data live")
     csub.add_parser("validate", help="check the config file and environment")
 
+    from openmanus_tui.cli_security import add_parsers as add_security_parsers
+
+    add_security_parsers(sub, _Parser)
+
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
 
@@ -180,6 +184,15 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _config(args, settings)
     if args.command == "doctor":
         return _doctor(args, settings)
+    if args.command in ("mcp", "git"):
+        from openmanus_tui import cli_security
+
+        return getattr(cli_security, f"{args.command}_cmd")(args, settings)
+    if args.command == "run":
+        # Issue 12: a workspace holding openmanus's own state is refused before anything runs.
+        from openmanus_tui.sandbox.state_guard import ensure_workspace_allowed
+
+        ensure_workspace_allowed(settings.sandbox.workspace, settings)
 
     from openmanus_tui.runtime.session import Runtime
 
@@ -296,6 +309,7 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:
+    from openmanus_tui.cli_security import format_protections, protection_rows
     from openmanus_tui.config import config_path
     from openmanus_tui.models.factory import make_model
     from openmanus_tui.sandbox import format_report, probe
@@ -312,10 +326,12 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
             },
             "config_file": str(config_path()),
             "database": str(settings.db_path),
+            "protection": protection_rows(report),
         }
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     print(format_report(report))
+    print(format_protections(report, settings))
     print()
     print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
     print(f"config:   {config_path()}")

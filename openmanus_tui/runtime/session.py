@@ -113,12 +113,24 @@ class Runtime:
         if not servers:
             return
         from openmanus_tui.tools.mcp_tools import McpManager
+        from openmanus_tui.tools.mcp_trust import LaunchPolicy
 
-        self.mcp = McpManager(servers, log_dir=self.settings.resolved_data_dir / "logs")
+        self.mcp = McpManager(
+            servers,
+            log_dir=self.settings.resolved_data_dir / "logs",
+            policy=LaunchPolicy.from_settings(self.settings),  # trust + sandbox (issue 12)
+        )
         for status in await self.mcp.start():
             if status.state == "failed":
                 self.startup_notices.append(
                     f"MCP server {status.name!r} failed to start: {status.error}"
+                )
+            elif status.state == "untrusted":
+                self.startup_notices.append(f"MCP server {status.name!r} {status.error}")
+            elif status.where.startswith("host"):
+                self.startup_notices.append(
+                    f"MCP server {status.name!r} runs on the host, outside the sandbox "
+                    "(sandbox = false in its config)"
                 )
         self.mcp.register(self.registry)
 

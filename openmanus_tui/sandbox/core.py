@@ -393,6 +393,34 @@ class Sandbox:
             kwargs["preexec_fn"] = setup
         return [*cmd, *argv], kwargs
 
+    def server_argv(
+        self, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str], str]:
+        """Start a long-lived process (an MCP stdio server) here without ``preexec_fn``:
+        returns the launcher argv, its environment and the level it really gets.
+
+        L3 is the full profile. Below it Landlock cannot be applied (it needs the child
+        hook), so the process gets the helper mount namespace, the unprivileged uid and the
+        rlimits, plus user/net/pid namespaces at L2. No CPU limit: a server lives long.
+        """
+        env = {**self._env(), **(extra_env or {})}
+        limits = [a for a in self._rlimits() if not a.startswith("--cpu=")]
+        if self.level == IsolationLevel.L3:
+            return [*self._enter(), *limits, *self._bwrap(argv, env)], {"PATH": SYSTEM_PATH}, "L3"
+        chain: list[str] = []
+        if ns := self._view.mount_namespace():
+            chain = ["nsenter", f"--mount={ns}", f"--setuid={self.uid}", f"--setgid={self.gid}",
+                     f"--wd={self._view.workspace_path}", "--"]
+        else:
+            chain = ["env", "-C", str(self.workspace)]
+        chain += limits
+        level = "L0"
+        if self.level == IsolationLevel.L2:
+            chain += ["unshare", "--user", "--map-current-user", "--pid", "--fork", "--kill-child"]
+            chain += [*([] if self.network else ["--net"]), "--"]
+            level = "L2 without Landlock"
+        return [*chain, *argv], env, level
+
     # -- running ---------------------------------------------------------------------------
     async def exec(
         self,

@@ -16,7 +16,8 @@ changed that the person has not approved:
 The record lives in the data folder (out of the sandbox's reach), per workspace, so a kill
 between a command and its check does not turn a planted hook into the baseline. What the
 repositories held the first time a workspace is seen is the person's own and is left alone.
-``approve(workspace)`` accepts the current state (``openmanus git approve DIR``).
+Changes found *before* a command (made by the person between runs) are reported and accepted.
+``approve()`` accepts the current state (``openmanus git approve DIR``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def _repo_of(entry: str) -> str:
     if entry == ".git":
         return "."
     return entry.removesuffix("/.git")
+
+
+def _differences(before: RepoState, now: RepoState) -> list[str]:
+    out = [f"hook {n}" for n, d in now.hooks.items() if before.hooks.get(n) != d]
+    out += [f"config {k}" for k, v in now.keys.items() if before.keys.get(k) != v]
+    out += [f"{n} -> {t[:120]}" for n, t in now.pointers.items() if before.pointers.get(n) != t]
+    return out
 
 
 def _sha(data: bytes) -> str:
@@ -319,10 +327,21 @@ class GitGuard:
         }))
         os.replace(tmp, path)
 
-    def baseline(self) -> None:
-        """Make sure a record exists before the first command runs."""
+    def before(self) -> list[Finding]:
+        """Before a command: take the record (first sight: the person's own state) and accept
+        changes made since the last check, outside any command (reported, left in place)."""
         with self._lock:
-            self._load()
+            record = self._load()
+            now = scan(self.workspace)
+            findings = []
+            for entry, state in now.items():
+                for what in _differences(record.get(entry) or RepoState(), state):
+                    findings.append(Finding(_repo_of(entry), what, "changed outside a command; "
+                                            "left in place"))
+            if findings or now.keys() != record.keys():
+                self._record = now
+                self._save()
+            return findings
 
     def approve(self) -> None:
         """Accept everything the repositories hold now."""
@@ -330,8 +349,8 @@ class GitGuard:
             self._record = scan(self.workspace)
             self._save()
 
-    def check(self) -> list[Finding]:
-        """Compare with the record; neutralise and report what is new or changed."""
+    def after(self) -> list[Finding]:
+        """After a command: neutralise and report what is new or changed since the record."""
         with self._lock:
             record = self._load()
             now = scan(self.workspace)
@@ -406,10 +425,11 @@ def default_store() -> Path:
     return settings.resolved_data_dir if settings is not None else paths.probable_data_dir()
 
 
-def summary(findings: list[Finding]) -> str:
-    lines = [f.text() for f in findings]
+def summary(findings: list[Finding], *, before: bool = False) -> str:
+    lines = "; ".join(f.text() for f in findings)
+    if before:
+        return f"git protection: repositories changed since the last check: {lines}"
     return (
-        "git protection: a command changed what git would run on the host; "
-        + "; ".join(lines)
-        + ". Re-enable a change you want with `openmanus git approve DIR` after restoring it."
+        f"git protection: a command changed what git would run on the host: {lines}. "
+        "To keep a change, restore it and run `openmanus git approve WORKSPACE`."
     )
