@@ -177,7 +177,14 @@ def mask_plan(workspace: Path, to_mask: list[StateItem]) -> list[tuple[str, str]
 def denied_paths(workspace: Path | str) -> list[Path]:
     """State paths at or below ``workspace``: the host-side file tools refuse them."""
     ws = _resolve(workspace)
-    return [item.path for item in program_state() if _within(item.path, ws) and item.path != ws]
+    items = program_state()
+    out = [item.path for item in items if _within(item.path, ws)]
+    for item in items:
+        if item.folder and _within(ws, item.path) and not (
+            item.label == "data folder" and _within(ws, item.path / WORKSPACES_FOLDER)
+        ):
+            out.append(ws)  # the workspace is inside the state: all of it is off limits
+    return out
 
 
 def ensure_workspace_allowed(workspace: Path | str | None, settings: Any | None = None) -> None:
