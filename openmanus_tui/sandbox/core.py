@@ -129,7 +129,9 @@ class Sandbox:
         # Escape 2: every .git is bound read-only (it cannot be renamed while mounted).
         self.protections: list[tuple[str, str]] = state_guard.mask_plan(
             self.workspace, to_mask
-        ) + [(rel, "ro") for rel in git_guard.find_git_entries(self.workspace)]
+        ) + [
+            (rel, "ro") for rel in git_guard.find_git_entries(self.workspace, mountable=True)
+        ]
         self._view = HostView(
             self.workspace,
             self.uid,
@@ -180,7 +182,7 @@ class Sandbox:
         """Protect repositories created since the last command; hand files over if needed."""
         new = [
             (rel, "ro")
-            for rel in git_guard.find_git_entries(self.workspace)
+            for rel in git_guard.find_git_entries(self.workspace, mountable=True)
             if (rel, "ro") not in self.protections
         ]
         if new:

@@ -30,12 +30,13 @@ import re
 import stat
 import subprocess
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 SCAN_LIMIT = 50_000  # directory entries looked at per scan
-MAX_REPOS = 64
+MAX_REPOS = 500
 SKIP_DIRS = frozenset({"node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".tox"})
 DISABLED_SUFFIX = ".disabled-by-openmanus"
 GIT_ENV = {
@@ -95,35 +96,48 @@ class RepoState:
                    dict(data.get("pointers", {})))
 
 
-def find_git_entries(workspace: Path, limit: int = SCAN_LIMIT) -> list[str]:
-    """Relative paths of every ``.git`` (directory or file) and bare repository below
-    ``workspace``, without following symlinks; bounded by ``limit`` entries."""
+def find_git_entries(
+    workspace: Path, limit: int = SCAN_LIMIT, *, mountable: bool = False
+) -> list[str]:
+    """Relative paths of every ``.git`` (directory, file or symlink) and bare repository below
+    ``workspace``, without following symlinks; bounded by ``limit`` entries. ``mountable``
+    leaves out symlinks (a mount never follows one)."""
+    found, _ = _find(workspace, limit)
+    if mountable:
+        found = [rel for rel in found if not os.path.islink(os.path.join(workspace, rel))]
+    return found
+
+
+def _find(workspace: Path, limit: int = SCAN_LIMIT) -> tuple[list[str], bool]:
+    """(entries, complete): complete is False when a bound stopped the scan."""
     found: list[str] = []
-    stack = [""]
+    queue = deque([""])  # breadth first: shallow repositories are found first
     seen = 0
     root = str(workspace)
-    while stack and seen < limit and len(found) < MAX_REPOS:
-        rel = stack.pop()
+    while queue:
+        if seen >= limit or len(found) >= MAX_REPOS:
+            return sorted(found), False
+        rel = queue.popleft()
         try:
             with os.scandir(os.path.join(root, rel) if rel else root) as it:
                 entries = list(it)
         except OSError:
             continue
         names = {e.name for e in entries}
-        if rel and {"HEAD", "objects", "refs", "config"} <= names:
-            found.append(rel)  # a bare repository (or a renamed .git)
+        if rel and {"HEAD", "objects", "refs"} <= names:
+            found.append(rel)  # a bare repository (or a renamed .git): git would use it
             continue
         for entry in entries:
             seen += 1
             child = f"{rel}/{entry.name}" if rel else entry.name
             try:
-                if entry.name == ".git" and not entry.is_symlink():
+                if entry.name == ".git":
                     found.append(child)
                 elif entry.is_dir(follow_symlinks=False) and entry.name not in SKIP_DIRS:
-                    stack.append(child)
+                    queue.append(child)
             except OSError:
                 continue
-    return sorted(found)
+    return sorted(found), True
 
 
 def _repo_of(entry: str) -> str:
@@ -157,23 +171,33 @@ def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
         os.close(fd)
 
 
-def _config_keys(config: Path) -> dict[str, list[str]]:
+def _config_entries(config: Path) -> list[tuple[str, str, str]]:
+    """(origin file, key, value) of every executing key, includes followed (an included file
+    in the workspace is as writable as the config itself). Reading never runs anything."""
     if not config.exists() or config.is_symlink():
-        return {}
+        return []
     try:
         res = subprocess.run(
-            ["git", "config", "--file", str(config), "--no-includes", "--list", "-z"],
+            ["git", "config", "--file", str(config), "--includes", "--show-origin", "--list",
+             "-z"],
             capture_output=True, timeout=10, env=GIT_ENV, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.SubprocessError):
-        return {}
-    keys: dict[str, list[str]] = {}
-    for record in res.stdout.split(b"\0"):
-        if not record:
-            continue
+        return []
+    fields = res.stdout.split(b"\0")
+    out = []
+    for origin, record in zip(fields[0::2], fields[1::2], strict=False):
         key, _, value = record.decode(errors="replace").partition("\n")
         if is_exec_key(key, value):
-            keys.setdefault(key.lower(), []).append(value)
+            out.append((origin.decode(errors="replace").removeprefix("file:"), key.lower(), value))
+    return out
+
+
+def _config_keys(config: Path) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for origin, key, value in _config_entries(config):
+        shown = key if Path(origin).name == config.name else f"{key} (from {origin})"
+        keys.setdefault(shown, []).append(value)
     return keys
 
 
@@ -182,7 +206,9 @@ def _git_dir(workspace: Path, entry: str) -> Path | None:
     only when it points inside the workspace)."""
     path = workspace / entry
     if path.is_symlink():
-        return None
+        target = path.resolve()
+        inside = target.is_relative_to(workspace.resolve()) and target.is_dir()
+        return target if inside else None
     if path.is_dir():
         return path
     text = (_read_small(path) or b"").decode(errors="replace").strip()
@@ -196,7 +222,9 @@ def _git_dir(workspace: Path, entry: str) -> Path | None:
 def repo_state(workspace: Path, entry: str) -> RepoState:
     state = RepoState()
     path = workspace / entry
-    if path.is_file() and not path.is_symlink():
+    if path.is_symlink():
+        state.pointers[".git symlink"] = os.readlink(path)
+    elif path.is_file():
         state.pointers[".git file"] = (_read_small(path) or b"").decode(errors="replace").strip()
     gdir = _git_dir(workspace, entry)
     if gdir is None:
@@ -228,7 +256,13 @@ def repo_state(workspace: Path, entry: str) -> RepoState:
 
 
 def scan(workspace: Path) -> dict[str, RepoState]:
-    return {entry: repo_state(workspace, entry) for entry in find_git_entries(workspace)}
+    return scan_full(workspace)[0]
+
+
+def scan_full(workspace: Path) -> tuple[dict[str, RepoState], bool]:
+    """Every repository's state, and whether the scan saw the whole workspace."""
+    entries, complete = _find(workspace)
+    return {entry: repo_state(workspace, entry) for entry in entries}, complete
 
 
 # --- neutralising --------------------------------------------------------------------------
@@ -298,6 +332,7 @@ class GitGuard:
         self.store = store
         self._lock = threading.Lock()
         self._record: dict[str, RepoState] | None = None
+        self._checked_here = False  # a check of this process wrote the record
 
     def _load(self) -> dict[str, RepoState]:
         if self._record is not None:
@@ -328,16 +363,21 @@ class GitGuard:
         os.replace(tmp, path)
 
     def before(self) -> list[Finding]:
-        """Before a command: take the record (first sight: the person's own state) and accept
-        changes made since the last check, outside any command (reported, left in place)."""
+        """Before a command. The first time in this process the record comes from disk (or is
+        taken now: first sight, the person's own state), and what changed since - between
+        runs, by the person - is reported and accepted. Later in the process only our own
+        commands ran in between (a sandboxed MCP server among them): checked like ``after``."""
         with self._lock:
+            if self._checked_here:
+                return self._check()
+            self._checked_here = True
             record = self._load()
             now = scan(self.workspace)
             findings = []
             for entry, state in now.items():
                 for what in _differences(record.get(entry) or RepoState(), state):
-                    findings.append(Finding(_repo_of(entry), what, "changed outside a command; "
-                                            "left in place"))
+                    findings.append(Finding(_repo_of(entry), what, "changed since the last "
+                                            "run, not by a command seen here; left in place"))
             if findings or now.keys() != record.keys():
                 self._record = now
                 self._save()
@@ -352,20 +392,41 @@ class GitGuard:
     def after(self) -> list[Finding]:
         """After a command: neutralise and report what is new or changed since the record."""
         with self._lock:
-            record = self._load()
-            now = scan(self.workspace)
-            findings: list[Finding] = []
-            for entry, state in now.items():
-                repo = _repo_of(entry)
-                before = record.get(entry)
-                found = self._neutralise(entry, repo, before or RepoState(), state)
-                if before is None:
-                    for f in found:
-                        f.what = f"new repository: {f.what}"
-                findings += found
-            self._record = scan(self.workspace)
-            self._save()
-            return findings
+            self._checked_here = True
+            return self._check()
+
+    def _check(self) -> list[Finding]:
+        record = self._load()
+        now, complete = scan_full(self.workspace)
+        findings: list[Finding] = []
+        if not complete:
+            findings.append(Finding(".", f"the workspace is too big to check whole "
+                                    f"({SCAN_LIMIT} entries or {MAX_REPOS} repositories); "
+                                    "repositories beyond that were not checked", "reported"))
+        for entry, state in now.items():
+            repo = _repo_of(entry)
+            before = record.get(entry)
+            found = self._neutralise(entry, repo, before or RepoState(), state)
+            if before is None:
+                for f in found:
+                    f.what = f"new repository: {f.what}"
+            findings += found
+        self._record = scan(self.workspace)
+        self._save()
+        return findings
+
+    def _unset_everywhere(self, config: Path, key: str) -> str:
+        """Remove ``key`` from the config and from every included file in the workspace."""
+        origins = {Path(o) for o, k, _ in _config_entries(config) if k == key} or {config}
+        actions = []
+        for origin in sorted(origins):
+            if not origin.is_absolute():
+                origin = (config.parent / origin).resolve()
+            if origin.resolve().is_relative_to(self.workspace):
+                actions.append(_unset_key(origin, key))
+            else:
+                actions.append(f"left in {origin} (outside the workspace)")
+        return "; ".join(dict.fromkeys(actions))
 
     def _neutralise(
         self, entry: str, repo: str, before: RepoState, now: RepoState
@@ -382,14 +443,15 @@ class GitGuard:
             if before.keys.get(key) == values:
                 continue
             cfg_name, _, plain = key.rpartition(":")
+            plain = plain.split(" (from ")[0]
             config = (gdir / (cfg_name or "config")) if gdir else None
-            action = _unset_key(config, plain) if config else "reported"
+            action = self._unset_everywhere(config, plain) if config else "reported"
             shown = ", ".join(v[:80] for v in values)
             out.append(Finding(repo, f"config {plain} = {shown}", action))
         for name, text in now.pointers.items():
             if before.pointers.get(name) == text:
                 continue
-            if name == ".git file":
+            if name in (".git file", ".git symlink"):
                 action = _rename_aside(self.workspace / entry)
             elif name == "commondir" and gdir:
                 action = _rename_aside(gdir / "commondir")

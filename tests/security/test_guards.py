@@ -1,0 +1,240 @@
+"""The guards of issue 12 one by one: the git check, the state rules, the file tools' refusal,
+MCP trust from the command line, and what ``doctor`` says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openmanus_tui.sandbox import Sandbox, git_guard
+from openmanus_tui.sandbox.state_guard import (
+    StateItem,
+    WorkspaceRefused,
+    check_workspace,
+    mask_plan,
+)
+
+GIT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_CONFIG_GLOBAL": "/dev/null"}
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          env=GIT_ENV, timeout=30)
+
+
+@pytest.fixture
+def marks(tmp_path: Path) -> Path:
+    path = tmp_path / "marks"
+    path.mkdir()
+    return path
+
+
+def plant(repo: Path, marks: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marks}/hook\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", f"touch {marks}/fsmonitor")
+    git(repo, "config", "alias.st", f"!touch {marks}/alias")
+    (repo / "extra.cfg").write_text(f"[core]\n\tpager = touch {marks}/pager\n")
+    git(repo, "config", "include.path", "../extra.cfg")
+
+
+def run_everything(repo: Path) -> None:
+    git(repo, "status")
+    git(repo, "st")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "--allow-empty", "-qm", "x")
+    subprocess.run(["git", "-C", str(repo), "log"], env={**GIT_ENV, "GIT_PAGER": ""},
+                   capture_output=True, timeout=30)
+
+
+def test_git_guard_neutralises_what_a_command_planted(tmp_path: Path, marks: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    git(ws, "init", "-q")
+    own_hook = ws / ".git" / "hooks" / "post-merge"
+    own_hook.write_text("#!/bin/sh\necho mine\n")  # the person's own: left alone
+    guard = git_guard.GitGuard(ws, tmp_path / "data")
+    assert guard.before() == []
+    plant(ws, marks)
+    (ws / "sub").mkdir()
+    git(ws / "sub", "init", "-q")
+    plant(ws / "sub", marks)
+    found = guard.after()
+    text = git_guard.summary(found)
+    assert "hook pre-commit" in text and "core.fsmonitor" in text and "alias.st" in text
+    assert "new repository" in text and "core.pager" in text
+    run_everything(ws)
+    run_everything(ws / "sub")
+    assert sorted(p.name for p in marks.iterdir()) == []
+    assert own_hook.exists()
+    assert (ws / ".git" / "hooks" / ("pre-commit" + git_guard.DISABLED_SUFFIX)).exists()
+    assert guard.after() == []  # neutralised once, quiet afterwards
+
+
+def test_git_guard_person_changes_between_runs_are_left(tmp_path: Path, marks: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    git(ws, "init", "-q")
+    git_guard.GitGuard(ws, tmp_path / "data").before()  # an earlier run's record
+    hook = ws / ".git" / "hooks" / "pre-push"
+    hook.write_text("#!/bin/sh\necho person\n")  # the person installs a hook between runs
+    guard = git_guard.GitGuard(ws, tmp_path / "data")  # a new process
+    found = guard.before()
+    assert [f.action for f in found] == [
+        "changed since the last run, not by a command seen here; left in place"
+    ]
+    assert hook.exists()
+    # later in the same process only our commands ran: a change is neutralised
+    plant(ws, marks)
+    assert any("fsmonitor" in f.what for f in guard.before())
+    run_everything(ws)
+    assert list(marks.iterdir()) == []
+
+
+def test_git_guard_approve_keeps_a_change(tmp_path: Path, marks: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    git(ws, "init", "-q")
+    guard = git_guard.GitGuard(ws, tmp_path / "data")
+    guard.before()
+    git(ws, "config", "core.editor", "vim")
+    guard.approve()
+    assert guard.after() == []
+    assert git(ws, "config", "core.editor").stdout.strip() == "vim"
+
+
+def test_git_guard_symlinked_git_and_bare_repo(tmp_path: Path, marks: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    guard = git_guard.GitGuard(ws, tmp_path / "data")
+    guard.before()
+    (ws / "real").mkdir()
+    git(ws / "real", "init", "-q")
+    os.rename(ws / "real" / ".git", ws / "hidden")  # HEAD, objects, refs: git uses it
+    (ws / "proj").mkdir()
+    os.symlink("../hidden", ws / "proj" / ".git")
+    git(ws / "hidden", "config", "core.fsmonitor", f"touch {marks}/fsmonitor")
+    found = guard.after()
+    assert any("fsmonitor" in f.what for f in found)
+    assert any(".git symlink" in f.what for f in found)
+    git(ws / "proj", "status")
+    git(ws / "hidden", "status")
+    assert list(marks.iterdir()) == []
+
+
+STATE = [
+    StateItem(Path("/home/u/.config/openmanus"), "config folder", True),
+    StateItem(Path("/home/u/.local/share/openmanus"), "data folder", True),
+    StateItem(Path("/home/u/.local/share/openmanus/openmanus.db"), "database", True),
+    StateItem(Path("/home/u/proj/conf/openmanus.toml"), "config file", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("workspace", "outcome"),
+    [
+        ("/home/u", "contains openmanus's config folder"),
+        ("/", "contains openmanus's config folder"),
+        ("/home/u/.local/share/openmanus", "is openmanus's data folder"),
+        ("/home/u/.local/share/openmanus/snapshots", "is inside openmanus's data folder"),
+        ("/home/u/.config/openmanus/sub", "is inside openmanus's config folder"),
+        ("/home/u/.local/share/openmanus/workspaces/s1", "ok"),
+        ("/home/u/proj", "masked"),
+        ("/home/u/proj/conf/openmanus.toml", "is openmanus's config file"),
+        ("/srv/other", "ok"),
+    ],
+)
+def test_state_rules(workspace: str, outcome: str) -> None:
+    if outcome in ("ok", "masked"):
+        masked = check_workspace(Path(workspace), STATE)
+        assert bool(masked) is (outcome == "masked")
+        if masked:
+            assert mask_plan(Path(workspace), masked) == [
+                ("conf", "pin"), ("conf/openmanus.toml", "mask")
+            ]
+        return
+    with pytest.raises(WorkspaceRefused, match=outcome):
+        check_workspace(Path(workspace), STATE)
+
+
+def test_state_file_needs_mounts() -> None:
+    with pytest.raises(WorkspaceRefused, match="cannot hide"):
+        check_workspace(Path("/home/u/proj"), STATE, can_mask=False)
+
+
+def test_sandbox_refuses_the_data_folder(isolated_env: Path) -> None:
+    with pytest.raises(WorkspaceRefused, match="data folder"):
+        Sandbox(isolated_env / "data")
+    with pytest.raises(WorkspaceRefused, match="contains openmanus's data folder"):
+        Sandbox(isolated_env)  # above the data folder
+
+
+async def test_file_tools_refuse_state_inside_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmanus_tui.tools.base import ToolContext, run_tool
+    from openmanus_tui.tools.file_tools import file_tools
+
+    ws = tmp_path / "ws"
+    (ws / "conf").mkdir(parents=True)
+    config = ws / "conf" / "openmanus.toml"
+    config.write_text('[agent]\nsystem_prompt = "canary"\n')
+    monkeypatch.setenv("OPENMANUS_CONFIG", str(config))
+    os.symlink("conf", ws / "link")
+    tools = {t.name: t for t in file_tools()}
+    ctx = ToolContext(workspace=ws)
+    for name, args in [
+        ("file_read", {"path": "conf/openmanus.toml"}),
+        ("file_read", {"path": "link/openmanus.toml"}),
+        ("file_write", {"path": "conf/openmanus.toml", "content": "x"}),
+        ("file_write", {"path": "link/openmanus.toml", "content": "x"}),
+        ("file_edit", {"path": "conf/openmanus.toml", "old_text": "canary", "new_text": "x"}),
+    ]:
+        res = await run_tool(tools[name], ctx, args)
+        assert res.status == "error" and "openmanus's own" in res.content, (name, res.content)
+    assert "canary" in config.read_text()
+    ok = await run_tool(tools["file_write"], ctx, {"path": "conf/notes.md", "content": "fine"})
+    assert ok.status == "ok"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "openmanus_tui", *args], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ), input="")
+
+
+def test_mcp_trust_from_the_command_line(isolated_env: Path) -> None:
+    config = isolated_env / "config.toml"
+    config.write_text('[mcp.servers.tool]\ncommand = "python3"\nargs = ["server.py"]\n')
+    listing = json.loads(_cli("mcp", "list", "--json").stdout)
+    assert listing[0]["trusted"] == "no" and listing[0]["runs"] == "sandbox"
+    out = _cli("mcp", "trust", "tool")
+    assert out.returncode == 0 and "sha256" in out.stdout and "python3 server.py" in out.stdout
+    assert json.loads(_cli("mcp", "list", "--json").stdout)[0]["trusted"] == "yes"
+    config.write_text(
+        '[mcp.servers.tool]\ncommand = "python3"\nargs = ["other.py"]\nsandbox = false\n'
+    )
+    row = json.loads(_cli("mcp", "list", "--json").stdout)[0]
+    assert row["trusted"] == "changed since trusted" and row["runs"].startswith("HOST")
+    doctor = _cli("doctor")
+    assert "runs on the host" in doctor.stdout and "openmanus mcp trust tool" in doctor.stdout
+    bad = _cli("mcp", "trust", "nope")
+    assert bad.returncode == 2 and "no MCP server named 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_doctor_says_which_level_protects_what() -> None:
+    out = _cli("doctor", "--json")
+    rows: list[dict[str, Any]] = json.loads(out.stdout)["protection"]
+    assert [r["level"] for r in rows] == ["L3", "L2", "L1", "L0"]
+    for row in rows:
+        if row["available"] == "yes":
+            assert row["git"] and row["state"] and row["mcp"] and row["ownership"]
+    text = _cli("doctor").stdout
+    assert "Protection by level" in text and "file ownership" in text
