@@ -341,3 +341,24 @@ async def test_git_dir_read_only(tmp_path, level):
         assert not (ws / ".git" / "other").exists()
     assert "read-ok" in res.stdout
     sb.close()
+
+
+async def test_git_dir_cannot_be_renamed_or_replaced(tmp_path, level):
+    """Issue 12, escape 2: `mv .git .git.orig && cp -r .git.orig .git` must fail; a repo made
+    by one command is read-only from the next command on."""
+    if not (ROOT or level == L3):
+        pytest.skip("without root, levels below L3 have no mount namespace (the git guard acts)")
+    ws = tmp_path / "ws"
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    sb = make(tmp_path, level)
+    res = await sb.exec("mv .git .git.orig; echo rc=$?; rm -rf .git; echo rm=$?; "
+                        "mkdir -p new/.git/hooks && echo made", timeout=20)
+    assert "rc=0" not in res.stdout and (ws / ".git" / "HEAD").exists(), res.stdout + res.stderr
+    assert not (ws / ".git.orig").exists()
+    assert "made" in res.stdout  # the agent may create a repository...
+    res = await sb.exec("echo x > new/.git/hooks/pre-commit; mv new/.git new/.g; echo rc=$?",
+                        timeout=20)
+    assert not (ws / "new" / ".git" / "hooks" / "pre-commit").exists()  # ...protected next
+    assert (ws / "new" / ".git").is_dir() and "rc=0" not in res.stdout
+    sb.close()

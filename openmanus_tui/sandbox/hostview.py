@@ -311,7 +311,7 @@ class HostView:
         line = b""
         failure = ""
         for _ in range(2):  # the mount helper's JSON line, then "ready"
-            ready, _, _ = select.select([self._helper.stdout], [], [], 10)
+            ready, _, _ = select.select([self._helper.stdout], [], [], 30)
             line = self._helper.stdout.readline() if ready else b""
             if line.startswith(b"{"):
                 try:
@@ -322,10 +322,11 @@ class HostView:
         if line.strip() != b"ready":
             self._helper.kill()
             err = self._helper.stderr.read().decode(errors="replace") if self._helper.stderr else ""
-            self._helper.wait()
-            raise SandboxError(
-                f"could not set up the sandbox mount namespace: {failure or err.strip()}"
+            code = self._helper.wait()
+            why = failure or err.strip() or (
+                f"the helper exited with {code}" if line == b"" else f"unexpected {line[:200]!r}"
             )
+            raise SandboxError(f"could not set up the sandbox mount namespace: {why}")
 
     def mount_namespace(self) -> str | None:
         """``/proc/PID/ns/mnt`` of a live helper (restarted if its creating thread died)."""
