@@ -28,7 +28,7 @@ from openmanus_tui.errors import SandboxError
 from openmanus_tui.sandbox import git_guard, landlock, state_guard
 from openmanus_tui.sandbox.hostview import INNER_UID, SANDBOX_USER, HostView
 from openmanus_tui.sandbox.output import CappedStream
-from openmanus_tui.sandbox.ownership import OwnershipLedger
+from openmanus_tui.sandbox.ownership import OwnershipLedger, SetidSweep
 from openmanus_tui.sandbox.probe import ProbeReport, probe
 from openmanus_tui.sandbox.types import (
     BelowMinIsolation,
@@ -147,6 +147,7 @@ class Sandbox:
         self._owners: OwnershipLedger | None = None
         if self._root and not self._view.idmapped:
             self._owners = OwnershipLedger(self.workspace, self.uid, self.gid)
+        self._setid = SetidSweep(self.workspace) if self._root else None
 
     @property
     def ownership_mode(self) -> str:
@@ -195,6 +196,8 @@ class Sandbox:
     def _after_command(self) -> None:
         if self._owners is not None:
             self._owners.give_back()
+        if self._setid is not None:
+            self._setid.sweep()
 
     # -- building the command line ----------------------------------------------------------
     def _env(self) -> dict[str, str]:

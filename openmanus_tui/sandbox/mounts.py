@@ -7,6 +7,9 @@ Run as ``python -m openmanus_tui.sandbox.mounts setup|protect PLAN_JSON`` by ``H
   creates are stored with the owner's ids, and nothing on disk is ever chowned (defect 10 of
   issue 12). Otherwise a plain bind is made and the caller falls back to handing files over and
   back around each command (``ownership.py``).
+* the host path of the workspace is bound onto itself ``nosuid,nodev`` in the namespace: a
+  command below L3 can reach it there, and a set-uid file it made through the id map belongs
+  to the owner on disk (``ownership.strip_new_setid`` removes such bits after each command);
 * both modes then apply **protections** to paths relative to the workspace, at the host path
   *and* at the view path (at L0 a command may reach either):
 
@@ -137,14 +140,15 @@ def bind_workspace(workspace: str, view: str, idmap: list[int] | None) -> bool:
                 try:
                     ns = _userns_fd((idmap[0], idmap[1]), (idmap[2], idmap[3]))
                     try:
-                        _setattr(tree, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV, ns)
+                        # nosuid: a set-uid file made through the map is the owner's on disk
+                        _setattr(tree, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID, ns)
                         mapped = True
                     finally:
                         os.close(ns)
                 except OSError:
                     mapped = False  # file system or kernel without id-mapped mounts
             if not mapped:
-                _setattr(tree, MOUNT_ATTR_NODEV)
+                _setattr(tree, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID)
             _attach(tree, dst)
         finally:
             os.close(tree)
@@ -184,6 +188,9 @@ def apply(plan: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"idmap": False, "done": [], "failed": []}
     if plan.get("mode") == "setup":
         out["idmap"] = bind_workspace(plan["workspace"], plan["view"], plan.get("idmap"))
+        # The host path of the workspace, as commands below L3 can also reach it in this
+        # namespace: nosuid and nodev there too (the workspace bind itself is both already).
+        protect(plan["workspace"], "", "pin", plan["mask_root"])
     for item in plan.get("protect", []):
         rel, how = item["rel"], item["how"]
         try:

@@ -95,3 +95,43 @@ class OwnershipLedger:
                 os.chmod(name, stat.S_IMODE(st.st_mode) & ~0o6000, dir_fd=dfd)
         except OSError:
             pass
+
+
+class SetidSweep:
+    """Set-uid/set-gid bits a command gave to files are removed after it.
+
+    Through the id-mapped bind a file the sandbox uid makes belongs to the workspace owner on
+    disk (root, say): with the set-uid bit it would run as that owner for anyone who can reach
+    it on the host. The bind is ``nosuid`` for the sandbox itself; this sweep keeps the host
+    safe. Set-id files that were there when the sandbox started are the person's and stay.
+    """
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.known = {(st.st_dev, st.st_ino) for _, _, st in self._setid()}
+
+    def _setid(self) -> Iterator[tuple[int, str, os.stat_result]]:
+        seen = 0
+        for _top, _dirs, files, dfd in os.fwalk(self.workspace):
+            for name in files:
+                seen += 1
+                if seen > ENTRY_LIMIT:
+                    return
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    yield dfd, name, st
+
+    def sweep(self) -> list[str]:
+        cleared = []
+        for dfd, name, st in self._setid():
+            if (st.st_dev, st.st_ino) in self.known:
+                continue
+            try:
+                os.chmod(name, stat.S_IMODE(st.st_mode) & ~0o6000, dir_fd=dfd)
+                cleared.append(name)
+            except OSError:
+                pass
+        return cleared

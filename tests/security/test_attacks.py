@@ -366,3 +366,30 @@ async def test_ownership_is_never_changed(
     changed = {k: v for k, v in after.items() if k in before and before[k] != v}
     foreign = {k: v for k, v in after.items() if v[0] != os.stat(ws).st_uid}
     attack.result(not changed and not foreign, f"changed: {changed}; foreign: {foreign}")
+
+
+@pytest.mark.attack(
+    "setuid_through_idmap",
+    "as root: make a set-uid copy of id(1) and run it through the workspace's host path",
+)
+async def test_setuid_file_made_in_the_workspace(
+    level: IsolationLevel, attack: Any, attacker: Any, inspect_events: Any
+) -> None:
+    if not ROOT:
+        pytest.skip("only root maps the workspace owner's ids")
+    # reachable by any uid, so that only the sandbox (not DAC) stands in the way
+    base = Path(tempfile.mkdtemp(prefix="omx-suid-", dir="/tmp"))
+    base.chmod(0o755)
+    ws = base / "ws"
+    ws.mkdir(mode=0o755)
+    try:
+        events = await attacker(level, ws, [[("shell_exec", {"command": (
+            f"cp /usr/bin/id ./myid && chmod 4755 ./myid; echo via-host=$({ws}/myid -u); "
+            "echo via-ws=$(./myid -u)")})]])
+        out = inspect_events.results(events)[0].result
+        mode = (ws / "myid").stat().st_mode if (ws / "myid").exists() else 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    became_root = "via-host=0\n" in out or "via-ws=0\n" in out
+    left_setuid = bool(mode & (stat.S_ISUID | stat.S_ISGID))
+    attack.result(not became_root and not left_setuid, f"{out}; mode {oct(mode)}")
