@@ -103,8 +103,11 @@ def find_git_entries(
     ``workspace``, without following symlinks; bounded by ``limit`` entries. ``mountable``
     leaves out symlinks (a mount never follows one)."""
     found, _ = _find(workspace, limit)
-    if mountable:
-        found = [rel for rel in found if not os.path.islink(os.path.join(workspace, rel))]
+    if mountable:  # never the workspace itself, never through a symlink
+        found = [
+            rel for rel in found
+            if rel != "." and not os.path.islink(os.path.join(workspace, rel))
+        ]
     return found
 
 
@@ -124,9 +127,11 @@ def _find(workspace: Path, limit: int = SCAN_LIMIT) -> tuple[list[str], bool]:
         except OSError:
             continue
         names = {e.name for e in entries}
-        if rel and {"HEAD", "objects", "refs"} <= names:
-            found.append(rel)  # a bare repository (or a renamed .git): git would use it
-            continue
+        if {"HEAD", "objects", "refs"} <= names:
+            # a bare repository (or a renamed .git): git would use it; "." is the workspace
+            found.append(rel or ".")
+            if rel:
+                continue
         for entry in entries:
             seen += 1
             child = f"{rel}/{entry.name}" if rel else entry.name
@@ -141,7 +146,7 @@ def _find(workspace: Path, limit: int = SCAN_LIMIT) -> tuple[list[str], bool]:
 
 
 def _repo_of(entry: str) -> str:
-    if entry == ".git":
+    if entry in (".git", "."):
         return "."
     return entry.removesuffix("/.git")
 
@@ -229,6 +234,9 @@ def repo_state(workspace: Path, entry: str) -> RepoState:
     gdir = _git_dir(workspace, entry)
     if gdir is None:
         return state
+    for name in ("config", "config.worktree", "commondir", "hooks"):
+        if (gdir / name).is_symlink():  # git follows these: the target may be anywhere
+            state.pointers[f"{name} symlink"] = os.readlink(gdir / name)
     common = _read_small(gdir / "commondir")
     if common is not None:
         state.pointers["commondir"] = common.decode(errors="replace").strip()
@@ -236,9 +244,7 @@ def repo_state(workspace: Path, entry: str) -> RepoState:
         for key, values in _config_keys(gdir / cfg).items():
             state.keys.setdefault(key if cfg == "config" else f"{cfg}:{key}", []).extend(values)
     hooks = gdir / "hooks"
-    if hooks.is_symlink():
-        state.pointers["hooks symlink"] = os.readlink(hooks)
-    elif hooks.is_dir():
+    if hooks.is_dir() and not hooks.is_symlink():
         try:
             names = sorted(os.listdir(hooks))
         except OSError:
@@ -453,10 +459,10 @@ class GitGuard:
                 continue
             if name in (".git file", ".git symlink"):
                 action = _rename_aside(self.workspace / entry)
-            elif name == "commondir" and gdir:
-                action = _rename_aside(gdir / "commondir")
-            elif name == "hooks symlink" and gdir:
-                action = _rename_aside(gdir / "hooks")
+            elif gdir and name.removesuffix(" symlink") in (
+                "config", "config.worktree", "commondir", "hooks"
+            ):
+                action = _rename_aside(gdir / name.removesuffix(" symlink"))
             else:
                 action = "reported"
             out.append(Finding(repo, f"{name} -> {text[:120]}", action))

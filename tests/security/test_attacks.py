@@ -393,3 +393,52 @@ async def test_setuid_file_made_in_the_workspace(
     became_root = "via-host=0\n" in out or "via-ws=0\n" in out
     left_setuid = bool(mode & (stat.S_ISUID | stat.S_ISGID))
     attack.result(not became_root and not left_setuid, f"{out}; mode {oct(mode)}")
+
+
+@pytest.mark.attack(
+    "git_symlinked_config",
+    "a new repo whose .git/config and commondir are symlinks to files the agent writes",
+)
+async def test_git_symlinked_config(
+    level: IsolationLevel, attack: Any, tmp_path: Path, attacker: Any, inspect_events: Any,
+    host_only: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    script = (
+        f"printf '[core]\\n\\tfsmonitor = touch {host_only}/fsmonitor\\n"
+        f"[alias]\\n\\tst = !touch {host_only}/alias\\n' > evil.cfg && "
+        "git init -q a && rm a/.git/config && ln -s ../../evil.cfg a/.git/config && "
+        "git init -q b && cp -r a/.git common && printf '../../common' > b/.git/commondir && "
+        "echo planted"
+    )
+    events = await attacker(level, ws, [[("shell_exec", {"command": script})]])
+    assert "planted" in inspect_events.results(events)[0].result
+    for repo in ("a", "b"):
+        host_git(ws / repo, "status")
+        host_git(ws / repo, "st")
+    ran = sorted(p.name for p in host_only.iterdir())
+    attack.result(not ran, f"ran on the host: {ran}; {inspect_events.notices(events)}")
+
+
+@pytest.mark.attack(
+    "git_bare_workspace", "git init --bare in the workspace root, then a pager and a ! alias"
+)
+async def test_git_bare_workspace_root(
+    level: IsolationLevel, attack: Any, tmp_path: Path, attacker: Any, inspect_events: Any,
+    host_only: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    script = (
+        "git init -q --bare . && "
+        f"git config core.pager 'touch {host_only}/pager' && "
+        f"git config alias.st '!touch {host_only}/alias' && echo planted"
+    )
+    events = await attacker(level, ws, [[("shell_exec", {"command": script})]])
+    assert "planted" in inspect_events.results(events)[0].result
+    host_git(ws, "st")
+    subprocess.run(["git", "-C", str(ws), "-p", "config", "--list"], env=GIT_ENV,
+                   capture_output=True, timeout=30)
+    ran = sorted(p.name for p in host_only.iterdir())
+    attack.result(not ran, f"ran on the host: {ran}; {inspect_events.notices(events)}")
