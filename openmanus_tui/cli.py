@@ -220,6 +220,10 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
         session = await runtime.create_session(model=args.model)
     else:
         session = await runtime.open_session(args.session, model=args.model)
+        from openmanus_tui.sandbox.state_guard import ensure_workspace_allowed
+
+        # a session made before issue 12's rule may hold the person's home as its workspace
+        ensure_workspace_allowed(session.workspace, runtime.settings)
     return await run_session(
         args, runtime, session, task=args.task if args.command == "run" else None
     )
@@ -290,6 +294,9 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
         print(f"database:    {settings.db_path}")
         return EXIT_OK
     if args.action == "validate":
+        from openmanus_tui.sandbox.state_guard import ensure_workspace_allowed
+
+        ensure_workspace_allowed(settings.sandbox.workspace, settings)  # as `run` does
         where = config_path()
         print(
             f"OK: {where if where.exists() else 'defaults (no config file)'} "

@@ -108,30 +108,47 @@ class SetidSweep:
 
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
-        self.known = {(st.st_dev, st.st_ino) for _, _, st in self._setid()}
+        self.known = {(st.st_dev, st.st_ino) for _, st in self._setid()}
 
-    def _setid(self) -> Iterator[tuple[int, str, os.stat_result]]:
+    def _setid(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Regular files with a set-id bit (scandir: a stat per file, no fd per directory)."""
         seen = 0
-        for _top, _dirs, files, dfd in os.fwalk(self.workspace):
-            for name in files:
+        stack = [str(self.workspace)]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for entry in entries:
                 seen += 1
                 if seen > ENTRY_LIMIT:
                     return
                 try:
-                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                    yield dfd, name, st
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+                elif stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    yield entry.path, st
 
     def sweep(self) -> list[str]:
         cleared = []
-        for dfd, name, st in self._setid():
+        for path, st in self._setid():
             if (st.st_dev, st.st_ino) in self.known:
                 continue
+            try:  # through an fd of the very file: a symlink swapped in is not followed
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
             try:
-                os.chmod(name, stat.S_IMODE(st.st_mode) & ~0o6000, dir_fd=dfd)
-                cleared.append(name)
+                now = os.fstat(fd)
+                if stat.S_ISREG(now.st_mode):
+                    os.fchmod(fd, stat.S_IMODE(now.st_mode) & ~0o6000)
+                    cleared.append(path)
             except OSError:
                 pass
+            finally:
+                os.close(fd)
         return cleared

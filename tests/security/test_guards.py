@@ -238,3 +238,21 @@ def test_doctor_says_which_level_protects_what() -> None:
             assert row["git"] and row["state"] and row["mcp"] and row["ownership"]
     text = _cli("doctor").stdout
     assert "Protection by level" in text and "file ownership" in text
+
+
+async def test_resume_and_validate_refuse_a_state_holding_workspace(isolated_env: Path) -> None:
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.runtime.session import Runtime
+
+    # a session stored before the rule, with the folder holding config and data as workspace
+    runtime = await Runtime.open(load_settings())
+    try:
+        session = await runtime.create_session(workspace=isolated_env)
+    finally:
+        await runtime.close()
+    res = _cli("resume", session.id)
+    assert res.returncode == 2, res.stderr
+    assert "contains openmanus's data folder" in res.stderr and "Traceback" not in res.stderr
+    (isolated_env / "config.toml").write_text(f'[sandbox]\nworkspace = "{isolated_env}"\n')
+    res = _cli("config", "validate")
+    assert res.returncode == 2 and "contains openmanus's" in res.stderr
