@@ -34,10 +34,12 @@ class OwnershipLedger:
         self._depth = 0  # commands running (concurrent commands share one hand-over)
         self._lock = threading.Lock()
 
-    def _walk(self) -> Iterator[tuple[int, str, os.stat_result]]:
+    def _walk(self, *, giving_back: bool = False) -> Iterator[tuple[int, str, os.stat_result]]:
+        """Entries to hand over (not under ``.git``, not hard-linked), or, ``giving_back``,
+        every entry: what the command made anywhere, a new repository included, goes back."""
         seen = 0
         for _top, dirs, files, dfd in os.fwalk(self.workspace):
-            if ".git" in dirs:
+            if ".git" in dirs and not giving_back:
                 dirs.remove(".git")
             for name in dirs + files:
                 seen += 1
@@ -47,9 +49,11 @@ class OwnershipLedger:
                     st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                 except OSError:
                     continue
-                if stat.S_ISLNK(st.st_mode) or name == ".git":
+                if stat.S_ISLNK(st.st_mode):
                     continue
-                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                if not giving_back and (
+                    name == ".git" or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1)
+                ):
                     continue
                 yield dfd, name, st
 
@@ -79,7 +83,7 @@ class OwnershipLedger:
                 return
             st = os.stat(self.workspace)
             self._restore(None, str(self.workspace), st)
-            for dfd, name, st in self._walk():
+            for dfd, name, st in self._walk(giving_back=True):
                 self._restore(dfd, name, st)
             self._record.clear()
 

@@ -359,7 +359,7 @@ async def test_ownership_is_never_changed(
     before = _owners(ws)
     events = await attacker(level, ws, [[("shell_exec", {"command": (
         "echo appended >> .ssh/id_rsa && echo new > made.txt && mkdir -p d/e && "
-        "touch d/e/f && id -u")})]])
+        "touch d/e/f && ln d/e/f d/e/g && git init -q repo && id -u")})]])
     result = inspect_events.results(events)[0]
     assert result.status == "ok", result.result  # the sandbox could still work in its files
     after = _owners(ws)
