@@ -88,6 +88,7 @@ class Sandbox:
         level: IsolationLevel | str | int | None = None,
         min_isolation: IsolationLevel | str | int = IsolationLevel.L0,
         state: list[state_guard.StateItem] | None = None,
+        ids: tuple[int, int] | None = None,
     ) -> None:
         report = probe()
         min_level = IsolationLevel.parse(min_isolation)
@@ -125,7 +126,8 @@ class Sandbox:
             raise SandboxError(
                 f"cannot create workspace {self.workspace}: {exc}", error_class="user"
             ) from exc
-        self.uid, self.gid = report.uid, report.gid
+        # ids: another unprivileged uid/gid (MCP servers use their own, see mcp_trust.py)
+        self.uid, self.gid = ids if ids is not None and self._root else (report.uid, report.gid)
         # Escape 2: every .git is bound read-only (it cannot be renamed while mounted).
         self.protections: list[tuple[str, str]] = state_guard.mask_plan(
             self.workspace, to_mask

@@ -158,12 +158,16 @@ class LaunchPolicy:
 
     def _sandbox(self, cfg: McpServerConfig) -> Any:
         from openmanus_tui.sandbox import Sandbox
+        from openmanus_tui.sandbox.probe import server_ids
 
         ws = self.workspace or self.data_dir / "workspaces" / f"mcp-{cfg.name}"
         key = (str(ws), cfg.network)
         if key not in self._sandboxes:
+            # a uid of their own: the commands' sweep must not kill them (and they cannot
+            # signal the commands, nor the commands them)
             self._sandboxes[key] = Sandbox(
-                ws, network=cfg.network, level=self.level, limits=self.limits
+                ws, network=cfg.network, level=self.level, limits=self.limits,
+                ids=server_ids() if os.geteuid() == 0 else None,
             )
         return self._sandboxes[key]
 

@@ -256,3 +256,34 @@ async def test_resume_and_validate_refuse_a_state_holding_workspace(isolated_env
     (isolated_env / "config.toml").write_text(f'[sandbox]\nworkspace = "{isolated_env}"\n')
     res = _cli("config", "validate")
     assert res.returncode == 2 and "contains openmanus's" in res.stderr
+
+
+@pytest.mark.parametrize("level", ["L1", "L0"])
+async def test_sandboxed_mcp_server_survives_the_commands(
+    tmp_path: Path, attacker: Any, inspect_events: Any, level: str
+) -> None:
+    """Below L2 every leftover process of the sandbox uid is killed after a command; a
+    sandboxed MCP server must not be one of them."""
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.sandbox import IsolationLevel, probe
+    from openmanus_tui.tools.mcp_trust import TrustStore
+    from openmanus_tui.utilities.mcp_config import parse_mcp_config
+
+    if not probe().available(IsolationLevel.parse(level)):
+        pytest.skip(f"{level} not available")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    echo = Path(__file__).resolve().parent.parent / "mcp_echo_server.py"
+    (ws / "echo.py").write_text(echo.read_text())
+    servers = {"echo": {"command": sys.executable, "args": ["echo.py"]}}
+    TrustStore(load_settings().resolved_data_dir).trust(
+        parse_mcp_config({"mcpServers": servers})["echo"]
+    )
+    events = await attacker(IsolationLevel.parse(level), ws, [
+        [("mcp__echo__echo", {"text": "one"})],
+        [("shell_exec", {"command": "sleep 60 >/dev/null 2>&1 & echo started"})],
+        [("mcp__echo__echo", {"text": "two"})],
+    ], mcp={"servers": servers})
+    results = inspect_events.results(events)
+    assert [r.status for r in results] == ["ok", "ok", "ok"], inspect_events.dump(events)
+    assert results[2].result == "two"
