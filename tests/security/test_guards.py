@@ -287,3 +287,39 @@ async def test_sandboxed_mcp_server_survives_the_commands(
     results = inspect_events.results(events)
     assert [r.status for r in results] == ["ok", "ok", "ok"], inspect_events.dump(events)
     assert results[2].result == "two"
+
+
+async def test_without_root_l3_masks_and_protects_through_bwrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without root there is no helper namespace: L3 must do the masks, pins and read-only
+    .git binds with bubblewrap's own arguments (simulated: the sandbox believes it is uid
+    1000, so it takes that path; the probe was made for real)."""
+    from openmanus_tui.sandbox import IsolationLevel, probe
+    from openmanus_tui.sandbox import core as sandbox_core
+
+    if not probe().available(IsolationLevel.L3):
+        pytest.skip("L3 not available")
+    ws = tmp_path / "ws"
+    (ws / "conf").mkdir(parents=True)
+    config = ws / "conf" / "openmanus.toml"
+    config.write_text("canary=1\n")
+    (ws / "repo").mkdir()
+    git(ws / "repo", "init", "-q")
+    monkeypatch.setattr(sandbox_core.os, "geteuid", lambda: 1000)
+    sb = Sandbox(ws, level="L3", state=[StateItem(config, "config file", False)])
+    try:
+        res = await sb.exec(
+            "cat conf/openmanus.toml; echo x > conf/openmanus.toml; mv conf c2; "
+            "mv repo/.git repo/g; touch repo/.git/hooks/x; git init -q new; echo done",
+            timeout=20,
+        )
+        assert "done" in res.stdout and "canary" not in res.stdout
+        res2 = await sb.exec("touch new/.git/hooks/x; mv new/.git new/g; echo done", timeout=20)
+    finally:
+        sb.close()
+    assert config.read_text() == "canary=1\n"
+    assert (ws / "conf").is_dir() and (ws / "repo" / ".git").is_dir()
+    assert not (ws / "repo" / ".git" / "hooks" / "x").exists()
+    assert "done" in res2.stdout and not (ws / "new" / ".git" / "hooks" / "x").exists()
+    assert (ws / "new" / ".git").is_dir()
