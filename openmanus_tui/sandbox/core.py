@@ -148,7 +148,10 @@ class Sandbox:
         # otherwise hand over before each command and give back after it.
         self._owners: OwnershipLedger | None = None
         if self._root and not self._view.idmapped:
-            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid)
+            from openmanus_tui.sandbox.ownership import journal_path
+
+            journal = journal_path(git_guard.default_store(), self.workspace)
+            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid, journal)
         self._setid = SetidSweep(self.workspace) if self._root else None
 
     @property

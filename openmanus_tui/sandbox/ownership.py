@@ -5,9 +5,10 @@ Defect 10 of issue 12: the whole workspace was chowned to the sandbox uid once, 
 (``mounts.py``): nothing on disk changes. Where the kernel or file system cannot do that, this
 ledger hands files over to the sandbox uid just before a command and gives them back right after
 it: every changed owner is recorded by (device, inode) and restored, and files the command
-created are given to the workspace's owner. A crash between the two leaves files with the
-sandbox uid; the next ``Sandbox`` on the workspace restores what its own record holds only, so
-``openmanus doctor`` says which mode is in use.
+created are given to the workspace's owner. The record is also written to a journal in the
+data folder while a command runs: if the process dies before giving back, the next sandbox
+on the workspace gives back from the journal first. ``openmanus doctor`` says which mode is in
+use.
 
 Walks use directory fds and never follow symlinks; hard-linked files and everything under a
 ``.git`` are never handed over (another link may live outside the workspace; git runs hooks).
@@ -15,6 +16,8 @@ Walks use directory fds and never follow symlinks; hard-linked files and everyth
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 import threading
@@ -24,15 +27,51 @@ from pathlib import Path
 ENTRY_LIMIT = 200_000
 
 
+def journal_path(store: Path, workspace: Path) -> Path:
+    digest = hashlib.sha256(str(workspace).encode()).hexdigest()[:20]
+    return store / "ownership" / f"{digest}.json"
+
+
 class OwnershipLedger:
-    def __init__(self, workspace: Path, uid: int, gid: int) -> None:
+    def __init__(self, workspace: Path, uid: int, gid: int, journal: Path | None = None) -> None:
         self.workspace = workspace
         self.uid, self.gid = uid, gid
+        self.journal = journal
         st = os.stat(workspace)
         self.owner = (st.st_uid, st.st_gid)
         self._record: dict[tuple[int, int], tuple[int, int]] = {}
         self._depth = 0  # commands running (concurrent commands share one hand-over)
         self._lock = threading.Lock()
+        self.recovered = self._recover()
+
+    def _recover(self) -> bool:
+        """A journal left by a process that died during a command: give back from it."""
+        if self.journal is None or not self.journal.exists():
+            return False
+        try:
+            data = json.loads(self.journal.read_text())
+            if data.get("ids") != [self.uid, self.gid]:
+                return False
+            self.owner = tuple(data["owner"])  # type: ignore[assignment]
+            self._record = {(d, i): (u, g) for d, i, u, g in data["record"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        self._depth = 1
+        self.give_back()
+        return True
+
+    def _write_journal(self) -> None:
+        if self.journal is None:
+            return
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.journal.with_suffix(".tmp")
+        tmp.write_text(json.dumps({
+            "workspace": str(self.workspace),
+            "ids": [self.uid, self.gid],
+            "owner": list(self.owner),
+            "record": [[d, i, u, g] for (d, i), (u, g) in self._record.items()],
+        }))
+        os.replace(tmp, self.journal)
 
     def _walk(self, *, giving_back: bool = False) -> Iterator[tuple[int, str, os.stat_result]]:
         """Entries to hand over (not under ``.git``, not hard-linked), or, ``giving_back``,
@@ -58,23 +97,29 @@ class OwnershipLedger:
                 yield dfd, name, st
 
     def hand_over(self) -> None:
+        """Record every owner to change, journal the record, then change them: a death at
+        any point leaves a journal that covers every file already handed over."""
         with self._lock:
             self._depth += 1
             if self._depth > 1:
                 return
-            st = os.stat(self.workspace)
-            self._take(None, str(self.workspace), st)
+            mine = (self.uid, self.gid)
+            entries = [os.stat(self.workspace)] + [st for _, _, st in self._walk()]
+            for st in entries:
+                if (st.st_uid, st.st_gid) != mine:
+                    self._record.setdefault((st.st_dev, st.st_ino), (st.st_uid, st.st_gid))
+            self._write_journal()
+            self._take(None, str(self.workspace), os.stat(self.workspace))
             for dfd, name, st in self._walk():
                 self._take(dfd, name, st)
 
     def _take(self, dfd: int | None, name: str, st: os.stat_result) -> None:
-        if (st.st_uid, st.st_gid) == (self.uid, self.gid):
-            return
-        self._record.setdefault((st.st_dev, st.st_ino), (st.st_uid, st.st_gid))
+        if (st.st_dev, st.st_ino) not in self._record:
+            return  # made after the record was taken, or the sandbox's already
         try:
             os.chown(name, self.uid, self.gid, dir_fd=dfd, follow_symlinks=False)
         except OSError:
-            self._record.pop((st.st_dev, st.st_ino), None)
+            pass
 
     def give_back(self) -> None:
         with self._lock:
@@ -86,6 +131,8 @@ class OwnershipLedger:
             for dfd, name, st in self._walk(giving_back=True):
                 self._restore(dfd, name, st)
             self._record.clear()
+            if self.journal is not None:
+                self.journal.unlink(missing_ok=True)
 
     def _restore(self, dfd: int | None, name: str, st: os.stat_result) -> None:
         if st.st_uid != self.uid and st.st_gid != self.gid:

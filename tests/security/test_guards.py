@@ -323,3 +323,27 @@ async def test_without_root_l3_masks_and_protects_through_bwrap(
     assert not (ws / "repo" / ".git" / "hooks" / "x").exists()
     assert "done" in res2.stdout and not (ws / "new" / ".git" / "hooks" / "x").exists()
     assert (ws / "new" / ".git").is_dir()
+
+
+def test_ownership_journal_survives_a_crash(tmp_path: Path) -> None:
+    """The fallback hands files over per command; a process that dies before giving them
+    back leaves a journal the next sandbox gives back from."""
+    if os.geteuid() != 0:
+        pytest.skip("only root hands files to another uid")
+    from openmanus_tui.sandbox.ownership import OwnershipLedger
+
+    ws = tmp_path / "ws"
+    (ws / "d").mkdir(parents=True)
+    (ws / "d" / "f").write_text("x")
+    os.chown(ws / "d" / "f", 1234, 1234)  # a file of another owner is restored as it was
+    journal = tmp_path / "data" / "ownership" / "j.json"
+    ledger = OwnershipLedger(ws, 59999, 59999, journal)
+    ledger.hand_over()
+    assert os.stat(ws / "d" / "f").st_uid == 59999 and journal.exists()
+    (ws / "new").write_text("made by the command")
+    os.chown(ws / "new", 59999, 59999)
+    del ledger  # the process dies here
+    again = OwnershipLedger(ws, 59999, 59999, journal)
+    assert again.recovered and not journal.exists()
+    assert os.stat(ws / "d" / "f").st_uid == 1234
+    assert os.stat(ws / "d").st_uid == 0 and os.stat(ws / "new").st_uid == 0
