@@ -9,7 +9,7 @@ Run as ``python -m openmanus_tui.sandbox.mounts setup|protect PLAN_JSON`` by ``H
   back around each command (``ownership.py``).
 * the host path of the workspace is bound onto itself ``nosuid,nodev`` in the namespace: a
   command below L3 can reach it there, and a set-uid file it made through the id map belongs
-  to the owner on disk (``ownership.strip_new_setid`` removes such bits after each command);
+  to the owner on disk (``ownership.SetidSweep`` removes such bits after each command);
 * both modes then apply **protections** to paths relative to the workspace, at the host path
   *and* at the view path (at L0 a command may reach either):
 
