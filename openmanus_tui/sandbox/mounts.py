@@ -32,6 +32,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from typing import Any
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -111,11 +112,13 @@ def _userns_fd(owner: tuple[int, int], to: tuple[int, int]) -> int:
         env={"PATH": "/usr/bin:/bin"},
     )
     try:
-        # the child must have entered its namespace before the maps are written
-        for _ in range(400):
+        # the child must have entered its namespace before the maps are written (a loaded
+        # machine can take a while to get there: wait up to 5 s)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             if os.readlink(f"/proc/{child.pid}/ns/user") != os.readlink("/proc/self/ns/user"):
                 break
-            os.sched_yield()
+            time.sleep(0.001)
         with open(f"/proc/{child.pid}/uid_map", "w") as fh:
             fh.write(f"{owner[0]} {to[0]} 1\n")
         with open(f"/proc/{child.pid}/setgroups", "w") as fh:
