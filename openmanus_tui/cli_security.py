@@ -147,10 +147,11 @@ def protection_rows(report: Any) -> list[dict[str, str]]:
             {
                 "level": str(level),
                 "available": "yes",
-                "state": "refused as/above workspace; state files masked"
-                if mounts
-                else "refused as/above workspace; state files inside refused"
-                + ("" if level >= IsolationLevel.L1 else "; NOT out of reach (same uid)"),
+                "state": "a workspace holding or inside config/data/cache is refused; "
+                + ("a config file inside the workspace is masked" if mounts
+                   else "a config file inside the workspace is refused")
+                + ("" if mounts or level >= IsolationLevel.L1
+                   else "; NOT out of reach of commands (they run as you)"),
                 "git": ("every .git bound read-only (no rename) + host check after each tool"
                         if mounts else "host check after each tool only (no mounts without root)"),
                 "mcp": "L3 profile" if level == IsolationLevel.L3 else (
