@@ -251,6 +251,7 @@ class AgentSession:
     def sandbox(self) -> Any:
         if self._sandbox is None:
             from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits
+            from openmanus_tui.sandbox.state_guard import program_state
 
             s = self.runtime.settings.sandbox
             self.workspace.mkdir(parents=True, exist_ok=True)
@@ -269,6 +270,7 @@ class AgentSession:
                 min_isolation=IsolationLevel.parse(s.min_isolation)
                 if s.below_min == "refuse"
                 else IsolationLevel.L0,
+                state=program_state(self.runtime.settings),  # kept out of reach (issue 12)
             )
         return self._sandbox
 

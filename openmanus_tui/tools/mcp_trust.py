@@ -111,6 +111,7 @@ class LaunchPolicy:
     workspace: Path | None = None  # the configured sandbox.workspace, if any
     level: str | None = None  # the configured isolation level ("auto": None)
     limits: Any = None
+    state: Any = None  # the program's state (sandbox/state_guard.py), from the settings
 
     def __post_init__(self) -> None:
         self._sandboxes: dict[tuple[str, bool], Any] = {}
@@ -118,6 +119,7 @@ class LaunchPolicy:
     @classmethod
     def from_settings(cls, settings: Any) -> LaunchPolicy:
         from openmanus_tui.sandbox import SandboxLimits
+        from openmanus_tui.sandbox.state_guard import program_state
 
         s = settings.sandbox
         return cls(
@@ -131,6 +133,7 @@ class LaunchPolicy:
                 max_file_mb=s.max_file_mb,
                 max_open_files=s.max_open_files,
             ),
+            state=program_state(settings),
         )
 
     def check(self, cfg: McpServerConfig) -> str | None:
@@ -167,7 +170,7 @@ class LaunchPolicy:
             # signal the commands, nor the commands them)
             self._sandboxes[key] = Sandbox(
                 ws, network=cfg.network, level=self.level, limits=self.limits,
-                ids=server_ids() if os.geteuid() == 0 else None,
+                ids=server_ids() if os.geteuid() == 0 else None, state=self.state,
             )
         return self._sandboxes[key]
 

@@ -347,3 +347,18 @@ def test_ownership_journal_survives_a_crash(tmp_path: Path) -> None:
     assert again.recovered and not journal.exists()
     assert os.stat(ws / "d" / "f").st_uid == 1234
     assert os.stat(ws / "d").st_uid == 0 and os.stat(ws / "new").st_uid == 0
+
+
+async def test_runtime_uses_its_own_settings_for_the_state(
+    tmp_path: Path, attacker: Any, inspect_events: Any
+) -> None:
+    """A data folder set in the settings (not the environment) is kept out of reach too."""
+    from openmanus_tui.sandbox import probe
+
+    ws = tmp_path / "proj"
+    state = ws / "state"
+    events = await attacker(probe().level, ws, [[("shell_exec", {"command": "echo hi > x"})]],
+                            data_dir=str(state))
+    result = inspect_events.results(events)[0]
+    assert result.status == "error" and "contains openmanus's data folder" in result.result
+    assert not (ws / "x").exists()
