@@ -91,43 +91,68 @@ class Attack:
         assert blocked or self.documented, f"{self.name} at {self.level}: not blocked. {detail}"
 
 
-@pytest.fixture
-def attack(request: pytest.FixtureRequest, level: IsolationLevel) -> Attack:
-    marker = request.node.get_closest_marker("attack")
-    assert marker is not None, "an attack test needs @pytest.mark.attack(name, title)"
+def _case(item: pytest.Item) -> tuple[str, str, str] | None:
+    """(row name, level, title) of an attack test item."""
+    marker = item.get_closest_marker("attack")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None or "level" not in callspec.params:
+        return None
     name, title = marker.args[0], marker.args[1]
-    callspec = getattr(request.node, "callspec", None)
-    extra = [str(v) for k, v in (callspec.params.items() if callspec else []) if k != "level"]
+    extra = [str(v) for k, v in callspec.params.items() if k != "level"]
     if extra:  # a case parametrised further is one row per variant
         name = f"{name}[{','.join(extra)}]"
-    TABLE.titles.setdefault(name, title)
-    TABLE.cells.setdefault((name, str(level)), "error")
-    TABLE.nodes[request.node.nodeid] = (name, str(level))
-    return Attack(name, level, marker.kwargs.get("documented") or {})
+    return name, str(callspec.params["level"]), title
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        case = _case(item)
+        if case is not None:
+            TABLE.titles.setdefault(case[0], case[2])
+            TABLE.nodes[item.nodeid] = (case[0], case[1])
+
+
+@pytest.fixture
+def attack(request: pytest.FixtureRequest, level: IsolationLevel) -> Attack:
+    case = _case(request.node)
+    assert case is not None, "an attack test needs @pytest.mark.attack(name, title)"
+    marker = request.node.get_closest_marker("attack")
+    TABLE.cells.setdefault((case[0], case[1]), "error")
+    return Attack(case[0], level, marker.kwargs.get("documented") or {})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """A case skipped inside its test (say, a root-only case) shows as skipped, not error."""
+    """Skipped cells say why (a level this machine lacks, a root-only case...)."""
     cell = TABLE.nodes.get(report.nodeid)
-    if cell is not None and report.skipped and TABLE.cells.get(cell) == "error":
-        TABLE.cells[cell] = "skipped"
+    if cell is None or not report.skipped or TABLE.cells.get(cell) not in (None, "error"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+    reason = str(reason).removeprefix("Skipped: ")
+    TABLE.cells[cell] = "skipped"
+    TABLE.notes[cell] = f"skipped: {reason}"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not TABLE.titles:
+    # rows that ran (or were skipped) in this session; deselected cases are left out
+    shown = {n: t for n, t in TABLE.titles.items() if any((n, lv) in TABLE.cells
+                                                          for lv in LEVEL_ORDER)}
+    if not shown:
         return
     tr = terminalreporter
-    width = max(len(n) for n in TABLE.titles) + 2
+    width = max(len(n) for n in shown) + 2
     tr.write_sep("=", "attack suite (issue 12): case x level")
     tr.write_line(f"{'case':<{width}}" + "".join(f"{lvl:<24}" for lvl in LEVEL_ORDER))
-    for name in TABLE.titles:
+    for name in shown:
         cells = [TABLE.cells.get((name, lvl), "not run") for lvl in LEVEL_ORDER]
         tr.write_line(f"{name:<{width}}" + "".join(f"{c:<24}" for c in cells))
     tr.write_line("")
-    for name, title in TABLE.titles.items():
+    for name, title in shown.items():
         tr.write_line(f"  {name}: {title}")
     for (name, lvl), why in sorted(TABLE.notes.items()):
-        tr.write_line(f"  allowed {name} at {lvl}: {why}")
+        if why.startswith("skipped: "):
+            tr.write_line(f"  {name} at {lvl}: {why}")
+        else:
+            tr.write_line(f"  allowed {name} at {lvl}: {why}")
 
 
 # --- driving the attacker -----------------------------------------------------------------
