@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("path", help="where the config file and the data live")
     csub.add_parser("validate", help="check the config file and environment")
 
+    from openmanus_tui.cli_security import add_parsers as add_security_parsers
+
+    add_security_parsers(sub, _Parser)
+
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
 
@@ -252,6 +256,15 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _config(args, settings)
     if args.command == "doctor":
         return _doctor(args, settings)
+    if args.command in ("mcp", "git"):
+        from openmanus_tui import cli_security
+
+        return getattr(cli_security, f"{args.command}_cmd")(args, settings)
+    if args.command == "run":
+        # Issue 12: a workspace holding openmanus's own state is refused before anything runs.
+        from openmanus_tui.runtime.api import ensure_workspace_allowed
+
+        ensure_workspace_allowed(settings.sandbox.workspace, settings)
 
     from openmanus_tui.runtime.session import Runtime
 
@@ -279,6 +292,10 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
         session = await runtime.create_session(model=args.model)
     else:
         session = await runtime.open_session(args.session, model=args.model)
+        from openmanus_tui.runtime.api import ensure_workspace_allowed
+
+        # a session made before issue 12's rule may hold the person's home as its workspace
+        ensure_workspace_allowed(session.workspace, runtime.settings)
     return await run_session(
         args, runtime, session, task=args.task if args.command == "run" else None
     )
@@ -354,6 +371,9 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
         print(f"database:    {settings.db_path}")
         return EXIT_OK
     if args.action == "validate":
+        from openmanus_tui.runtime.api import ensure_workspace_allowed
+
+        ensure_workspace_allowed(settings.sandbox.workspace, settings)  # as `run` does
         where = config_path()
         print(
             f"OK: {where if where.exists() else 'defaults (no config file)'} "
@@ -373,6 +393,7 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:
+    from openmanus_tui.cli_security import format_protections, protection_rows
     from openmanus_tui.config import config_path
     from openmanus_tui.runtime import api
     from openmanus_tui.runtime.api import format_sandbox_report as format_report
@@ -391,11 +412,13 @@ def _doctor(args: argparse.Namespace, settings: Any) -> int:
             },
             "config_file": str(config_path()),
             "database": str(settings.db_path),
+            "protection": protection_rows(report),
         }
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     print(format_report(report))
     print(api.describe_bounds(settings))
+    print(format_protections(report, settings))
     print()
     print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
     print(f"config:   {config_path()}")

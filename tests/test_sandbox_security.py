@@ -327,14 +327,38 @@ async def test_nested_user_namespace(tmp_path, level):
     sb.close()
 
 
-async def test_git_hooks_and_config_read_only(tmp_path, level):
+async def test_git_dir_read_only(tmp_path, level):
     ws = tmp_path / "ws"
     (ws / ".git" / "hooks").mkdir(parents=True)
     (ws / ".git" / "config").write_text("[core]\n")
     sb = make(tmp_path, level)
     res = await sb.exec("echo evil >> .git/config; echo '#!/bin/sh' > .git/hooks/pre-commit; "
-                        "echo data > .git/other && echo wrote-other", timeout=20)
+                        "echo data > .git/other; cat .git/config && echo read-ok", timeout=20)
     assert (ws / ".git" / "config").read_text() == "[core]\n"
     assert not (ws / ".git" / "hooks" / "pre-commit").exists()
-    assert "wrote-other" in res.stdout  # the rest of .git stays writable
+    if ROOT or level == L3:
+        # the whole .git is bound read-only (as Codex does); reading it still works
+        assert not (ws / ".git" / "other").exists()
+    assert "read-ok" in res.stdout
+    sb.close()
+
+
+async def test_git_dir_cannot_be_renamed_or_replaced(tmp_path, level):
+    """Issue 12, escape 2: `mv .git .git.orig && cp -r .git.orig .git` must fail; a repo made
+    by one command is read-only from the next command on."""
+    if not (ROOT or level == L3):
+        pytest.skip("without root, levels below L3 have no mount namespace (the git guard acts)")
+    ws = tmp_path / "ws"
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    sb = make(tmp_path, level)
+    res = await sb.exec("mv .git .git.orig; echo rc=$?; rm -rf .git; echo rm=$?; "
+                        "mkdir -p new/.git/hooks && echo made", timeout=20)
+    assert "rc=0" not in res.stdout and (ws / ".git" / "HEAD").exists(), res.stdout + res.stderr
+    assert not (ws / ".git.orig").exists()
+    assert "made" in res.stdout  # the agent may create a repository...
+    res = await sb.exec("echo x > new/.git/hooks/pre-commit; mv new/.git new/.g; echo rc=$?",
+                        timeout=20)
+    assert not (ws / "new" / ".git" / "hooks" / "pre-commit").exists()  # ...protected next
+    assert (ws / "new" / ".git").is_dir() and "rc=0" not in res.stdout
     sb.close()

@@ -116,10 +116,20 @@ async def test_speech_to_text_through_shell(tmp_path: Path) -> None:
 
 
 async def test_mcp_tools_become_agent_tools(tmp_path: Path) -> None:
+    from openmanus_tui.tools.mcp_trust import TrustStore
+    from openmanus_tui.utilities.mcp_config import parse_mcp_config
+
+    # stdio servers run in the sandbox (issue 12): the server script lives in the workspace
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copy(ECHO_SERVER, ws / "mcp_echo_server.py")
     servers = {
-        "echo": {"command": sys.executable, "args": [ECHO_SERVER]},
+        "echo": {"command": sys.executable, "args": ["mcp_echo_server.py"]},
         "broken": {"command": str(tmp_path / "no-such-binary")},
     }
+    store = TrustStore(load_settings().resolved_data_dir)
+    for cfg in parse_mcp_config({"mcpServers": servers}).values():
+        store.trust(cfg)
     steps = [
         {
             "tool_calls": [
@@ -128,10 +138,12 @@ async def test_mcp_tools_become_agent_tools(tmp_path: Path) -> None:
             ]
         }
     ]
-    seen, outcome, _ = await run_script(tmp_path, steps, mcp={"servers": servers})
+    seen, outcome, _ = await run_script(
+        tmp_path, steps, mcp={"servers": servers}, sandbox={"workspace": str(ws)}
+    )
     assert outcome.status == "completed"
     results = finished(seen)
-    assert [r.status for r in results] == ["ok", "ok"]
+    assert [r.status for r in results] == ["ok", "ok"], [r.result for r in results]
     assert results[0].result == "hello over MCP" and "42" in results[1].result
     notices = [e.text for e in seen if isinstance(e, ev.Notice)]
     assert any("MCP server 'broken' failed to start" in n for n in notices)

@@ -195,22 +195,32 @@ async def test_palette_switches_profile_and_lists_models() -> None:
 
 
 async def test_tools_tab_shows_mcp_servers_and_their_state(isolated_env: Path) -> None:
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.tools.mcp_trust import TrustStore
+    from openmanus_tui.utilities.mcp_config import parse_mcp_config
+
     servers = {
-        "echo": {"command": sys.executable, "args": [ECHO_SERVER]},
-        "broken": {"command": str(isolated_env / "no-such-server")},
+        "echo": {"command": sys.executable, "args": [ECHO_SERVER], "sandbox": False},
+        "broken": {"command": str(isolated_env / "no-such-server"), "sandbox": False},
     }
+    store = TrustStore(load_settings().resolved_data_dir)
+    for cfg in parse_mcp_config({"mcpServers": servers}).values():
+        store.trust(cfg)
+    servers["new"] = {"command": "sh", "args": ["-c", "exit 0"]}  # never trusted (issue 12)
     app = make_app(mcp={"servers": servers})
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         app.query_one("#panel").active = "tab-tools"
         await wait_for(pilot, lambda: bool(app.query(McpTable)) and
-                       app.query_one(McpTable).row_count == 2)
+                       app.query_one(McpTable).row_count == 3)
         table = app.query_one(McpTable)
         echo = table.get_row("echo")
         assert echo[0] == "echo" and echo[1] == "stdio" and str(echo[2]) == "running"
         assert int(echo[3]) > 0
         broken = table.get_row("broken")
         assert str(broken[2]) == "failed" and str(broken[4])
+        new = table.get_row("new")
+        assert str(new[2]) == "untrusted" and "openmanus mcp trust new" in str(new[4])
         assert table.display
 
 

@@ -53,8 +53,15 @@ if TYPE_CHECKING:
     from openmanus_tui.export import is_live_only as is_live_only
     from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.runtime.session import AgentSession, Runtime
+    from openmanus_tui.sandbox import IsolationLevel as IsolationLevel
+    from openmanus_tui.sandbox import Sandbox as Sandbox
     from openmanus_tui.sandbox import format_report as format_sandbox_report  # noqa: F401
     from openmanus_tui.sandbox import probe as probe_sandbox  # noqa: F401
+    from openmanus_tui.sandbox.git_guard import GitGuard as GitGuard
+    from openmanus_tui.sandbox.git_guard import find_git_entries as find_git_entries
+    from openmanus_tui.sandbox.state_guard import (
+        ensure_workspace_allowed as ensure_workspace_allowed,
+    )
     from openmanus_tui.store.db import SessionRecord as SessionRecord
     from openmanus_tui.store.rules import Reach as Reach
     from openmanus_tui.store.rules import RuleStore as RuleStore
@@ -65,6 +72,10 @@ if TYPE_CHECKING:
     from openmanus_tui.store.tree import TreeNode as TreeNode
     from openmanus_tui.tools.base import ToolRegistry as ToolRegistry
     from openmanus_tui.tools.base import describe_validation_error as describe_validation_error
+    from openmanus_tui.tools.mcp_trust import TrustStore as TrustStore
+    from openmanus_tui.tools.mcp_trust import fingerprint as mcp_fingerprint  # noqa: F401
+    from openmanus_tui.utilities.mcp_config import load_mcp_config as load_mcp_config
+    from openmanus_tui.utilities.mcp_config import parse_mcp_config as parse_mcp_config
 
 __all__ = [
     "INTERRUPTED",
@@ -123,8 +134,21 @@ _REEXPORTS: dict[str, str] = {
     "is_live_only": "openmanus_tui.export",
     "probe_sandbox": "openmanus_tui.sandbox",
     "format_sandbox_report": "openmanus_tui.sandbox",
+    "IsolationLevel": "openmanus_tui.sandbox",
+    "Sandbox": "openmanus_tui.sandbox",
+    "GitGuard": "openmanus_tui.sandbox.git_guard",
+    "find_git_entries": "openmanus_tui.sandbox.git_guard",
+    "ensure_workspace_allowed": "openmanus_tui.sandbox.state_guard",
+    "TrustStore": "openmanus_tui.tools.mcp_trust",
+    "mcp_fingerprint": "openmanus_tui.tools.mcp_trust",
+    "load_mcp_config": "openmanus_tui.utilities.mcp_config",
+    "parse_mcp_config": "openmanus_tui.utilities.mcp_config",
 }
-_RENAMED = {"probe_sandbox": "probe", "format_sandbox_report": "format_report"}
+_RENAMED = {
+    "probe_sandbox": "probe",
+    "format_sandbox_report": "format_report",
+    "mcp_fingerprint": "fingerprint",
+}
 
 
 def __getattr__(name: str) -> Any:

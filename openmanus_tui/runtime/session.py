@@ -113,12 +113,24 @@ class Runtime:
         if not servers:
             return
         from openmanus_tui.tools.mcp_tools import McpManager
+        from openmanus_tui.tools.mcp_trust import LaunchPolicy
 
-        self.mcp = McpManager(servers, log_dir=self.settings.resolved_data_dir / "logs")
+        self.mcp = McpManager(
+            servers,
+            log_dir=self.settings.resolved_data_dir / "logs",
+            policy=LaunchPolicy.from_settings(self.settings),  # trust + sandbox (issue 12)
+        )
         for status in await self.mcp.start():
             if status.state == "failed":
                 self.startup_notices.append(
                     f"MCP server {status.name!r} failed to start: {status.error}"
+                )
+            elif status.state == "untrusted":
+                self.startup_notices.append(f"MCP server {status.name!r} {status.error}")
+            elif status.where.startswith("host"):
+                self.startup_notices.append(
+                    f"MCP server {status.name!r} runs on the host, outside the sandbox "
+                    "(sandbox = false in its config)"
                 )
         self.mcp.register(self.registry)
 
@@ -262,6 +274,7 @@ class AgentSession:
     def sandbox(self) -> Any:
         if self._sandbox is None:
             from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits
+            from openmanus_tui.sandbox.state_guard import program_state
 
             s = self.runtime.settings.sandbox
             self.workspace.mkdir(parents=True, exist_ok=True)
@@ -283,6 +296,7 @@ class AgentSession:
                 min_isolation=IsolationLevel.parse(s.min_isolation)
                 if s.below_min == "refuse"
                 else IsolationLevel.L0,
+                state=program_state(self.runtime.settings),  # kept out of reach (issue 12)
             )
         return self._sandbox
 

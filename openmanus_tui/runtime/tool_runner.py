@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import ToolMessage
 
 from openmanus_tui import events as ev
 from openmanus_tui.runtime.sink import EventSink
-from openmanus_tui.tools.base import ToolContext, ToolRegistry, ToolResult, run_tool
+from openmanus_tui.sandbox import git_guard
+from openmanus_tui.tools.base import Risk, ToolContext, ToolRegistry, ToolResult, run_tool
 
 INTERRUPTED = (
     "This call was started but the program stopped before it finished, so its result is "
@@ -73,6 +75,30 @@ class ToolRunner:
                 }
             )
         return messages, results
+
+    async def _git_before(self, ctx: ToolContext) -> git_guard.GitGuard | None:
+        try:
+            guard = git_guard.guard_for(Path(ctx.workspace))
+            found = await asyncio.to_thread(guard.before)
+        except Exception as exc:  # the check must never take a run down
+            await self.sink.emit(ev.Notice(level="warning", text=f"git check failed: {exc}"))
+            return None
+        if found:
+            await self.sink.emit(
+                ev.Notice(level="warning", text=git_guard.summary(found, before=True))
+            )
+        return guard
+
+    async def _git_after(self, guard: git_guard.GitGuard, result: ToolResult) -> None:
+        try:
+            found = await asyncio.shield(asyncio.to_thread(guard.after))
+        except Exception as exc:
+            await self.sink.emit(ev.Notice(level="warning", text=f"git check failed: {exc}"))
+            return
+        if found:
+            text = git_guard.summary(found)
+            await self.sink.emit(ev.Notice(level="warning", text=text))
+            result.content += f"\n\n[{text}]"
 
     async def _finish(self, base: str, call: dict[str, Any], result: ToolResult) -> ev.ToolFinished:
         event = ev.ToolFinished(
@@ -133,6 +159,9 @@ class ToolRunner:
             )
         )
         ctx = self.make_context(call["id"])
+        # Escape 2 of issue 12: every tool that can write is followed by a host-side check of
+        # the workspace's git repositories (new hooks and executing config are neutralised).
+        guard = await self._git_before(ctx) if spec.risk != Risk.READ else None
         started = time.perf_counter()
         try:
             result = await asyncio.wait_for(run_tool(spec, ctx, call["args"]), spec.timeout + 30)
@@ -140,6 +169,8 @@ class ToolRunner:
             result = ToolResult(
                 f"Error: {spec.name} did not finish within {spec.timeout:.0f} s", status="timeout"
             )
+        if guard is not None:
+            await self._git_after(guard, result)
         result.duration_ms = result.duration_ms or (time.perf_counter() - started) * 1000
         result.isolation = result.isolation or self.isolation()
         self.registry.record(spec.name, result.duration_ms, result.status == "ok")

@@ -17,7 +17,6 @@ import asyncio
 import ctypes
 import os
 import signal
-import stat
 import subprocess
 import time
 import weakref
@@ -26,10 +25,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from openmanus_tui.errors import SandboxError
-from openmanus_tui.sandbox import cgroup, landlock
+from openmanus_tui.sandbox import cgroup, git_guard, landlock, state_guard
 from openmanus_tui.sandbox.diskwatch import WorkspaceWatch
 from openmanus_tui.sandbox.hostview import INNER_UID, SANDBOX_USER, HostView
 from openmanus_tui.sandbox.output import CappedStream
+from openmanus_tui.sandbox.ownership import OwnershipLedger, SetidSweep
 from openmanus_tui.sandbox.probe import ProbeReport, probe
 from openmanus_tui.sandbox.types import (
     BelowMinIsolation,
@@ -64,7 +64,6 @@ ETC_NETWORK = (
     "/etc/protocols",
 )
 DEV_RW = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
-PROTECTED_GIT = (".git/hooks", ".git/config")
 PIPE_GRACE_S = 2.0  # after the command ends, how long leftover writers may hold our pipes
 _CLONE_NEWNS = 0x00020000
 UNSHARE_SIGKILL_MSG = b"unshare: sig"  # "signal handler reset failed" / "sigprocmask ..."
@@ -79,6 +78,7 @@ class Sandbox:
     """A workspace plus an isolation level; ``exec`` runs commands in it."""
 
     _inflight: ClassVar[int] = 0  # commands running in this process (all sandboxes share a uid)
+    use_idmap: ClassVar[bool] = True  # tests turn it off to exercise the ownership ledger
 
     def __init__(
         self,
@@ -88,6 +88,8 @@ class Sandbox:
         network: bool = False,
         level: IsolationLevel | str | int | None = None,
         min_isolation: IsolationLevel | str | int = IsolationLevel.L0,
+        state: list[state_guard.StateItem] | None = None,
+        ids: tuple[int, int] | None = None,
     ) -> None:
         report = probe()
         min_level = IsolationLevel.parse(min_isolation)
@@ -112,19 +114,53 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self.network = network
         self.workspace = Path(workspace).expanduser().resolve()
+        self._root = os.geteuid() == 0
+        # Escape 1 of issue 12: refuse a workspace holding our own state; mask state files.
+        to_mask = state_guard.check_workspace(
+            self.workspace,
+            state_guard.program_state() if state is None else state,
+            can_mask=self._root or chosen == IsolationLevel.L3,
+        )
         try:
             self.workspace.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SandboxError(
                 f"cannot create workspace {self.workspace}: {exc}", error_class="user"
             ) from exc
-        self.uid, self.gid = report.uid, report.gid
-        self._root = os.geteuid() == 0
-        self._view = HostView(self.workspace, self.uid, self.gid, use_mountns=self._root)
+        # ids: another unprivileged uid/gid (MCP servers use their own, see mcp_trust.py)
+        self.uid, self.gid = ids if ids is not None and self._root else (report.uid, report.gid)
+        # Escape 2: every .git is bound read-only (it cannot be renamed while mounted).
+        self.protections: list[tuple[str, str]] = state_guard.mask_plan(
+            self.workspace, to_mask
+        ) + [
+            (rel, "ro") for rel in git_guard.find_git_entries(self.workspace, mountable=True)
+        ]
+        self._view = HostView(
+            self.workspace,
+            self.uid,
+            self.gid,
+            use_mountns=self._root,
+            protect=self.protections,
+            idmap=Sandbox.use_idmap,
+        )
         self._finalizer = weakref.finalize(self, self._view.close)
         self._ruleset_fd: int | None = None
-        if self._root:
-            self.prepare_workspace()
+        # Defect 10: never chown the person's files for good. Id-mapped bind when possible,
+        # otherwise hand over before each command and give back after it.
+        self._owners: OwnershipLedger | None = None
+        if self._root and not self._view.idmapped:
+            from openmanus_tui.sandbox.ownership import journal_path
+
+            journal = journal_path(git_guard.default_store(), self.workspace)
+            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid, journal)
+        self._setid = SetidSweep(self.workspace) if self._root else None
+
+    @property
+    def ownership_mode(self) -> str:
+        """How the sandbox uid gets write access to the workspace (for doctor and tests)."""
+        if not self._root:
+            return "same uid (not root)"
+        return "id-mapped mount" if self._view.idmapped else "handed over per command, restored"
 
     # -- public helpers ------------------------------------------------------------------
     def python_argv(self) -> list[str]:
@@ -143,63 +179,31 @@ class Sandbox:
             self._ruleset_fd = None
 
     def prepare_workspace(self) -> None:
-        """Hand the workspace to the sandbox uid; ``.git/hooks`` and ``.git/config`` stay root's.
-
-        Walks with directory fds and never follows symlinks, so links planted by earlier
-        commands cannot redirect a chown outside the workspace; hardlinked files are skipped.
-        """
-        if not self._root:
-            return
-        os.chown(self.workspace, self.uid, self.gid)
-        for top, dirs, files, dfd in os.fwalk(self.workspace):
-            rel_top = os.path.relpath(top, self.workspace)
-            for name in dirs + files:
-                rel = os.path.normpath(os.path.join(rel_top, name))
-                self._own(dfd, name, rel)
+        """Kept for callers: ownership is now handled around each command (see ``exec``)."""
 
     def prepare_file(self, host_path: Path) -> None:
-        """Hand a file the host wrote into the workspace (and new parents) to the sandbox uid."""
-        if not self._root:
-            return
-        path = Path(host_path)
-        if not path.is_absolute():
-            path = self.workspace / path
-        try:
-            rel = Path(os.path.normpath(path)).relative_to(self.workspace)
-        except ValueError as exc:
-            raise SandboxError(f"{host_path} is outside the workspace", error_class="user") from exc
-        dfd = os.open(self.workspace, os.O_PATH | os.O_DIRECTORY)
-        try:
-            done: list[str] = []
-            for i, part in enumerate(rel.parts):
-                done.append(part)
-                if not self._own(dfd, part, os.path.join(*done)):
-                    return
-                if i == len(rel.parts) - 1:
-                    return
-                nfd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
-                os.close(dfd)
-                dfd = nfd
-        except OSError:
-            return  # vanished or replaced by a symlink meanwhile: nothing to hand over
-        finally:
-            os.close(dfd)
+        """A file the host wrote needs nothing: the id-mapped bind (or the per-command
+        hand-over) gives the sandbox access to it."""
 
-    def _own(self, dfd: int, name: str, rel: str) -> bool:
-        """chown one entry (relative to ``dfd``) for the sandbox; False when not ours to own."""
-        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            return False
-        if any(rel == p or rel.startswith(p + "/") for p in PROTECTED_GIT):
-            if st.st_uid != 0 or st.st_mode & 0o022:
-                os.chown(name, 0, 0, dir_fd=dfd, follow_symlinks=False)
-                os.chmod(name, st.st_mode & ~0o022 & 0o7777, dir_fd=dfd, follow_symlinks=False)
-            return False
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-            return False
-        if st.st_uid != self.uid or st.st_gid != self.gid:
-            os.chown(name, self.uid, self.gid, dir_fd=dfd, follow_symlinks=False)
-        return True
+    def _before_command(self) -> None:
+        """Protect repositories created since the last command; hand files over if needed."""
+        new = [
+            (rel, "ro")
+            for rel in git_guard.find_git_entries(self.workspace, mountable=True)
+            if (rel, "ro") not in self.protections
+        ]
+        if new:
+            self.protections += new
+            if self._root:
+                self._view.protect(new)
+        if self._owners is not None:
+            self._owners.hand_over()
+
+    def _after_command(self) -> None:
+        if self._owners is not None:
+            self._owners.give_back()
+        if self._setid is not None:
+            self._setid.sweep()
 
     # -- building the command line ----------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -327,9 +331,16 @@ class Sandbox:
             args += ["--ro-bind", path, path]
         ws = self._view.workspace_path
         args += ["--bind", ws, INSIDE_WORKSPACE]
-        for rel in PROTECTED_GIT:
-            if self._is_real(rel):
-                args += ["--ro-bind", f"{ws}/{rel}", f"{INSIDE_WORKSPACE}/{rel}"]
+        if not self._root:  # as root the helper namespace holds these mounts already
+            mask = f"{root}/mask"
+            for rel, how in self.protections:
+                if not self._is_real(rel):
+                    continue
+                src = f"{ws}/{rel}"
+                if how == "mask":
+                    src = f"{mask}/dir" if os.path.isdir(src) else f"{mask}/file"
+                bind = "--bind" if how == "pin" else "--ro-bind"
+                args += [bind, src, f"{INSIDE_WORKSPACE}/{rel}"]
         args += ["--remount-ro", "/", "--chdir", INSIDE_WORKSPACE, "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
@@ -393,6 +404,34 @@ class Sandbox:
             kwargs["preexec_fn"] = setup
         return [*cmd, *argv], kwargs
 
+    def server_argv(
+        self, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str], str]:
+        """Start a long-lived process (an MCP stdio server) here without ``preexec_fn``:
+        returns the launcher argv, its environment and the level it really gets.
+
+        L3 is the full profile. Below it Landlock cannot be applied (it needs the child
+        hook), so the process gets the helper mount namespace, the unprivileged uid and the
+        rlimits, plus user/net/pid namespaces at L2. No CPU limit: a server lives long.
+        """
+        env = {**self._env(), **(extra_env or {})}
+        limits = [a for a in self._rlimits() if not a.startswith("--cpu=")]
+        if self.level == IsolationLevel.L3:
+            return [*self._enter(), *limits, *self._bwrap(argv, env)], {"PATH": SYSTEM_PATH}, "L3"
+        chain: list[str] = []
+        if ns := self._view.mount_namespace():
+            chain = ["nsenter", f"--mount={ns}", f"--setuid={self.uid}", f"--setgid={self.gid}",
+                     f"--wd={self._view.workspace_path}", "--"]
+        else:
+            chain = ["env", "-C", str(self.workspace)]
+        chain += limits
+        level = "L0"
+        if self.level == IsolationLevel.L2:
+            chain += ["unshare", "--user", "--map-current-user", "--pid", "--fork", "--kill-child"]
+            chain += [*([] if self.network else ["--net"]), "--"]
+            level = "L2 without Landlock"
+        return [*chain, *argv], env, level
+
     # -- running ---------------------------------------------------------------------------
     async def exec(
         self,
@@ -410,8 +449,12 @@ class Sandbox:
         if self.level < IsolationLevel.L3 and (ns := self._view.mount_namespace()):
             ns_fd = os.open(ns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            full, kwargs = self._launch(argv, ns_fd)
-            return await self._run(full, kwargs, timeout, on_output, stdin)
+            await asyncio.to_thread(self._before_command)
+            try:
+                full, kwargs = self._launch(argv, ns_fd)
+                return await self._run(full, kwargs, timeout, on_output, stdin)
+            finally:
+                await asyncio.shield(asyncio.to_thread(self._after_command))
         finally:
             if ns_fd is not None:
                 os.close(ns_fd)

@@ -22,6 +22,7 @@ Support directory layout (the same path outside and inside bubblewrap)::
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -48,14 +49,18 @@ _swept = False  # stale support folders are swept once per process
 
 _HELPER_SCRIPT = r"""
 set -e
+py=$1; mounts=$2; plan=$3
+shift 3
 while [ $# -ge 3 ]; do
   mount --bind "$1" "$2"
   if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi
   shift 3
 done
+"$py" -I -S "$mounts" setup "$plan"
 echo ready
 exec sleep infinity
 """
+MOUNTS_SCRIPT = str(Path(__file__).with_name("mounts.py"))
 
 
 def reachable_by_others(path: str) -> bool:
@@ -77,11 +82,25 @@ def _site_packages() -> str:
 class HostView:
     """Owns the support directory and (as root) the helper mount namespace."""
 
-    def __init__(self, workspace: Path, uid: int, gid: int, *, use_mountns: bool):
+    def __init__(
+        self,
+        workspace: Path,
+        uid: int,
+        gid: int,
+        *,
+        use_mountns: bool,
+        protect: list[tuple[str, str]] | None = None,
+        idmap: bool = True,
+    ):
         self.workspace = workspace
         self.uid, self.gid = uid, gid
         self.use_mountns = use_mountns
         self._lock_fd: int | None = None
+        # (relative path, "ro" | "mask" | "pin") applied in the helper namespace (mounts.py)
+        self.protected: list[tuple[str, str]] = list(protect or [])
+        self.want_idmap = idmap
+        self.idmapped = False  # the workspace bind maps the owner's ids to the sandbox's
+        self.protect_failures: list[str] = []
         self.pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
         self.base_prefix = os.path.realpath(sys.base_prefix)
         self.in_venv = os.path.realpath(sys.prefix) != self.base_prefix
@@ -181,6 +200,8 @@ class HostView:
         (r / "etc" / "group").write_text(
             f"root:x:0:\n{SANDBOX_USER}:x:{INNER_UID}:\nnogroup:x:65534:\n"
         )
+        (r / "mask" / "dir").mkdir(parents=True, exist_ok=True)
+        (r / "mask" / "file").write_bytes(b"")
         for script, module in UTILITIES.items():
             path = r / "bin" / script
             path.write_text(
@@ -196,6 +217,8 @@ class HostView:
                 p = os.path.join(dirpath, name)
                 if not os.path.islink(p):
                     os.chmod(p, os.stat(p).st_mode | 0o444)
+        os.chmod(r / "mask" / "dir", 0o555)
+        os.chmod(r / "mask" / "file", 0o444)
         tmp = r / "tmp"
         os.chmod(tmp, 0o700)
         if os.geteuid() == 0:
@@ -215,8 +238,50 @@ class HostView:
         if self.in_venv:
             site = r / "venv" / "lib" / self.pyver / "site-packages"
             args += [self.site_packages, str(site), "ro"]
-        args += [str(self.workspace), str(r / "workspace"), "rw"]
         return args
+
+    def _plan(self, protect: list[tuple[str, str]]) -> str:
+        st = os.stat(self.workspace)
+        return json.dumps(
+            {
+                "workspace": str(self.workspace),
+                "view": str(self.root / "workspace"),
+                "idmap": [st.st_uid, st.st_gid, self.uid, self.gid] if self.want_idmap else None,
+                "mask_root": str(self.root / "mask"),
+                "protect": [{"rel": rel, "how": how} for rel, how in protect],
+            }
+        )
+
+    def _mount_result(self, line: bytes, *, setup: bool = False) -> None:
+        try:
+            out = json.loads(line)
+        except ValueError:
+            raise SandboxError(f"sandbox mount helper: {line[:300]!r}") from None
+        if "error" in out:
+            raise SandboxError(f"could not mount the workspace: {out['error']}")
+        if setup:
+            self.idmapped = bool(out["idmap"])
+        self.protect_failures += out.get("failed", [])
+
+    def protect(self, items: list[tuple[str, str]]) -> None:
+        """Add protections to the live helper namespace (new repositories, for instance)."""
+        new = [item for item in items if item not in self.protected]
+        if not new:
+            return
+        self.protected += new
+        if not self.use_mountns or self._helper is None or self._helper.poll() is not None:
+            return  # applied when the helper (re)starts
+        nsenter = shutil.which("nsenter") or "nsenter"
+        res = subprocess.run(
+            [nsenter, f"--mount=/proc/{self._helper.pid}/ns/mnt", "--", sys.executable, "-I",
+             "-S", MOUNTS_SCRIPT, "protect", self._plan(new)],
+            capture_output=True, timeout=30, env=MINIMAL_ENV, stdin=subprocess.DEVNULL,
+        )
+        lines = res.stdout.strip().splitlines()
+        if res.returncode != 0 or not lines:
+            self.protect_failures.append(res.stderr.decode(errors="replace").strip()[:300])
+            return
+        self._mount_result(lines[-1])
 
     def _start_helper(self) -> None:
         setpriv, unshare = shutil.which("setpriv"), shutil.which("unshare")
@@ -238,6 +303,9 @@ class HostView:
                 "-c",
                 _HELPER_SCRIPT,
                 "sh",
+                sys.executable,
+                MOUNTS_SCRIPT,
+                self._plan(self.protected),
                 *self._mount_args(),
             ],
             stdin=subprocess.DEVNULL,
@@ -247,13 +315,25 @@ class HostView:
             start_new_session=True,
         )
         assert self._helper.stdout is not None
-        ready, _, _ = select.select([self._helper.stdout], [], [], 10)
-        line = self._helper.stdout.readline() if ready else b""
+        line = b""
+        failure = ""
+        for _ in range(2):  # the mount helper's JSON line, then "ready"
+            ready, _, _ = select.select([self._helper.stdout], [], [], 30)
+            line = self._helper.stdout.readline() if ready else b""
+            if line.startswith(b"{"):
+                try:
+                    self._mount_result(line, setup=True)
+                except SandboxError as exc:
+                    failure = str(exc)
+                    break
         if line.strip() != b"ready":
             self._helper.kill()
             err = self._helper.stderr.read().decode(errors="replace") if self._helper.stderr else ""
-            self._helper.wait()
-            raise SandboxError(f"could not set up the sandbox mount namespace: {err.strip()}")
+            code = self._helper.wait()
+            why = failure or err.strip() or (
+                f"the helper exited with {code}" if line == b"" else f"unexpected {line[:200]!r}"
+            )
+            raise SandboxError(f"could not set up the sandbox mount namespace: {why}")
 
     def mount_namespace(self) -> str | None:
         """``/proc/PID/ns/mnt`` of a live helper (restarted if its creating thread died)."""

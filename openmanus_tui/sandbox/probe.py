@@ -20,6 +20,16 @@ SANDBOX_ACCOUNT = "openmanus-sandbox"
 DEFAULT_SANDBOX_ID = 59999  # used as uid and gid when no such account exists
 
 
+SERVER_ID_OFFSET = 1  # MCP servers run as the sandbox id minus this (root only)
+
+
+def server_ids() -> tuple[int, int]:
+    """The uid/gid of sandboxed MCP servers: not the commands' uid, so that the sweep after
+    a command (which kills every process of that uid below L2) leaves the servers alone."""
+    uid, gid = sandbox_ids()
+    return uid - SERVER_ID_OFFSET, gid - SERVER_ID_OFFSET
+
+
 def sandbox_ids() -> tuple[int, int]:
     """The outer uid/gid commands run as: a dedicated unprivileged id when we are root."""
     if os.geteuid() != 0:

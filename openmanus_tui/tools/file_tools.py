@@ -39,7 +39,12 @@ NOT_EXPANDED = frozenset(
 
 
 def _workspace(ctx: ToolContext) -> Workspace:
-    return Workspace(ctx.workspace, write_protected=WRITE_PROTECTED)
+    from openmanus_tui.sandbox.state_guard import denied_paths
+
+    # The program's own state inside the workspace is out of the tools' reach (issue 12).
+    return Workspace(
+        ctx.workspace, write_protected=WRITE_PROTECTED, denied=denied_paths(ctx.workspace)
+    )
 
 
 def _error(message: str) -> ToolResult:

@@ -54,7 +54,9 @@ if TYPE_CHECKING:
     import mcp_types
     from mcp import Client
 
-ServerState = Literal["starting", "running", "failed", "stopped"]
+    from openmanus_tui.tools.mcp_trust import LaunchPolicy
+
+ServerState = Literal["starting", "running", "failed", "stopped", "untrusted"]
 
 TOOL_PREFIX = "mcp__"
 MAX_TOOL_NAME = 64  # the OpenAI function-name limit
@@ -75,6 +77,7 @@ class McpServerStatus:
     error: str | None = None
     tool_count: int = 0
     log_path: Path | None = None  # a stdio server's stderr
+    where: str = ""  # "sandbox L3", "host (sandbox = false)", "remote" (with a launch policy)
 
 
 # --- arguments -----------------------------------------------------------------------------
@@ -250,8 +253,13 @@ class McpManager:
         *,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         log_dir: Path | None = None,
+        policy: LaunchPolicy | None = None,
     ) -> None:
         configs = list(servers.values()) if isinstance(servers, Mapping) else list(servers)
+        # The runtime passes a policy: stdio servers must be trusted and run sandboxed
+        # (``mcp_trust.py``). Without one (library use, ``manus-mcp-cli`` inside the sandbox)
+        # servers start as configured.
+        self.policy = policy
         self.startup_timeout = startup_timeout
         self._log_dir_arg = log_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -277,6 +285,8 @@ class McpManager:
             return self.statuses()
         self._started = True
         for server in self._servers.values():
+            if self.policy is not None and not self._admit(server):
+                continue
             if server.config.transport == "stdio":
                 path = self._log_dir() / f"{server.config.name}.stderr.log"
                 # Append mode: the child shares this descriptor, and O_APPEND keeps its
@@ -286,8 +296,27 @@ class McpManager:
             server.task = asyncio.create_task(
                 self._run(server), name=f"mcp-server-{server.config.name}"
             )
-        await asyncio.gather(*(self._await_ready(s) for s in self._servers.values()))
+        await asyncio.gather(
+            *(self._await_ready(s) for s in self._servers.values() if s.task is not None)
+        )
         return self.statuses()
+
+    def _admit(self, server: _Server) -> bool:
+        """Trusted? Then wrap the launch in the sandbox (unless the server opted out)."""
+        assert self.policy is not None
+        why = self.policy.check(server.config)
+        if why is not None:
+            server.status.state, server.status.error = "untrusted", why
+            server.ready.set()
+            return False
+        try:
+            server.config, server.status.where = self.policy.wrap(server.config)
+        except Exception as exc:  # no sandbox here: the server is not started on the host
+            server.status.state = "failed"
+            server.status.error = f"cannot sandbox it: {exc} (or set sandbox = false)"
+            server.ready.set()
+            return False
+        return True
 
     async def _await_ready(self, server: _Server) -> None:
         try:
@@ -343,6 +372,8 @@ class McpManager:
             if server.errlog is not None:
                 server.errlog.close()
                 server.errlog = None
+        if self.policy is not None:
+            self.policy.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -298,8 +298,12 @@ class Workspace:
         write_protected: Iterable[str] = (),
         allow_hardlinked_reads: bool = False,
         backend: Backend | None = None,
+        denied: Iterable[Path | str] = (),
     ) -> None:
         self.root = Path(root).resolve()
+        # Absolute paths (the program's own state) never read, listed or written, whatever
+        # path or symlink leads there; checked on the real location of every opened fd.
+        self.denied = tuple(os.path.realpath(p) for p in denied)
         if not self.root.is_dir():
             raise WorkspacePathError(
                 f"workspace directory {str(self.root)!r} does not exist", reason="not_found"
@@ -330,6 +334,25 @@ class Workspace:
             )
         return _walk_open(root_fd, rel.parts, flags)
 
+    def _check_denied(self, real: str, rel: _Rel, action: str) -> None:
+        for denied in self.denied:
+            if real == denied or real.startswith(denied.rstrip("/") + "/"):
+                raise WorkspacePathError(
+                    f"cannot {action} {rel.text!r}: it is openmanus's own configuration or "
+                    "data, which tools may not touch",
+                    path=rel.text,
+                    reason="protected",
+                )
+
+    def _check_denied_fd(self, fd: int, rel: _Rel, action: str) -> None:
+        if not self.denied:
+            return
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            real = os.path.join(str(self.root), *_normalise(rel.parts))
+        self._check_denied(real, rel, action)
+
     @contextlib.contextmanager
     def _opened(self, rel: _Rel, flags: int, action: str) -> Iterator[int]:
         with self._root_fd() as root_fd:
@@ -338,6 +361,7 @@ class Workspace:
             except OSError as exc:
                 raise _error_from_os(exc, rel, action) from None
         try:
+            self._check_denied_fd(fd, rel, action)
             yield fd
         finally:
             os.close(fd)
@@ -378,6 +402,7 @@ class Workspace:
                 raise _error_from_os(exc, rel, "read") from None
         try:
             # Checked again on the fd actually read: the entry may have been swapped meanwhile.
+            self._check_denied_fd(fd, rel, "read")
             self._check_regular(os.fstat(fd), rel, "read")
             return os.fdopen(fd, "rb")
         except BaseException:
@@ -478,6 +503,8 @@ class Workspace:
         try:
             real_dir = self._real_parts(dir_fd, rel, _normalise(parent_parts))
             self._check_protected([*real_dir, name], rel)
+            if self.denied:
+                self._check_denied(os.path.join(str(self.root), *real_dir, name), rel, "write")
             try:
                 old = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
@@ -520,6 +547,8 @@ class Workspace:
                     # Never create directories inside a protected tree (a symlink may lead there).
                     here = self._real_parts(fd, rel, _normalise(parts[:i]))
                     self._check_protected([*here, part], rel)
+                    if self.denied:
+                        self._check_denied(os.path.join(str(self.root), *here, part), rel, "write")
                     try:
                         os.mkdir(part, 0o777, dir_fd=fd)  # one name, relative to a checked fd
                     except FileExistsError:

@@ -13,8 +13,10 @@ A server with ``command`` is stdio; one with ``url`` is streamable HTTP unless `
 ``"sse"``. ``${VAR}`` and ``${VAR:-default}`` in ``command``, ``args``, ``env``, ``cwd``,
 ``url`` and ``headers`` are expanded from the environment (as Claude Code does); an unset
 variable without a default is a configuration error. Extra keys of ours: ``disabled``
-(skip the server), ``timeout`` (seconds per tool call, default 60) and ``risk`` (the
-approval class of its tools: read / write / execute / network, see ``mcp_tools``).
+(skip the server), ``timeout`` (seconds per tool call, default 60), ``risk`` (the
+approval class of its tools: read / write / execute / network, see ``mcp_tools``), and for
+stdio servers ``sandbox`` (default true: run inside the sandbox) and ``network`` (default
+false: no network inside it); see ``tools/mcp_trust.py`` for trust and sandboxing.
 
 The file is named by ``--config`` or by the ``OPENMANUS_MCP_CONFIG`` environment variable.
 """
@@ -68,6 +70,10 @@ class McpServerConfig(BaseModel):
     disabled: bool = False
     timeout: float = Field(default=DEFAULT_CALL_TIMEOUT, gt=0)
     risk: Literal["read", "write", "execute", "network"] | None = None
+    # A stdio server runs in the sandbox unless it says sandbox = false (shown by doctor);
+    # inside, its network is off unless it says network = true.
+    sandbox: bool = True
+    network: bool = False
 
     @model_validator(mode="after")
     def _check_shape(self) -> McpServerConfig:
