@@ -28,8 +28,10 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from textual import messages
+from textual.app import App
 from textual.drivers.web_driver import WebDriver
 
 # From "go" to the process being gone at the latest: a closed tab's process is gone within
@@ -42,8 +44,9 @@ AFTER_STOP_GRACE = 0.5
 class ServedDriver(WebDriver):
     """``WebDriver`` whose process always ends soon after its tab or its server goes."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, app: App[Any], *, debug: bool = False, mouse: bool = True,
+                 size: tuple[int, int] | None = None) -> None:
+        super().__init__(app, debug=debug, mouse=mouse, size=size)
         self._exit_timer: threading.Timer | None = None
         self._exit_deadline = float("inf")
         self._exit_lock = threading.Lock()
