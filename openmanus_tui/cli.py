@@ -221,16 +221,15 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 def _serve(args: argparse.Namespace) -> int:
     """``openmanus serve --web``: each browser tab gets its own workbench process (the same
-    ``openmanus`` command, with the same config and data folder) through textual-serve."""
-    import shlex
-
+    ``openmanus`` command, with the same config and data folder) through textual-serve;
+    ``serve_web`` makes sure none outlives its tab or the server."""
     from openmanus_tui.config import load_settings
 
     load_settings()  # a broken config is reported here, not inside every browser tab
     if not 0 < args.port < 65536:
         raise ConfigError(f"serve: --port must be between 1 and 65535, not {args.port}")
     try:
-        from textual_serve.server import Server
+        from openmanus_tui.serve_web import WorkbenchServer
     except ImportError:
         raise ConfigError(
             "serve: textual-serve is not installed", hint="pip install textual-serve"
@@ -238,9 +237,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         print(f"openmanus: warning: serving on {args.host}: anyone who can reach this port "
               "can drive the agent and its tools on this machine", file=sys.stderr)
-    command = shlex.join([sys.executable, "-m", "openmanus_tui"])
+    argv = [sys.executable, "-m", "openmanus_tui"]
     try:
-        Server(command, host=args.host, port=args.port, title="OpenManus").serve()
+        WorkbenchServer(argv, host=args.host, port=args.port, title="OpenManus").serve()
     except OSError as exc:
         raise ConfigError(
             f"serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
