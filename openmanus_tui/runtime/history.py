@@ -146,7 +146,9 @@ class History:
 
     # ---- the tree ------------------------------------------------------------------------
     async def current_checkpoint(self) -> str | None:
-        snapshot = await self.session.runtime.graph.aget_state(self.session.config)
+        snapshot = await self.session.runtime.graph.aget_state(
+            await self.session.current_config()
+        )
         return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
 
     async def head_count(self) -> int:
@@ -155,6 +157,7 @@ class History:
 
     async def tree(self) -> SessionTree:
         tree = await load_tree(self.db, self.session.id)
+        await self.session.current_config()  # a run moves the head
         if self.session.head in tree.nodes:
             tree.current = self.session.head
         return tree
@@ -179,6 +182,7 @@ class History:
         """Make ``head`` the session's current step, restoring its files."""
         changes = await self.restore(head, force=force)
         await self.session.set_head(head)
+        await self.session.set_retry(None)  # continue the branch, never re-run its last step
         return changes
 
     # ---- forks ---------------------------------------------------------------------------
@@ -237,6 +241,10 @@ class History:
                     "the first checkpoint has nothing to retry", error_class="user"
                 )
             base = node.parent_id
+            if tree.nodes[base].node == "approve" and tree.nodes[base].parent_id is not None:
+                # Retrying a step whose calls a person approved: retry from the model's reply,
+                # so the approval is asked again (one approval, one execution).
+                base = tree.nodes[base].parent_id
         if tree.nodes[base].pruned:
             raise OpenManusError(
                 "the checkpoint this fork needs was removed by `sessions prune`; "
@@ -247,6 +255,8 @@ class History:
         await self.restore(base, force=force)
         if message is not None or (call_args is None and text is None):
             await self.session.set_head(base)
+            # A retry executes the step after ``base`` again; a new message starts from it.
+            await self.session.set_retry(base if message is None else None)
             return base
 
         config = self.at(at)
@@ -283,6 +293,7 @@ class History:
         what = (["text"] if text is not None else []) + [f"args:{c}" for c in edits]
         await self._emit_fork(new_id, at, what)
         await self.session.set_head(new_id)
+        await self.session.set_retry(None)
         return new_id
 
     async def save_as_new_session(self, head: str) -> AgentSession:

@@ -187,9 +187,11 @@ class AgentSession:
         self.runtime = runtime
         self.record = record
         self.model_override = model_override
-        # The branch head this session continues from; None means the thread's newest
-        # checkpoint (LangGraph's default). Set when the person switches to another branch.
-        self.head: str | None = record.meta.get("head")
+        # The tip of the branch this session continues from; None means the thread's newest
+        # checkpoint (LangGraph's default). The database moves it with every checkpoint of the
+        # branch (store/db.py SESSION_HEAD_SQL); forks and switches set it. Read it again with
+        # ``current_config()`` before addressing the graph: a run moves it.
+        self.head: str | None = record.head
         self._history: History | None = None
         self._sandbox: Any = None
         self._sink: EventSink | None = None
@@ -201,12 +203,32 @@ class AgentSession:
 
     @property
     def config(self) -> dict[str, Any]:
-        configurable: dict[str, Any] = {"thread_id": self.record.id}
-        if self.head:
-            # The SQLite saver needs the namespace spelled out next to a checkpoint id.
-            configurable["checkpoint_ns"] = ""
-            configurable["checkpoint_id"] = self.head
-        return {"configurable": configurable}
+        # No checkpoint id: the saver reads the session's head as the thread's latest
+        # checkpoint (store/db.py), so LangGraph continues the branch exactly where it stopped
+        # (an interrupt's answer, a step cut short by a kill) instead of time-travelling.
+        return {"configurable": {"thread_id": self.record.id}}
+
+    def _step_config(self) -> dict[str, Any]:
+        """The config of the next graph segment: the head, named only when a retry asked for
+        its step to be executed again (LangGraph's time travel: a ``fork`` checkpoint)."""
+        retry_from = self.record.meta.get("retry_from")
+        if retry_from and retry_from == self.head:
+            return {
+                "configurable": {
+                    "thread_id": self.record.id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": retry_from,
+                }
+            }
+        return self.config
+
+    async def set_retry(self, checkpoint_id: str | None) -> None:
+        """Mark (or clear) the head as a step to execute again on the next run."""
+        meta = {**self.record.meta, "retry_from": checkpoint_id}
+        if checkpoint_id is None:
+            meta.pop("retry_from")
+        self.record.meta = meta
+        await self.runtime.db.set_meta(self.id, "retry_from", checkpoint_id)
 
     @property
     def history(self) -> History:
@@ -215,13 +237,14 @@ class AgentSession:
             self._history = History(self)
         return self._history
 
+    async def current_config(self) -> dict[str, Any]:
+        """``config`` with the head as the database has it now (runs and forks move it)."""
+        self.head = self.record.head = await self.runtime.db.session_head(self.id)
+        return self.config
+
     async def set_head(self, checkpoint_id: str | None) -> None:
-        self.head = checkpoint_id
-        meta = {**self.record.meta, "head": checkpoint_id}
-        if checkpoint_id is None:
-            meta.pop("head")
-        self.record.meta = meta
-        await self.runtime.db.update_session(self.id, meta=meta)
+        self.head = self.record.head = checkpoint_id
+        await self.runtime.db.update_session(self.id, head=checkpoint_id)
 
     @cached_property
     def rules(self) -> RuleStore:
@@ -370,7 +393,7 @@ class AgentSession:
 
     async def _memory_inputs(self) -> dict[str, Any]:
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         return {
             "state": dict(snapshot.values or {}),
             "model": model,
@@ -425,11 +448,9 @@ class AgentSession:
         if applied is None:
             return None
         config = await self.runtime.graph.aupdate_state(
-            self.config, {"summaries": [applied.summary]}
+            await self.current_config(), {"summaries": [applied.summary]}
         )
         checkpoint_id = config["configurable"]["checkpoint_id"]
-        if self.head is not None:
-            await self.set_head(checkpoint_id)
         sink = await self._get_sink()
         sink.checkpoint_id = checkpoint_id
         await sink.emit(
@@ -456,7 +477,7 @@ class AgentSession:
 
     async def pin(self, item_id: str) -> None:
         """Keep a message's whole turn in every prompt, never compacted."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
         if item_id not in ids:
             raise OpenManusError(
@@ -475,7 +496,7 @@ class AgentSession:
 
     async def pending(self) -> tuple[bool, bool]:
         """(has a pending approval, has unfinished steps)."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         return bool(snapshot.interrupts), _unfinished(snapshot)
 
     async def run(
@@ -508,7 +529,7 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         if not _unfinished(snapshot):
             values = snapshot.values or {}
             if values.get("final_answer") is not None:
@@ -520,7 +541,7 @@ class AgentSession:
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         if not _unfinished(snapshot):
             return
         messages = (snapshot.values or {}).get("messages", [])
@@ -553,7 +574,7 @@ class AgentSession:
             )
         if closing:
             await self.runtime.graph.aupdate_state(
-                self.config,
+                await self.current_config(),
                 {"messages": closing, "tool_calls": [], "decisions": {}},
                 as_node="call_tool",
             )
@@ -594,7 +615,7 @@ class AgentSession:
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
         # checkpoint this process saw last.
-        start = await graph.aget_state(self.config)
+        start = await graph.aget_state(await self.current_config())
         sink.checkpoint_id = (start.config or {}).get("configurable", {}).get("checkpoint_id")
         await self.runtime.db.update_session(self.id, status="running")
         offline = info.offline_reason or (
@@ -627,9 +648,12 @@ class AgentSession:
         try:
             while True:
                 mapper.approval = None
+                # From the branch's newest checkpoint: where the last segment stopped (an
+                # interrupt), never the fork point it started from.
+                await self.current_config()
                 async for namespace, mode, data in graph.astream(
                     graph_input,
-                    self.config,
+                    self._step_config(),
                     context=context,
                     stream_mode=STREAM_MODES,
                     subgraphs=True,
@@ -696,6 +720,7 @@ class AgentSession:
             )
         )
         await self.runtime.db.update_session(self.id, status=outcome.status)
-        if self.head is not None and sink.checkpoint_id:
-            await self.set_head(sink.checkpoint_id)
+        await self.current_config()
+        if self.record.meta.get("retry_from") and self.record.meta["retry_from"] != self.head:
+            await self.set_retry(None)  # the retried step ran: continue normally from now on
         return outcome
