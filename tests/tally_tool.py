@@ -6,6 +6,7 @@ Tests count its lines to check that a call ran exactly once per approval. ``LAUN
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -32,10 +33,11 @@ TALLY = ToolSpec(
 )
 
 
-def registry_with_tally() -> ToolRegistry:
-    from openmanus_tui.tools.builtin import build_registry
+def registry_with_tally(build: Callable[..., ToolRegistry] | None = None) -> ToolRegistry:
+    if build is None:
+        from openmanus_tui.tools.builtin import build_registry as build
 
-    registry = build_registry(plugins=False)
+    registry = build(plugins=False)
     registry.register(TALLY)
     return registry
 
@@ -52,7 +54,7 @@ sys.path.insert(0, {str(Path(__file__).parent)!r})
 import openmanus_tui.tools.builtin as builtin
 from tally_tool import registry_with_tally
 _build = builtin.build_registry
-builtin.build_registry = lambda plugins=True: registry_with_tally()
+builtin.build_registry = lambda plugins=True: registry_with_tally(_build)
 from openmanus_tui.cli import main
 sys.exit(main(sys.argv[1:]))
 """

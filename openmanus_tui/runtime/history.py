@@ -180,6 +180,10 @@ class History:
 
     async def switch(self, head: str, *, force: bool = False) -> list[Any]:
         """Make ``head`` the session's current step, restoring its files."""
+        async with self.session.exclusive():  # never under a run of another process
+            return await self._switch(head, force=force)
+
+    async def _switch(self, head: str, *, force: bool) -> list[Any]:
         changes = await self.restore(head, force=force)
         await self.session.set_head(head)
         await self.session.set_retry(None)  # continue the branch, never re-run its last step
@@ -216,6 +220,19 @@ class History:
         is rewritten. With neither, the step that produced ``at`` is retried. Start the last
         two with ``session.resume()``.
         """
+        async with self.session.exclusive():  # never under a run of another process
+            return await self._fork(at, message=message, call_args=call_args, text=text,
+                                    force=force)
+
+    async def _fork(
+        self,
+        at: str,
+        *,
+        message: str | None,
+        call_args: dict[str, dict[str, Any]] | None,
+        text: str | None,
+        force: bool,
+    ) -> str:
         tree = await self.tree()
         node = tree.nodes.get(at)
         if node is None:

@@ -10,10 +10,11 @@ this process or another. Every client gets the same events through ``on_event``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +39,7 @@ from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
 from openmanus_tui.runtime.tool_runner import ToolRunner
 from openmanus_tui.store.db import Database, SessionRecord
+from openmanus_tui.store.locks import SessionLock
 from openmanus_tui.store.rules import HitCounter, RuleStore, remember_always
 from openmanus_tui.tools.base import ToolContext, ToolRegistry
 
@@ -45,6 +47,7 @@ Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
 AskHuman = Callable[[str], Awaitable[str]]
 
 STREAM_MODES = ["custom", "updates", "checkpoints"]
+STRICTNESS = ["ask", "auto", "yolo"]  # approval modes, strictest first
 
 
 def _unfinished(snapshot: Any) -> bool:
@@ -196,10 +199,30 @@ class AgentSession:
         self._sandbox: Any = None
         self._sink: EventSink | None = None
         self._seen_checkpoints: set[str] = set()
+        self._lock = SessionLock(runtime.db.path, record.id)
+        # The approval mode of this session's runs; None: the settings' (the workbench changes
+        # those live). ``use_approval_mode`` applies the one the session was run with.
+        self.approval_mode: str | None = None
 
     @property
     def id(self) -> str:
         return self.record.id
+
+    def use_approval_mode(self, explicit: str | None) -> str:
+        """The approval mode for a run of this session from a command line: ``explicit`` (a
+        flag) when given, else the stricter of the mode the session last ran with and the
+        configured one, so resuming an ``ask`` session never runs its calls unasked, and a
+        stricter config or environment still applies. Returns the mode chosen."""
+        configured = self.runtime.settings.approval.mode
+        stored = self.record.meta.get("approval_mode")
+        if explicit:
+            mode = explicit
+        elif stored in STRICTNESS:
+            mode = min(stored, configured, key=STRICTNESS.index)
+        else:
+            mode = configured
+        self.approval_mode = mode
+        return mode
 
     @property
     def config(self) -> dict[str, Any]:
@@ -346,7 +369,7 @@ class AgentSession:
             model_info=info,
             registry=registry,
             policy=ApprovalPolicy(
-                settings.approval.mode,
+                self.approval_mode or settings.approval.mode,
                 registry,
                 force_ask_execute=below_min_ask,
                 rules=rules or [],
@@ -499,6 +522,20 @@ class AgentSession:
         snapshot = await self.runtime.graph.aget_state(await self.current_config())
         return bool(snapshot.interrupts), _unfinished(snapshot)
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the session's lock (``store/locks.py``): one run, fork or switch at a time,
+        across processes. Raises ``SessionBusy`` (a user error: exit 2) when another holds it.
+        Nested use in one session object is a no-op."""
+        if self._lock.held:
+            yield
+            return
+        self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     async def run(
         self,
         text: str,
@@ -507,20 +544,43 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
-        sink = await self._get_sink()
-        await self._cancel_dangling_calls(sink)
-        if not self.record.title:
-            title = " ".join(text.split())[:60]
-            await self.runtime.db.update_session(self.id, title=title)
-            self.record.title = title
-        message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
-        return await self._drive(
-            run_input(text, message),
-            approver=approver,
-            on_event=on_event,
-            ask_human=ask_human,
-            user_input=text,
-        )
+        async with self.exclusive():
+            sink = await self._get_sink()
+            await self._cancel_dangling_calls(sink)
+            if not self.record.title:
+                title = " ".join(text.split())[:60]
+                await self.runtime.db.update_session(self.id, title=title)
+                self.record.title = title
+            message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
+            # The task is on disk before anything says the run started: a kill before the
+            # graph stores it leaves it here, and resume starts it (see resume()).
+            await self._set_pending_input({"text": text, "message_id": message.id})
+            return await self._drive(
+                run_input(text, message),
+                approver=approver,
+                on_event=on_event,
+                ask_human=ask_human,
+                user_input=text,
+            )
+
+    async def _set_pending_input(self, value: dict[str, Any] | None) -> None:
+        meta = {**self.record.meta, "pending_input": value}
+        if value is None:
+            meta.pop("pending_input")
+        self.record.meta = meta
+        await self.runtime.db.set_meta(self.id, "pending_input", value)
+
+    async def _unstarted_input(self, snapshot: Any) -> dict[str, Any] | None:
+        """The task of a run killed before the graph stored it, or None (clearing the record
+        once the graph has it)."""
+        pending = self.record.meta.get("pending_input")
+        if not pending:
+            return None
+        ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
+        if pending.get("message_id") in ids:
+            await self._set_pending_input(None)
+            return None
+        return pending  # type: ignore[no-any-return]
 
     async def resume(
         self,
@@ -529,15 +589,31 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
-        snapshot = await self.runtime.graph.aget_state(await self.current_config())
-        if not _unfinished(snapshot):
-            values = snapshot.values or {}
-            if values.get("final_answer") is not None:
-                return RunOutcome("completed", "nothing to resume", values["final_answer"])
-            return RunOutcome("completed", "nothing to resume")
-        return await self._drive(
-            None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
-        )
+        async with self.exclusive():
+            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            pending = await self._unstarted_input(snapshot)
+            if pending is not None:
+                message = HumanMessage(content=pending["text"], id=pending["message_id"])
+                return await self._drive(
+                    run_input(pending["text"], message),
+                    approver=approver,
+                    on_event=on_event,
+                    ask_human=ask_human,
+                    user_input=pending["text"],
+                )
+            if not _unfinished(snapshot):
+                values = snapshot.values or {}
+                if self.record.status in ("running", "interrupted", "cancelled"):
+                    # Killed after its last step was stored: the run had in fact ended.
+                    status = "completed" if values.get("final_answer") is not None else "stopped"
+                    await self.runtime.db.update_session(self.id, status=status)
+                    self.record.status = status
+                if values.get("final_answer") is not None:
+                    return RunOutcome("completed", "nothing to resume", values["final_answer"])
+                return RunOutcome("completed", "nothing to resume")
+            return await self._drive(
+                None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
+            )
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
@@ -618,6 +694,11 @@ class AgentSession:
         start = await graph.aget_state(await self.current_config())
         sink.checkpoint_id = (start.config or {}).get("configurable", {}).get("checkpoint_id")
         await self.runtime.db.update_session(self.id, status="running")
+        mode = self.approval_mode or self.runtime.settings.approval.mode
+        if self.record.meta.get("approval_mode") != mode:
+            # Remembered for `resume` (use_approval_mode).
+            self.record.meta = {**self.record.meta, "approval_mode": mode}
+            await self.runtime.db.set_meta(self.id, "approval_mode", mode)
         offline = info.offline_reason or (
             self.record.meta.get("offline_reason") if info.spec == "scripted:demo" else ""
         )
@@ -720,6 +801,10 @@ class AgentSession:
             )
         )
         await self.runtime.db.update_session(self.id, status=outcome.status)
+        self.record.status = outcome.status
+        if self.record.meta.get("pending_input"):
+            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            await self._unstarted_input(snapshot)
         await self.current_config()
         if self.record.meta.get("retry_from") and self.record.meta["retry_from"] != self.head:
             await self.set_retry(None)  # the retried step ran: continue normally from now on

@@ -233,7 +233,17 @@ class Database:
                 f"{what} matches {session_id!r}",
                 hint="`openmanus sessions list` shows the sessions.",
             )
-        return _row_to_session(rows[0])
+        return self._live(_row_to_session(rows[0]))
+
+    def _live(self, record: SessionRecord) -> SessionRecord:
+        """A session recorded as running whose run holds no lock was interrupted: its process
+        is gone (killed, crashed, the machine restarted). Say so instead of "running"."""
+        if record.status == "running":
+            from openmanus_tui.store.locks import is_running
+
+            if not is_running(self.path, record.id):
+                record.status = "interrupted"
+        return record
 
     async def session_head(self, session_id: str) -> str | None:
         sql = "SELECT head FROM sessions WHERE id = ?"
@@ -258,7 +268,7 @@ class Database:
         async with self.conn.execute(
             f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions ORDER BY updated DESC"
         ) as cur:
-            return [_row_to_session(r) for r in await cur.fetchall()]
+            return [self._live(_row_to_session(r)) for r in await cur.fetchall()]
 
     async def delete_session(self, session_id: str) -> None:
         await self.flush_events(commit=True)
