@@ -308,8 +308,12 @@ async def run_session(
 
     renderer = Renderer(json_lines=args.json)
     interactive = sys.stdin.isatty()
-    approver = terminal_approver(renderer, runtime.registry, interactive)
+    # Nobody to ask: the run pauses at the first call that needs a person (exit 4) and keeps
+    # it pending, so `resume` at a terminal asks it; nothing is denied on the user's behalf.
+    approver = terminal_approver(renderer, runtime.registry, True) if interactive else None
     ask_human = terminal_ask_human(renderer) if interactive else None
+    # An `ask` session resumes in `ask` unless --approval says otherwise.
+    session.use_approval_mode(getattr(args, "approval", None))
     try:
         if task is not None:
             outcome = await session.run(
@@ -322,6 +326,7 @@ async def run_session(
             if outcome.reason == "nothing to resume":
                 renderer.note(f"Session {session.id} has nothing to resume (it is finished).")
     except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl+C (at a prompt too): the run stopped, nothing pending was approved.
         renderer.note(f"Interrupted. Continue with: openmanus resume {session.id}")
         return EXIT_INTERRUPTED
     renderer.summary(session.id, outcome)

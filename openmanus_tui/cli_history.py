@@ -244,6 +244,7 @@ async def replay_cmd(args: argparse.Namespace, runtime: Any) -> int:
     import asyncio
 
     from openmanus_tui.cli_render import _read_line
+    from openmanus_tui.terminal_input import in_daemon_thread
 
     playing = asyncio.create_task(replayer.play(renderer))
     interactive = sys.stdin.isatty()
@@ -252,7 +253,7 @@ async def replay_cmd(args: argparse.Namespace, runtime: Any) -> int:
         if replayer.paused and not playing.done():
             where = replayer.paused_at.type if replayer.paused_at else "step"
             if interactive:
-                answer = await asyncio.to_thread(
+                answer = await in_daemon_thread(
                     _read_line, f"paused at {where}: Enter goes on, s steps, q quits > "
                 )
             else:

@@ -6,7 +6,6 @@ prompts go to stderr, so the output can be piped into ``jq`` or saved and import
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -21,6 +20,7 @@ from rich.text import Text
 from openmanus_tui import events as ev
 from openmanus_tui.runtime.api import Decision
 from openmanus_tui.runtime.views import check_edited_args
+from openmanus_tui.terminal_input import in_daemon_thread, read_line
 
 if TYPE_CHECKING:
     from openmanus_tui.runtime.api import SessionRecord, ToolRegistry
@@ -171,12 +171,8 @@ class Renderer:
 
 
 def _read_line(prompt: str) -> str:
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    line = sys.stdin.readline()
-    if not line:
-        raise EOFError
-    return line.strip()
+    # Cancellable with the run (Ctrl+C): see terminal_input.py.
+    return read_line(prompt)
 
 
 def terminal_approver(renderer: Renderer, registry: ToolRegistry, interactive: bool):
@@ -192,7 +188,7 @@ def terminal_approver(renderer: Renderer, registry: ToolRegistry, interactive: b
                 renderer.note(f"✗ {call.tool} denied: {reason}")
             return {c.call_id: Decision(decision="deny", reason=reason) for c in request.calls}
         return {
-            c.call_id: await asyncio.to_thread(_ask_one, renderer, registry, c)
+            c.call_id: await in_daemon_thread(_ask_one, renderer, registry, c)
             for c in request.calls
         }
 
@@ -261,7 +257,7 @@ def terminal_ask_human(renderer: Renderer):
     async def ask(question: str) -> str:
         renderer._end_stream()
         renderer.err.print(Panel(Text(question), title="The agent asks", border_style="cyan"))
-        return await asyncio.to_thread(_read_line, "your answer > ")
+        return await in_daemon_thread(_read_line, "your answer > ")
 
     return ask
 

@@ -53,23 +53,23 @@ def test_demo_end_to_end_json(isolated_env: Path) -> None:
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 
 
-def test_demo_without_terminal_denies_and_says_why() -> None:
+def test_demo_without_terminal_pauses_for_approval() -> None:
+    """No terminal: the run pauses at the first call that needs a person (exit 4, the call kept
+    pending for a resume at a terminal) instead of denying it and finishing as completed."""
     result = run_cli("run", "demo please")  # default approval mode: auto
-    assert result.returncode == 0, result.stderr
-    assert "no terminal was available to ask for approval" in result.stdout
+    assert result.returncode == 4, result.stderr
+    assert "Paused" in result.stdout and "openmanus resume" in result.stdout
     shown = run_cli("sessions", "list", "--json")
-    session_id = json.loads(shown.stdout.splitlines()[0])["id"]
-    stored = json_events(run_cli("sessions", "show", session_id, "--json").stdout)
+    row = json.loads(shown.stdout.splitlines()[0])
+    assert row["status"] == "awaiting_approval"
+    stored = json_events(run_cli("sessions", "show", row["id"], "--json").stdout)
     statuses = {e["tool"]: e["status"] for e in stored if e["type"] == "tool_finished"}
-    # Reads ran by themselves; the write and the shell command were denied with the reason.
-    assert statuses == {
-        "list_files": "ok",
-        "file_write": "denied",
-        "file_read": "error",
-        "shell_exec": "denied",
-    }
-    denied = [e for e in stored if e["type"] == "tool_finished" and e["status"] == "denied"]
-    assert all("no terminal was available" in e["result"] for e in denied)
+    # The read ran by itself; the write waits, asked but neither run nor denied.
+    assert statuses == {"list_files": "ok"}
+    asked = [c["tool"] for e in stored if e["type"] == "approval_requested" for c in e["calls"]]
+    assert asked == ["file_write"]
+    again = run_cli("resume", row["id"])
+    assert again.returncode == 4 and "Paused" in again.stdout
 
 
 def test_sessions_rm_and_unknown_ids() -> None:

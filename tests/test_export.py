@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_tty import CLI, TtyRun, answer_all
 from conftest import json_events, run_cli, use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec
 
@@ -124,9 +125,17 @@ def _every_kind_of_event(session_id: str) -> list[ev.Event]:
     return made
 
 
-def test_json_round_trip_preserves_every_event_field() -> None:
-    result = run_cli("run", "demo please")  # auto mode, no terminal: approvals are denied
-    assert result.returncode == 0, result.stderr
+DENIAL = "not from this test, thanks"
+
+
+def _demo_with_denials(tmp_path: Path) -> None:
+    """The demo at a terminal, every call that asks denied with ``DENIAL``."""
+    run = TtyRun("run", "demo please", logs=tmp_path / "demo", launcher=CLI)
+    assert answer_all(run, ["deny", DENIAL]) == 0, run.stderr[-3000:]
+
+
+def test_json_round_trip_preserves_every_event_field(tmp_path: Path) -> None:
+    _demo_with_denials(tmp_path)  # auto mode: the write and the shell command denied
     session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
     real = from_json(run_cli("sessions", "show", session_id, "--json").stdout)
     assert {"approval_requested", "approval_decided"} <= {e.type for e in real.events}
@@ -184,9 +193,10 @@ def _parse_html(page: str) -> _Tags:
     return parser
 
 
-def test_markdown_and_html_show_calls_decisions_results_answer_and_totals() -> None:
-    result = run_cli("run", "demo please")  # auto mode, no terminal: writes and shell denied
-    assert result.returncode == 0, result.stderr
+def test_markdown_and_html_show_calls_decisions_results_answer_and_totals(
+    tmp_path: Path,
+) -> None:
+    _demo_with_denials(tmp_path)  # auto mode: the write and the shell command denied
     session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
     imported = from_json(run_cli("sessions", "show", session_id, "--json").stdout)
     doc = prepare_export(imported.record(), imported.events, imported.branches, secrets=[])
@@ -215,7 +225,7 @@ def test_markdown_and_html_show_calls_decisions_results_answer_and_totals() -> N
         verb = "denied" if d.decision == "deny" else "approved"
         expected = f"{verb} by {who} — reason: {d.reason}"
         assert expected in md and expected in html_text
-    assert "denied by the user — reason: no terminal was available" in md
+    assert f"denied by the user — reason: {DENIAL}" in md
 
     answer = next(e for e in doc.events if isinstance(e, ev.FinalAnswer))
     first_line = answer.text.splitlines()[0]

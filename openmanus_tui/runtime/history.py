@@ -170,7 +170,9 @@ class History:
 
     # ---- the tree ------------------------------------------------------------------------
     async def current_checkpoint(self) -> str | None:
-        snapshot = await self.session.runtime.graph.aget_state(self.session.config)
+        snapshot = await self.session.runtime.graph.aget_state(
+            await self.session.current_config()
+        )
         return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
 
     async def head_count(self) -> int:
@@ -179,6 +181,7 @@ class History:
 
     async def tree(self) -> SessionTree:
         tree = await load_tree(self.db, self.session.id)
+        await self.session.current_config()  # a run moves the head
         if self.session.head in tree.nodes:
             tree.current = self.session.head
         return tree
@@ -201,8 +204,13 @@ class History:
 
     async def switch(self, head: str, *, force: bool = False) -> list[Any]:
         """Make ``head`` the session's current step, restoring its files."""
+        async with self.session.exclusive():  # never under a run of another process
+            return await self._switch(head, force=force)
+
+    async def _switch(self, head: str, *, force: bool) -> list[Any]:
         changes = await self.restore(head, force=force)
         await self.session.set_head(head)
+        await self.session.set_retry(None)  # continue the branch, never re-run its last step
         return changes
 
     # ---- forks ---------------------------------------------------------------------------
@@ -236,6 +244,19 @@ class History:
         is rewritten. With neither, the step that produced ``at`` is retried. Start the last
         two with ``session.resume()``.
         """
+        async with self.session.exclusive():  # never under a run of another process
+            return await self._fork(at, message=message, call_args=call_args, text=text,
+                                    force=force)
+
+    async def _fork(
+        self,
+        at: str,
+        *,
+        message: str | None,
+        call_args: dict[str, dict[str, Any]] | None,
+        text: str | None,
+        force: bool,
+    ) -> str:
         tree = await self.tree()
         node = tree.nodes.get(at)
         if node is None:
@@ -261,6 +282,10 @@ class History:
                     "the first checkpoint has nothing to retry", error_class="user"
                 )
             base = node.parent_id
+            if tree.nodes[base].node == "approve" and tree.nodes[base].parent_id is not None:
+                # Retrying a step whose calls a person approved: retry from the model's reply,
+                # so the approval is asked again (one approval, one execution).
+                base = tree.nodes[base].parent_id
         if tree.nodes[base].pruned:
             raise OpenManusError(
                 "the checkpoint this fork needs was removed by `sessions prune`; "
@@ -271,6 +296,8 @@ class History:
         await self.restore(base, force=force)
         if message is not None or (call_args is None and text is None):
             await self.session.set_head(base)
+            # A retry executes the step after ``base`` again; a new message starts from it.
+            await self.session.set_retry(base if message is None else None)
             return base
 
         config = self.at(at)
@@ -307,6 +334,7 @@ class History:
         what = (["text"] if text is not None else []) + [f"args:{c}" for c in edits]
         await self._emit_fork(new_id, at, what)
         await self.session.set_head(new_id)
+        await self.session.set_retry(None)
         return new_id
 
     async def save_as_new_session(self, head: str) -> AgentSession:

@@ -156,6 +156,9 @@ async def import_session(
         written = await graph.aupdate_state(config, update, as_node=AS_NODE[as_node])
         mapping[event.checkpoint_id] = written["configurable"]["checkpoint_id"]
         kept.add(event.seq)
+    # The rebuild moved the head along whichever branch it wrote first; like before any
+    # switch, the session continues from its newest checkpoint.
+    await runtime.db.update_session(session_id, head=None)
     # Pass 2: store the events in their original order, pointing at the new checkpoints.
     seq = 0
     for event in doc.events:

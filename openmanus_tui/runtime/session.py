@@ -10,10 +10,11 @@ this process or another. Every client gets the same events through ``on_event``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +39,7 @@ from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
 from openmanus_tui.runtime.tool_runner import ToolRunner
 from openmanus_tui.store.db import Database, SessionRecord
+from openmanus_tui.store.locks import SessionLock
 from openmanus_tui.store.rules import HitCounter, RuleStore, remember_always
 from openmanus_tui.tools.base import ToolContext, ToolRegistry
 
@@ -45,6 +47,7 @@ Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
 AskHuman = Callable[[str], Awaitable[str]]
 
 STREAM_MODES = ["custom", "updates", "checkpoints"]
+STRICTNESS = ["ask", "auto", "yolo"]  # approval modes, strictest first
 
 
 def _unfinished(snapshot: Any) -> bool:
@@ -222,26 +225,68 @@ class AgentSession:
         self.runtime = runtime
         self.record = record
         self.model_override = model_override
-        # The branch head this session continues from; None means the thread's newest
-        # checkpoint (LangGraph's default). Set when the person switches to another branch.
-        self.head: str | None = record.meta.get("head")
+        # The tip of the branch this session continues from; None means the thread's newest
+        # checkpoint (LangGraph's default). The database moves it with every checkpoint of the
+        # branch (store/db.py SESSION_HEAD_SQL); forks and switches set it. Read it again with
+        # ``current_config()`` before addressing the graph: a run moves it.
+        self.head: str | None = record.head
         self._history: History | None = None
         self._sandbox: Any = None
         self._sink: EventSink | None = None
         self._seen_checkpoints: set[str] = set()
+        self._lock = SessionLock(runtime.db.path, record.id)
+        # The approval mode of this session's runs; None: the settings' (the workbench changes
+        # those live). ``use_approval_mode`` applies the one the session was run with.
+        self.approval_mode: str | None = None
 
     @property
     def id(self) -> str:
         return self.record.id
 
+    def use_approval_mode(self, explicit: str | None) -> str:
+        """The approval mode for a run of this session from a command line: ``explicit`` (a
+        flag) when given, else the stricter of the mode the session last ran with and the
+        configured one, so resuming an ``ask`` session never runs its calls unasked, and a
+        stricter config or environment still applies. Returns the mode chosen."""
+        configured = self.runtime.settings.approval.mode
+        stored = self.record.meta.get("approval_mode")
+        if explicit:
+            mode = explicit
+        elif stored in STRICTNESS:
+            mode = min(stored, configured, key=STRICTNESS.index)
+        else:
+            mode = configured
+        self.approval_mode = mode
+        return mode
+
     @property
     def config(self) -> dict[str, Any]:
-        configurable: dict[str, Any] = {"thread_id": self.record.id}
-        if self.head:
-            # The SQLite saver needs the namespace spelled out next to a checkpoint id.
-            configurable["checkpoint_ns"] = ""
-            configurable["checkpoint_id"] = self.head
-        return {"configurable": configurable}
+        # No checkpoint id: the saver reads the session's head as the thread's latest
+        # checkpoint (store/db.py), so LangGraph continues the branch exactly where it stopped
+        # (an interrupt's answer, a step cut short by a kill) instead of time-travelling.
+        return {"configurable": {"thread_id": self.record.id}}
+
+    def _step_config(self) -> dict[str, Any]:
+        """The config of the next graph segment: the head, named only when a retry asked for
+        its step to be executed again (LangGraph's time travel: a ``fork`` checkpoint)."""
+        retry_from = self.record.meta.get("retry_from")
+        if retry_from and retry_from == self.head:
+            return {
+                "configurable": {
+                    "thread_id": self.record.id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": retry_from,
+                }
+            }
+        return self.config
+
+    async def set_retry(self, checkpoint_id: str | None) -> None:
+        """Mark (or clear) the head as a step to execute again on the next run."""
+        meta = {**self.record.meta, "retry_from": checkpoint_id}
+        if checkpoint_id is None:
+            meta.pop("retry_from")
+        self.record.meta = meta
+        await self.runtime.db.set_meta(self.id, "retry_from", checkpoint_id)
 
     @property
     def history(self) -> History:
@@ -250,13 +295,14 @@ class AgentSession:
             self._history = History(self)
         return self._history
 
+    async def current_config(self) -> dict[str, Any]:
+        """``config`` with the head as the database has it now (runs and forks move it)."""
+        self.head = self.record.head = await self.runtime.db.session_head(self.id)
+        return self.config
+
     async def set_head(self, checkpoint_id: str | None) -> None:
-        self.head = checkpoint_id
-        meta = {**self.record.meta, "head": checkpoint_id}
-        if checkpoint_id is None:
-            meta.pop("head")
-        self.record.meta = meta
-        await self.runtime.db.update_session(self.id, meta=meta)
+        self.head = self.record.head = checkpoint_id
+        await self.runtime.db.update_session(self.id, head=checkpoint_id)
 
     @cached_property
     def rules(self) -> RuleStore:
@@ -363,7 +409,7 @@ class AgentSession:
             model_info=info,
             registry=registry,
             policy=ApprovalPolicy(
-                settings.approval.mode,
+                self.approval_mode or settings.approval.mode,
                 registry,
                 force_ask_execute=below_min_ask,
                 rules=rules or [],
@@ -410,7 +456,7 @@ class AgentSession:
 
     async def _memory_inputs(self) -> dict[str, Any]:
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         return {
             "state": dict(snapshot.values or {}),
             "model": model,
@@ -465,11 +511,9 @@ class AgentSession:
         if applied is None:
             return None
         config = await self.runtime.graph.aupdate_state(
-            self.config, {"summaries": [applied.summary]}
+            await self.current_config(), {"summaries": [applied.summary]}
         )
         checkpoint_id = config["configurable"]["checkpoint_id"]
-        if self.head is not None:
-            await self.set_head(checkpoint_id)
         sink = await self._get_sink()
         sink.checkpoint_id = checkpoint_id
         await sink.emit(
@@ -496,7 +540,7 @@ class AgentSession:
 
     async def pin(self, item_id: str) -> None:
         """Keep a message's whole turn in every prompt, never compacted."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
         if item_id not in ids:
             raise OpenManusError(
@@ -515,8 +559,22 @@ class AgentSession:
 
     async def pending(self) -> tuple[bool, bool]:
         """(has a pending approval, has unfinished steps)."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         return bool(snapshot.interrupts), _unfinished(snapshot)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the session's lock (``store/locks.py``): one run, fork or switch at a time,
+        across processes. Raises ``SessionBusy`` (a user error: exit 2) when another holds it.
+        Nested use in one session object is a no-op."""
+        if self._lock.held:
+            yield
+            return
+        self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     async def run(
         self,
@@ -526,20 +584,43 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
-        sink = await self._get_sink()
-        await self._cancel_dangling_calls(sink)
-        if not self.record.title:
-            title = " ".join(text.split())[:60]
-            await self.runtime.db.update_session(self.id, title=title)
-            self.record.title = title
-        message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
-        return await self._drive(
-            run_input(text, message),
-            approver=approver,
-            on_event=on_event,
-            ask_human=ask_human,
-            user_input=text,
-        )
+        async with self.exclusive():
+            sink = await self._get_sink()
+            await self._cancel_dangling_calls(sink)
+            if not self.record.title:
+                title = " ".join(text.split())[:60]
+                await self.runtime.db.update_session(self.id, title=title)
+                self.record.title = title
+            message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
+            # The task is on disk before anything says the run started: a kill before the
+            # graph stores it leaves it here, and resume starts it (see resume()).
+            await self._set_pending_input({"text": text, "message_id": message.id})
+            return await self._drive(
+                run_input(text, message),
+                approver=approver,
+                on_event=on_event,
+                ask_human=ask_human,
+                user_input=text,
+            )
+
+    async def _set_pending_input(self, value: dict[str, Any] | None) -> None:
+        meta = {**self.record.meta, "pending_input": value}
+        if value is None:
+            meta.pop("pending_input")
+        self.record.meta = meta
+        await self.runtime.db.set_meta(self.id, "pending_input", value)
+
+    async def _unstarted_input(self, snapshot: Any) -> dict[str, Any] | None:
+        """The task of a run killed before the graph stored it, or None (clearing the record
+        once the graph has it)."""
+        pending = self.record.meta.get("pending_input")
+        if not pending:
+            return None
+        ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
+        if pending.get("message_id") in ids:
+            await self._set_pending_input(None)
+            return None
+        return pending  # type: ignore[no-any-return]
 
     async def resume(
         self,
@@ -548,19 +629,35 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
-        snapshot = await self.runtime.graph.aget_state(self.config)
-        if not _unfinished(snapshot):
-            values = snapshot.values or {}
-            if values.get("final_answer") is not None:
-                return RunOutcome("completed", "nothing to resume", values["final_answer"])
-            return RunOutcome("completed", "nothing to resume")
-        return await self._drive(
-            None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
-        )
+        async with self.exclusive():
+            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            pending = await self._unstarted_input(snapshot)
+            if pending is not None:
+                message = HumanMessage(content=pending["text"], id=pending["message_id"])
+                return await self._drive(
+                    run_input(pending["text"], message),
+                    approver=approver,
+                    on_event=on_event,
+                    ask_human=ask_human,
+                    user_input=pending["text"],
+                )
+            if not _unfinished(snapshot):
+                values = snapshot.values or {}
+                if self.record.status in ("running", "interrupted", "cancelled"):
+                    # Killed after its last step was stored: the run had in fact ended.
+                    status = "completed" if values.get("final_answer") is not None else "stopped"
+                    await self.runtime.db.update_session(self.id, status=status)
+                    self.record.status = status
+                if values.get("final_answer") is not None:
+                    return RunOutcome("completed", "nothing to resume", values["final_answer"])
+                return RunOutcome("completed", "nothing to resume")
+            return await self._drive(
+                None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
+            )
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
-        snapshot = await self.runtime.graph.aget_state(self.config)
+        snapshot = await self.runtime.graph.aget_state(await self.current_config())
         if not _unfinished(snapshot):
             return
         messages = (snapshot.values or {}).get("messages", [])
@@ -593,7 +690,7 @@ class AgentSession:
             )
         if closing:
             await self.runtime.graph.aupdate_state(
-                self.config,
+                await self.current_config(),
                 {"messages": closing, "tool_calls": [], "decisions": {}},
                 as_node="call_tool",
             )
@@ -634,9 +731,14 @@ class AgentSession:
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
         # checkpoint this process saw last.
-        start = await graph.aget_state(self.config)
+        start = await graph.aget_state(await self.current_config())
         sink.checkpoint_id = (start.config or {}).get("configurable", {}).get("checkpoint_id")
         await self.runtime.db.update_session(self.id, status="running")
+        mode = self.approval_mode or self.runtime.settings.approval.mode
+        if self.record.meta.get("approval_mode") != mode:
+            # Remembered for `resume` (use_approval_mode).
+            self.record.meta = {**self.record.meta, "approval_mode": mode}
+            await self.runtime.db.set_meta(self.id, "approval_mode", mode)
         offline = info.offline_reason or (
             self.record.meta.get("offline_reason") if info.spec == "scripted:demo" else ""
         )
@@ -667,9 +769,12 @@ class AgentSession:
         try:
             while True:
                 mapper.approval = None
+                # From the branch's newest checkpoint: where the last segment stopped (an
+                # interrupt), never the fork point it started from.
+                await self.current_config()
                 async for namespace, mode, data in graph.astream(
                     graph_input,
-                    self.config,
+                    self._step_config(),
                     context=context,
                     stream_mode=STREAM_MODES,
                     subgraphs=True,
@@ -736,6 +841,11 @@ class AgentSession:
             )
         )
         await self.runtime.db.update_session(self.id, status=outcome.status)
-        if self.head is not None and sink.checkpoint_id:
-            await self.set_head(sink.checkpoint_id)
+        self.record.status = outcome.status
+        if self.record.meta.get("pending_input"):
+            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            await self._unstarted_input(snapshot)
+        await self.current_config()
+        if self.record.meta.get("retry_from") and self.record.meta["retry_from"] != self.head:
+            await self.set_retry(None)  # the retried step ran: continue normally from now on
         return outcome

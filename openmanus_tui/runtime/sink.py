@@ -23,6 +23,7 @@ Listener = Callable[[Event], None]
 # cost about 1 ms per step (bench/step_overhead.py).
 DURABLE = frozenset(
     {
+        "run_started",
         "checkpoint",
         "tool_started",
         "tool_finished",

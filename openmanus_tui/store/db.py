@@ -59,11 +59,59 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+# The session's head follows its branch in the same transaction as each checkpoint: a
+# checkpoint written as a child of the head becomes the head. A fork writes a child of another
+# checkpoint (and sets the head itself), so it never moves the head by accident; a kill at any
+# point leaves the head on the newest durable checkpoint of the branch, where resume continues.
+SESSION_HEAD_SQL = """
+CREATE TRIGGER IF NOT EXISTS session_head_follows_branch AFTER INSERT ON checkpoints
+WHEN NEW.checkpoint_ns = ''
+BEGIN
+    UPDATE sessions SET head = NEW.checkpoint_id
+    WHERE id = NEW.thread_id AND (head IS NULL OR head = NEW.parent_checkpoint_id);
+END;
+"""
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    """Columns added after the first release, then the head trigger (the checkpoints table
+    exists once the saver is set up)."""
+    async with conn.execute("PRAGMA table_info(sessions)") as cur:
+        columns = {row[1] for row in await cur.fetchall()}
+    if "head" not in columns:
+        await conn.execute("ALTER TABLE sessions ADD COLUMN head TEXT")
+        # Older versions kept a switched-to head in meta.
+        await conn.execute(
+            "UPDATE sessions SET head = json_extract(meta, '$.head') WHERE json_valid(meta)"
+        )
+    await conn.executescript(SESSION_HEAD_SQL)
+    await conn.commit()
+
+
 class _EventAwareSaver(AsyncSqliteSaver):
     """The stock SQLite checkpointer, writing our queued events just before each of its
-    own writes so that its commit makes them durable together with the checkpoint."""
+    own writes so that its commit makes them durable together with the checkpoint.
+
+    A session's "latest checkpoint" is its head (the tip of its current branch), not the
+    thread's newest row: LangGraph treats a config naming a ``checkpoint_id`` as time travel
+    (a new ``fork`` checkpoint, finished steps re-run, cached resume values dropped), so the
+    runtime never names one to continue a branch. It names one only to retry a step."""
 
     before_write: Any = None
+
+    async def aget_tuple(self, config: Any) -> Any:
+        conf = config.get("configurable", {})
+        if not conf.get("checkpoint_id") and not conf.get("checkpoint_ns"):
+            async with self.lock, self.conn.execute(
+                "SELECT head FROM sessions WHERE id = ?", (str(conf.get("thread_id")),)
+            ) as cur:
+                row = await cur.fetchone()
+            if row and row[0]:
+                config = {
+                    **config,
+                    "configurable": {**conf, "checkpoint_ns": "", "checkpoint_id": row[0]},
+                }
+        return await super().aget_tuple(config)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
         if self.before_write is not None:
@@ -91,6 +139,9 @@ class SessionRecord:
     parent_session: str | None = None
     parent_checkpoint: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # The tip of the branch the session continues from (see SESSION_HEAD_SQL); None means
+    # the thread's newest checkpoint.
+    head: str | None = None
 
 
 _SESSION_COLUMNS = [f for f in SessionRecord.__dataclass_fields__]
@@ -132,6 +183,7 @@ class Database:
             ) from None
         saver = _EventAwareSaver(conn)
         await saver.setup()
+        await _migrate(conn)
         return cls(conn, path, saver)
 
     async def _flush_for_saver(self) -> None:
@@ -181,13 +233,42 @@ class Database:
                 f"{what} matches {session_id!r}",
                 hint="`openmanus sessions list` shows the sessions.",
             )
-        return _row_to_session(rows[0])
+        return self._live(_row_to_session(rows[0]))
+
+    def _live(self, record: SessionRecord) -> SessionRecord:
+        """A session recorded as running whose run holds no lock was interrupted: its process
+        is gone (killed, crashed, the machine restarted). Say so instead of "running"."""
+        if record.status == "running":
+            from openmanus_tui.store.locks import is_running
+
+            if not is_running(self.path, record.id):
+                record.status = "interrupted"
+        return record
+
+    async def session_head(self, session_id: str) -> str | None:
+        sql = "SELECT head FROM sessions WHERE id = ?"
+        async with self.conn.execute(sql, (session_id,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set_meta(self, session_id: str, key: str, value: Any) -> None:
+        """Set (or with None remove) one key of a session's meta, leaving the others as they
+        are in the database (a stale in-memory record must not overwrite them)."""
+        if value is None:
+            sql, params = "json_remove(meta, ?)", [f"$.{key}"]
+        else:
+            sql, params = "json_set(meta, ?, json(?))", [f"$.{key}", json.dumps(value)]
+        async with self.saver.lock:
+            await self.conn.execute(
+                f"UPDATE sessions SET meta = {sql} WHERE id = ?", [*params, session_id]
+            )
+            await self.conn.commit()
 
     async def list_sessions(self) -> list[SessionRecord]:
         async with self.conn.execute(
             f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions ORDER BY updated DESC"
         ) as cur:
-            return [_row_to_session(r) for r in await cur.fetchall()]
+            return [self._live(_row_to_session(r)) for r in await cur.fetchall()]
 
     async def delete_session(self, session_id: str) -> None:
         await self.flush_events(commit=True)
