@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from openmanus_tui.runtime.views import sandbox_level as sandbox_level  # tests stub it here
+
 if TYPE_CHECKING:
     from openmanus_tui.config import Settings
 
