@@ -43,6 +43,7 @@ class ModelSettings(_Section):
     max_retries: int = Field(3, ge=0, le=10)
     retry_backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles")
     context_window: int | None = Field(None, gt=0)
+    stream: bool = Field(True, description="stream replies token by token; false: whole replies")
     price_in_per_1m: float | None = Field(None, ge=0)
     price_out_per_1m: float | None = Field(None, ge=0)
 

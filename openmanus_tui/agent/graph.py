@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.constants import TAG_NOSTREAM
@@ -39,6 +38,7 @@ from openmanus_tui.errors import ModelError
 from openmanus_tui.memory.tokens import reconcile
 from openmanus_tui.models.factory import ModelInfo
 from openmanus_tui.models.retry import with_retries
+from openmanus_tui.models.toolcalls import strict_args, strict_message, unique_call_ids
 from openmanus_tui.tools.base import ToolRegistry
 
 if TYPE_CHECKING:
@@ -88,6 +88,27 @@ def _current_run(messages: list[BaseMessage]) -> list[BaseMessage]:
     return messages[start + 1 :]
 
 
+def _call_ids(messages: list[BaseMessage]) -> set[str]:
+    ids: set[str] = set()
+    for m in messages:
+        if isinstance(m, AIMessage):
+            ids.update(tc["id"] for tc in [*m.tool_calls, *m.invalid_tool_calls] if tc.get("id"))
+        elif isinstance(m, ToolMessage):
+            ids.add(m.tool_call_id)
+    return ids
+
+
+def _invalid_reason(itc: Any) -> str:
+    """What the model and the user are told about a call whose arguments did not parse."""
+    raw = itc.get("args")
+    _, why = strict_args(raw)
+    why = why or "the arguments are not valid JSON"
+    return (
+        f"{why}. Nothing was run. Send the call again with one complete JSON object "
+        "matching the tool's schema (keep it shorter if it was cut off)"
+    )
+
+
 def _proposed_calls(
     ai: AIMessage, registry: ToolRegistry
 ) -> tuple[AIMessage, list[dict[str, Any]]]:
@@ -111,9 +132,7 @@ def _proposed_calls(
                 "name": itc.get("name") or "(no name)",
                 "args": {},
                 "raw_args": itc.get("args") or "",
-                "invalid": "the arguments are not valid JSON "
-                f"({itc.get('error') or 'parse error'}); "
-                "send a JSON object matching the tool's schema",
+                "invalid": _invalid_reason(itc),
             }
         )
     fixed = ai.model_copy(update={"tool_calls": tool_calls, "invalid_tool_calls": invalid_calls})
@@ -188,7 +207,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 write({"token": text, "message_id": chunk.id or ""})
         if full is None:
             raise ModelError("the model returned an empty stream", error_class="transient")
-        return message_chunk_to_message(full)  # type: ignore[return-value]
+        # Never the client's repaired arguments: cut-off JSON becomes an invalid call.
+        return strict_message(full)
 
     started = time.perf_counter()
     ai, retries = await with_retries(
@@ -197,6 +217,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     latency_ms = (time.perf_counter() - started) * 1000
     if not ai.id:
         ai.id = f"ai_{uuid.uuid4().hex}"
+    # A repeated call id would make two calls share one result: renamed before anything runs.
+    ai = unique_call_ids(ai, _call_ids(state.get("messages", [])))
     ai, calls = _proposed_calls(ai, ctx.registry)
     finish = ai.response_metadata.get("finish_reason")
     if finish == "length":
