@@ -17,6 +17,7 @@ from typing import Any
 
 from openmanus_tui import __version__
 from openmanus_tui.errors import ConfigError, OpenManusError
+from openmanus_tui.termsafe import installed, sanitize
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED, EXIT_AWAITING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 OUTCOME_EXIT = {
@@ -115,16 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             return _workbench(args)
         if args.command == "serve":
             return _serve(args)
-        return asyncio.run(_dispatch(args))
+        # Every terminal path below (renderer, transcripts, history, export, doctor, print)
+        # writes through the sanitiser: no raw escape sequence from a model or a tool.
+        with installed():
+            return asyncio.run(_dispatch(args))
     except ConfigError as exc:
-        print(f"openmanus: {exc}", file=sys.stderr)
+        print(f"openmanus: {sanitize(str(exc))}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {sanitize(exc.hint)}", file=sys.stderr)
         return EXIT_USAGE
     except OpenManusError as exc:
-        print(f"openmanus: {exc}", file=sys.stderr)
+        print(f"openmanus: {sanitize(str(exc))}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {sanitize(exc.hint)}", file=sys.stderr)
         return EXIT_USAGE if exc.error_class == "user" else EXIT_ERROR
     except KeyboardInterrupt:
         print("\nopenmanus: interrupted", file=sys.stderr)

@@ -145,7 +145,11 @@ class Renderer:
             self.out.rule("[green]✓ answer above[/green]", style="green")
             return
         self.out.print(
-            Panel(Markdown(event.text or "(empty answer)"), title="Answer", border_style="green")
+            Panel(
+                Markdown(event.text or "(empty answer)", hyperlinks=False),
+                title="Answer",
+                border_style="green",
+            )
         )
 
     def _on_error(self, event: ev.Error) -> None:
