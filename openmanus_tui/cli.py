@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model calls")
 
     run = sub.add_parser("run", help="run a task headless, streaming the events")
-    run.add_argument("task", help="what the agent should do")
+    run.add_argument(
+        "task", nargs="?", help="what the agent should do; - reads it from standard input"
+    )
+    run.add_argument("--task-file", metavar="FILE", help="read the task from this file")
     run.add_argument("--session", metavar="ID", help="continue this session instead of a new one")
     run.add_argument("--workspace", metavar="DIR", help="the folder the agent works in")
     run_options(run)
@@ -207,13 +210,20 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 # ---- run / resume -------------------------------------------------------------------------
 async def _run(args: argparse.Namespace, runtime: Any) -> int:
+    task = None
+    if args.command == "run":
+        from openmanus_tui.limits import check_task, read_task
+
+        # Checked before a session is created: a refused task leaves nothing behind.
+        task = check_task(
+            read_task(args.task, args.task_file, runtime.settings.limits.task_chars),
+            runtime.settings.limits.task_chars,
+        )
     if args.command == "run" and args.session is None:
         session = await runtime.create_session(model=args.model)
     else:
         session = await runtime.open_session(args.session, model=args.model)
-    return await run_session(
-        args, runtime, session, task=args.task if args.command == "run" else None
-    )
+    return await run_session(args, runtime, session, task=task)
 
 
 async def run_session(

@@ -135,6 +135,18 @@ class MemorySettings(_Section):
     embeddings_timeout: float = Field(30.0, gt=0)
 
 
+class LimitsSettings(_Section):
+    """Input sizes (``limits.py``): what is refused (the task) or cut (replies, results)."""
+
+    task_chars: int = Field(1_000_000, ge=1, le=100_000_000, description="longest task accepted")
+    message_chars: int = Field(
+        1_000_000, ge=1_000, le=100_000_000, description="model replies longer than this are cut"
+    )
+    tool_result_chars: int = Field(
+        1_000_000, ge=1_000, le=100_000_000, description="tool results longer than this are cut"
+    )
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -148,6 +160,7 @@ class _Sections(BaseModel):
     ui: UISettings = Field(default_factory=UISettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     data_dir: Path | None = None
 
 

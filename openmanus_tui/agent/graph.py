@@ -35,6 +35,7 @@ from openmanus_tui.agent.approval import ApprovalPolicy, Decision
 from openmanus_tui.agent.context import build_context
 from openmanus_tui.agent.state import AgentState
 from openmanus_tui.errors import ModelError
+from openmanus_tui.limits import DEFAULT_MESSAGE_CHARS, cut, scrub, scrub_value
 from openmanus_tui.memory.tokens import reconcile
 from openmanus_tui.models.factory import ModelInfo
 from openmanus_tui.models.retry import with_retries
@@ -70,6 +71,8 @@ class AgentContext:
     memory: MemoryManager | None = None
     summary_model: BaseChatModel | Runnable | None = None  # the model without tools bound
     tool_schemas: list[dict[str, Any]] | None = None  # they count against the window
+    # Model replies longer than this are cut (limits.message_chars), in state and in prompts.
+    message_chars: int = DEFAULT_MESSAGE_CHARS
     # (tool, canonical arguments) per call id, so the repeat guard serialises each call once.
     call_keys: dict[str, str] = field(default_factory=dict)
 
@@ -86,6 +89,29 @@ def _canonical(name: str, args: Any) -> str:
 def _current_run(messages: list[BaseMessage]) -> list[BaseMessage]:
     start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
     return messages[start + 1 :]
+
+
+def _bounded(ai: AIMessage, limit: int) -> AIMessage:
+    """The reply as stored: lone surrogates replaced (they cannot be encoded), text cut to
+    ``limit`` characters with a marker."""
+    update: dict[str, Any] = {}
+    if isinstance(ai.content, str):
+        text, _ = cut(scrub(ai.content), limit, "reply", "limits.message_chars")
+        if text is not ai.content:
+            update["content"] = text
+    if ai.tool_calls or ai.invalid_tool_calls:
+        update["tool_calls"] = [{**tc, **scrub_value({"name": tc["name"], "args": tc["args"]})}
+                                for tc in ai.tool_calls]
+        update["invalid_tool_calls"] = [scrub_value(dict(tc)) for tc in ai.invalid_tool_calls]
+    return ai.model_copy(update=update) if update else ai
+
+
+def _clipped(message: BaseMessage, limit: int) -> BaseMessage:
+    content = message.content
+    if isinstance(content, str) and len(content) > limit:
+        text, _ = cut(content, limit, "message", "limits.message_chars")
+        return message.model_copy(update={"content": text})
+    return message
 
 
 def _call_ids(messages: list[BaseMessage]) -> set[str]:
@@ -194,6 +220,9 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         )
         local_tokens = context_tokens
 
+    # Messages stored before limits.message_chars existed may be huge: cut in the prompt only.
+    prompt = [_clipped(m, ctx.message_chars) for m in prompt]
+
     # Tokens go out through the custom stream: LangGraph's "messages" mode costs a scan of
     # the whole state at every node start (bench/step_overhead.py).
     write = get_stream_writer()
@@ -208,7 +237,7 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         if full is None:
             raise ModelError("the model returned an empty stream", error_class="transient")
         # Never the client's repaired arguments: cut-off JSON becomes an invalid call.
-        return strict_message(full)
+        return _bounded(strict_message(full), ctx.message_chars)
 
     started = time.perf_counter()
     ai, retries = await with_retries(

@@ -30,6 +30,7 @@ from openmanus_tui.agent.prompts import system_prompt
 from openmanus_tui.agent.state import run_input
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import ModelError, OpenManusError
+from openmanus_tui.limits import check_task
 from openmanus_tui.memory.compaction import CompactionPreview
 from openmanus_tui.memory.manager import ContextView, MemoryManager
 from openmanus_tui.models.factory import ModelInfo, make_model
@@ -329,7 +330,10 @@ class AgentSession:
                 rules=rules or [],
             ),
             system_prompt=self._system_prompt(),
-            run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
+            run_tools=ToolRunner(
+                sink, registry, make_tool_context, self.isolation,
+                result_chars=settings.limits.tool_result_chars,
+            ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
             repeat_limit=settings.agent.repeat_limit,
@@ -339,6 +343,7 @@ class AgentSession:
             memory=self.memory,
             summary_model=model,
             tool_schemas=schemas,
+            message_chars=settings.limits.message_chars,
         )
 
     def _system_prompt(self) -> str:
@@ -486,6 +491,7 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
+        text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         sink = await self._get_sink()
         await self._cancel_dangling_calls(sink)
         if not self.record.title:

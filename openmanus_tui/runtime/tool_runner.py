@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.messages import ToolMessage
 
 from openmanus_tui import events as ev
+from openmanus_tui.limits import DEFAULT_TOOL_RESULT_CHARS, cut, scrub
 from openmanus_tui.runtime.sink import EventSink
 from openmanus_tui.tools.base import ToolContext, ToolRegistry, ToolResult, run_tool
 
@@ -33,7 +34,10 @@ class ToolRunner:
         registry: ToolRegistry,
         make_context: Callable[[str], ToolContext],
         isolation: Callable[[], str | None],
+        *,
+        result_chars: int = DEFAULT_TOOL_RESULT_CHARS,
     ) -> None:
+        self.result_chars = result_chars
         self.sink = sink
         self.registry = registry
         self.make_context = make_context
@@ -75,6 +79,14 @@ class ToolRunner:
         return messages, results
 
     async def _finish(self, base: str, call: dict[str, Any], result: ToolResult) -> ev.ToolFinished:
+        # Any tool's result (built-in, web, MCP) is storable and bounded before it is recorded.
+        content, was_cut = cut(
+            scrub(result.content), self.result_chars, "tool result", "limits.tool_result_chars"
+        )
+        if was_cut:
+            result.truncated = True
+            result.status = "truncated" if result.status == "ok" else result.status
+        result.content = content
         event = ev.ToolFinished(
             call_id=call["id"],
             tool=call["name"],
