@@ -16,7 +16,9 @@ an MCP server can send as ``\\ud800`` in JSON) become U+FFFD.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from openmanus_tui.errors import OpenManusError
@@ -117,3 +119,32 @@ def cut(text: str, limit: int, what: str, setting: str) -> tuple[str, bool]:
         f"over {setting} = {limit:,}]"
     )
     return text[:limit] + marker, True
+
+
+def check_workspace(path: Path) -> Path:
+    """``path`` resolved, if it is a directory or can be created as one; else :class:`InputError`.
+
+    Checked before a session is created, so a bad ``--workspace`` (a file, ``/dev/null``, a
+    folder under a file, a read-only place) leaves no session behind.
+    """
+    try:
+        ws = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"workspace {path}: {exc}") from None
+    if ws.exists():
+        if not ws.is_dir():
+            kind = "a file" if ws.is_file() else "not a directory"
+            raise InputError(
+                f"workspace {path} is {kind}", hint="--workspace must name a directory"
+            )
+        if not os.access(ws, os.R_OK | os.W_OK | os.X_OK):
+            raise InputError(f"workspace {path} is not writable by this user")
+        return ws
+    parent = ws.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"workspace {path} cannot be created: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"workspace {path} cannot be created: {parent} is not writable")
+    return ws

@@ -147,3 +147,24 @@ async def test_surrogate_in_a_stored_event_is_replaced(tmp_path):
     finally:
         await db.close()
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("where", ["file", "devnull", "under-a-file"])
+def test_bad_workspace_is_refused_before_a_session_exists(server, tmp_path, where):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    path = {"file": str(a_file), "devnull": "/dev/null",
+            "under-a-file": str(a_file / "sub")}[where]
+    done = run_cli("run", "hello", "--workspace", path)
+    assert done.returncode == 2, done.stderr
+    assert "workspace" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2
+    assert _sessions() == []
+    assert a_file.read_text() == "keep"
+
+
+def test_missing_workspace_is_created(server, tmp_path):
+    path = tmp_path / "new" / "ws"
+    done = run_cli("run", "hello", "--workspace", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert path.is_dir()

@@ -30,7 +30,7 @@ from openmanus_tui.agent.prompts import system_prompt
 from openmanus_tui.agent.state import run_input
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import ModelError, OpenManusError
-from openmanus_tui.limits import check_task
+from openmanus_tui.limits import check_task, check_workspace
 from openmanus_tui.memory.compaction import CompactionPreview
 from openmanus_tui.memory.manager import ContextView, MemoryManager
 from openmanus_tui.models.factory import ModelInfo, make_model
@@ -165,6 +165,7 @@ class Runtime:
             if workspace
             else self.settings.workspace_for(session_id)
         )
+        ws = check_workspace(ws)  # a file or /dev/null: one-line error, no session created
         record = SessionRecord(
             id=session_id,
             title=title,
