@@ -183,6 +183,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
     from openmanus_tui.config import load_settings
 
     settings = load_settings(_overrides(args))
+    if args.command in ("run", "resume") or getattr(args, "action", None) == "validate":
+        from openmanus_tui.config_check import check_settings
+
+        check_settings(settings)  # the same checks for run and config validate
     if args.command == "config":
         return _config(args, settings)
     if args.command == "doctor":
