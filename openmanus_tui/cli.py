@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.add_argument("--json", action="store_true")
     csub.add_parser("path", help="where the config file and the data live")
     csub.add_parser("validate", help="check the config file and environment")
+
+    db = sub.add_parser("db", help="check or recover the database")
+    dsub = db.add_subparsers(dest="action", parser_class=_Parser, required=True)
+    dsub.add_parser("check", help="run SQLite's integrity check (read-only)")
+    recover = dsub.add_parser("recover", help="copy what is readable into a new database file")
+    recover.add_argument(
+        "-o", "--output", metavar="NEWFILE", help="the new file (default: next to the database)"
+    )
 
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
@@ -191,25 +200,58 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _config(args, settings)
     if args.command == "doctor":
         return _doctor(args, settings)
+    if args.command == "db":
+        return _db(args, settings)
 
     from openmanus_tui.runtime.session import Runtime
 
-    runtime = await Runtime.open(settings)
     try:
-        if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
-            from openmanus_tui import cli_history
+        runtime = await Runtime.open(settings)
+    except sqlite3.DatabaseError as exc:
+        raise _damage(settings, exc) from None
+    try:
+        if runtime.db.damaged is not None and not _reads_only(args):
+            from openmanus_tui.store.integrity import damaged_error
 
-            return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)
-        if args.command == "sessions":
-            return await _sessions(args, runtime)
-        if args.command in ("run", "resume"):
-            return await _run(args, runtime)
-        from openmanus_tui import cli_history
-
-        handler = getattr(cli_history, f"{args.command}_cmd")
-        return await handler(args, runtime)
+            raise damaged_error(settings.db_path, runtime.db.damaged)
+        return await _dispatch_open(args, runtime)
+    except sqlite3.DatabaseError as exc:
+        raise _damage(settings, exc) from None
     finally:
         await runtime.close()
+
+
+# Commands that only read the database: they work on a damaged file opened read-only.
+_READ_ONLY = {("sessions", "list"), ("sessions", "show"), ("sessions", "tree"), ("export", None),
+              ("diff", None)}
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    return (args.command, getattr(args, "action", None)) in _READ_ONLY
+
+
+def _damage(settings: Any, exc: Exception) -> Exception:
+    """One line for a damaged database found while working (not a traceback)."""
+    from openmanus_tui.store.integrity import damaged_error, is_damage
+
+    if is_damage(exc):
+        return damaged_error(settings.db_path, str(exc))
+    return OpenManusError(f"database error: {exc}", hint=f"database: {settings.db_path}")
+
+
+async def _dispatch_open(args: argparse.Namespace, runtime: Any) -> int:
+    if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
+        from openmanus_tui import cli_history
+
+        return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)
+    if args.command == "sessions":
+        return await _sessions(args, runtime)
+    if args.command in ("run", "resume"):
+        return await _run(args, runtime)
+    from openmanus_tui import cli_history
+
+    handler = getattr(cli_history, f"{args.command}_cmd")
+    return await handler(args, runtime)
 
 
 # ---- run / resume -------------------------------------------------------------------------
@@ -311,6 +353,40 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
         Console().print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
     return EXIT_OK
+
+
+def _db(args: argparse.Namespace, settings: Any) -> int:
+    import time
+    from pathlib import Path
+
+    from openmanus_tui.store.integrity import check_file, recover
+
+    path = settings.db_path
+    if args.action == "check":
+        report = check_file(path)
+        for name, rows in report.tables.items():
+            print(f"  {name}: {rows if isinstance(rows, str) else f'{rows} rows'}")
+        if report.ok:
+            print(f"OK: {path} passed SQLite's integrity check")
+            return EXIT_OK
+        for problem in report.problems:
+            print(f"  {problem}")
+        print(f"DAMAGED: {path}: {len(report.problems)} problem(s); "
+              f"recover with: openmanus db recover -o NEW.db", file=sys.stderr)
+        return EXIT_ERROR
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    default = path.with_name(f"{path.stem}.recovered-{stamp}.db")
+    target = Path(args.output) if args.output else default
+    done = recover(path, target)
+    for name, rows in done.tables.items():
+        print(f"  {name}: {rows} rows")
+    for name, why in done.lost.items():
+        print(f"  lost in {name}: {why}")
+    state = "passes" if not done.problems_after else "FAILS"
+    print(f"recovered into {target} with {done.method}; the new file {state} the integrity check; "
+          f"{path} was not changed")
+    print(f"use it with: storage.path = \"{target}\" (or move it to {path} once nothing runs)")
+    return EXIT_OK if not done.problems_after else EXIT_ERROR
 
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:

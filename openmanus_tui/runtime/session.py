@@ -89,6 +89,11 @@ class Runtime:
             registry = build_registry()
         db = await Database.open(settings.db_path)
         runtime = cls(settings, db, registry)
+        if db.damaged is not None:  # read-only: say so instead of failing at the first write
+            from openmanus_tui.store.integrity import damaged_error
+
+            runtime.startup_notices.append(str(damaged_error(db.path, db.damaged)))
+            return runtime
         try:
             if settings.storage.retention_days is not None:
                 # The automatic policy: sessions idle for longer are pruned at start-up.
