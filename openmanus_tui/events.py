@@ -217,6 +217,17 @@ class Error(_Event):
     hint: str = ""
 
 
+class InjectionFlagged(_Event):
+    """A tool result looks like a prompt injection (``tools/provenance.py``): shown to the
+    person; the model sees the result inside untrusted delimiters either way."""
+
+    type: Literal["injection_flagged"] = "injection_flagged"
+    call_id: str
+    tool: str
+    patterns: list[str]
+    excerpt: str = ""
+
+
 class Notice(_Event):
     type: Literal["notice"] = "notice"
     level: Literal["info", "warning"] = "info"
@@ -240,6 +251,7 @@ Event = Annotated[
     | Checkpoint
     | FinalAnswer
     | Error
+    | InjectionFlagged
     | Notice,
     Field(discriminator="type"),
 ]

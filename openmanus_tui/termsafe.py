@@ -69,11 +69,14 @@ def _escape_run(text: str) -> str:
     return _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
 
 
-def sanitize(text: str) -> str:
-    """``text`` with every control sequence but safe SGR colours shown as visible escapes."""
+def sanitize(text: str, *, keep_sgr: bool = True) -> str:
+    """``text`` with every control sequence but safe SGR colours shown as visible escapes
+    (``keep_sgr=False``: SGR too, for the workbench, which styles text itself)."""
     if not _UNSAFE.search(text):
         return text  # the common case: nothing to do
     text = text.replace("\r\n", "\n")
+    if not keep_sgr:
+        return _escape_run(text)
     out: list[str] = []
     pos = 0
     for m in _SGR.finditer(text):
@@ -82,6 +85,34 @@ def sanitize(text: str) -> str:
         pos = m.end()
     out.append(_escape_run(text[pos:]))
     return "".join(out)
+
+
+def _safe_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return sanitize(value, keep_sgr=False)
+    if isinstance(value, dict):
+        return {k: _safe_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe_value(v) for v in value]
+    return value
+
+
+def _needs(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSAFE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_needs(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_needs(v) for v in value)
+    return False
+
+
+def safe_event(event: Any) -> Any:
+    """A copy of a pydantic event whose text fields are :func:`sanitize`-d (no SGR kept), for
+    views that render text themselves (the workbench); the event itself when nothing needs it."""
+    fields = {k: getattr(event, k) for k in type(event).model_fields}
+    changed = {k: _safe_value(v) for k, v in fields.items() if _needs(v)}
+    return event.model_copy(update=changed) if changed else event
 
 
 class SafeStream:

@@ -20,6 +20,7 @@ from openmanus_tui import events as ev
 from openmanus_tui.limits import DEFAULT_TOOL_RESULT_CHARS, cut, scrub
 from openmanus_tui.runtime.sink import EventSink
 from openmanus_tui.tools.base import ToolContext, ToolRegistry, ToolResult, run_tool
+from openmanus_tui.tools.provenance import SYSTEM, detect, flagged_excerpt
 
 INTERRUPTED = (
     "This call was started but the program stopped before it finished, so its result is "
@@ -55,7 +56,12 @@ class ToolRunner:
         fresh = base in self.sink.fresh_checkpoints and base not in self._bases_run
         self._bases_run.add(base)
         for call in calls:
-            finished = await self._run_one(call, decisions.get(call["id"]), base, fresh)
+            decision = decisions.get(call["id"])
+            finished = await self._run_one(call, decision, base, fresh)
+            # What the program wrote itself is not marked as untrusted output in prompts.
+            written_here = finished.status in ("denied", "interrupted") or (
+                (decision or {}).get("decision") == "error"
+            )
             messages.append(
                 ToolMessage(
                     content=finished.result,
@@ -63,6 +69,7 @@ class ToolRunner:
                     name=call["name"],
                     id=f"result_{base[-12:]}_{call['id']}",
                     status="success" if finished.status == "ok" else "error",
+                    response_metadata={"provenance": SYSTEM} if written_here else {},
                 )
             )
             results.append(
@@ -155,4 +162,16 @@ class ToolRunner:
         result.duration_ms = result.duration_ms or (time.perf_counter() - started) * 1000
         result.isolation = result.isolation or self.isolation()
         self.registry.record(spec.name, result.duration_ms, result.status == "ok")
-        return await self._finish(base, call, result)
+        finished = await self._finish(base, call, result)
+        patterns = detect(finished.result)
+        if patterns:  # shown to the person; the model gets the result marked untrusted anyway
+            await self.sink.emit(
+                ev.InjectionFlagged(
+                    call_id=call["id"],
+                    tool=call["name"],
+                    patterns=patterns,
+                    excerpt=flagged_excerpt(finished.result),
+                    checkpoint_id=base,
+                )
+            )
+        return finished
