@@ -90,3 +90,6 @@ def test_tool_output_is_marked_and_flagged(server, tmp_path: Path) -> None:
     sid = events[0]["session_id"]
     shown = run_cli("sessions", "show", sid)
     assert "possible prompt injection in file_read output" in " ".join(shown.stdout.split())
+    for fmt in ("md", "html"):
+        exported = run_cli("export", sid, "--format", fmt)
+        assert exported.returncode == 0 and "ossible prompt injection" in exported.stdout

@@ -138,7 +138,8 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         if check and path.exists() and should_check_at_open(path):
             problems = await _quick_check(path)
-            if problems:
+            # Not a database at all (no SQLite header): the open below says so, exit 2.
+            if problems and "not a database" not in problems[0]:
                 return await cls._open_damaged(path, problems[0])
         conn: aiosqlite.Connection | None = None
         try:
