@@ -41,7 +41,7 @@ from openmanus_tui.models.factory import ModelInfo
 from openmanus_tui.models.retry import with_retries
 from openmanus_tui.models.toolcalls import strict_args, strict_message, unique_call_ids
 from openmanus_tui.tools.base import ToolRegistry
-from openmanus_tui.tools.provenance import marked, tool_sources
+from openmanus_tui.tools.provenance import marked, tool_sources, with_note
 
 if TYPE_CHECKING:
     from openmanus_tui.memory.manager import MemoryManager
@@ -224,7 +224,7 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     # Messages stored before limits.message_chars existed may be huge: cut in the prompt only.
     # Tool results go inside untrusted provenance delimiters (tools/provenance.py).
     sources = tool_sources(ctx.registry)
-    prompt = [marked(_clipped(m, ctx.message_chars), sources) for m in prompt]
+    prompt = with_note([marked(_clipped(m, ctx.message_chars), sources) for m in prompt])
 
     # Tokens go out through the custom stream: LangGraph's "messages" mode costs a scan of
     # the whole state at every node start (bench/step_overhead.py).
