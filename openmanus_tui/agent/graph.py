@@ -76,6 +76,8 @@ class AgentContext:
     message_chars: int = DEFAULT_MESSAGE_CHARS
     # (tool, canonical arguments) per call id, so the repeat guard serialises each call once.
     call_keys: dict[str, str] = field(default_factory=dict)
+    # Each history message as sent (see _as_sent), by identity.
+    sent_cache: dict[int, tuple[BaseMessage, BaseMessage]] = field(default_factory=dict)
 
     @property
     def prompt_budget(self) -> int:
@@ -113,6 +115,19 @@ def _clipped(message: BaseMessage, limit: int) -> BaseMessage:
         text, _ = cut(content, limit, "message", "limits.message_chars")
         return message.model_copy(update={"content": text})
     return message
+
+
+def _as_sent(message: BaseMessage, ctx: AgentContext, sources: dict[str, str]) -> BaseMessage:
+    """The message as the model gets it (cut, tool results marked); cached by identity, as the
+    history's messages are the same objects from step to step."""
+    hit = ctx.sent_cache.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    sent = marked(_clipped(message, ctx.message_chars), sources)
+    if len(ctx.sent_cache) > 20_000:
+        ctx.sent_cache.clear()
+    ctx.sent_cache[id(message)] = (message, sent)  # keeps it alive: its id is not reused
+    return sent
 
 
 def _call_ids(messages: list[BaseMessage]) -> set[str]:
@@ -224,7 +239,7 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     # Messages stored before limits.message_chars existed may be huge: cut in the prompt only.
     # Tool results go inside untrusted provenance delimiters (tools/provenance.py).
     sources = tool_sources(ctx.registry)
-    prompt = with_note([marked(_clipped(m, ctx.message_chars), sources) for m in prompt])
+    prompt = with_note([_as_sent(m, ctx, sources) for m in prompt])
 
     # Tokens go out through the custom stream: LangGraph's "messages" mode costs a scan of
     # the whole state at every node start (bench/step_overhead.py).
