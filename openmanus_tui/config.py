@@ -63,7 +63,7 @@ class AgentSettings(_Section):
     profile: str = "manus"
     max_steps: int = Field(30, gt=0, le=10_000)
     token_budget: int = Field(
-        2_000_000, gt=0, le=1_000_000_000, description="tokens in+out per run"
+        2_000_000, gt=0, le=10**12, description="tokens in+out per run"
     )
     repeat_limit: int = Field(
         3, ge=2, le=1_000, description="identical (tool, args) calls that stop a run"
