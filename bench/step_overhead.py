@@ -148,7 +148,7 @@ async def run_ours(
         "storage": {"path": str(db_path)},
         # Room for the whole history: trimming would change what the scripted model replies.
         "model": {"context_window": 50_000_000},
-        "agent": {"max_steps": steps + 5, "repeat_limit": steps + 5, "token_budget": 10**15},
+        "agent": {"max_steps": steps + 5, "repeat_limit": steps + 5, "token_budget": 10**12},
         "approval": {"mode": "auto"},
     })
     registry = ToolRegistry([ECHO, TERMINATE])

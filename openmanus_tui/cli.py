@@ -12,11 +12,13 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from typing import Any
 
 from openmanus_tui import __version__
 from openmanus_tui.errors import ConfigError, OpenManusError
+from openmanus_tui.termsafe import installed, sanitize
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED, EXIT_AWAITING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 OUTCOME_EXIT = {
@@ -67,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-steps", type=int, metavar="N", help="stop after N model calls")
 
     run = sub.add_parser("run", help="run a task headless, streaming the events")
-    run.add_argument("task", help="what the agent should do")
+    run.add_argument(
+        "task", nargs="?", help="what the agent should do; - reads it from standard input"
+    )
+    run.add_argument("--task-file", metavar="FILE", help="read the task from this file")
     run.add_argument("--session", metavar="ID", help="continue this session instead of a new one")
     run.add_argument("--workspace", metavar="DIR", help="the folder the agent works in")
     run_options(run)
@@ -101,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.add_argument("--json", action="store_true")
     csub.add_parser("path", help="where the config file and the data live")
     csub.add_parser("validate", help="check the config file and environment")
+
+    db = sub.add_parser("db", help="check or recover the database")
+    dsub = db.add_subparsers(dest="action", parser_class=_Parser, required=True)
+    dsub.add_parser("check", help="run SQLite's integrity check (read-only)")
+    recover = dsub.add_parser("recover", help="copy what is readable into a new database file")
+    recover.add_argument(
+        "-o", "--output", metavar="NEWFILE", help="the new file (default: next to the database)"
+    )
 
     from openmanus_tui.cli_security import add_parsers as add_security_parsers
 
@@ -173,16 +186,19 @@ def main(argv: list[str] | None = None) -> int:
                                   f"openmanus {args.command} ... --{option} ...")
         if args.command == "serve":
             return _serve(args)
-        return asyncio.run(_dispatch(args))
+        # Every terminal path below (renderer, transcripts, history, export, doctor, print)
+        # writes through the sanitiser: no raw escape sequence from a model or a tool.
+        with installed():
+            return asyncio.run(_dispatch(args))
     except ConfigError as exc:
-        print(f"openmanus: {exc}", file=sys.stderr)
+        print(f"openmanus: {sanitize(str(exc))}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {sanitize(exc.hint)}", file=sys.stderr)
         return EXIT_USAGE
     except OpenManusError as exc:
-        print(f"openmanus: {exc}", file=sys.stderr)
+        print(f"openmanus: {sanitize(str(exc))}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {sanitize(exc.hint)}", file=sys.stderr)
         return EXIT_USAGE if exc.error_class == "user" else EXIT_ERROR
     except KeyboardInterrupt:
         print("\nopenmanus: interrupted", file=sys.stderr)
@@ -251,10 +267,16 @@ async def _dispatch(args: argparse.Namespace) -> int:
     from openmanus_tui.config import load_settings
 
     settings = load_settings(_overrides(args))
+    if args.command in ("run", "resume") or getattr(args, "action", None) == "validate":
+        from openmanus_tui.config_check import check_settings
+
+        check_settings(settings)  # the same checks for run and config validate
     if args.command == "config":
         return _config(args, settings)
     if args.command == "doctor":
         return _doctor(args, settings)
+    if args.command == "db":
+        return _db(args, settings)
     if args.command in ("mcp", "git"):
         from openmanus_tui import cli_security
 
@@ -267,26 +289,66 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
     from openmanus_tui.runtime.session import Runtime
 
-    runtime = await Runtime.open(settings)
     try:
-        if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
-            from openmanus_tui import cli_history
+        runtime = await Runtime.open(settings)
+    except sqlite3.DatabaseError as exc:
+        raise _damage(settings, exc) from None
+    try:
+        if runtime.db.damaged is not None and not _reads_only(args):
+            from openmanus_tui.runtime.api import damaged_error
 
-            return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)
-        if args.command == "sessions":
-            return await _sessions(args, runtime)
-        if args.command in ("run", "resume"):
-            return await _run(args, runtime)
-        from openmanus_tui import cli_history
-
-        handler = getattr(cli_history, f"{args.command}_cmd")
-        return await handler(args, runtime)
+            raise damaged_error(settings.db_path, runtime.db.damaged)
+        return await _dispatch_open(args, runtime)
+    except sqlite3.DatabaseError as exc:
+        raise _damage(settings, exc) from None
     finally:
         await runtime.close()
 
 
+# Commands that only read the database: they work on a damaged file opened read-only.
+_READ_ONLY = {("sessions", "list"), ("sessions", "show"), ("sessions", "tree"), ("export", None),
+              ("diff", None)}
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    return (args.command, getattr(args, "action", None)) in _READ_ONLY
+
+
+def _damage(settings: Any, exc: Exception) -> Exception:
+    """One line for a damaged database found while working (not a traceback)."""
+    from openmanus_tui.runtime.api import damaged_error, is_damage
+
+    if is_damage(exc):
+        return damaged_error(settings.db_path, str(exc))
+    return OpenManusError(f"database error: {exc}", hint=f"database: {settings.db_path}")
+
+
+async def _dispatch_open(args: argparse.Namespace, runtime: Any) -> int:
+    if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
+        from openmanus_tui import cli_history
+
+        return await getattr(cli_history, f"{args.action}_cmd")(args, runtime)
+    if args.command == "sessions":
+        return await _sessions(args, runtime)
+    if args.command in ("run", "resume"):
+        return await _run(args, runtime)
+    from openmanus_tui import cli_history
+
+    handler = getattr(cli_history, f"{args.command}_cmd")
+    return await handler(args, runtime)
+
+
 # ---- run / resume -------------------------------------------------------------------------
 async def _run(args: argparse.Namespace, runtime: Any) -> int:
+    task = None
+    if args.command == "run":
+        from openmanus_tui.limits import check_task, read_task
+
+        # Checked before a session is created: a refused task leaves nothing behind.
+        task = check_task(
+            read_task(args.task, args.task_file, runtime.settings.limits.task_chars),
+            runtime.settings.limits.task_chars,
+        )
     if args.command == "run" and args.session is None:
         session = await runtime.create_session(model=args.model)
     else:
@@ -295,9 +357,7 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
 
         # a session made before issue 12's rule may hold the person's home as its workspace
         ensure_workspace_allowed(session.workspace, runtime.settings)
-    return await run_session(
-        args, runtime, session, task=args.task if args.command == "run" else None
-    )
+    return await run_session(args, runtime, session, task=task)
 
 
 async def run_session(
@@ -394,6 +454,41 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
 
         Console().print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
     return EXIT_OK
+
+
+def _db(args: argparse.Namespace, settings: Any) -> int:
+    import time
+    from pathlib import Path
+
+    from openmanus_tui.runtime.api import check_database as check_file
+    from openmanus_tui.runtime.api import recover_database as recover
+
+    path = settings.db_path
+    if args.action == "check":
+        report = check_file(path)
+        for name, rows in report.tables.items():
+            print(f"  {name}: {rows if isinstance(rows, str) else f'{rows} rows'}")
+        if report.ok:
+            print(f"OK: {path} passed SQLite's integrity check")
+            return EXIT_OK
+        for problem in report.problems:
+            print(f"  {problem}")
+        print(f"DAMAGED: {path}: {len(report.problems)} problem(s); "
+              f"recover with: openmanus db recover -o NEW.db", file=sys.stderr)
+        return EXIT_ERROR
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    default = path.with_name(f"{path.stem}.recovered-{stamp}.db")
+    target = Path(args.output) if args.output else default
+    done = recover(path, target)
+    for name, rows in done.tables.items():
+        print(f"  {name}: {rows} rows")
+    for name, why in done.lost.items():
+        print(f"  lost in {name}: {why}")
+    state = "passes" if not done.problems_after else "FAILS"
+    print(f"recovered into {target} with {done.method}; the new file {state} the integrity check; "
+          f"{path} was not changed")
+    print(f"use it with: storage.path = \"{target}\" (or move it to {path} once nothing runs)")
+    return EXIT_OK if not done.problems_after else EXIT_ERROR
 
 
 def _doctor(args: argparse.Namespace, settings: Any) -> int:

@@ -136,6 +136,14 @@ class Renderer:
         if event.result.strip():
             self.out.print(Text(_excerpt(event.result.rstrip()), style="dim"), soft_wrap=False)
 
+    def _on_injection_flagged(self, event: ev.InjectionFlagged) -> None:
+        self._end_stream()
+        line = Text(f"  ⚠ possible prompt injection in {event.tool} output: ", style="bold red")
+        line.append(", ".join(event.patterns), style="red")
+        self.out.print(line)
+        if event.excerpt:
+            self.out.print(Text(f"    “{event.excerpt}”", style="red dim"))
+
     def _on_retry(self, event: ev.Retry) -> None:
         self.note(
             f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s"
@@ -148,7 +156,11 @@ class Renderer:
             self.out.rule("[green]✓ answer above[/green]", style="green")
             return
         self.out.print(
-            Panel(Markdown(event.text or "(empty answer)"), title="Answer", border_style="green")
+            Panel(
+                Markdown(event.text or "(empty answer)", hyperlinks=False),
+                title="Answer",
+                border_style="green",
+            )
         )
 
     def _on_error(self, event: ev.Error) -> None:

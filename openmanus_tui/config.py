@@ -42,12 +42,15 @@ class ModelSettings(_Section):
     base_url: str | None = None
     api_key: SecretStr | None = None
     temperature: float = Field(0.2, ge=0, le=2)
-    timeout: float = Field(120.0, gt=0, description="seconds per model request")
+    timeout: float = Field(120.0, gt=0, le=3600, description="seconds per model request")
     max_retries: int = Field(3, ge=0, le=10)
-    retry_backoff: float = Field(1.0, ge=0, description="seconds before the first retry; doubles")
-    context_window: int | None = Field(None, gt=0)
-    price_in_per_1m: float | None = Field(None, ge=0)
-    price_out_per_1m: float | None = Field(None, ge=0)
+    retry_backoff: float = Field(
+        1.0, ge=0, le=600, description="seconds before the first retry; doubles"
+    )
+    context_window: int | None = Field(None, gt=0, le=100_000_000)
+    stream: bool = Field(True, description="stream replies token by token; false: whole replies")
+    price_in_per_1m: float | None = Field(None, ge=0, le=100_000)
+    price_out_per_1m: float | None = Field(None, ge=0, le=100_000)
 
     @property
     def spec(self) -> str:
@@ -66,9 +69,13 @@ class ModelSettings(_Section):
 
 class AgentSettings(_Section):
     profile: str = "manus"
-    max_steps: int = Field(30, gt=0)
-    token_budget: int = Field(2_000_000, gt=0, description="tokens in+out per run")
-    repeat_limit: int = Field(3, ge=2, description="identical (tool, args) calls that stop a run")
+    max_steps: int = Field(30, gt=0, le=10_000)
+    token_budget: int = Field(
+        2_000_000, gt=0, le=10**12, description="tokens in+out per run"
+    )
+    repeat_limit: int = Field(
+        3, ge=2, le=1_000, description="identical (tool, args) calls that stop a run"
+    )
     system_prompt: str | None = None
 
 
@@ -82,13 +89,13 @@ class SandboxSettings(_Section):
     level: Literal["auto", "L0", "L1", "L2", "L3"] = "auto"
     min_isolation: Isolation = "L0"
     below_min: Literal["refuse", "ask"] = "refuse"
-    timeout: float = Field(120.0, gt=0)
-    cpu_seconds: int = Field(120, gt=0)
-    memory_mb: int = Field(2048, gt=0)
-    max_processes: int = Field(256, gt=0)
-    max_file_mb: int = Field(512, gt=0)
-    max_open_files: int = Field(512, gt=0)
-    output_cap_kb: int = Field(64, gt=0)
+    timeout: float = Field(120.0, gt=0, le=86_400)
+    cpu_seconds: int = Field(120, gt=0, le=86_400)
+    memory_mb: int = Field(2048, gt=0, le=1_048_576)
+    max_processes: int = Field(256, gt=0, le=65_536)
+    max_file_mb: int = Field(512, gt=0, le=1_048_576)
+    max_open_files: int = Field(512, gt=0, le=65_536)
+    output_cap_kb: int = Field(64, gt=0, le=1_048_576)
     # every process of one command together (a cgroup when writable; see `openmanus doctor`)
     memory_total_mb: int = Field(4096, ge=64, le=1_048_576)
     max_pids: int = Field(256, ge=8, le=65_536)
@@ -99,8 +106,8 @@ class SandboxSettings(_Section):
 class StorageSettings(_Section):
     path: Path | None = None
     url: str | None = None
-    retention_days: int | None = Field(None, gt=0)
-    keep_last: int | None = Field(None, gt=0)
+    retention_days: int | None = Field(None, gt=0, le=36_500)
+    keep_last: int | None = Field(None, gt=0, le=10_000_000)
     # what one workspace snapshot may cost (store/snapshot_budget.py); skipped files are named
     snapshot_max_mb: int = Field(512, ge=1, le=65_536, description="new content read per snapshot")
     snapshot_max_files: int = Field(20_000, ge=1, le=1_000_000)
@@ -128,7 +135,9 @@ class MemorySettings(_Section):
     reserve_share: float = Field(
         0.25, gt=0, lt=0.9, description="share of the context window left for the answer"
     )
-    reserve_max: int = Field(16_384, gt=0, description="at most this many tokens are reserved")
+    reserve_max: int = Field(
+        16_384, gt=0, le=10_000_000, description="at most this many tokens are reserved"
+    )
     auto_compact: bool = True
     # Shares of the room the prompt budget leaves for turns, once the system prompt, tool
     # definitions, summary, recalled memories, pinned turns and the request are counted.
@@ -138,22 +147,39 @@ class MemorySettings(_Section):
     compact_target: float = Field(
         0.5, gt=0, lt=1, description="after compacting, the turns fill at most this share"
     )
-    keep_recent_turns: int = Field(2, ge=1, description="newest turns never summarised")
+    keep_recent_turns: int = Field(
+        2, ge=1, le=1_000, description="newest turns never summarised"
+    )
     summary_share: float = Field(
         0.15, gt=0, lt=0.5, description="the summary's size limit as a share of the budget"
     )
-    recall: int = Field(3, ge=0, description="long-term memories recalled into each call")
+    recall: int = Field(
+        3, ge=0, le=100, description="long-term memories recalled into each call"
+    )
     project: str | None = Field(None, description="project namespace (default: the workspace)")
     observation_threshold_kb: float = Field(
-        4.0, gt=0, description="tool results larger than this are stored once and excerpted"
+        4.0, gt=0, le=1_048_576,
+        description="tool results larger than this are stored once and excerpted",
     )
-    observation_excerpt_chars: int = Field(1200, ge=200)
+    observation_excerpt_chars: int = Field(1200, ge=200, le=1_000_000)
     embeddings_model: str | None = Field(
         None, description="an OpenAI-compatible embeddings model: semantic search when set"
     )
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
-    embeddings_timeout: float = Field(30.0, gt=0)
+    embeddings_timeout: float = Field(30.0, gt=0, le=3600)
+
+
+class LimitsSettings(_Section):
+    """Input sizes (``limits.py``): what is refused (the task) or cut (replies, results)."""
+
+    task_chars: int = Field(1_000_000, ge=1, le=100_000_000, description="longest task accepted")
+    message_chars: int = Field(
+        1_000_000, ge=1_000, le=100_000_000, description="model replies longer than this are cut"
+    )
+    tool_result_chars: int = Field(
+        1_000_000, ge=1_000, le=100_000_000, description="tool results longer than this are cut"
+    )
 
 
 class _Sections(BaseModel):
@@ -169,6 +195,7 @@ class _Sections(BaseModel):
     ui: UISettings = Field(default_factory=UISettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     data_dir: Path | None = None
 
 

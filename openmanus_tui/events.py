@@ -8,14 +8,38 @@ LangGraph or Textual.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # A lone surrogate (a model's or MCP server's "\ud800") cannot be encoded as UTF-8:
+        # the event could be neither stored nor printed. Replaced by U+FFFD on the way in.
+        if isinstance(data, dict) and _has_surrogate(data):
+            from openmanus_tui.limits import scrub_value
+
+            return scrub_value(data)
+        return data
 
     session_id: str = ""
     run_id: str = ""
@@ -193,6 +217,17 @@ class Error(_Event):
     hint: str = ""
 
 
+class InjectionFlagged(_Event):
+    """A tool result looks like a prompt injection (``tools/provenance.py``): shown to the
+    person; the model sees the result inside untrusted delimiters either way."""
+
+    type: Literal["injection_flagged"] = "injection_flagged"
+    call_id: str
+    tool: str
+    patterns: list[str]
+    excerpt: str = ""
+
+
 class Notice(_Event):
     type: Literal["notice"] = "notice"
     level: Literal["info", "warning"] = "info"
@@ -216,6 +251,7 @@ Event = Annotated[
     | Checkpoint
     | FinalAnswer
     | Error
+    | InjectionFlagged
     | Notice,
     Field(discriminator="type"),
 ]

@@ -37,6 +37,7 @@ from openmanus_tui.agent.approval import Decision
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.runtime.tool_runner import INTERRUPTED
+from openmanus_tui.tools.provenance import unwrap
 
 ANSWER = "all done"
 KILL_POINT_TIMEOUT = 20.0  # seconds to reach a kill point; a CLI start takes ~2 s
@@ -309,7 +310,8 @@ def _check_tool_ran_once(crash: Crash, server: OpenAITestServer) -> None:
     finished = [_parsed(r) for r in _rows_of(crash.after, "tool_finished", "call_shell")]
     assert [f.status for f in finished] == ["ok"]
     last = server.requests[-1]["messages"]
-    assert _tool_message(last, "call_shell")["content"] == finished[0].result
+    # The model gets the result inside untrusted-output delimiters (tools/provenance.py).
+    assert unwrap(_tool_message(last, "call_shell")["content"]) == finished[0].result
 
 
 def test_kill_between_steps(llm_server, monkeypatch, workspace, started):

@@ -117,6 +117,8 @@ def _every_kind_of_event(session_id: str) -> list[ev.Event]:
         ev.FinalAnswer(**base, text="done ✓"),
         ev.Error(**base, error_class="resource", message="disk full", hint="free space"),
         ev.Notice(**base, level="warning", text="note"),
+        ev.InjectionFlagged(**base, call_id="c9", tool="web_fetch",
+                            patterns=["ignore previous instructions"], excerpt="ïgnore"),
         ev.RunFinished(**base, status="stopped", reason="max steps", steps=3, tokens_in=10,
                        tokens_out=2, cost=0.30000000000000004),
     ]

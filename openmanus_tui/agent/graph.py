@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.constants import TAG_NOSTREAM
@@ -36,10 +35,13 @@ from openmanus_tui.agent.approval import ApprovalPolicy, Decision
 from openmanus_tui.agent.context import build_context
 from openmanus_tui.agent.state import AgentState
 from openmanus_tui.errors import ModelError
+from openmanus_tui.limits import DEFAULT_MESSAGE_CHARS, cut, scrub, scrub_value
 from openmanus_tui.memory.tokens import reconcile
 from openmanus_tui.models.factory import ModelInfo
 from openmanus_tui.models.retry import with_retries
+from openmanus_tui.models.toolcalls import strict_args, strict_message, unique_call_ids
 from openmanus_tui.tools.base import ToolRegistry
+from openmanus_tui.tools.provenance import marked, tool_sources, with_note
 
 if TYPE_CHECKING:
     from openmanus_tui.memory.manager import MemoryManager
@@ -70,8 +72,12 @@ class AgentContext:
     memory: MemoryManager | None = None
     summary_model: BaseChatModel | Runnable | None = None  # the model without tools bound
     tool_schemas: list[dict[str, Any]] | None = None  # they count against the window
+    # Model replies longer than this are cut (limits.message_chars), in state and in prompts.
+    message_chars: int = DEFAULT_MESSAGE_CHARS
     # (tool, canonical arguments) per call id, so the repeat guard serialises each call once.
     call_keys: dict[str, str] = field(default_factory=dict)
+    # Each history message as sent (see _as_sent), by identity.
+    sent_cache: dict[int, tuple[BaseMessage, BaseMessage]] = field(default_factory=dict)
 
     @property
     def prompt_budget(self) -> int:
@@ -86,6 +92,63 @@ def _canonical(name: str, args: Any) -> str:
 def _current_run(messages: list[BaseMessage]) -> list[BaseMessage]:
     start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
     return messages[start + 1 :]
+
+
+def _bounded(ai: AIMessage, limit: int) -> AIMessage:
+    """The reply as stored: lone surrogates replaced (they cannot be encoded), text cut to
+    ``limit`` characters with a marker."""
+    update: dict[str, Any] = {}
+    if isinstance(ai.content, str):
+        text, _ = cut(scrub(ai.content), limit, "reply", "limits.message_chars")
+        if text is not ai.content:
+            update["content"] = text
+    if ai.tool_calls or ai.invalid_tool_calls:
+        update["tool_calls"] = [{**tc, **scrub_value({"name": tc["name"], "args": tc["args"]})}
+                                for tc in ai.tool_calls]
+        update["invalid_tool_calls"] = [scrub_value(dict(tc)) for tc in ai.invalid_tool_calls]
+    return ai.model_copy(update=update) if update else ai
+
+
+def _clipped(message: BaseMessage, limit: int) -> BaseMessage:
+    content = message.content
+    if isinstance(content, str) and len(content) > limit:
+        text, _ = cut(content, limit, "message", "limits.message_chars")
+        return message.model_copy(update={"content": text})
+    return message
+
+
+def _as_sent(message: BaseMessage, ctx: AgentContext, sources: dict[str, str]) -> BaseMessage:
+    """The message as the model gets it (cut, tool results marked); cached by identity, as the
+    history's messages are the same objects from step to step."""
+    hit = ctx.sent_cache.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    sent = marked(_clipped(message, ctx.message_chars), sources)
+    if len(ctx.sent_cache) > 20_000:
+        ctx.sent_cache.clear()
+    ctx.sent_cache[id(message)] = (message, sent)  # keeps it alive: its id is not reused
+    return sent
+
+
+def _call_ids(messages: list[BaseMessage]) -> set[str]:
+    ids: set[str] = set()
+    for m in messages:
+        if isinstance(m, AIMessage):
+            ids.update(tc["id"] for tc in [*m.tool_calls, *m.invalid_tool_calls] if tc.get("id"))
+        elif isinstance(m, ToolMessage):
+            ids.add(m.tool_call_id)
+    return ids
+
+
+def _invalid_reason(itc: Any) -> str:
+    """What the model and the user are told about a call whose arguments did not parse."""
+    raw = itc.get("args")
+    _, why = strict_args(raw)
+    why = why or "the arguments are not valid JSON"
+    return (
+        f"{why}. Nothing was run. Send the call again with one complete JSON object "
+        "matching the tool's schema (keep it shorter if it was cut off)"
+    )
 
 
 def _proposed_calls(
@@ -111,9 +174,7 @@ def _proposed_calls(
                 "name": itc.get("name") or "(no name)",
                 "args": {},
                 "raw_args": itc.get("args") or "",
-                "invalid": "the arguments are not valid JSON "
-                f"({itc.get('error') or 'parse error'}); "
-                "send a JSON object matching the tool's schema",
+                "invalid": _invalid_reason(itc),
             }
         )
     fixed = ai.model_copy(update={"tool_calls": tool_calls, "invalid_tool_calls": invalid_calls})
@@ -175,6 +236,11 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         )
         local_tokens = context_tokens
 
+    # Messages stored before limits.message_chars existed may be huge: cut in the prompt only.
+    # Tool results go inside untrusted provenance delimiters (tools/provenance.py).
+    sources = tool_sources(ctx.registry)
+    prompt = with_note([_as_sent(m, ctx, sources) for m in prompt])
+
     # Tokens go out through the custom stream: LangGraph's "messages" mode costs a scan of
     # the whole state at every node start (bench/step_overhead.py).
     write = get_stream_writer()
@@ -188,7 +254,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 write({"token": text, "message_id": chunk.id or ""})
         if full is None:
             raise ModelError("the model returned an empty stream", error_class="transient")
-        return message_chunk_to_message(full)  # type: ignore[return-value]
+        # Never the client's repaired arguments: cut-off JSON becomes an invalid call.
+        return _bounded(strict_message(full), ctx.message_chars)
 
     started = time.perf_counter()
     ai, retries = await with_retries(
@@ -197,6 +264,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     latency_ms = (time.perf_counter() - started) * 1000
     if not ai.id:
         ai.id = f"ai_{uuid.uuid4().hex}"
+    # A repeated call id would make two calls share one result: renamed before anything runs.
+    ai = unique_call_ids(ai, _call_ids(state.get("messages", [])))
     ai, calls = _proposed_calls(ai, ctx.registry)
     finish = ai.response_metadata.get("finish_reason")
     if finish == "length":

@@ -205,6 +205,11 @@ def _run(index: int, run: RunView) -> str:
         elif isinstance(e, ev.Memory):
             detail = f": {_e(e.detail)}" if e.detail else ""
             parts.append(f'<p class="note">Memory {_e(e.action)}{detail}</p>')
+        elif isinstance(e, ev.InjectionFlagged):
+            parts.append(
+                f'<p class="error"><strong>Possible prompt injection in {_e(e.tool)} output:'
+                f"</strong> {_e(', '.join(e.patterns))}</p>"
+            )
     parts.append(f'<p class="totals"><strong>Run totals:</strong> {_e(run_totals_text(run))}</p>')
     return f'<section class="run">{"".join(parts)}</section>'
 

@@ -146,6 +146,9 @@ def _run(index: int, run: RunView) -> list[str]:
             out += [f"_Notice ({e.level}): {inline(e.text)}_", ""]
         elif isinstance(e, ev.Retry):
             out += [f"_Retry {e.attempt} after {e.wait_s:.1f} s: {inline(e.error)}_", ""]
+        elif isinstance(e, ev.InjectionFlagged):
+            what = inline(", ".join(e.patterns))
+            out += [f"**⚠ Possible prompt injection in {inline(e.tool)} output:** {what}", ""]
         elif isinstance(e, ev.Memory):
             detail = f": {inline(e.detail)}" if e.detail else ""
             out += [f"_Memory {inline(e.action)}{detail}_", ""]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from openmanus_tui import events as ev
 
 EntryKind = Literal[
-    "user", "thought", "tool", "usage", "final", "error", "notice", "retry", "memory"
+    "user", "thought", "tool", "usage", "final", "error", "notice", "retry", "memory", "injection"
 ]
 
 
@@ -193,6 +193,8 @@ def _add(run: RunView, runs: list[RunView], event: ev.Event) -> None:
         run.entries.append(Entry("retry", event))
     elif isinstance(event, ev.Memory):
         run.entries.append(Entry("memory", event))
+    elif isinstance(event, ev.InjectionFlagged):
+        run.entries.append(Entry("injection", event))
     # Checkpoints and token deltas are not part of the transcript (lineage covers checkpoints).
 
 

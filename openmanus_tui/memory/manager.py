@@ -147,6 +147,7 @@ class MemoryManager:
         self._setup_lock = asyncio.Lock()
         self._recall_cache: tuple[str, int, list[MemoryRecord]] | None = None
         self._version = 0
+        self._referenced: set[str] = set()  # observation handles this session's prompts used
 
     async def setup(self) -> None:
         async with self._setup_lock:
@@ -246,7 +247,10 @@ class MemoryManager:
         self, handle: str, offset: int = 0, length: int = 4000
     ) -> ObservationPiece | None:
         await self.setup()
-        return await self.observations.read(handle, offset, length)
+        # Scoped: this session's observations, or ones its own prompt has referred to.
+        return await self.observations.read(
+            handle, offset, length, session_id=self.session_id, referenced=self._referenced
+        )
 
     # ---- planning ----------------------------------------------------------------------------
     def plan(
@@ -335,6 +339,7 @@ class MemoryManager:
         prepared.stored_observations = await self.observations.put_many(
             self.session_id, prepared.plan.observations
         )
+        self._referenced.update(o.handle for o in prepared.plan.observations)
         return prepared
 
     async def view(

@@ -2,7 +2,8 @@
 ``memory_observations`` table, and the prompt carries a short excerpt plus a handle.
 
 The checkpoint keeps the full tool message (the history is never rewritten); only what is sent to
-the model is replaced. The agent reads a stored observation in pieces with ``observation_read``.
+the model is replaced. The agent reads a stored observation in pieces with ``observation_read``:
+only its own session's, or those its own history refers to.
 Handles are derived from the tool message id, so the same result always has the same handle, on
 every step, after a restart and on every branch.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from openmanus_tui.store.db import Database
@@ -111,14 +113,27 @@ class ObservationStore:
         return stored
 
     async def read(
-        self, handle: str, offset: int = 0, length: int = 4000
+        self,
+        handle: str,
+        offset: int = 0,
+        length: int = 4000,
+        *,
+        session_id: str | None = None,
+        referenced: Collection[str] = (),
     ) -> ObservationPiece | None:
+        """A piece of a stored observation. With ``session_id``, only that session's own
+        observations, or those its history refers to (``referenced``: a copied session's
+        results were stored under the original's id), are readable: another session's handle
+        reads as unknown, so its existence is not revealed either."""
         async with self.db.conn.execute(
-            "SELECT substr(content, ?, ?), chars, tool FROM memory_observations WHERE handle = ?",
+            "SELECT substr(content, ?, ?), chars, tool, session_id FROM memory_observations "
+            "WHERE handle = ?",
             (max(0, offset) + 1, max(0, length), handle.strip()),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
+            return None
+        if session_id is not None and row[3] != session_id and handle.strip() not in referenced:
             return None
         return ObservationPiece(handle.strip(), row[0] or "", max(0, offset), row[1], row[2])
 

@@ -24,6 +24,7 @@ MESSAGE_OVERHEAD = 4
 CALL_OVERHEAD = 8
 PROMPT_OVERHEAD = 3  # the reply's priming
 _CACHE_LIMIT = 50_000
+_PIECE = 200_000  # characters encoded at once (the tokenizer's own limit is ~1,000,000)
 RATIO_MIN, RATIO_MAX = 1.0, 4.0
 
 
@@ -72,7 +73,22 @@ class TokenCounter:
         self.turns: dict[tuple[Any, ...], Any] = {}
 
     def text(self, text: str) -> int:
-        return len(self._enc.encode_ordinary(text)) if text else 0
+        if not text:
+            return 0
+        if len(text) <= _PIECE:
+            return len(self._enc.encode_ordinary(text))
+        # bpe-openai refuses inputs of about 1,000,000 characters ("Input too long to encode
+        # safely"): count long text in pieces cut at whitespace, a count within a few tokens.
+        total, start = 0, 0
+        while start < len(text):
+            end = min(len(text), start + _PIECE)
+            if end < len(text):
+                cut = max(text.rfind(" ", start + _PIECE // 2, end),
+                          text.rfind("\n", start + _PIECE // 2, end))
+                end = cut + 1 if cut > start else end
+            total += len(self._enc.encode_ordinary(text[start:end]))
+            start = end
+        return total
 
     def message(self, message: BaseMessage) -> int:
         hit = self._by_object.get(id(message))

@@ -73,7 +73,9 @@ def make_model(settings: Settings, spec: str | None = None) -> tuple[BaseChatMod
         temperature=model.temperature,
         timeout=model.timeout,
         max_retries=0,
-        streaming=True,
+        streaming=model.stream,
+        # stream = false: whole replies (astream falls back to one ainvoke).
+        disable_streaming=not model.stream,
         stream_usage=True,
     )
     return chat, info

@@ -63,6 +63,10 @@ if TYPE_CHECKING:
         ensure_workspace_allowed as ensure_workspace_allowed,
     )
     from openmanus_tui.store.db import SessionRecord as SessionRecord
+    from openmanus_tui.store.integrity import check_file as check_database  # noqa: F401
+    from openmanus_tui.store.integrity import damaged_error as damaged_error
+    from openmanus_tui.store.integrity import is_damage as is_damage
+    from openmanus_tui.store.integrity import recover as recover_database  # noqa: F401
     from openmanus_tui.store.rules import Reach as Reach
     from openmanus_tui.store.rules import RuleStore as RuleStore
     from openmanus_tui.store.rules import rule_reach as rule_reach
@@ -143,11 +147,17 @@ _REEXPORTS: dict[str, str] = {
     "mcp_fingerprint": "openmanus_tui.tools.mcp_trust",
     "load_mcp_config": "openmanus_tui.utilities.mcp_config",
     "parse_mcp_config": "openmanus_tui.utilities.mcp_config",
+    "damaged_error": "openmanus_tui.store.integrity",
+    "is_damage": "openmanus_tui.store.integrity",
+    "check_database": "openmanus_tui.store.integrity",
+    "recover_database": "openmanus_tui.store.integrity",
 }
 _RENAMED = {
     "probe_sandbox": "probe",
     "format_sandbox_report": "format_report",
     "mcp_fingerprint": "fingerprint",
+    "check_database": "check_file",
+    "recover_database": "recover",
 }
 
 

@@ -31,6 +31,7 @@ from openmanus_tui.agent.prompts import system_prompt
 from openmanus_tui.agent.state import run_input
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import ModelError, OpenManusError
+from openmanus_tui.limits import check_task, check_workspace
 from openmanus_tui.memory.compaction import CompactionPreview
 from openmanus_tui.memory.manager import ContextView, MemoryManager
 from openmanus_tui.models.factory import ModelInfo, make_model
@@ -91,6 +92,11 @@ class Runtime:
             registry = build_registry()
         db = await Database.open(settings.db_path)
         runtime = cls(settings, db, registry)
+        if db.damaged is not None:  # read-only: say so instead of failing at the first write
+            from openmanus_tui.store.integrity import damaged_error
+
+            runtime.startup_notices.append(str(damaged_error(db.path, db.damaged)))
+            return runtime
         try:
             if settings.storage.retention_days is not None:
                 # The automatic policy: sessions idle for longer are pruned at start-up.
@@ -181,6 +187,7 @@ class Runtime:
             if workspace
             else self.settings.workspace_for(session_id)
         )
+        ws = check_workspace(ws)  # a file or /dev/null: one-line error, no session created
         record = SessionRecord(
             id=session_id,
             title=title,
@@ -415,7 +422,10 @@ class AgentSession:
                 rules=rules or [],
             ),
             system_prompt=self._system_prompt(),
-            run_tools=ToolRunner(sink, registry, make_tool_context, self.isolation),
+            run_tools=ToolRunner(
+                sink, registry, make_tool_context, self.isolation,
+                result_chars=settings.limits.tool_result_chars,
+            ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
             repeat_limit=settings.agent.repeat_limit,
@@ -425,6 +435,7 @@ class AgentSession:
             memory=self.memory,
             summary_model=model,
             tool_schemas=schemas,
+            message_chars=settings.limits.message_chars,
         )
 
     def _system_prompt(self) -> str:
@@ -584,6 +595,7 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
+        text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         async with self.exclusive():
             sink = await self._get_sink()
             await self._cancel_dangling_calls(sink)

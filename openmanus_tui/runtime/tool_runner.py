@@ -18,9 +18,11 @@ from typing import Any
 from langchain_core.messages import ToolMessage
 
 from openmanus_tui import events as ev
+from openmanus_tui.limits import DEFAULT_TOOL_RESULT_CHARS, cut, scrub
 from openmanus_tui.runtime.sink import EventSink
 from openmanus_tui.sandbox import git_guard
 from openmanus_tui.tools.base import Risk, ToolContext, ToolRegistry, ToolResult, run_tool
+from openmanus_tui.tools.provenance import SYSTEM, detect, flagged_excerpt
 
 INTERRUPTED = (
     "This call was started but the program stopped before it finished, so its result is "
@@ -35,7 +37,10 @@ class ToolRunner:
         registry: ToolRegistry,
         make_context: Callable[[str], ToolContext],
         isolation: Callable[[], str | None],
+        *,
+        result_chars: int = DEFAULT_TOOL_RESULT_CHARS,
     ) -> None:
+        self.result_chars = result_chars
         self.sink = sink
         self.registry = registry
         self.make_context = make_context
@@ -53,7 +58,12 @@ class ToolRunner:
         fresh = base in self.sink.fresh_checkpoints and base not in self._bases_run
         self._bases_run.add(base)
         for call in calls:
-            finished = await self._run_one(call, decisions.get(call["id"]), base, fresh)
+            decision = decisions.get(call["id"])
+            finished = await self._run_one(call, decision, base, fresh)
+            # What the program wrote itself is not marked as untrusted output in prompts.
+            written_here = finished.status in ("denied", "interrupted") or (
+                (decision or {}).get("decision") == "error"
+            )
             messages.append(
                 ToolMessage(
                     content=finished.result,
@@ -61,6 +71,7 @@ class ToolRunner:
                     name=call["name"],
                     id=f"result_{base[-12:]}_{call['id']}",
                     status="success" if finished.status == "ok" else "error",
+                    response_metadata={"provenance": SYSTEM} if written_here else {},
                 )
             )
             results.append(
@@ -101,6 +112,14 @@ class ToolRunner:
             result.content += f"\n\n[{text}]"
 
     async def _finish(self, base: str, call: dict[str, Any], result: ToolResult) -> ev.ToolFinished:
+        # Any tool's result (built-in, web, MCP) is storable and bounded before it is recorded.
+        content, was_cut = cut(
+            scrub(result.content), self.result_chars, "tool result", "limits.tool_result_chars"
+        )
+        if was_cut:
+            result.truncated = True
+            result.status = "truncated" if result.status == "ok" else result.status
+        result.content = content
         event = ev.ToolFinished(
             call_id=call["id"],
             tool=call["name"],
@@ -174,4 +193,16 @@ class ToolRunner:
         result.duration_ms = result.duration_ms or (time.perf_counter() - started) * 1000
         result.isolation = result.isolation or self.isolation()
         self.registry.record(spec.name, result.duration_ms, result.status == "ok")
-        return await self._finish(base, call, result)
+        finished = await self._finish(base, call, result)
+        patterns = detect(finished.result)
+        if patterns:  # shown to the person; the model gets the result marked untrusted anyway
+            await self.sink.emit(
+                ev.InjectionFlagged(
+                    call_id=call["id"],
+                    tool=call["name"],
+                    patterns=patterns,
+                    excerpt=flagged_excerpt(finished.result),
+                    checkpoint_id=base,
+                )
+            )
+        return finished

@@ -21,6 +21,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from openmanus_tui.errors import OpenManusError, SessionNotFound
 from openmanus_tui.events import Event, parse_event
+from openmanus_tui.store.integrity import quick_check, should_check_at_open
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -153,6 +154,24 @@ def _row_to_session(row: Iterable[Any]) -> SessionRecord:
     return SessionRecord(**data)
 
 
+async def _quick_check(path: Path) -> list[str]:
+    """``PRAGMA quick_check`` on a read-only connection of its own (store/integrity.py)."""
+    import asyncio
+    import sqlite3
+
+    def run() -> list[str]:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        except sqlite3.Error:
+            return []  # unopenable: reported by the normal open below
+        try:
+            return quick_check(conn)
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(run)
+
+
 class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path, saver: AsyncSqliteSaver):
         self.conn = conn
@@ -162,9 +181,17 @@ class Database:
         if isinstance(saver, _EventAwareSaver):
             saver.before_write = self._flush_for_saver
 
+    # Set when the file failed its integrity check at open: the connection is read-only.
+    damaged: str | None = None
+
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, check: bool = True) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if check and path.exists() and should_check_at_open(path):
+            problems = await _quick_check(path)
+            # Not a database at all (no SQLite header): the open below says so, exit 2.
+            if problems and "not a database" not in problems[0]:
+                return await cls._open_damaged(path, problems[0])
         conn: aiosqlite.Connection | None = None
         try:
             conn = await aiosqlite.connect(str(path), timeout=30)
@@ -186,13 +213,28 @@ class Database:
         await _migrate(conn)
         return cls(conn, path, saver)
 
+    @classmethod
+    async def _open_damaged(cls, path: Path, detail: str) -> Database:
+        """Read-only (SQLite refuses every write), for the commands that only read."""
+        conn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        saver = _EventAwareSaver(conn)
+        saver.is_setup = True  # its setup writes (CREATE TABLE, journal mode)
+        db = cls(conn, path, saver)
+        db.damaged = detail
+        return db
+
     async def _flush_for_saver(self) -> None:
         async with self.saver.lock:
             await self._write_queued()
 
     async def close(self) -> None:
-        await self.flush_events(commit=True)
-        await self.conn.close()
+        try:
+            if self.damaged is None:
+                await self.flush_events(commit=True)
+        finally:
+            # Always: the connection's worker thread would otherwise keep the process alive
+            # (the hang of `sessions rm` on a damaged file).
+            await self.conn.close()
 
     # ---- sessions ------------------------------------------------------------------------
     async def create_session(self, record: SessionRecord) -> SessionRecord:

@@ -29,6 +29,7 @@ from textual.widgets import Footer
 
 from openmanus_tui.launch import settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
+from openmanus_tui.termsafe import safe_event
 from openmanus_tui.tui import branching, commands
 from openmanus_tui.tui.blocks import BlockSelected
 from openmanus_tui.tui.prompt import PromptBar, PromptInput
@@ -821,6 +822,7 @@ class OpenManusApp(App[int]):
         """Apply one runtime event to every view (also used to replay recorded events)."""
         if not self._has_main_screen():
             return
+        event = safe_event(event)  # no raw escape sequence from model or tool text on screen
         stream = self._q(StreamView)
         stream.handle_event(event)
         kind = event.type
