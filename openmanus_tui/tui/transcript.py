@@ -64,6 +64,7 @@ class CallRecord:
     checkpoint_id: str | None = None
     checkpoint_after: str | None = None
     state_changed: list[str] = field(default_factory=list)
+    injection: list[str] = field(default_factory=list)  # patterns the detector flagged
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -309,4 +310,13 @@ class Transcript:
 
     def _on_notice(self, e: ev.Notice) -> list[str]:
         return [self._add("notice", text=e.text, level=e.level).key]
+
+    def _on_injection_flagged(self, e: ev.InjectionFlagged) -> list[str]:
+        rec = self.calls.get(e.call_id)
+        if rec is not None:
+            rec.injection = list(e.patterns)
+        text = f"⚠ Possible prompt injection in {e.tool} output: {', '.join(e.patterns)}"
+        if e.excerpt:
+            text += f"\n“{e.excerpt}”"
+        return [self._add("notice", text=text, level="warning").key]
 
