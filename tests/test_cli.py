@@ -31,6 +31,7 @@ def test_demo_end_to_end_json(isolated_env: Path) -> None:
     assert "count=10 mean=3.90 median=3.5" in live  # streamed while it ran
     final = [e for e in events if e["type"] == "final_answer"]
     assert len(final) == 1 and "count=10 mean=3.90" in final[0]["text"]
+    assert "<tool_output" not in final[0]["text"]  # the demo quotes the result, not its wrapper
     assert types[-1] == "run_finished" and events[-1]["status"] == "completed"
     session_id = events[-1]["session_id"]
     workspace = isolated_env / "data" / "workspaces" / session_id

@@ -48,6 +48,7 @@ from pydantic import BaseModel, Field
 
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.memory.compaction import SUMMARY_MARKER
+from openmanus_tui.tools.provenance import unwrap
 
 
 class ScriptedToolCall(BaseModel):
@@ -107,7 +108,8 @@ def _turn(messages: Sequence[BaseMessage]) -> tuple[int, int, str]:
         elif isinstance(msg, AIMessage):
             since += 1
         elif isinstance(msg, ToolMessage):
-            last_result = str(msg.content)
+            # the model is sent results inside provenance delimiters; the demo quotes the result
+            last_result = unwrap(str(msg.content))
     return humans, since, last_result
 
 
