@@ -111,10 +111,12 @@ async def test_three_branches_tree_and_files(server: OpenAITestServer) -> None:
         assert tree.lineage(b["edited_args"])[: len(tree.lineage(edited[0].checkpoint_id))] == (
             tree.lineage(edited[0].checkpoint_id)
         )
-        # The retry re-ran the last model call only: same lineage as main up to the fork.
+        # The retry re-ran the last model call only: same lineage as main up to the step it
+        # retried from, whose fresh copy (a sibling, "↻ retry") the new branch continues from.
         main_line, retry_line = tree.lineage(b["main"]), tree.lineage(b["retry"])
-        assert retry_line[: len(main_line) - 2] == main_line[:-2]
-        assert [tree.nodes[c].label for c in retry_line[len(main_line) - 2 :]] == [
+        assert retry_line[: len(main_line) - 3] == main_line[:-3]
+        assert tree.nodes[retry_line[len(main_line) - 3]].parent_id == main_line[-4]
+        assert [tree.nodes[c].label for c in retry_line[len(main_line) - 3 :]] == [
             "↻ retry",
             "… done A",
             "■ done A",

@@ -210,7 +210,6 @@ class History:
     async def _switch(self, head: str, *, force: bool) -> list[Any]:
         changes = await self.restore(head, force=force)
         await self.session.set_head(head)
-        await self.session.set_retry(None)  # continue the branch, never re-run its last step
         return changes
 
     # ---- forks ---------------------------------------------------------------------------
@@ -294,11 +293,11 @@ class History:
                 error_class="user",
             )
         await self.restore(base, force=force)
-        if message is not None or (call_args is None and text is None):
+        if message is not None:
             await self.session.set_head(base)
-            # A retry executes the step after ``base`` again; a new message starts from it.
-            await self.session.set_retry(base if message is None else None)
             return base
+        if call_args is None and text is None:
+            return await self._retry_from(base, tree.nodes[base].parent_id, tree.nodes[base].node)
 
         config = self.at(at)
         state = await graph.aget_state(config)
@@ -334,7 +333,32 @@ class History:
         what = (["text"] if text is not None else []) + [f"args:{c}" for c in edits]
         await self._emit_fork(new_id, at, what)
         await self.session.set_head(new_id)
-        await self.session.set_retry(None)
+        return new_id
+
+    async def _retry_from(self, base: str, parent: str | None, node: str) -> str:
+        """A fresh copy of ``base`` (same values, same parent, nothing of its step run yet)
+        to continue from: the step after ``base`` is executed anew, approvals asked anew.
+        LangGraph's own time travel from ``base`` would hand back writes stored there (an
+        approval given on another branch included)."""
+        graph = self.session.runtime.graph
+        copied = await graph.aupdate_state(self.at(base), None, as_node="__copy__")
+        new_id = copied["configurable"]["checkpoint_id"]
+        files = await self.db.nearest_snapshot(self.session.id, base)
+        if files is not None:  # the copy's files are the base's, not its parent's
+            await self.db.add_snapshot(self.session.id, new_id, files)
+        sink = await self.session._get_sink()
+        sink.checkpoint_id = new_id
+        self.session._seen_checkpoints.add(new_id)
+        await sink.emit(
+            ev.Checkpoint(
+                checkpoint_id=new_id,
+                parent_id=parent,
+                source="fork",
+                nodes=[node] if node else [],
+                changed=["retry"],
+            )
+        )
+        await self.session.set_head(new_id)
         return new_id
 
     async def save_as_new_session(self, head: str) -> AgentSession:

@@ -270,30 +270,9 @@ class AgentSession:
     def config(self) -> dict[str, Any]:
         # No checkpoint id: the saver reads the session's head as the thread's latest
         # checkpoint (store/db.py), so LangGraph continues the branch exactly where it stopped
-        # (an interrupt's answer, a step cut short by a kill) instead of time-travelling.
+        # (an interrupt's answer, a step cut short by a kill) instead of time-travelling
+        # (which re-runs finished steps). A retry makes a fresh copy to continue from instead.
         return {"configurable": {"thread_id": self.record.id}}
-
-    def _step_config(self) -> dict[str, Any]:
-        """The config of the next graph segment: the head, named only when a retry asked for
-        its step to be executed again (LangGraph's time travel: a ``fork`` checkpoint)."""
-        retry_from = self.record.meta.get("retry_from")
-        if retry_from and retry_from == self.head:
-            return {
-                "configurable": {
-                    "thread_id": self.record.id,
-                    "checkpoint_ns": "",
-                    "checkpoint_id": retry_from,
-                }
-            }
-        return self.config
-
-    async def set_retry(self, checkpoint_id: str | None) -> None:
-        """Mark (or clear) the head as a step to execute again on the next run."""
-        meta = {**self.record.meta, "retry_from": checkpoint_id}
-        if checkpoint_id is None:
-            meta.pop("retry_from")
-        self.record.meta = meta
-        await self.runtime.db.set_meta(self.id, "retry_from", checkpoint_id)
 
     @property
     def history(self) -> History:
@@ -521,12 +500,12 @@ class AgentSession:
         self._last_preview = None
         if applied is None:
             return None
+        sink = await self._get_sink()
+        parent = (await self.history.current_checkpoint())
         config = await self.runtime.graph.aupdate_state(
             await self.current_config(), {"summaries": [applied.summary]}
         )
-        checkpoint_id = config["configurable"]["checkpoint_id"]
-        sink = await self._get_sink()
-        sink.checkpoint_id = checkpoint_id
+        await self._announce(sink, config, parent, "compact", ["summaries"])
         await sink.emit(
             ev.Memory(
                 action="compacted",
@@ -655,7 +634,9 @@ class AgentSession:
                 )
             if not _unfinished(snapshot):
                 values = snapshot.values or {}
-                if self.record.status in ("running", "interrupted", "cancelled"):
+                if self.record.status in (
+                    "running", "interrupted", "cancelled", "awaiting_approval"
+                ):
                     # Killed after its last step was stored: the run had in fact ended.
                     status = "completed" if values.get("final_answer") is not None else "stopped"
                     await self.runtime.db.update_session(self.id, status=status)
@@ -701,11 +682,32 @@ class AgentSession:
                 )
             )
         if closing:
-            await self.runtime.graph.aupdate_state(
+            parent = sink.checkpoint_id
+            written = await self.runtime.graph.aupdate_state(
                 await self.current_config(),
                 {"messages": closing, "tool_calls": [], "decisions": {}},
                 as_node="call_tool",
             )
+            await self._announce(sink, written, parent, "call_tool", ["cancelled"])
+
+    async def _announce(
+        self, sink: EventSink, written: dict[str, Any], parent: str | None, node: str,
+        changed: list[str],
+    ) -> None:
+        """A checkpoint written outside a run (``aupdate_state``) gets its ``checkpoint``
+        event too: the tree is read from events and must keep every parent link."""
+        checkpoint_id = written["configurable"]["checkpoint_id"]
+        sink.checkpoint_id = checkpoint_id
+        self._seen_checkpoints.add(checkpoint_id)
+        await sink.emit(
+            ev.Checkpoint(
+                checkpoint_id=checkpoint_id,
+                parent_id=parent,
+                source="update",
+                nodes=[node],
+                changed=changed,
+            )
+        )
 
     async def _drive(
         self,
@@ -786,7 +788,7 @@ class AgentSession:
                 await self.current_config()
                 async for namespace, mode, data in graph.astream(
                     graph_input,
-                    self._step_config(),
+                    self.config,
                     context=context,
                     stream_mode=STREAM_MODES,
                     subgraphs=True,
@@ -858,6 +860,4 @@ class AgentSession:
             snapshot = await self.runtime.graph.aget_state(await self.current_config())
             await self._unstarted_input(snapshot)
         await self.current_config()
-        if self.record.meta.get("retry_from") and self.record.meta["retry_from"] != self.head:
-            await self.set_retry(None)  # the retried step ran: continue normally from now on
         return outcome
