@@ -3,10 +3,12 @@ helpers to build a runtime or run the ``openmanus`` command the way a user would
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,49 @@ def run_cli(
         env=full_env,
         timeout=timeout,
         input=input_text if input_text is not None else "",
+    )
+
+
+def cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``openmanus`` command line in this process: ``cli.main`` with its own standard
+    input (never a terminal), output, error output and environment, and the same result as
+    :func:`run_cli`.
+
+    A subprocess pays 1-3 s of imports per command; here they are paid once per test session.
+    Use it where the process boundary is not what the test is about; keep :func:`run_cli` (the
+    real ``python -m openmanus_tui`` entry point) for exit codes of the real process, signals,
+    kills, terminals and start-up. As in a real process, an uncaught exception becomes a
+    traceback on standard error and exit status 1.
+    """
+    from openmanus_tui.cli import main
+
+    saved_env = os.environ.copy()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env or {})
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input_text or ""), out, err
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's --version and --help
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=err)
+            code = 1
+    except Exception:
+        traceback.print_exc(file=err)
+        code = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        # ``--config`` sets OPENMANUS_CONFIG for the rest of the process: undo it, and ``env``.
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(
+        ["openmanus", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import json_events, run_cli, use_server
+from conftest import cli, json_events, run_cli, use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec
 
 from openmanus_tui import events as ev
@@ -42,7 +42,7 @@ def _session_id(stdout: str) -> str:
 
 
 def _stored(session_id: str) -> list[dict[str, Any]]:
-    shown = run_cli("sessions", "show", session_id, "--json")
+    shown = cli("sessions", "show", session_id, "--json")
     assert shown.returncode == 0, shown.stderr
     return json_events(shown.stdout)
 
@@ -57,7 +57,7 @@ def _all_formats(doc: ExportDoc) -> dict[str, str]:
 
 # ---- import of real streams --------------------------------------------------------------
 def test_run_json_stream_and_sessions_show_import() -> None:
-    result = run_cli("run", "demo", "--json", "--approval", "yolo")
+    result = cli("run", "demo", "--json", "--approval", "yolo")
     assert result.returncode == 0, result.stderr
     printed = json_events(result.stdout)
     live = [e for e in printed if e["type"] in LIVE_TYPES]
@@ -78,7 +78,7 @@ def test_run_json_stream_and_sessions_show_import() -> None:
     ]
     assert "demo" in doc.branches[0]["label"]
 
-    shown = from_json(run_cli("sessions", "show", session_id, "--json").stdout)
+    shown = from_json(cli("sessions", "show", session_id, "--json").stdout)
     assert _dumps(shown) == stored and shown.branches == doc.branches
 
 
@@ -300,7 +300,7 @@ def test_secrets_in_args_and_output_never_reach_an_export(
     ]
     with OpenAITestServer(replies) as server:
         use_server(monkeypatch, server)
-        result = run_cli("run", f"print {secret}", "--json", "--approval", "yolo")
+        result = cli("run", f"print {secret}", "--json", "--approval", "yolo")
     assert result.returncode == 0, result.stderr
     assert secret in result.stdout and shaped in result.stdout  # the stream itself holds them
     finished = [e for e in json_events(result.stdout) if e["type"] == "tool_finished"]
