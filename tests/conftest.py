@@ -21,6 +21,16 @@ from openai_server import OpenAITestServer
 
 _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
 
+# Under pytest-xdist each worker's sandboxed commands run as a uid of their own. As root, an L0/L1
+# sandbox kills every leftover process of its uid after a command (sandbox/core.py ``_sweep``),
+# which would also kill the commands another worker is running at that moment.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
+    import importlib
+
+    _probe = importlib.import_module("openmanus_tui.sandbox.probe")  # the package has a probe()
+    _probe.DEFAULT_SANDBOX_ID -= 1 + int(_WORKER[2:])
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
