@@ -404,9 +404,12 @@ def test_branches_from_checkpoint_events_and_select_branch() -> None:
 
 
 # ---- bad input -----------------------------------------------------------------------------
-_EVENT = json.dumps(ev.Notice(session_id="s1", seq=1, text="hi").model_dump())
-_OTHER = json.dumps(ev.Notice(session_id="s2", seq=2, text="hi").model_dump())
-_EXPORT = to_json(ExportDoc(session={"id": "s1"}, events=[ev.Notice(text="x")]))
+# Fixed times: the texts are the tests' ids, which must be the same in every pytest-xdist worker.
+_EVENT = json.dumps(ev.Notice(session_id="s1", seq=1, ts=1.0, text="hi").model_dump())
+_OTHER = json.dumps(ev.Notice(session_id="s2", seq=2, ts=2.0, text="hi").model_dump())
+_EXPORT = to_json(
+    ExportDoc(session={"id": "s1"}, events=[ev.Notice(ts=1.0, text="x")], exported_at=3.0)
+)
 _SESSION_LINE = 1 + next(i for i, line in enumerate(_EXPORT.splitlines()) if '"session"' in line)
 
 
