@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,24 +126,28 @@ def cli(
     saved_env = os.environ.copy()
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     out, err = io.StringIO(), io.StringIO()
-    os.environ.update(env or {})
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input_text or ""), out, err
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse's --version and --help
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=err)
+    # Standard input is a real file, as the subprocess's pipe is: a descriptor, no terminal.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdin:
+        stdin.write(input_text or "")
+        stdin.seek(0)
+        os.environ.update(env or {})
+        sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's --version and --help
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=err)
+                code = 1
+        except Exception:
+            traceback.print_exc(file=err)
             code = 1
-    except Exception:
-        traceback.print_exc(file=err)
-        code = 1
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved_streams
-        # ``--config`` sets OPENMANUS_CONFIG for the rest of the process: undo it, and ``env``.
-        os.environ.clear()
-        os.environ.update(saved_env)
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            # ``--config`` sets OPENMANUS_CONFIG for the rest of the process: undo it, and env.
+            os.environ.clear()
+            os.environ.update(saved_env)
     return subprocess.CompletedProcess(
         ["openmanus", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )
