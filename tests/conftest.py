@@ -119,7 +119,8 @@ def cli(
     Use it where the process boundary is not what the test is about; keep :func:`run_cli` (the
     real ``python -m openmanus_tui`` entry point) for exit codes of the real process, signals,
     kills, terminals and start-up. As in a real process, an uncaught exception becomes a
-    traceback on standard error and exit status 1.
+    traceback on standard error and exit status 1. From plain (sync) tests only: the command
+    runs its own event loop.
     """
     from openmanus_tui.cli import main
 
