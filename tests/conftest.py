@@ -3,10 +3,13 @@ helpers to build a runtime or run the ``openmanus`` command the way a user would
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from openai_server import OpenAITestServer
 
 _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
+
+# Under pytest-xdist each worker's sandboxed commands run as a uid of their own. As root, an L0/L1
+# sandbox kills every leftover process of its uid after a command (sandbox/core.py ``_sweep``),
+# which would also kill the commands another worker is running at that moment.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
+    import importlib
+
+    _probe = importlib.import_module("openmanus_tui.sandbox.probe")  # the package has a probe()
+    # two ids a worker: its commands and, one below, its sandboxed MCP servers (probe.server_ids)
+    _probe.DEFAULT_SANDBOX_ID -= 2 * (1 + int(_WORKER[2:]))
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +104,54 @@ def run_cli(
         env=full_env,
         timeout=timeout,
         input=input_text if input_text is not None else "",
+    )
+
+
+def cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``openmanus`` command line in this process: ``cli.main`` with its own standard
+    input (never a terminal), output, error output and environment, and the same result as
+    :func:`run_cli`.
+
+    A subprocess pays 1-3 s of imports per command; here they are paid once per test session.
+    Use it where the process boundary is not what the test is about; keep :func:`run_cli` (the
+    real ``python -m openmanus_tui`` entry point) for exit codes of the real process, signals,
+    kills, terminals and start-up. As in a real process, an uncaught exception becomes a
+    traceback on standard error and exit status 1. From plain (sync) tests only: the command
+    runs its own event loop.
+    """
+    from openmanus_tui.cli import main
+
+    saved_env = os.environ.copy()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    # Standard input is a real file, as the subprocess's pipe is: a descriptor, no terminal.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdin:
+        stdin.write(input_text or "")
+        stdin.seek(0)
+        os.environ.update(env or {})
+        sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's --version and --help
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=err)
+                code = 1
+        except Exception:
+            traceback.print_exc(file=err)
+            code = 1
+        finally:
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            # ``--config`` sets OPENMANUS_CONFIG for the rest of the process: undo it, and env.
+            os.environ.clear()
+            os.environ.update(saved_env)
+    return subprocess.CompletedProcess(
+        ["openmanus", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )
 
 

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import json_events, run_cli
+from conftest import cli, json_events, run_cli
 
 from openmanus_tui import __version__
 
 
 def test_demo_end_to_end_json(isolated_env: Path) -> None:
-    result = run_cli("run", "show me what you can do", "--json", "--approval", "yolo")
+    result = cli("run", "show me what you can do", "--json", "--approval", "yolo")
     assert result.returncode == 0, result.stderr
     events = json_events(result.stdout)
     types = [e["type"] for e in events]
@@ -37,20 +37,20 @@ def test_demo_end_to_end_json(isolated_env: Path) -> None:
     workspace = isolated_env / "data" / "workspaces" / session_id
     assert (workspace / "stats.py").exists()
 
-    listed = run_cli("sessions", "list", "--json")
+    listed = cli("sessions", "list", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["id"] for r in rows] == [session_id] and rows[0]["status"] == "completed"
 
-    shown = run_cli("sessions", "show", session_id[:15], "--json")
+    shown = cli("sessions", "show", session_id[:15], "--json")
     stored = json_events(shown.stdout)
     assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
     assert [e for e in events if e["type"] not in ("thought_delta", "tool_output")] == stored
 
-    text = run_cli("sessions", "show", session_id)
+    text = cli("sessions", "show", session_id)
     assert text.returncode == 0 and "show me what you can do" in text.stdout
     assert "shell_exec" in text.stdout
 
-    again = run_cli("resume", session_id)
+    again = cli("resume", session_id)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 
 
@@ -74,20 +74,20 @@ def test_demo_without_terminal_pauses_for_approval() -> None:
 
 
 def test_sessions_rm_and_unknown_ids() -> None:
-    assert run_cli("run", "hi", "--approval", "yolo").returncode == 0
-    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
-    missing = run_cli("sessions", "show", "nope-nope")
+    assert cli("run", "hi", "--approval", "yolo").returncode == 0
+    session_id = json.loads(cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    missing = cli("sessions", "show", "nope-nope")
     assert missing.returncode == 2 and "no session matches 'nope-nope'" in missing.stderr
     assert "Traceback" not in missing.stderr
     removed = run_cli("sessions", "rm", session_id)
     assert removed.returncode == 0 and "deleted session" in removed.stdout
-    assert run_cli("sessions", "list", "--json").stdout.strip() == ""
-    assert run_cli("resume", session_id).returncode == 2
+    assert cli("sessions", "list", "--json").stdout.strip() == ""
+    assert cli("resume", session_id).returncode == 2
 
 
 def test_version_help_and_doctor() -> None:
     assert run_cli("--version").stdout.strip() == f"openmanus {__version__}"
-    doctor = run_cli("doctor", "--json")
+    doctor = cli("doctor", "--json")
     assert doctor.returncode == 0
     data = json.loads(doctor.stdout)
     assert data["sandbox"]["level"] in ("L0", "L1", "L2", "L3")
@@ -100,7 +100,7 @@ def test_broken_database_file_is_a_clear_error(isolated_env: Path) -> None:
     data = isolated_env / "data"
     data.mkdir()
     (data / "openmanus.db").write_bytes(b"this is not a database" * 100)
-    result = run_cli("sessions", "list")
+    result = cli("sessions", "list")
     assert result.returncode == 2 and "cannot open the database" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import cli, run_cli
 
 from openmanus_tui.config import config_path, load_settings, model_limits, settings_as_dict
 from openmanus_tui.errors import ConfigError
@@ -60,7 +60,7 @@ def test_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
     data = settings_as_dict(load_settings())
     assert data["model"]["api_key"] == "****"
-    result = run_cli("config", "show", "--json")
+    result = cli("config", "show", "--json")
     assert result.returncode == 0
     assert "sk-very-secret" not in result.stdout and '"****"' in result.stdout
 
@@ -97,7 +97,7 @@ def test_bad_file(isolated_env: Path, text: str, expected: str) -> None:
         load_settings()
     message = str(info.value)
     assert message.startswith(str(path)) and expected in message and "\n" not in message
-    result = run_cli("config", "validate")
+    result = cli("config", "validate")
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -133,11 +133,11 @@ def test_missing_named_config(monkeypatch: pytest.MonkeyPatch, isolated_env: Pat
 
 
 def test_bad_flags() -> None:
-    result = run_cli("run", "x", "--approval", "sometimes")
+    result = cli("run", "x", "--approval", "sometimes")
     assert result.returncode == 2 and "invalid choice" in result.stderr
-    result = run_cli("run", "x", "--max-steps", "0")
+    result = cli("run", "x", "--max-steps", "0")
     assert result.returncode == 2 and "command line: agent.max_steps" in result.stderr
-    result = run_cli("run", "x", "--model", "claude")
+    result = cli("run", "x", "--model", "claude")
     assert result.returncode == 2 and "not a model spec" in result.stderr
 
 

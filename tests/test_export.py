@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cli_tty import CLI, TtyRun, answer_all
-from conftest import json_events, run_cli, use_server
+from conftest import cli, json_events, run_cli, use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec
 
 from openmanus_tui import events as ev
@@ -43,7 +43,7 @@ def _session_id(stdout: str) -> str:
 
 
 def _stored(session_id: str) -> list[dict[str, Any]]:
-    shown = run_cli("sessions", "show", session_id, "--json")
+    shown = cli("sessions", "show", session_id, "--json")
     assert shown.returncode == 0, shown.stderr
     return json_events(shown.stdout)
 
@@ -58,7 +58,7 @@ def _all_formats(doc: ExportDoc) -> dict[str, str]:
 
 # ---- import of real streams --------------------------------------------------------------
 def test_run_json_stream_and_sessions_show_import() -> None:
-    result = run_cli("run", "demo", "--json", "--approval", "yolo")
+    result = cli("run", "demo", "--json", "--approval", "yolo")
     assert result.returncode == 0, result.stderr
     printed = json_events(result.stdout)
     live = [e for e in printed if e["type"] in LIVE_TYPES]
@@ -79,7 +79,7 @@ def test_run_json_stream_and_sessions_show_import() -> None:
     ]
     assert "demo" in doc.branches[0]["label"]
 
-    shown = from_json(run_cli("sessions", "show", session_id, "--json").stdout)
+    shown = from_json(cli("sessions", "show", session_id, "--json").stdout)
     assert _dumps(shown) == stored and shown.branches == doc.branches
 
 
@@ -312,7 +312,7 @@ def test_secrets_in_args_and_output_never_reach_an_export(
     ]
     with OpenAITestServer(replies) as server:
         use_server(monkeypatch, server)
-        result = run_cli("run", f"print {secret}", "--json", "--approval", "yolo")
+        result = cli("run", f"print {secret}", "--json", "--approval", "yolo")
     assert result.returncode == 0, result.stderr
     assert secret in result.stdout and shaped in result.stdout  # the stream itself holds them
     finished = [e for e in json_events(result.stdout) if e["type"] == "tool_finished"]
@@ -416,9 +416,12 @@ def test_branches_from_checkpoint_events_and_select_branch() -> None:
 
 
 # ---- bad input -----------------------------------------------------------------------------
-_EVENT = json.dumps(ev.Notice(session_id="s1", seq=1, text="hi").model_dump())
-_OTHER = json.dumps(ev.Notice(session_id="s2", seq=2, text="hi").model_dump())
-_EXPORT = to_json(ExportDoc(session={"id": "s1"}, events=[ev.Notice(text="x")]))
+# Fixed times: the texts are the tests' ids, which must be the same in every pytest-xdist worker.
+_EVENT = json.dumps(ev.Notice(session_id="s1", seq=1, ts=1.0, text="hi").model_dump())
+_OTHER = json.dumps(ev.Notice(session_id="s2", seq=2, ts=2.0, text="hi").model_dump())
+_EXPORT = to_json(
+    ExportDoc(session={"id": "s1"}, events=[ev.Notice(ts=1.0, text="x")], exported_at=3.0)
+)
 _SESSION_LINE = 1 + next(i for i, line in enumerate(_EXPORT.splitlines()) if '"session"' in line)
 
 

@@ -8,13 +8,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import json_events, run_cli
+from conftest import cli, json_events, run_cli
 
 YOLO = ("--approval", "yolo")
 
 
 def tree_of(session_id: str) -> dict[str, Any]:
-    result = run_cli("sessions", "tree", session_id, "--json")
+    result = cli("sessions", "tree", session_id, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -27,7 +27,7 @@ def event_count(data_dir: Path, session_id: str) -> int:
 
 
 def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
-    first = run_cli("run", "demo", "--json", *YOLO)
+    first = cli("run", "demo", "--json", *YOLO)
     assert first.returncode == 0, first.stderr
     session_id = json_events(first.stdout)[-1]["session_id"]
     tree = tree_of(session_id)
@@ -63,10 +63,10 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
     # Recorded replay re-emits the stored events and stores nothing new.
     data_dir = isolated_env / "data"
     before = event_count(data_dir, session_id)
-    replay = run_cli("replay", session_id, "--branch", main_head, "--json")
+    replay = cli("replay", session_id, "--branch", main_head, "--json")
     assert replay.returncode == 0, replay.stderr
     replayed = json_events(replay.stdout)
-    stored = json_events(run_cli("sessions", "show", session_id, "--all", "--json").stdout)
+    stored = json_events(cli("sessions", "show", session_id, "--all", "--json").stdout)
     main_inputs = [e["input"] for e in replayed if e["type"] == "run_started"]
     assert main_inputs == ["demo"]
     assert all(e in stored for e in replayed)
@@ -80,7 +80,7 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
     assert data["only_b"][0]["text"] == "demo again, differently"
 
     # Live replay creates a branch.
-    live = run_cli("replay", session_id, "--live", "--json", *YOLO)
+    live = cli("replay", session_id, "--live", "--json", *YOLO)
     assert live.returncode == 0, live.stderr
     assert len(tree_of(session_id)["heads"]) == 3
 
@@ -88,7 +88,7 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
     out = isolated_env / "export.json"
     assert run_cli("export", session_id, "--format", "json", "-o", str(out)).returncode == 0
     for fmt, marker in (("md", "shell_exec"), ("html", "<html")):
-        rendered = run_cli("export", session_id, "--format", fmt)
+        rendered = cli("export", session_id, "--format", fmt)
         assert rendered.returncode == 0 and marker in rendered.stdout
     imported = run_cli("import", str(out))
     assert imported.returncode == 0, imported.stderr
@@ -100,7 +100,7 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
         n["label"] for n in original["nodes"] if n["kind"] not in ("start", "retry")
     )
     exported = json.loads(out.read_text())["events"]
-    copied = json_events(run_cli("sessions", "show", new_id, "--all", "--json").stdout)
+    copied = json_events(cli("sessions", "show", new_id, "--all", "--json").stdout)
     keys = ("type", "text", "tool", "args", "result", "status", "decision", "reason", "input")
     strip = [{k: e.get(k) for k in keys} for e in exported if e["type"] != "checkpoint"]
     assert strip == [{k: e.get(k) for k in keys} for e in copied if e["type"] != "checkpoint"]
@@ -114,34 +114,34 @@ def test_fork_replay_diff_export_import(isolated_env: Path) -> None:
 
     # The imported session can be forked and run.
     step = next(n for n in copy["nodes"] if n["kind"] == "tool_call")
-    refork = run_cli("fork", new_id, "--at", step["checkpoint_id"], "--run", "--json", *YOLO)
+    refork = cli("fork", new_id, "--at", step["checkpoint_id"], "--run", "--json", *YOLO)
     assert refork.returncode == 0, refork.stderr
     assert len(tree_of(new_id)["heads"]) == 4
 
 
 def test_import_a_headless_run_stream(isolated_env: Path) -> None:
-    run = run_cli("run", "demo", "--json", *YOLO)
+    run = cli("run", "demo", "--json", *YOLO)
     stream = isolated_env / "run.jsonl"
     stream.write_text(run.stdout)
-    imported = run_cli("import", str(stream))
+    imported = cli("import", str(stream))
     assert imported.returncode == 0, imported.stderr
     new_id = imported.stdout.split()[-1]
     tree = tree_of(new_id)
     assert len(tree["heads"]) == 1 and tree["nodes"][0]["label"] == "› demo"
-    resumed = run_cli("replay", new_id, "--json")
+    resumed = cli("replay", new_id, "--json")
     assert sum(e["type"] == "tool_finished" for e in json_events(resumed.stdout)) == 4
 
 
 def test_history_command_mistakes(isolated_env: Path) -> None:
-    run_cli("run", "demo", *YOLO)
-    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
-    bad = run_cli("fork", session_id, "--at", "zzzz")
+    cli("run", "demo", *YOLO)
+    session_id = json.loads(cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    bad = cli("fork", session_id, "--at", "zzzz")
     assert bad.returncode == 2 and "no checkpoint" in bad.stderr and "Traceback" not in bad.stderr
-    bad = run_cli("import", str(isolated_env / "missing.json"))
+    bad = cli("import", str(isolated_env / "missing.json"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
     junk = isolated_env / "junk.json"
     junk.write_text("{not json")
-    bad = run_cli("import", str(junk))
+    bad = cli("import", str(junk))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
@@ -151,10 +151,10 @@ def test_replay_breakpoints_at_a_terminal(isolated_env: Path) -> None:
     import subprocess
     import sys
 
-    run_cli("run", "demo", *YOLO)
-    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    cli("run", "demo", *YOLO)
+    session_id = json.loads(cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
     # Without a terminal a breakpoint only marks the place: everything is replayed.
-    plain = json_events(run_cli("replay", session_id, "--break", "shell_exec", "--json").stdout)
+    plain = json_events(cli("replay", session_id, "--break", "shell_exec", "--json").stdout)
     assert [e["type"] for e in plain].count("tool_finished") == 4
     # At a terminal it pauses before the shell_exec call; q stops there.
     master, slave = pty.openpty()

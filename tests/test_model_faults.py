@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import check_tool_pairing, json_events, run_cli, use_server
+from conftest import check_tool_pairing, cli, json_events, run_cli, use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec
 
 from openmanus_tui import events as ev
@@ -150,7 +150,7 @@ def test_server_errors_past_max_retries_fail_cleanly_then_resume(server, workspa
     assert record.status == "error"
 
     # The fault has cleared: the same session finishes where it failed.
-    resumed = run_cli("resume", record.id, "--json")
+    resumed = cli("resume", record.id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     answers = [e["text"] for e in json_events(resumed.stdout) if e["type"] == "final_answer"]
     assert answers == [ECHO]
@@ -164,7 +164,7 @@ def test_server_errors_past_max_retries_fail_cleanly_then_resume(server, workspa
 @pytest.mark.parametrize(("status", "hint_word"), [(400, "model"), (401, "API key")])
 def test_client_errors_are_not_retried(server, workspace, status, hint_word):
     server.inject("status", status=status, times=5)
-    result = run_cli("run", TASK, "--approval", "yolo", "--workspace", str(workspace))
+    result = cli("run", TASK, "--approval", "yolo", "--workspace", str(workspace))
 
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr

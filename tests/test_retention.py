@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import json_events, run_cli
+from conftest import cli, json_events, run_cli
 
 from openmanus_tui.config import load_settings
 from openmanus_tui.errors import OpenManusError
@@ -90,12 +90,12 @@ async def test_prune_keeps_heads_and_shrinks(isolated_env: Path) -> None:
 
 
 def test_prune_command(isolated_env: Path) -> None:
-    assert run_cli("run", "demo", "--approval", "yolo").returncode == 0
+    assert cli("run", "demo", "--approval", "yolo").returncode == 0
     result = run_cli("sessions", "prune", "--keep-last", "2")
     assert result.returncode == 0, result.stderr
     assert "pruned" in result.stdout and "MB ->" in result.stdout
-    session_id = json.loads(run_cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
+    session_id = json.loads(cli("sessions", "list", "--json").stdout.splitlines()[0])["id"]
     replay = run_cli("replay", session_id, "--json")
     assert [e["type"] for e in json_events(replay.stdout)].count("final_answer") == 1
-    bad = run_cli("sessions", "prune", "--keep-last", "0")
+    bad = cli("sessions", "prune", "--keep-last", "0")
     assert bad.returncode == 2 and "at least 1" in bad.stderr

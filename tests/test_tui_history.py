@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Input, Static, TextArea, Tree
-from tui_helpers import wait_for
+from tui_helpers import type_text, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -77,7 +77,8 @@ async def runs_done(app: OpenManusApp, pilot, count: int, timeout: float = 60.0)
 
 async def run_and_wait(app: OpenManusApp, pilot, text: str) -> None:
     await pilot.click("#prompt")
-    await pilot.press(*text, "enter")
+    await type_text(pilot, text)
+    await pilot.press("enter")
     await runs_done(app, pilot, 1)
 
 

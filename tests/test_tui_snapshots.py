@@ -42,10 +42,18 @@ async def approval_scene(pilot) -> None:
     workspace = app.session.workspace
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "stats.py").write_text(scenes.OLD_STATS_PY)
-    app.push_screen(ApprovalScreen(
+    screen = ApprovalScreen(
         scenes.write_approval_call(), workspace=workspace, args_model=FileWriteArgs,
-    ))
-    await pilot.pause(0.6)  # past the arming delay: the buttons show enabled
+    )
+    app.push_screen(screen)
+    # Past the arming delay, so the buttons show enabled: waited for, not slept (a fixed 0.6 s
+    # for the 0.4 s timer was too short once on a loaded machine).
+    for _ in range(600):
+        if screen.armed:
+            break
+        await pilot.pause(0.05)
+    assert screen.armed, "the approval screen never armed"
+    await pilot.pause()
 
 
 async def inspector_scene(pilot) -> None:
