@@ -237,7 +237,7 @@ async def test_removed_sessions_lose_their_store_and_orphans_are_swept(
 
 def test_sessions_rm_removes_the_store(tmp_path: Path) -> None:
     data = Path(os.environ["OPENMANUS_DATA_DIR"])
-    res = run_cli("run", "--json", "write a file")
+    res = run_cli("run", "--json", "--approval", "yolo", "write a file")  # no terminal here
     assert res.returncode == 0, res.stderr
     sid = next(iter(p.stem for p in (data / "snapshots").glob("*.git")), None)
     assert sid is not None

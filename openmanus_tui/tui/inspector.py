@@ -66,7 +66,7 @@ def inspect_block(transcript: Transcript, key: str) -> dict[str, Any]:
             "checkpoint_id": rec.checkpoint_id,
             "checkpoint_after": rec.checkpoint_after,
             "state_changed": rec.state_changed,
-            "injection_flagged": rec.injection or None,
+            **({"injection_flagged": rec.injection} if rec.injection else {}),
         }
     doc: dict[str, Any] = {"step": block.kind, "text": block.text}
     if block.hint:
