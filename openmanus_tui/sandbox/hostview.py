@@ -313,6 +313,9 @@ class HostView:
             stderr=subprocess.PIPE,
             env=MINIMAL_ENV,
             start_new_session=True,
+            # Unbuffered: a buffered readline could take both lines off the pipe at once, and
+            # select() on the empty pipe would then wait out its timeout for a line already read.
+            bufsize=0,
         )
         assert self._helper.stdout is not None
         line = b""
@@ -320,6 +323,8 @@ class HostView:
         for _ in range(2):  # the mount helper's JSON line, then "ready"
             ready, _, _ = select.select([self._helper.stdout], [], [], 30)
             line = self._helper.stdout.readline() if ready else b""
+            if line.strip() == b"ready":
+                break
             if line.startswith(b"{"):
                 try:
                     self._mount_result(line, setup=True)
