@@ -219,6 +219,12 @@ def _workbench(args: argparse.Namespace) -> int:
     if not workspace.is_dir():
         raise ConfigError(f"--workspace {args.top_workspace}: no such folder",
                           hint="Create it first, or pick an existing folder.")
+    if args.top_workspace:
+        # A folder named on purpose is refused here, as `run` does; the current folder taken
+        # by default falls back to a folder per session inside the app (tui/app.py).
+        from openmanus_tui.runtime.api import ensure_workspace_allowed
+
+        ensure_workspace_allowed(workspace)
     overrides: dict[str, Any] = {"sandbox": {"workspace": str(workspace.resolve())}}
     if args.top_approval:
         overrides["approval"] = {"mode": args.top_approval}

@@ -211,6 +211,28 @@ async def test_a_task_given_at_start_runs_at_once(isolated_env: Path) -> None:
         assert [e.input for e in started] == ["hello there"]
 
 
+async def test_a_current_folder_holding_openmanus_state_is_not_the_workspace(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started in the home folder, say: the default workspace (the current folder) holds the
+    data folder, so new sessions get folders of their own and the person is told why."""
+    from openmanus_tui.tui import welcome
+    from openmanus_tui.tui.app import OpenManusApp
+    from openmanus_tui.tui.welcome import Welcome
+
+    monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L3")
+    # isolated_env holds the config file and the data folder (OPENMANUS_DATA_DIR)
+    app = OpenManusApp(overrides={"sandbox": {"workspace": str(isolated_env)}}, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: "L3" in _status(app))
+        assert app.settings is not None and app.settings.sandbox.workspace is None
+        notes = [n.message for n in app._notifications]
+        assert any("data folder" in n and "folder of its own" in n for n in notes), notes
+        facts = str(app.query_one(Welcome).query_one("#welcome-facts").render())
+        assert "a new folder for each session" in facts
+
+
 def test_the_command_line_starts_the_workbench_in_the_current_folder(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -239,8 +261,10 @@ def test_the_command_line_starts_the_workbench_in_the_current_folder(
     capsys.readouterr()
     assert cli.main(["--workspace", str(isolated_env / "missing")]) == 2
     assert cli.main(["--model", "gpt4"]) == 2
+    assert cli.main(["--workspace", str(isolated_env)]) == 2  # holds the data folder
     err = capsys.readouterr().err
     assert "no such folder" in err and "is not a model spec" in err
+    assert "contains openmanus's data folder" in err
     assert "Traceback" not in err
 
 

@@ -304,11 +304,31 @@ class OpenManusApp(App[int]):
         wanted = self._startup_theme()
         if wanted != self.theme:
             self.theme = wanted  # the guess was wrong (the config changed): re-style once
+        await self._check_workspace()
         self._apply_settings()
         self._status_from_settings()
         self._refresh_welcome()
         self.refresh_status()
         return True
+
+    async def _check_workspace(self) -> None:
+        """The current folder is the default workspace; when it holds openmanus's own state
+        (started in the home folder, say), new sessions get a folder of their own instead,
+        and the person is told why. A ``--workspace`` named on purpose was checked already."""
+        from openmanus_tui.errors import OpenManusError
+        from openmanus_tui.runtime.api import ensure_workspace_allowed
+
+        assert self.settings is not None
+        workspace = self.settings.sandbox.workspace
+        if workspace is None:
+            return
+        try:
+            await asyncio.to_thread(ensure_workspace_allowed, workspace, self.settings)
+        except OpenManusError as exc:
+            self.settings.sandbox.workspace = None
+            self.notify(f"{exc.message}.\nEach new session works in a folder of its own; start "
+                        "openmanus in a project folder, or give --workspace DIR.",
+                        severity="warning", timeout=15)
 
     def theme_names(self) -> list[str]:
         return self._theme_names + sorted(n for n in self.available_themes
