@@ -66,28 +66,33 @@ class _Table:
     titles: dict[str, str] = field(default_factory=dict)  # case -> title, in run order
     cells: dict[tuple[str, str], str] = field(default_factory=dict)
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
-    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> cell
 
 
 TABLE = _Table()
 
 
+def record(node: pytest.Item, cell: str, note: str = "") -> None:
+    """Set this test's cell of the table. Kept on the test's report (``user_properties``), so
+    that under pytest-xdist the cells reach the process that prints the table."""
+    node.user_properties.append(("attack_cell", [cell, note]))
+
+
 class Attack:
     """Records one cell of the table and checks it against the case's expectation."""
 
-    def __init__(self, name: str, level: IsolationLevel, documented: dict[str, str]) -> None:
-        self.name, self.level = name, str(level)
+    def __init__(
+        self, node: pytest.Item, name: str, level: IsolationLevel, documented: dict[str, str]
+    ) -> None:
+        self.node, self.name, self.level = node, name, str(level)
         self.documented = documented.get(self.level)
 
     def result(self, blocked: bool, detail: str = "") -> None:
         if blocked:
-            cell = "blocked"
+            record(self.node, "blocked")
         elif self.documented:
-            cell = "allowed (documented)"
-            TABLE.notes[(self.name, self.level)] = self.documented
+            record(self.node, "allowed (documented)", self.documented)
         else:
-            cell = "NOT BLOCKED"
-        TABLE.cells[(self.name, self.level)] = cell
+            record(self.node, "NOT BLOCKED")
         assert blocked or self.documented, f"{self.name} at {self.level}: not blocked. {detail}"
 
 
@@ -107,9 +112,15 @@ def _case(item: pytest.Item) -> tuple[str, str, str] | None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         case = _case(item)
-        if case is not None:
-            TABLE.titles.setdefault(case[0], case[2])
-            TABLE.nodes[item.nodeid] = (case[0], case[1])
+        if case is not None:  # carried on every report of the test (xdist included)
+            item.user_properties.append(("attack_case", list(case)))
+
+
+@pytest.fixture
+def attack_cell(request: pytest.FixtureRequest) -> Any:
+    """``attack_cell(cell, note)``: set the cell of a marked case that does not use ``attack``
+    (its assertions decide; a pass without a cell reads "blocked")."""
+    return lambda cell, note="": record(request.node, cell, note)
 
 
 @pytest.fixture
@@ -117,25 +128,38 @@ def attack(request: pytest.FixtureRequest, level: IsolationLevel) -> Attack:
     case = _case(request.node)
     assert case is not None, "an attack test needs @pytest.mark.attack(name, title)"
     marker = request.node.get_closest_marker("attack")
-    TABLE.cells.setdefault((case[0], case[1]), "error")
-    return Attack(case[0], level, marker.kwargs.get("documented") or {})
+    return Attack(request.node, case[0], level, marker.kwargs.get("documented") or {})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Skipped cells say why (a level this machine lacks, a root-only case...)."""
-    cell = TABLE.nodes.get(report.nodeid)
-    if cell is None or not report.skipped or TABLE.cells.get(cell) not in (None, "error"):
+    """Fill the table from the reports: the cell a case recorded (``record``); a marked test
+    that passed without recording one is "blocked" (its assertions are the bound); a failed
+    one without a cell is "error"; a skipped one says why (a level this machine lacks...)."""
+    props = dict(report.user_properties)
+    case = props.get("attack_case")
+    if case is None:
         return
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-    reason = str(reason).removeprefix("Skipped: ")
-    TABLE.cells[cell] = "skipped"
-    TABLE.notes[cell] = f"skipped: {reason}"
+    name, level, title = case
+    TABLE.titles.setdefault(name, title)
+    key = (name, level)
+    if "attack_cell" in props:
+        TABLE.cells[key], note = props["attack_cell"]
+        if note:
+            TABLE.notes[key] = note
+    elif report.skipped and key not in TABLE.cells:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+        TABLE.cells[key] = "skipped"
+        TABLE.notes[key] = f"skipped: {str(reason).removeprefix('Skipped: ')}"
+    elif report.failed:
+        TABLE.cells[key] = "error"
+    elif report.when == "call" and report.passed and key not in TABLE.cells:
+        TABLE.cells[key] = "blocked"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     # rows that ran (or were skipped) in this session; deselected cases are left out
-    shown = {n: t for n, t in TABLE.titles.items() if any((n, lv) in TABLE.cells
-                                                          for lv in LEVEL_ORDER)}
+    shown = {n: t for n, t in sorted(TABLE.titles.items())
+             if any((n, lv) in TABLE.cells for lv in LEVEL_ORDER)}
     if not shown:
         return
     tr = terminalreporter

@@ -15,23 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits, cgroup, probe
+from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits, cgroup
 from openmanus_tui.store.snapshot_budget import SnapshotBudget
 from openmanus_tui.store.snapshots import WorkspaceSnapshots
 
-LEVELS = [
-    pytest.param(
-        lvl,
-        id=str(lvl),
-        marks=pytest.mark.skipif(
-            not probe().available(lvl),
-            reason=f"{lvl} not available: {probe().unavailable.get(lvl, '')}",
-        ),
-    )
-    for lvl in sorted(IsolationLevel, reverse=True)
-]
-pytestmark = pytest.mark.parametrize("level", LEVELS)
 CGROUPS = cgroup.support().ok
+NO_CGROUP = "no writable cgroup: per-process limits only (openmanus doctor says so)"
 
 
 def make(tmp_path: Path, level: IsolationLevel, **limits: int) -> Sandbox:
@@ -60,7 +49,11 @@ def _our_cgroups() -> list[str]:
     return found
 
 
-async def test_sparse_snapshot_bomb(tmp_path, level):
+@pytest.mark.attack(
+    "res_sparse_snapshot",
+    "1,000 sparse 1 GiB files made in the sandbox; the host snapshot, then a rewind",
+)
+async def test_sparse_snapshot_bomb(tmp_path, level, attack_cell):
     """1,000 sparse 1 GiB files made inside the sandbox: the host snapshot stays cheap."""
     sb = make(tmp_path, level, max_file_mb=2048)  # RLIMIT_FSIZE = the 1 GiB write budget
     store = WorkspaceSnapshots(tmp_path / "store.git", sb.workspace, SnapshotBudget())
@@ -86,7 +79,11 @@ async def test_sparse_snapshot_bomb(tmp_path, level):
     sb.close()
 
 
-async def test_memory_held_across_children(tmp_path, level):
+@pytest.mark.attack(
+    "res_memory_children",
+    "four children each touch 150 MiB under a 256 MiB command bound",
+)
+async def test_memory_held_across_children(tmp_path, level, attack_cell):
     """Four children of one command each touch 150 MiB; the command may hold 256 MiB."""
     sb = make(tmp_path, level, memory_mb=512, memory_total_mb=256)
     code = (
@@ -109,11 +106,16 @@ async def test_memory_held_across_children(tmp_path, level):
         assert any("memory bound reached" in n for n in res.notes), res.notes
         assert _our_cgroups() == []  # removed after the command
     else:  # documented weakness: RLIMIT_AS is per process
+        attack_cell("allowed (documented)", NO_CGROUP)
         assert "children that kept their memory 4" in res.stdout
     sb.close()
 
 
-async def test_fork_bomb_across_children(tmp_path, level):
+@pytest.mark.attack(
+    "res_fork_children",
+    "children fork grandchildren under a 48-process command bound",
+)
+async def test_fork_bomb_across_children(tmp_path, level, attack_cell):
     """Children fork grandchildren: the command's process total is bounded, not per process."""
     sb = make(tmp_path, level, max_processes=2000, max_pids=48)
     code = (
@@ -146,12 +148,17 @@ async def test_fork_bomb_across_children(tmp_path, level):
         assert total <= 48, total
         assert any("process limit of 48" in n for n in res.notes), res.notes
     else:  # documented weakness: only RLIMIT_NPROC of the sandbox uid (2000 here)
+        attack_cell("allowed (documented)", NO_CGROUP)
         assert total > 48
     assert not res.timed_out
     sb.close()
 
 
-async def test_workspace_disk_fill(tmp_path, level):
+@pytest.mark.attack(
+    "res_disk_fill",
+    "write 160 MiB of files under a 32 MiB per-command write budget",
+)
+async def test_workspace_disk_fill(tmp_path, level, attack_cell):
     """A command writing many files is stopped near the per-command workspace write budget."""
     sb = make(tmp_path, level, max_file_mb=512, workspace_write_mb=32)
     code = (
@@ -174,7 +181,11 @@ async def test_workspace_disk_fill(tmp_path, level):
     sb.close()
 
 
-async def test_background_job_holding_stdout(tmp_path, level):
+@pytest.mark.attack(
+    "res_background_job",
+    "sleep 30 & echo x: the command returns when the shell exits",
+)
+async def test_background_job_holding_stdout(tmp_path, level, attack_cell):
     """`sleep 30 & echo x` returns when the shell exits, not at the timeout."""
     sb = make(tmp_path, level)
     start = time.perf_counter()
