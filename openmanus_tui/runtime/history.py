@@ -213,7 +213,17 @@ class History:
         return changes
 
     # ---- forks ---------------------------------------------------------------------------
-    async def _emit_fork(self, checkpoint_id: str, parent: str, what: list[str]) -> None:
+    async def _emit_fork(
+        self,
+        checkpoint_id: str,
+        parent: str,
+        what: list[str],
+        *,
+        source: str = "update",
+        nodes: tuple[str, ...] = ("call_llm",),
+    ) -> None:
+        """Announce a checkpoint written outside a run (an edit, a retry's copy), so the tree
+        built from events keeps its parent link."""
         sink = await self.session._get_sink()
         sink.checkpoint_id = checkpoint_id
         self.session._seen_checkpoints.add(checkpoint_id)
@@ -221,8 +231,8 @@ class History:
             ev.Checkpoint(
                 checkpoint_id=checkpoint_id,
                 parent_id=parent,
-                source="update",
-                nodes=["call_llm"],
+                source=source,
+                nodes=list(nodes),
                 changed=what,
             )
         )
@@ -346,17 +356,8 @@ class History:
         files = await self.db.nearest_snapshot(self.session.id, base)
         if files is not None:  # the copy's files are the base's, not its parent's
             await self.db.add_snapshot(self.session.id, new_id, files)
-        sink = await self.session._get_sink()
-        sink.checkpoint_id = new_id
-        self.session._seen_checkpoints.add(new_id)
-        await sink.emit(
-            ev.Checkpoint(
-                checkpoint_id=new_id,
-                parent_id=parent,
-                source="fork",
-                nodes=[node] if node else [],
-                changed=["retry"],
-            )
+        await self._emit_fork(
+            new_id, parent, ["retry"], source="fork", nodes=(node,) if node else ()
         )
         await self.session.set_head(new_id)
         return new_id
