@@ -21,6 +21,7 @@ from openmanus_tui.errors import ConfigError, OpenManusError
 from openmanus_tui.termsafe import installed, sanitize
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED, EXIT_AWAITING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 OUTCOME_EXIT = {
     "completed": EXIT_OK,
     "stopped": EXIT_STOPPED,
@@ -203,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nopenmanus: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`openmanus doctor | head`): stop quietly, as other tools do.
+        # Point stdout at /dev/null so the interpreter's last flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _workbench(args: argparse.Namespace) -> int:

@@ -156,3 +156,12 @@ def test_ask_mode_prompts_on_a_terminal(isolated_env: Path) -> None:
     assert (workspace / "stats.py").read_text() == edited["content"]
     # The denial reached the model in the same step: the demo's answer quotes the last result.
     assert "The user denied this call. Reason: not today, thanks" in stdout
+
+
+def test_output_piped_into_head_ends_quietly(isolated_env: Path) -> None:
+    """`openmanus doctor | head -1`: the reader leaves early; no traceback, the SIGPIPE code."""
+    script = f"{sys.executable} -m openmanus_tui doctor | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("Sandbox isolation")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, 141)  # 0 when doctor wrote everything before head left
