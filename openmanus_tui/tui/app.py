@@ -523,6 +523,8 @@ class OpenManusApp(App[int]):
         if not (session is None or self.runtime is None or self.run_in_progress()
                 or self.replay_state):
             waiting, unfinished = await session.pending()
+            if not self._has_main_screen():
+                return  # the app closed while the store was read
             if (waiting or unfinished) and session is self.session and not self.run_in_progress():
                 stopped = self._q(StreamView).transcript.run_state == "cancelled"
                 text = banner_text(waiting, stopped)
