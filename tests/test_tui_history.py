@@ -294,6 +294,12 @@ def event_rows(data_dir: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
 
+def stepping(bar: ReplayBar) -> bool:
+    """A Step is still going: it pauses between checkpoints that show nothing and goes on, so
+    "paused" alone can be read mid-step."""
+    return any(w.group == "replay-control" and w.is_running for w in bar.app.workers)
+
+
 async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) -> None:
     settings = load_settings({"approval": {"mode": "yolo"}})
     app = OpenManusApp(settings, blink=False)  # the offline demo model
@@ -315,14 +321,18 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
 
         # Step: up to the next checkpoint that follows something visible, then pause.
         bar.set_speed(4)  # max
+        app.clear_notifications()  # a toast over the bar would take the click
         await pilot.click("#replay-step")
-        await wait_for(pilot, lambda: bar.emitted and bar.replayer.paused)
+        await wait_for(pilot, lambda: bar.emitted and bar.replayer.paused and not stepping(bar))
         await pilot.pause()
         first = len(bar.emitted)
         assert isinstance(stored[first], ev.Checkpoint)
         assert [b.kind for b in shown(app).blocks] == ["notice", "user"]
+        app.clear_notifications()  # a toast over the bar would take the click
         await pilot.click("#replay-step")
-        await wait_for(pilot, lambda: len(bar.emitted) > first and bar.replayer.paused)
+        await wait_for(
+            pilot, lambda: len(bar.emitted) > first and bar.replayer.paused and not stepping(bar)
+        )
         await pilot.pause()
         assert bar.emitted == stored[: len(bar.emitted)]
         assert isinstance(stored[len(bar.emitted)], ev.Checkpoint)
@@ -347,6 +357,7 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
         assert any(b.kind == "observation" for b in shown(app).blocks)
 
         # Play to the end: exactly the stored events, and the same stream as the live run.
+        app.clear_notifications()  # a toast over the bar would take the click
         await pilot.click("#replay-play")
         await wait_for(pilot, lambda: bar.finished)
         await pilot.pause(0.2)
@@ -359,9 +370,11 @@ async def test_replay_bar_steps_and_plays_the_stored_events(isolated_env: Path) 
         assert sorted(p.name for p in app.session.workspace.iterdir()) == files_before
 
         # Play again from the start, at full speed, then close: the session's branch is back.
+        app.clear_notifications()  # a toast over the bar would take the click
         await pilot.click("#replay-play")
         await wait_for(pilot, lambda: bar.finished and len(bar.emitted) == len(stored))
         assert bar.emitted == stored
+        app.clear_notifications()  # a toast over the bar would take the click
         await pilot.click("#replay-close")
         await wait_for(pilot, lambda: not app.query(ReplayBar))
         assert [(b.kind, b.text) for b in shown(app).blocks] == live_blocks
