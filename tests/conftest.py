@@ -25,13 +25,19 @@ _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
 # Under pytest-xdist each worker's sandboxed commands run as a uid of their own. As root, an L0/L1
 # sandbox kills every leftover process of its uid after a command (sandbox/core.py ``_sweep``),
 # which would also kill the commands another worker is running at that moment.
+# Test runs started side by side on one machine (several checkouts) keep apart the same way:
+# OPENMANUS_TEST_UID_SLOT=N moves a run's ids 40 further down per slot.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_SLOT = int(os.environ.get("OPENMANUS_TEST_UID_SLOT", "0") or 0)
+_OFFSET = 40 * _SLOT
 if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
+    # two ids a worker: its commands and, one below, its sandboxed MCP servers (probe.server_ids)
+    _OFFSET += 2 * (1 + int(_WORKER[2:]))
+if _OFFSET:
     import importlib
 
     _probe = importlib.import_module("openmanus_tui.sandbox.probe")  # the package has a probe()
-    # two ids a worker: its commands and, one below, its sandboxed MCP servers (probe.server_ids)
-    _probe.DEFAULT_SANDBOX_ID -= 2 * (1 + int(_WORKER[2:]))
+    _probe.DEFAULT_SANDBOX_ID -= _OFFSET
 
 
 @pytest.fixture(autouse=True)
