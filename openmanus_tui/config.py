@@ -182,6 +182,22 @@ class LimitsSettings(_Section):
     )
 
 
+# ---- service (issue 15): the REST API of `openmanus serve --api` -----------------------------
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(2024, ge=1, le=65_535)
+    max_concurrent_runs: int = Field(10, ge=1, le=1000, description="runs executing at once")
+    max_queue: int = Field(100, ge=0, le=100_000, description="runs waiting for a slot")
+    request_timeout: float = Field(
+        3600.0, gt=0, le=604_800, description="seconds a run may take before it is stopped"
+    )
+    resume_on_start: bool = False
+    token: SecretStr | None = Field(None, description="bearer token (default: generated)")
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_kb: int = Field(2048, ge=1, le=1_048_576, description="largest request body")
+    drain_timeout: float = Field(30.0, ge=0, le=3600, description="seconds SIGTERM waits")
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -196,6 +212,7 @@ class _Sections(BaseModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     data_dir: Path | None = None
 
 

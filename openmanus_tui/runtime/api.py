@@ -62,11 +62,15 @@ if TYPE_CHECKING:
     from openmanus_tui.sandbox.state_guard import (
         ensure_workspace_allowed as ensure_workspace_allowed,
     )
+    from openmanus_tui.store.api_runs import ApiRun as ApiRun
+    from openmanus_tui.store.api_runs import ApiRunStore as ApiRunStore
     from openmanus_tui.store.db import SessionRecord as SessionRecord
     from openmanus_tui.store.integrity import check_file as check_database  # noqa: F401
     from openmanus_tui.store.integrity import damaged_error as damaged_error
     from openmanus_tui.store.integrity import is_damage as is_damage
     from openmanus_tui.store.integrity import recover as recover_database  # noqa: F401
+    from openmanus_tui.store.locks import SessionBusy as SessionBusy
+    from openmanus_tui.store.locks import is_running as is_session_running  # noqa: F401
     from openmanus_tui.store.rules import Reach as Reach
     from openmanus_tui.store.rules import RuleStore as RuleStore
     from openmanus_tui.store.rules import rule_reach as rule_reach
@@ -100,9 +104,12 @@ __all__ = [
     "live_replay_start",
     "rename_session",
     "render_export",
+    "session_state",
+    "session_state_history",
     "session_transcript",
     "set_session_model",
     "set_session_profile",
+    "set_session_workspace",
     "tool_calls_at",
     "transcript_of",
     "user_message_at",
@@ -114,6 +121,10 @@ EXPORT_FORMATS = ("md", "json", "html")
 # ``__getattr__`` below (PEP 562): the workbench imports this module before its first frame.
 _REEXPORTS: dict[str, str] = {
     "SessionRecord": "openmanus_tui.store.db",
+    "ApiRun": "openmanus_tui.store.api_runs",
+    "ApiRunStore": "openmanus_tui.store.api_runs",
+    "SessionBusy": "openmanus_tui.store.locks",
+    "is_session_running": "openmanus_tui.store.locks",
     "KIND_STYLE": "openmanus_tui.store.tree",
     "SessionTree": "openmanus_tui.store.tree",
     "TreeNode": "openmanus_tui.store.tree",
@@ -157,6 +168,7 @@ _RENAMED = {
     "format_sandbox_report": "format_report",
     "mcp_fingerprint": "fingerprint",
     "check_database": "check_file",
+    "is_session_running": "is_running",
     "recover_database": "recover",
 }
 
@@ -194,10 +206,12 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
+    from openmanus_tui.store.api_runs import ApiRunStore
     from openmanus_tui.store.retention import remove_store
 
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
+    await ApiRunStore(runtime.db).delete_for_session(record.id)  # the REST API's runs
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     return record
 
@@ -332,6 +346,50 @@ async def import_document(
 
     doc = from_json(text, source=source)
     return await import_session(runtime, doc), len(doc.events)
+
+
+# ---- state as LangGraph shows it (the REST API's threads) --------------------------------
+async def session_state(session: AgentSession, checkpoint_id: str | None = None) -> Any:
+    """LangGraph's ``StateSnapshot`` of the session's current step, or of ``checkpoint_id``
+    (``OpenManusError`` when the session has no such checkpoint)."""
+    graph = session.runtime.graph
+    if checkpoint_id is None:
+        return await graph.aget_state(await session.current_config())
+    snapshot = await graph.aget_state(session.history.at(checkpoint_id))
+    if not (snapshot.config or {}).get("configurable", {}).get("checkpoint_id"):
+        raise OpenManusError(f"no checkpoint {checkpoint_id!r} in this session", error_class="user")
+    return snapshot
+
+
+async def session_state_history(
+    session: AgentSession, *, limit: int, before: str | None = None
+) -> list[Any]:
+    """``StateSnapshot`` s of every checkpoint of the session (all branches), newest first."""
+    graph = session.runtime.graph
+    config = {"configurable": {"thread_id": session.id, "checkpoint_ns": ""}}
+    before_config = session.history.at(before) if before else None
+    return [s async for s in graph.aget_state_history(config, before=before_config, limit=limit)]
+
+
+async def set_session_workspace(session: AgentSession, workspace: str) -> None:
+    """Give a session that has not run yet another workspace, checked as ``--workspace`` is
+    (a file, or openmanus's own state, is refused with one line)."""
+    from pathlib import Path
+
+    from openmanus_tui.limits import check_workspace
+    from openmanus_tui.sandbox.state_guard import ensure_workspace_allowed
+
+    path = Path(workspace).expanduser().resolve()
+    if str(path) == session.record.workspace:
+        return
+    if session.record.status != "new":
+        raise OpenManusError(
+            "a session's workspace is fixed once it has run", error_class="user"
+        )
+    ensure_workspace_allowed(path, session.runtime.settings)
+    path = check_workspace(path)
+    await session.runtime.db.update_session(session.id, workspace=str(path))
+    session.record.workspace = str(path)
 
 
 # ---- doctor ----------------------------------------------------------------------------

@@ -44,7 +44,9 @@ from openmanus_tui.store.locks import SessionLock
 from openmanus_tui.store.rules import HitCounter, RuleStore, remember_always
 from openmanus_tui.tools.base import ToolContext, ToolRegistry
 
-Approver = Callable[[ev.ApprovalRequested], Awaitable[dict[str, Decision]]]
+# An approver returns the person's decisions, or None to leave the calls pending (the run
+# pauses as ``awaiting_approval``, as it does with no approver).
+Approver = Callable[[ev.ApprovalRequested], Awaitable["dict[str, Decision] | None"]]
 AskHuman = Callable[[str], Awaitable[str]]
 
 STREAM_MODES = ["custom", "updates", "checkpoints"]
@@ -179,8 +181,10 @@ class Runtime:
         model: str | None = None,
         workspace: Path | None = None,
         profile: str | None = None,
+        session_id: str | None = None,
     ) -> AgentSession:
-        session_id = new_session_id()
+        # ``session_id``: a client's own id (the REST API's thread_id; checked there).
+        session_id = session_id or new_session_id()
         _, info = make_model(self.settings, model)
         ws = (
             Path(workspace).expanduser().resolve()
@@ -808,6 +812,11 @@ class AgentSession:
                     return await self._finish(sink, mapper, outcome)
                 await self._rule_hits.flush(self.id)
                 decisions = await approver(mapper.approval)
+                if decisions is None:
+                    # The approver cannot answer this one now (the REST API answered the
+                    # interrupt it was resumed with; a new one waits for its client).
+                    outcome = RunOutcome("awaiting_approval", "a tool call needs approval")
+                    return await self._finish(sink, mapper, outcome)
                 # "Always allow": store the rule now, so later calls of this run use it too.
                 for text in await remember_always(
                     self.rules,

@@ -1,0 +1,487 @@
+"""The agent pool: API runs, their slots, their queue, one run per thread, and their streams.
+
+A run is a client request to run (``run``), answer an approval and continue (``resume``), or
+just continue a thread (``continue``). It drives the session API (``AgentSession.run`` /
+``resume``) in a task of the server's event loop; its events become stream parts
+(``stream.py``) that any number of readers follow (the creating request, ``join``).
+
+- ``service.max_concurrent_runs`` slots; runs waiting for one are the queue, bounded by
+  ``service.max_queue`` (beyond it: 429 with ``Retry-After``).
+- One active run per thread: ``multitask_strategy`` reject (409, the default), enqueue (after
+  the active one), interrupt (stop it, then start) or rollback (stop it, back to where it
+  started, then start). A run of the same session in another process is a 409 too.
+- ``service.request_timeout`` bounds a run (status ``timeout``; the thread stays resumable).
+- ``drain`` (SIGTERM): refuse new runs, let running ones finish for ``drain_timeout`` s, then
+  stop them at their last checkpoint. Their rows stay ``running``: ``recover`` at the next start
+  continues them (``service.resume_on_start``) or marks them ``interrupted`` (resumable: a run
+  with no input continues the thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from openmanus_tui import events as ev
+from openmanus_tui.errors import OpenManusError
+from openmanus_tui.runtime import api
+from openmanus_tui.service import assistants, wire
+from openmanus_tui.service.decisions import ResumeError, parse_resume
+from openmanus_tui.service.errors import ApiError
+from openmanus_tui.service.metrics import Metrics
+from openmanus_tui.service.schemas import RunCreate
+from openmanus_tui.service.stream import Part, PartMaker
+
+log = logging.getLogger(__name__)
+
+APPROVAL_MODES = ("ask", "auto", "yolo")
+# What a session run's outcome is as an API run's status.
+_STATUS = {
+    "completed": "success",
+    "stopped": "success",
+    "awaiting_approval": "interrupted",
+    "error": "error",
+    "cancelled": "interrupted",
+}
+_DONE = object()
+
+
+def task_text(value: Any) -> str | None:
+    """The task in a run's ``input``: the last user message of ``{"messages": [...]}``, the
+    ``input`` of ``{"input": ...}``, or a plain string; None for no input."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("input"), str):
+            return value["input"]  # type: ignore[no-any-return]
+        messages = value.get("messages")
+        if isinstance(messages, dict | str):
+            messages = [messages]
+        if isinstance(messages, list):
+            for message in reversed(messages):
+                if isinstance(message, str):
+                    return message
+                if isinstance(message, dict) and message.get("role", message.get("type")) in (
+                    "user", "human"
+                ):
+                    return _content_text(message.get("content"))
+    raise ApiError(
+        422,
+        'input must be {"messages": [{"role": "user", "content": TASK}]} or {"input": TASK}',
+    )
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p if isinstance(p, str) else str(p.get("text", ""))
+            for p in content
+            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
+        )
+    raise ApiError(422, "a message's content must be text")
+
+
+class RunHandle:
+    """One API run in this process: its record, its task, and the parts it has streamed."""
+
+    def __init__(self, record: Any, body: RunCreate, kind: str) -> None:
+        self.record = record
+        self.body = body
+        self.kind = kind  # run | resume | continue
+        self.text: str | None = None
+        self.decisions: dict[str, Any] = {}
+        self.model: str | None = None
+        self.approval: str | None = None
+        self.workspace: str | None = None
+        self.profile = "manus"
+        self.parts: list[Part] = []
+        self.final: dict[str, Any] = {}
+        self.done = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.cancel_action: str | None = None
+        self.start_checkpoint: str | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id  # type: ignore[no-any-return]
+
+    def add(self, parts: list[Part]) -> None:
+        if not parts:
+            return
+        self.parts.extend(parts)
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
+
+    def finish(self) -> None:
+        self.done.set()
+        self._wake.set()
+
+    async def follow(self, modes: set[str] | None = None) -> AsyncIterator[Part]:
+        """Every part from the first, then new ones as they come, until the run ends."""
+        index = 0
+        while True:
+            wake = self._wake
+            while index < len(self.parts):
+                event, data = self.parts[index]
+                index += 1
+                if modes is None or event in modes or event == "error":
+                    yield event, data
+            if self.done.is_set():
+                return
+            await wake.wait()
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.record
+        return run_dict(r)
+
+
+def run_dict(r: Any) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "thread_id": r.thread_id,
+        "assistant_id": r.assistant_id,
+        "created_at": wire.iso(r.created_at),
+        "updated_at": wire.iso(r.updated_at),
+        "status": r.status,
+        "metadata": r.metadata,
+        "multitask_strategy": r.multitask_strategy,
+        "kwargs": {},
+    }
+
+
+class RunManager:
+    def __init__(self, runtime: Any, metrics: Metrics) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings.service
+        self.metrics = metrics
+        self.store = api.ApiRunStore(runtime.db)
+        self.slots = asyncio.Semaphore(self.settings.max_concurrent_runs)
+        self.handles: dict[str, RunHandle] = {}
+        self.active: dict[str, RunHandle] = {}  # thread id -> its newest unfinished run
+        self.accepting = True
+        self.waiting = 0
+        self.running = 0
+
+    # ---- threads -------------------------------------------------------------------------
+    async def open_thread(self, thread_id: str) -> Any:
+        """The session of ``thread_id`` (exactly that id: no prefix matching here)."""
+        try:
+            record = await api.get_session(self.runtime, thread_id)
+        except OpenManusError:
+            raise ApiError(404, f"thread {thread_id} not found") from None
+        if record.id != thread_id:
+            raise ApiError(404, f"thread {thread_id} not found")
+        return await self.runtime.open_session(record.id)
+
+    def busy(self, thread_id: str) -> bool:
+        handle = self.active.get(thread_id)
+        return handle is not None and not handle.done.is_set()
+
+    # ---- creating a run ------------------------------------------------------------------
+    async def create(self, thread_id: str, body: RunCreate) -> RunHandle:
+        if not self.accepting:
+            raise ApiError(503, "the server is shutting down", {"Retry-After": "5"})
+        session = await self.open_thread(thread_id)
+        profile = assistants.resolve(body.assistant_id)
+        if profile is None:
+            raise ApiError(404, f"assistant {body.assistant_id} not found")
+        if body.interrupt_before or body.interrupt_after:
+            raise ApiError(422, "interrupt_before / interrupt_after are not supported")
+        handle = RunHandle(
+            api.ApiRun(
+                run_id=str(uuid.uuid4()),
+                thread_id=session.id,
+                assistant_id=assistants.assistant_id(profile),
+                multitask_strategy=body.multitask_strategy,
+                metadata=wire.jsonable(body.metadata or {}),
+                request=body.model_dump(mode="json", exclude_none=True),
+            ),
+            body,
+            "continue",
+        )
+        handle.profile = profile
+        self._read_config(handle, body.configurable())
+        previous = self.active.get(session.id)
+        if previous is not None and previous.done.is_set():
+            previous = None
+        if previous is None and api.is_session_running(self.runtime.db.path, session.id):
+            raise ApiError(409, f"thread {session.id} is busy: a run of it is going on elsewhere")
+        if previous is not None and body.multitask_strategy == "reject":
+            raise ApiError(409, f"thread {session.id} is busy: run {previous.run_id} is active")
+        if self.slots.locked() and self.waiting >= self.settings.max_queue:
+            raise ApiError(429, "too many runs are waiting", {"Retry-After": "5"})
+        if body.command is not None and body.command.resume is not None:
+            handle.kind = "resume"
+            if previous is None:  # an enqueued resume is checked when it starts
+                await self._check_resume(session, handle)
+        elif body.command is not None and (body.command.update or body.command.goto):
+            raise ApiError(422, "command.update and command.goto are not supported")
+        else:
+            handle.text = task_text(body.input)
+            if handle.text is not None:
+                if not handle.text.strip():
+                    raise ApiError(422, "the task is empty")
+                handle.kind = "run"
+        if handle.workspace and previous is None:
+            await self._apply_workspace(session, handle.workspace)
+        await self.store.add(handle.record)
+        self.handles[handle.run_id] = handle
+        self.active[session.id] = handle
+        if previous is not None and body.multitask_strategy in ("interrupt", "rollback"):
+            await self.cancel(previous, body.multitask_strategy, wait=False)
+        handle.task = asyncio.create_task(self._execute(handle, previous))
+        return handle
+
+    def _read_config(self, handle: RunHandle, configurable: dict[str, Any]) -> None:
+        model = configurable.get("model")
+        if model is not None:
+            if not isinstance(model, str) or not model:
+                raise ApiError(422, "configurable.model must be a model spec such as openai:NAME")
+            try:
+                api.make_model(self.runtime.settings, model)
+            except OpenManusError as exc:
+                raise ApiError(400, f"configurable.model: {exc.message}") from None
+            handle.model = model
+        approval = configurable.get("approval")
+        if approval is not None:
+            if approval not in APPROVAL_MODES:
+                raise ApiError(422, "configurable.approval must be ask, auto or yolo")
+            handle.approval = approval
+        workspace = configurable.get("workspace")
+        if workspace is not None:
+            if not isinstance(workspace, str) or not workspace or "\0" in workspace:
+                raise ApiError(422, "configurable.workspace must be a folder path")
+            handle.workspace = workspace
+
+    async def _apply_workspace(self, session: Any, workspace: str) -> None:
+        try:
+            await api.set_session_workspace(session, workspace)
+        except OpenManusError as exc:
+            raise ApiError(400, f"configurable.workspace: {exc.message}") from None
+
+    async def _check_resume(self, session: Any, handle: RunHandle) -> None:
+        snapshot = await api.session_state(session)
+        pending = wire.interrupts(snapshot)
+        if not pending:
+            raise ApiError(400, f"thread {session.id} has no pending interrupt to resume")
+        try:
+            handle.decisions = parse_resume(
+                handle.body.command.resume,  # type: ignore[union-attr]
+                pending,
+                self.runtime.registry,
+            )
+        except ResumeError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    # ---- running it ------------------------------------------------------------------------
+    async def _execute(self, handle: RunHandle, previous: RunHandle | None) -> None:
+        queued = time.monotonic()
+        self.waiting += 1
+        self.metrics.queue_depth.set(self.waiting)
+        holding = False
+        try:
+            if previous is not None:
+                await previous.done.wait()
+            await self.slots.acquire()
+            holding = True
+            self.waiting -= 1
+            self.metrics.queue_depth.set(self.waiting)
+            self.metrics.queue_wait.observe(time.monotonic() - queued)
+            if handle.cancel_action is None:
+                self.running += 1
+                self.metrics.active_runs.set(self.running)
+                started = time.monotonic()
+                try:
+                    await self._run(handle)
+                finally:
+                    self.running -= 1
+                    self.metrics.active_runs.set(self.running)
+                    self.metrics.run_time.observe(time.monotonic() - started)
+            else:
+                await self._set_status(handle, "interrupted")
+        except asyncio.CancelledError:
+            if handle.record.status == "pending":
+                await asyncio.shield(self._set_status(handle, "interrupted"))
+        finally:
+            if holding:
+                self.slots.release()
+            else:
+                self.waiting -= 1
+                self.metrics.queue_depth.set(self.waiting)
+            self.metrics.runs.labels(handle.record.status).inc()
+            handle.finish()
+            if self.active.get(handle.record.thread_id) is handle:
+                del self.active[handle.record.thread_id]
+
+    async def _set_status(self, handle: RunHandle, status: str) -> None:
+        handle.record.status = status
+        handle.record.updated_at = time.time()
+        await self.store.set_status(handle.run_id, status)
+
+    async def _run(self, handle: RunHandle) -> None:
+        session = await self.runtime.open_session(handle.record.thread_id, model=handle.model)
+        error: dict[str, Any] | None = None
+        maker = PartMaker(session, handle.body.modes(), handle.run_id)
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        observe = self.metrics.listener()
+
+        def listener(event: ev.Event) -> None:
+            observe(event)
+            inbox.put_nowait(event)
+
+        async def pump() -> None:
+            while (event := await inbox.get()) is not _DONE:
+                try:
+                    handle.add(await maker.on_event(event))
+                except Exception:  # a part that cannot be made must not end the run
+                    log.exception("stream part for %s failed", event.type)
+
+        pumping = asyncio.create_task(pump())
+        status = "error"
+        try:
+            if handle.workspace:
+                await self._apply_workspace(session, handle.workspace)
+            if handle.profile != session.record.profile:
+                await api.set_session_profile(session, handle.profile)
+            session.use_approval_mode(handle.approval)
+            if handle.kind == "resume" and not handle.decisions:
+                await self._check_resume(session, handle)  # enqueued: checked now
+            handle.start_checkpoint = await session.history.current_checkpoint()
+            await self._set_status(handle, "running")
+            async with asyncio.timeout(self.settings.request_timeout):
+                if handle.kind == "run":
+                    outcome = await session.run(handle.text or "", on_event=listener)
+                elif handle.kind == "resume":
+                    outcome = await session.resume(
+                        approver=self._answer_once(handle.decisions), on_event=listener
+                    )
+                else:
+                    outcome = await session.resume(on_event=listener)
+            status = _STATUS.get(outcome.status, "error")
+            if outcome.status == "error":
+                error = {"error": "RunError", "message": outcome.reason}
+        except TimeoutError:
+            status = "timeout"
+            error = {"error": "TimeoutError",
+                     "message": "the run took longer than service.request_timeout; "
+                                "a run with no input continues the thread"}
+        except asyncio.CancelledError:
+            status = "interrupted"
+            if handle.cancel_action is None:  # the server is stopping: resumable at restart
+                inbox.put_nowait(_DONE)
+                await asyncio.shield(pumping)
+                raise
+            if handle.cancel_action == "rollback" and handle.start_checkpoint:
+                with contextlib.suppress(OpenManusError):
+                    await asyncio.shield(
+                        session.history.switch(handle.start_checkpoint, force=True)
+                    )
+        except ApiError as exc:
+            error = {"error": "BadRequest", "message": exc.detail}
+        except OpenManusError as exc:
+            error = {"error": type(exc).__name__, "message": exc.message}
+            self.metrics.errors.labels(exc.error_class).inc()
+        except Exception as exc:
+            log.exception("run %s failed", handle.run_id)
+            error = {"error": type(exc).__name__, "message": "internal error (see the server log)"}
+            self.metrics.errors.labels("internal").inc()
+        inbox.put_nowait(_DONE)
+        await asyncio.shield(pumping)
+        await asyncio.shield(self._close(handle, session, maker, status, error))
+
+    async def _close(
+        self, handle: RunHandle, session: Any, maker: PartMaker, status: str,
+        error: dict[str, Any] | None,
+    ) -> None:
+        snapshot = await api.session_state(session)
+        pending = wire.interrupts(snapshot)
+        handle.final = wire.values(snapshot)
+        if pending:
+            handle.final["__interrupt__"] = pending
+        if error is not None:
+            handle.final["__error__"] = error
+        handle.add(maker.closing(pending, error))
+        await self._set_status(handle, status)
+
+    @staticmethod
+    def _answer_once(decisions: dict[str, Any]) -> Any:
+        """The approver of a resumed run: the client's answer to the interrupt it resumed,
+        nothing for a later one (which waits for its own resume)."""
+        used = False
+
+        async def approver(request: ev.ApprovalRequested) -> dict[str, Any] | None:
+            nonlocal used
+            if used or {c.call_id for c in request.calls} != set(decisions):
+                return None
+            used = True
+            return decisions
+
+        return approver
+
+    # ---- cancel, wait, drain, recover ------------------------------------------------------
+    async def cancel(self, handle: RunHandle, action: str = "interrupt", *, wait: bool) -> None:
+        if handle.done.is_set():
+            return
+        handle.cancel_action = action
+        if handle.task is not None:
+            handle.task.cancel()
+        if wait:
+            await handle.done.wait()
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new runs; give running ones ``timeout`` s; stop the rest at their last
+        checkpoint (their rows stay unfinished, for ``recover``)."""
+        self.accepting = False
+        tasks = [h.task for h in self.handles.values() if h.task and not h.done.is_set()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
+    async def recover(self, *, resume: bool) -> list[str]:
+        """Runs a previous server left unfinished: continued (``resume``) or marked
+        ``interrupted``. Returns their ids."""
+        found = await self.store.unfinished()
+        for record in found:
+            body = RunCreate.model_validate(
+                {**record.request, "input": None, "command": None, "multitask_strategy": "enqueue"}
+            )
+            handle = RunHandle(record, body, "continue")
+            try:
+                await self.open_thread(record.thread_id)
+            except ApiError:
+                await self.store.set_status(record.run_id, "error")
+                continue
+            if not resume:
+                await self._set_status(handle, "interrupted")
+                continue
+            self._read_config(handle, body.configurable())
+            handle.workspace = None  # fixed at the first start
+            record.status = "pending"
+            previous = self.active.get(record.thread_id)
+            self.handles[handle.run_id] = handle
+            self.active[record.thread_id] = handle
+            handle.task = asyncio.create_task(self._execute(handle, previous))
+        return [r.run_id for r in found]
+
+    async def get(self, thread_id: str, run_id: str) -> RunHandle | Any:
+        handle = self.handles.get(run_id)
+        if handle is not None and handle.record.thread_id == thread_id:
+            return handle
+        record = await self.store.get(run_id)
+        if record is None or record.thread_id != thread_id:
+            raise ApiError(404, f"run {run_id} not found")
+        return record
