@@ -356,7 +356,7 @@ async def session_state(session: AgentSession, checkpoint_id: str | None = None)
     if checkpoint_id is None:
         return await graph.aget_state(await session.current_config())
     snapshot = await graph.aget_state(session.history.at(checkpoint_id))
-    if not (snapshot.config or {}).get("configurable", {}).get("checkpoint_id"):
+    if snapshot.created_at is None:  # LangGraph's empty state for a checkpoint it lacks
         raise OpenManusError(f"no checkpoint {checkpoint_id!r} in this session", error_class="user")
     return snapshot
 

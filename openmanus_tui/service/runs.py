@@ -218,7 +218,8 @@ class RunManager:
             raise ApiError(409, f"thread {session.id} is busy: a run of it is going on elsewhere")
         if previous is not None and body.multitask_strategy == "reject":
             raise ApiError(409, f"thread {session.id} is busy: run {previous.run_id} is active")
-        if self.slots.locked() and self.waiting >= self.settings.max_queue:
+        replacing = previous is not None and body.multitask_strategy in ("interrupt", "rollback")
+        if self.slots.locked() and self.waiting >= self.settings.max_queue and not replacing:
             raise ApiError(429, "too many runs are waiting", {"Retry-After": "5"})
         if body.command is not None and body.command.resume is not None:
             handle.kind = "resume"

@@ -1,0 +1,364 @@
+"""The REST API driven by the real ``langgraph-sdk`` client against the real server (uvicorn on
+a loopback port), with scripted models, the real database and the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import (
+    collect,
+    custom_types,
+    serve,
+    slow_script,
+    write_file_script,
+    write_script,
+)
+from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
+
+YOLO = {"approval": "yolo"}
+
+
+def _cfg(model: str, **extra: str) -> dict:
+    return {"configurable": {"model": model, **extra}}
+
+
+def _workspace(thread: dict) -> Path:
+    return Path(thread["metadata"]["workspace"])
+
+
+async def _wait_for(stream, predicate):
+    """Read a stream until a part satisfies ``predicate``; returns the parts read so far."""
+    parts = []
+    async for part in stream:
+        parts.append((part.event, part.data))
+        if predicate(part.event, part.data):
+            return parts
+    raise AssertionError(f"the stream ended first: {[e for e, _ in parts]}")
+
+
+def test_health_openapi_and_metrics(tmp_path: Path) -> None:
+    with serve() as srv:
+        assert httpx.get(f"{srv.url}/ok").json() == {"ok": True}
+        health = httpx.get(f"{srv.url}/health").json()
+        assert health["status"] == "ok" and health["database"]["ok"] is True
+        assert health["sandbox"]["level"] in ("L0", "L1", "L2", "L3")
+        assert health["model"] == {"spec": "scripted:demo", "state": "offline"}
+        assert httpx.get(f"{srv.url}/ready").json() == {"ready": True}
+        paths = httpx.get(f"{srv.url}/openapi.json").json()["paths"]
+        for path in ("/threads", "/threads/{thread_id}/runs/stream", "/assistants/search",
+                     "/threads/{thread_id}/history", "/threads/{thread_id}/runs/{run_id}/cancel"):
+            assert path in paths
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert "openmanus_queue_depth 0.0" in metrics and "openmanus_active_runs 0.0" in metrics
+
+
+async def test_stream_run_state_and_history(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        found = await client.assistants.search()
+        assert [a["name"] for a in found] == ["manus", "research", "writing", "data_analysis"]
+        by_id = await client.assistants.get(found[1]["assistant_id"])
+        assert by_id["name"] == "research"
+        thread = await client.threads.create(metadata={"team": "a"})
+        tid = thread["thread_id"]
+        parts = await collect(client.runs.stream(
+            tid, "manus", input={"messages": [{"role": "user", "content": "write a"}]},
+            stream_mode=["values", "updates", "messages-tuple", "custom"],
+            config=_cfg(model, **YOLO),
+        ))
+        event, meta = parts[0]
+        assert event == "metadata" and set(meta) == {"run_id", "attempt"}
+        events = [e for e, _ in parts]
+        assert {"values", "updates", "messages", "custom"} <= set(events)
+        assert "error" not in events
+        kinds = custom_types(parts)
+        assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+        assert kinds.count("tool_started") == 1 and "thought_delta" in kinds
+        last_values = [d for e, d in parts if e == "values"][-1]
+        assert last_values["final_answer"] == "done: Created a.txt (2 bytes)"
+        assert (_workspace(thread) / "a.txt").read_text() == "hi"
+        chunk, chunk_meta = next(d for e, d in parts if e == "messages")
+        assert chunk["type"] == "AIMessageChunk" and chunk_meta["langgraph_node"] == "call_llm"
+
+        run = await client.runs.get(tid, meta["run_id"])
+        assert run["status"] == "success" and run["assistant_id"] == found[0]["assistant_id"]
+        got = await client.threads.get(tid)
+        assert got["status"] == "idle" and got["metadata"]["team"] == "a"
+        assert got["values"]["final_answer"].startswith("done:")
+
+        state = await client.threads.get_state(tid)
+        assert state["next"] == [] and state["values"]["final_answer"].startswith("done:")
+        history = await client.threads.get_history(tid, limit=3)
+        assert len(history) == 3
+        assert history[0]["checkpoint"] == state["checkpoint"]  # newest first
+        assert history[0]["parent_checkpoint"] == history[1]["checkpoint"]
+        older = await client.threads.get_history(tid, limit=2, before=history[1]["checkpoint"])
+        assert [h["checkpoint"] for h in older] == [h["checkpoint"] for h in
+                                                    (await client.threads.get_history(
+                                                        tid, limit=4))[2:4]]
+        at = await client.threads.get_state(tid, checkpoint_id=history[1]["checkpoint"]
+                                            ["checkpoint_id"])
+        assert at["checkpoint"] == history[1]["checkpoint"]
+        with pytest.raises(NotFoundError):
+            await client.threads.get_state(tid, checkpoint_id="nope")
+        searched = await client.threads.search(metadata={"team": "a"})
+        assert [t["thread_id"] for t in searched] == [tid]
+
+
+@pytest.mark.parametrize("answer", ["approve", "edit", "deny"])
+async def test_approval_interrupt_resumed(tmp_path: Path, answer: str) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        cfg = _cfg(model, approval="auto")
+        first = await collect(client.runs.stream(
+            tid, "manus", input={"input": "write a"}, stream_mode=["values", "custom"],
+            config=cfg,
+        ))
+        interrupt = first[-1]
+        assert interrupt[0] == "values" and "__interrupt__" in interrupt[1]
+        call = interrupt[1]["__interrupt__"][0]["value"]["calls"][0]
+        assert (call["tool"], call["args"], call["risk"]) == (
+            "file_write", {"path": "a.txt", "content": "hi"}, "write")
+        assert call["reason"]
+        got = await client.threads.get(tid)
+        assert got["status"] == "interrupted" and got["interrupts"]
+        run = await client.runs.get(tid, first[0][1]["run_id"])
+        assert run["status"] == "interrupted"
+        assert not (_workspace(thread) / "a.txt").exists()  # nothing ran unasked
+
+        resume = {
+            "approve": {"decision": "approve"},
+            "edit": {call["call_id"]: {"decision": "edit",
+                                       "args": {"path": "a.txt", "content": "edited"}}},
+            "deny": {"decision": "deny", "reason": "not today"},
+        }[answer]
+        second = await collect(client.runs.stream(
+            tid, "manus", command={"resume": resume}, stream_mode=["values", "custom"],
+            config=cfg,
+        ))
+        kinds = custom_types(first) + custom_types(second)
+        decided = [d for e, d in second if e == "custom" and d["type"] == "approval_decided"]
+        assert [(d["decision"], d["by"]) for d in decided] == [(answer, "user")]
+        final = [d for e, d in second if e == "values"][-1]
+        path = _workspace(thread) / "a.txt"
+        if answer == "deny":
+            assert kinds.count("tool_started") == 0 and not path.exists()
+            tool_msg = next(m for m in final["messages"] if m["type"] == "tool")
+            assert "not today" in tool_msg["content"]
+        else:
+            assert kinds.count("tool_started") == 1  # exactly once
+            assert path.read_text() == ("hi" if answer == "approve" else "edited")
+        assert final["final_answer"].startswith("done:")
+        assert (await client.threads.get(tid))["status"] == "idle"
+        with pytest.raises(httpx.HTTPStatusError, match="400"):  # nothing is pending now
+            await client.runs.wait(tid, "manus", command={"resume": {"decision": "approve"}})
+
+
+async def test_bad_resume_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        result = await client.runs.wait(tid, "manus", input={"input": "go"},
+                                        config=_cfg(model))
+        call = result["__interrupt__"][0]["value"]["calls"][0]
+        for bad in (
+            {call["call_id"]: {"decision": "edit", "args": {"path": 3}}},  # schema
+            {"decision": "maybe"},
+            {"call_other": {"decision": "approve"}},
+            "yes",
+        ):
+            with pytest.raises(BadRequestError):
+                await client.runs.create(tid, "manus", command={"resume": bad})
+        assert not (_workspace(thread) / "a.txt").exists()
+        assert (await client.threads.get(tid))["status"] == "interrupted"
+
+
+async def test_create_join_wait_and_content_location(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        created = []
+        run = await client.runs.create(
+            tid, "manus", input={"input": "go"}, config=_cfg(model, **YOLO),
+            on_run_created=created.append,
+        )
+        assert created[0]["run_id"] == run["run_id"] and created[0]["thread_id"] == tid
+        joined = await client.runs.join(tid, run["run_id"])
+        assert joined["final_answer"].startswith("done:")
+        assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+        listed = await client.runs.list(tid)
+        assert [r["run_id"] for r in listed] == [run["run_id"]]
+        waited = await client.runs.wait(tid, "manus", input={"messages": [
+            {"role": "user", "content": "again"}]}, config=_cfg(model, **YOLO))
+        assert waited["final_answer"].startswith("done:")
+        with pytest.raises(NotFoundError):
+            await client.runs.get(tid, "00000000-0000-0000-0000-000000000000")
+        with pytest.raises(NotFoundError):
+            await client.runs.create("no-such-thread", "manus", input={"input": "x"})
+        with pytest.raises(NotFoundError):
+            await client.runs.create(tid, "no-such-assistant", input={"input": "x"})
+
+
+async def test_cancel_reject_enqueue_and_continue(tmp_path: Path) -> None:
+    slow = slow_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        stream = client.runs.stream(tid, "manus", input={"input": "go"},
+                                    stream_mode=["custom"], config=_cfg(slow))
+        parts = await _wait_for(stream, lambda e, d: e == "custom"
+                                and d["type"] == "thought_delta")
+        run_id = parts[0][1]["run_id"]
+        assert (await client.threads.get(tid))["status"] == "busy"
+        with pytest.raises(ConflictError):
+            await client.runs.create(tid, "manus", input={"input": "again"})
+        queued = await client.runs.create(tid, "manus", input={"input": "after"},
+                                          multitask_strategy="enqueue", config=_cfg(slow))
+        assert (await client.runs.get(tid, queued["run_id"]))["status"] == "pending"
+        await client.runs.cancel(tid, run_id, wait=True)
+        assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
+        rest = [p async for p in stream]
+        assert rest[-1][0] == "custom" and rest[-1][1]["type"] == "run_finished"
+        assert rest[-1][1]["status"] == "cancelled"
+        await client.runs.cancel(tid, queued["run_id"], wait=True)
+        assert (await client.runs.get(tid, queued["run_id"]))["status"] in (
+            "interrupted", "pending")
+        got = await client.threads.get(tid)
+        assert got["status"] == "idle"
+
+
+async def test_interrupt_strategy_and_queue_limit(tmp_path: Path) -> None:
+    slow = slow_script(tmp_path)
+    quick = write_script(tmp_path / "quick.json", [], final="quick answer")
+    with serve({"service": {"max_concurrent_runs": 1, "max_queue": 0}}) as srv:
+        client = srv.client()
+        t1 = (await client.threads.create())["thread_id"]
+        t2 = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(t1, "manus", input={"input": "go"}, config=_cfg(slow))
+        async with httpx.AsyncClient(base_url=srv.url) as raw:
+            # the one slot is busy and nothing may wait: 429 with Retry-After
+            deadline = asyncio.get_running_loop().time() + 20
+            while (await client.runs.get(t1, first["run_id"]))["status"] != "running":
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+            r = await raw.post(f"/threads/{t2}/runs", json={"assistant_id": "manus",
+                                                            "input": {"input": "x"}})
+            assert r.status_code == 429 and r.headers["retry-after"]
+        second = await client.runs.wait(t1, "manus", input={"input": "instead"},
+                                        multitask_strategy="interrupt", config=_cfg(quick))
+        assert second["final_answer"] == "quick answer"
+        assert (await client.runs.get(t1, first["run_id"]))["status"] == "interrupted"
+
+
+async def test_fork_through_state_update(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        await client.runs.wait(tid, "manus", input={"input": "first"},
+                               config=_cfg(model, **YOLO))
+        history = await client.threads.get_history(tid, limit=50)
+        reply = next(h for h in history if h["next"] == ["call_tool"])
+        call_id = reply["values"]["tool_calls"][0]["id"]
+        forked = await client.threads.update_state(
+            tid, {"tool_calls": {call_id: {"path": "b.txt", "content": "forked"}}},
+            checkpoint_id=reply["checkpoint"]["checkpoint_id"],
+        )
+        new_head = forked["checkpoint"]["checkpoint_id"]
+        state = await client.threads.get_state(tid)
+        assert state["checkpoint"]["checkpoint_id"] == new_head
+        assert state["parent_checkpoint"] == reply["checkpoint"]
+        done = await client.runs.wait(tid, "manus", input=None, config=_cfg(model, **YOLO))
+        assert done["final_answer"] == "done: Created b.txt (6 bytes)"
+        assert (_workspace(thread) / "b.txt").read_text() == "forked"
+        assert not (_workspace(thread) / "a.txt").exists()  # files as at the fork point
+
+
+async def test_delete_thread_and_validation(tmp_path: Path) -> None:
+    with serve() as srv:
+        client = srv.client()
+        made = await client.threads.create(thread_id="my-thread")
+        assert made["thread_id"] == "my-thread"
+        again = await client.threads.create(thread_id="my-thread", if_exists="do_nothing")
+        assert again["thread_id"] == "my-thread"
+        with pytest.raises(ConflictError):
+            await client.threads.create(thread_id="my-thread")
+        async with httpx.AsyncClient(base_url=srv.url) as raw:
+            bad = await raw.post("/threads", json={"thread_id": "../etc"})
+            assert bad.status_code == 422
+            empty = await raw.post("/threads/my-thread/runs",
+                                   json={"assistant_id": "manus", "input": {"input": "  "}})
+            assert empty.status_code == 422
+            shape = await raw.post("/threads/my-thread/runs",
+                                   json={"assistant_id": "manus", "input": {"x": 1}})
+            assert shape.status_code == 422 and "messages" in shape.json()["detail"]
+            model = await raw.post("/threads/my-thread/runs", json={
+                "assistant_id": "manus", "input": {"input": "x"},
+                "config": {"configurable": {"model": "nope:x"}}})
+            assert model.status_code == 400 and "Traceback" not in model.text
+        await client.threads.delete("my-thread")
+        with pytest.raises(NotFoundError):
+            await client.threads.get("my-thread")
+
+
+def test_token_required_off_loopback(tmp_path: Path) -> None:
+    with serve(host="0.0.0.0") as srv:
+        token_file = tmp_path / "data" / "api_token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        assert httpx.get(f"{srv.url}/ok").status_code == 200
+        for path in ("/health", "/metrics", "/openapi.json"):
+            assert httpx.get(f"{srv.url}{path}").status_code == 401
+            wrong = httpx.get(f"{srv.url}{path}", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+        ok = httpx.get(f"{srv.url}/health", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert httpx.post(f"{srv.url}/assistants/search", json={},
+                          headers={"x-api-key": token}).status_code == 200
+
+
+async def test_sdk_with_api_key(tmp_path: Path) -> None:
+    with serve({"service": {"token": "s3cret-token"}}) as srv:
+        assert httpx.get(f"{srv.url}/health").status_code == 401
+        client = srv.client(api_key="s3cret-token")
+        assert (await client.threads.create())["status"] == "idle"
+
+
+def test_body_limit(tmp_path: Path) -> None:
+    with serve({"service": {"max_body_kb": 1}}) as srv:
+        big = {"assistant_id": "manus", "input": {"input": "x" * 4000}}
+        r = httpx.post(f"{srv.url}/threads/x/runs", json=big)
+        assert r.status_code == 413
+
+        def chunks():
+            yield json.dumps(big).encode()
+
+        r = httpx.post(f"{srv.url}/threads/x/runs", content=chunks(),
+                       headers={"content-type": "application/json"})
+        assert r.status_code in (400, 413)
+
+
+async def test_metrics_count_a_run(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model, **YOLO))
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert 'openmanus_runs_total{status="success"} 1.0' in text
+        assert 'openmanus_tool_calls_total{status="ok",tool="file_write"} 1.0' in text
+        assert "openmanus_steps_total 2.0" in text
+        assert 'openmanus_approvals_total{by="policy",decision="approve"} 1.0' in text
+        assert 'openmanus_tokens_total{direction="in"}' in text
