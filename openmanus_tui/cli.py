@@ -123,11 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
 
-    serve = sub.add_parser("serve", help="serve the workbench to a browser (textual-serve)")
-    serve.add_argument("--web", action="store_true", required=True,
-                       help="serve the workbench over HTTP (the only mode)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, metavar="N", help="port (8000)")
+    serve = sub.add_parser(
+        "serve", help="serve the workbench to a browser (--web) or the REST API (--api)"
+    )
+    mode = serve.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--web", action="store_true",
+                      help="serve the workbench over HTTP (textual-serve)")
+    mode.add_argument("--api", action="store_true",
+                      help="serve the REST API that langgraph-sdk drives (see README: API)")
+    serve.add_argument("--host", default=None,
+                       help="address to listen on (127.0.0.1; --api: service.host)")
+    serve.add_argument("--port", type=int, default=None, metavar="N",
+                       help="port (--web: 8000; --api: service.port, 2024)")
     return parser
 
 
@@ -254,7 +261,13 @@ def _serve(args: argparse.Namespace) -> int:
     ``serve_web`` makes sure none outlives its tab or the server."""
     from openmanus_tui.config import load_settings
 
+    if args.api:
+        from openmanus_tui.service.server import serve_from_cli
+
+        return serve_from_cli(load_settings(), args.host, args.port)
     load_settings()  # a broken config is reported here, not inside every browser tab
+    args.host = args.host or "127.0.0.1"
+    args.port = 8000 if args.port is None else args.port
     if not 0 < args.port < 65536:
         raise ConfigError(f"serve: --port must be between 1 and 65535, not {args.port}")
     try:

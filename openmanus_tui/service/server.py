@@ -40,3 +40,30 @@ def serve(settings: Any, host: str, port: int) -> None:
         server_header=False,
     )
     uvicorn.Server(config).run()
+
+
+def serve_from_cli(settings: Any, host: str | None, port: int | None) -> int:
+    """``openmanus serve --api [--host H] [--port N]``: a bad port, an address in use or one
+    that cannot be bound is one line (exit 2)."""
+    import socket
+    import sys
+
+    from openmanus_tui.errors import ConfigError
+
+    host = host or settings.service.host
+    port = settings.service.port if port is None else port
+    if not 0 < port < 65536:
+        raise ConfigError(f"serve: --port must be between 1 and 65535, not {port}")
+    try:  # what uvicorn would only log: checked first, to say it in one line
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"serve: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    for line in describe_start(settings, host, port):
+        print(line, file=sys.stderr)
+    serve(settings, host, port)
+    return 0
