@@ -1,0 +1,128 @@
+"""Runs survive the server: a drained shutdown (SIGTERM's path) and a kill -9 during ten runs
+leave every run resumable, continued at the next start with ``service.resume_on_start`` (or
+marked interrupted without it), and no tool runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import serve, write_script
+
+SHELL_STEP = {
+    "text": "I'll note this run.",
+    "tool_calls": [{"name": "shell_exec", "args": {"command": "echo ran >> log.txt"}}],
+}
+
+
+def _slow_final_script(tmp_path: Path) -> str:
+    # A tool step, then an answer streamed slowly enough to be cut off in the middle.
+    return write_script(tmp_path / "tool_then_slow.json", [SHELL_STEP],
+                        final=" ".join(["word"] * 40), token_delay=0.02)
+
+
+def _lines(workspace: str) -> int:
+    path = Path(workspace) / "log.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+async def _until_answering(client, tid: str, model: str) -> str:
+    """Start a run and read its stream until the tool ran and the answer streams."""
+    stream = client.runs.stream(tid, "manus", input={"input": "go"}, stream_mode=["custom"],
+                                config={"configurable": {"model": model, "approval": "yolo"}})
+    run_id, tool_done = "", False
+    async for part in stream:
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        elif part.event == "custom":
+            tool_done |= part.data["type"] == "tool_finished"
+            if tool_done and part.data["type"] == "thought_delta":
+                break
+    await stream.aclose()
+    return run_id
+
+
+@pytest.mark.parametrize("resume_on_start", [True, False])
+async def test_drained_runs_are_resumable_after_restart(
+    tmp_path: Path, resume_on_start: bool
+) -> None:
+    model = _slow_final_script(tmp_path)
+    with serve({"service": {"drain_timeout": 0}}) as srv:
+        client = srv.client()
+        thread = await client.threads.create()
+        tid, workspace = thread["thread_id"], thread["metadata"]["workspace"]
+        run_id = await _until_answering(client, tid, model)
+    # The server stopped mid-answer: the run's row says running, the session is resumable.
+    with serve({"service": {"resume_on_start": resume_on_start}}) as srv:
+        client = srv.client()
+        if resume_on_start:
+            final = await client.runs.join(tid, run_id)
+            assert final["final_answer"].startswith("word word")
+            assert (await client.runs.get(tid, run_id))["status"] == "success"
+        else:
+            assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
+            final = await client.runs.wait(
+                tid, "manus", input=None,
+                config={"configurable": {"model": model, "approval": "yolo"}},
+            )
+            assert final["final_answer"].startswith("word word")
+        assert _lines(workspace) == 1  # the tool ran once, before the stop
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openmanus_tui", "serve", "--api", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:  # polling the real server's liveness endpoint until it answers
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_kill_9_during_ten_runs(tmp_path: Path) -> None:
+    from langgraph_sdk import get_client
+
+    model = _slow_final_script(tmp_path)
+    port = _free_port()
+    env = {**os.environ, "OPENMANUS_SERVICE__RESUME_ON_START": "true"}
+    proc = _start_server(port, env)
+    try:
+        client = get_client(url=f"http://127.0.0.1:{port}", api_key=None)
+        threads = [await client.threads.create() for _ in range(10)]
+        run_ids = await asyncio.gather(
+            *(_until_answering(client, t["thread_id"], model) for t in threads)
+        )
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        proc = _start_server(port, env)
+        client = get_client(url=f"http://127.0.0.1:{port}", api_key=None)
+        for thread, run_id in zip(threads, run_ids, strict=True):
+            final = await client.runs.join(thread["thread_id"], run_id)
+            assert final["final_answer"].startswith("word word"), final
+            assert (await client.runs.get(thread["thread_id"], run_id))["status"] == "success"
+            assert _lines(thread["metadata"]["workspace"]) == 1
+    finally:
+        proc.kill()
+        proc.wait(10)
