@@ -446,7 +446,7 @@ def _runs(app: FastAPI, state: State) -> None:
 
     @app.post("/threads/{thread_id}/runs/wait", tags=["runs"])
     async def wait_run(thread_id: str, body: RunCreate) -> JSONResponse:
-        handle = await state.pool.create(thread_id, body)
+        handle = await state.pool.create(thread_id, body, parts=False)
         await handle.done.wait()
         return JSONResponse(
             wire.jsonable(handle.final), headers={"Content-Location": _run_path(handle)}

@@ -109,6 +109,7 @@ class RunHandle:
         self.task: asyncio.Task[None] | None = None
         self.cancel_action: str | None = None
         self.start_checkpoint: str | None = None
+        self.make_parts = True
         self._wake = asyncio.Event()
 
     @property
@@ -188,7 +189,9 @@ class RunManager:
         return handle is not None and not handle.done.is_set()
 
     # ---- creating a run ------------------------------------------------------------------
-    async def create(self, thread_id: str, body: RunCreate) -> RunHandle:
+    async def create(self, thread_id: str, body: RunCreate, *, parts: bool = True) -> RunHandle:
+        """Start a run (``ApiError`` when it is refused). ``parts=False``: nobody will read
+        its stream (``runs/wait``), so no stream parts are made, only the final values."""
         if not self.accepting:
             raise ApiError(503, "the server is shutting down", {"Retry-After": "5"})
         session = await self.open_thread(thread_id)
@@ -210,6 +213,7 @@ class RunManager:
             "continue",
         )
         handle.profile = profile
+        handle.make_parts = parts
         self._read_config(handle, body.configurable())
         previous = self.active.get(session.id)
         if previous is not None and previous.done.is_set():
@@ -332,7 +336,8 @@ class RunManager:
     async def _run(self, handle: RunHandle) -> None:
         session = await self.runtime.open_session(handle.record.thread_id, model=handle.model)
         error: dict[str, Any] | None = None
-        maker = PartMaker(session, handle.body.modes(), handle.run_id)
+        maker = PartMaker(session, handle.body.modes() if handle.make_parts else [],
+                          handle.run_id)
         inbox: asyncio.Queue[Any] = asyncio.Queue()
         observe = self.metrics.listener()
 
@@ -358,6 +363,10 @@ class RunManager:
             if handle.kind == "resume" and not handle.decisions:
                 await self._check_resume(session, handle)  # enqueued: checked now
             handle.start_checkpoint = await session.history.current_checkpoint()
+            # Starting the sandbox's helper waits on it (about 0.15 s, sandbox/hostview.py):
+            # done off the event loop, so that the other runs and requests go on meanwhile.
+            with contextlib.suppress(OpenManusError):
+                await asyncio.to_thread(session.sandbox)
             await self._set_status(handle, "running")
             async with asyncio.timeout(self.settings.request_timeout):
                 if handle.kind == "run":
