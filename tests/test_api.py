@@ -362,3 +362,38 @@ async def test_metrics_count_a_run(tmp_path: Path) -> None:
         assert "openmanus_steps_total 2.0" in text
         assert 'openmanus_approvals_total{by="policy",decision="approve"} 1.0' in text
         assert 'openmanus_tokens_total{direction="in"}' in text
+
+
+async def test_ask_human_is_an_interrupt_answered_by_resume(tmp_path: Path) -> None:
+    model = write_script(tmp_path / "ask.json", [
+        {"text": "I need to know.", "tool_calls": [
+            {"name": "ask_human", "args": {"question": "Which colour?"}}]},
+    ], final="you said: {last_result}")
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        cfg = _cfg(model, approval="ask")  # ask_human never needs an approval
+        first = await collect(client.runs.stream(
+            tid, "manus", input={"input": "pick"}, stream_mode=["values", "custom"], config=cfg,
+        ))
+        event, data = first[-1]
+        assert event == "values"
+        value = data["__interrupt__"][0]["value"]
+        assert value == {"type": "ask_human", "question": "Which colour?"}
+        assert (await client.runs.get(tid, first[0][1]["run_id"]))["status"] == "interrupted"
+        thread = await client.threads.get(tid)
+        assert thread["status"] == "interrupted" and thread["interrupts"]
+        with pytest.raises(ConflictError):  # a new task while the question waits
+            await client.runs.create(tid, "manus", input={"input": "other"})
+        with pytest.raises(BadRequestError):
+            await client.runs.create(tid, "manus", command={"resume": {"decision": "approve"}})
+        second = await collect(client.runs.stream(
+            tid, "manus", command={"resume": "green"}, stream_mode=["values", "custom"],
+            config=cfg,
+        ))
+        final = [d for e, d in second if e == "values"][-1]
+        assert final["final_answer"] == "you said: green"
+        kinds = custom_types(second)
+        assert kinds[-1] == "run_finished" and "tool_finished" in kinds
+        assert (await client.runs.get(tid, second[0][1]["run_id"]))["status"] == "success"
+        assert (await client.threads.get(tid))["status"] == "idle"

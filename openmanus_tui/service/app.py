@@ -244,7 +244,9 @@ def _assistants(app: FastAPI) -> None:
 # ---- threads -----------------------------------------------------------------------------
 async def _thread_view(state: State, session: Any) -> dict[str, Any]:
     snapshot = await api.session_state(session)
-    return wire.thread(session.record, snapshot, busy=state.pool.busy(session.id))
+    question = state.pool.questions.get(session.id)
+    return wire.thread(session.record, snapshot, busy=state.pool.busy(session.id),
+                       asking=question.interrupt if question else None)
 
 
 def _threads(app: FastAPI, state: State) -> None:

@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from openmanus_tui import events as ev
@@ -88,6 +89,16 @@ def _content_text(content: Any) -> str:
             if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")
         )
     raise ApiError(422, "a message's content must be text")
+
+
+@dataclass
+class Question:
+    """An ask_human question waiting for its answer, and the execution that asked it."""
+
+    id: str
+    interrupt: dict[str, Any]
+    future: asyncio.Future[str]
+    target: list[Any]  # [the API run the execution streams to]
 
 
 class RunHandle:
@@ -169,6 +180,7 @@ class RunManager:
         self.slots = asyncio.Semaphore(self.settings.max_concurrent_runs)
         self.handles: dict[str, RunHandle] = {}
         self.active: dict[str, RunHandle] = {}  # thread id -> its newest unfinished run
+        self.questions: dict[str, Question] = {}  # thread id -> its unanswered ask_human
         self.accepting = True
         self.waiting = 0
         self.running = 0
@@ -215,6 +227,9 @@ class RunManager:
         handle.profile = profile
         handle.make_parts = parts
         self._read_config(handle, body.configurable())
+        question = self.questions.get(session.id)
+        if question is not None:
+            return await self._create_answer(session, handle, body, question)
         previous = self.active.get(session.id)
         if previous is not None and previous.done.is_set():
             previous = None
@@ -245,6 +260,27 @@ class RunManager:
         if previous is not None and body.multitask_strategy in ("interrupt", "rollback"):
             await self.cancel(previous, body.multitask_strategy, wait=False)
         handle.task = asyncio.create_task(self._execute(handle, previous))
+        return handle
+
+    async def _create_answer(
+        self, session: Any, handle: RunHandle, body: RunCreate, question: Question
+    ) -> RunHandle:
+        if body.command is None or body.command.resume is None:
+            raise ApiError(409, f"thread {session.id} waits for the answer to a question: "
+                                "resume it with command.resume, or cancel its run")
+        value = body.command.resume
+        if isinstance(value, dict) and question.id in value:
+            value = value[question.id]
+        if isinstance(value, dict):
+            value = value.get("answer")
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError(400, 'answer a question with command.resume = "TEXT" '
+                                'or {"answer": "TEXT"}')
+        handle.kind = "answer"
+        await self.store.add(handle.record)
+        self.handles[handle.run_id] = handle
+        self.active[session.id] = handle
+        handle.task = asyncio.create_task(self._answer(handle, question))
         return handle
 
     def _read_config(self, handle: RunHandle, configurable: dict[str, Any]) -> None:
@@ -317,6 +353,9 @@ class RunManager:
         except asyncio.CancelledError:
             if handle.record.status == "pending":
                 await asyncio.shield(self._set_status(handle, "interrupted"))
+        except Exception:
+            log.exception("run %s failed", handle.run_id)
+            await asyncio.shield(self._set_status(handle, "error"))
         finally:
             if holding:
                 self.slots.release()
@@ -340,6 +379,9 @@ class RunManager:
                           handle.run_id)
         inbox: asyncio.Queue[Any] = asyncio.Queue()
         observe = self.metrics.listener()
+        # The API run the execution streams to: the one that started it, then the one that
+        # answered its ask_human question (``_adopt``).
+        target = [handle]
 
         def listener(event: ev.Event) -> None:
             observe(event)
@@ -348,9 +390,12 @@ class RunManager:
         async def pump() -> None:
             while (event := await inbox.get()) is not _DONE:
                 try:
-                    handle.add(await maker.on_event(event))
+                    target[0].add(await maker.on_event(event))
                 except Exception:  # a part that cannot be made must not end the run
                     log.exception("stream part for %s failed", event.type)
+
+        async def ask_human(question: str) -> str:
+            return await self._ask(session, target, maker, inbox, question)
 
         pumping = asyncio.create_task(pump())
         status = "error"
@@ -370,13 +415,16 @@ class RunManager:
             await self._set_status(handle, "running")
             async with asyncio.timeout(self.settings.request_timeout):
                 if handle.kind == "run":
-                    outcome = await session.run(handle.text or "", on_event=listener)
+                    outcome = await session.run(
+                        handle.text or "", on_event=listener, ask_human=ask_human
+                    )
                 elif handle.kind == "resume":
                     outcome = await session.resume(
-                        approver=self._answer_once(handle.decisions), on_event=listener
+                        approver=self._answer_once(handle.decisions), on_event=listener,
+                        ask_human=ask_human,
                     )
                 else:
-                    outcome = await session.resume(on_event=listener)
+                    outcome = await session.resume(on_event=listener, ask_human=ask_human)
             status = _STATUS.get(outcome.status, "error")
             if outcome.status == "error":
                 error = {"error": "RunError", "message": outcome.reason}
@@ -387,11 +435,12 @@ class RunManager:
                                 "a run with no input continues the thread"}
         except asyncio.CancelledError:
             status = "interrupted"
-            if handle.cancel_action is None:  # the server is stopping: resumable at restart
+            self.questions.pop(session.id, None)
+            if target[0].cancel_action is None:  # the server is stopping: resumable at restart
                 inbox.put_nowait(_DONE)
                 await asyncio.shield(pumping)
                 raise
-            if handle.cancel_action == "rollback" and handle.start_checkpoint:
+            if target[0].cancel_action == "rollback" and handle.start_checkpoint:
                 with contextlib.suppress(OpenManusError):
                     await asyncio.shield(
                         session.history.switch(handle.start_checkpoint, force=True)
@@ -407,7 +456,7 @@ class RunManager:
             self.metrics.errors.labels("internal").inc()
         inbox.put_nowait(_DONE)
         await asyncio.shield(pumping)
-        await asyncio.shield(self._close(handle, session, maker, status, error))
+        await asyncio.shield(self._close(target[0], session, maker, status, error))
 
     async def _close(
         self, handle: RunHandle, session: Any, maker: PartMaker, status: str,
@@ -422,6 +471,69 @@ class RunManager:
             handle.final["__error__"] = error
         handle.add(maker.closing(pending, error))
         await self._set_status(handle, status)
+
+    # ---- ask_human: a question as an interrupt -----------------------------------------------
+    async def _ask(
+        self, session: Any, target: list[RunHandle], maker: PartMaker,
+        inbox: asyncio.Queue[Any], question: str,
+    ) -> str:
+        """The agent's question to a person, as an interrupt: the API run asking it ends
+        ``interrupted`` with ``{"__interrupt__": [{"value": {"type": "ask_human", ...}}]}``,
+        while the execution waits (holding its slot) for a run with ``command.resume`` (the
+        answer) to adopt it."""
+        current = target[0]
+        await self._drain_inbox(inbox, maker, current)
+        question_id = uuid.uuid4().hex
+        interrupt = {"value": {"type": "ask_human", "question": question}, "id": question_id}
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.questions[session.id] = Question(question_id, interrupt, future, target)
+        snapshot = await api.session_state(session)
+        current.final = {**wire.values(snapshot), "__interrupt__": [interrupt]}
+        current.add(maker.closing([interrupt], None))
+        await self._set_status(current, "interrupted")
+        current.finish()  # its readers are done; the execution goes on
+        try:
+            return await future
+        finally:
+            self.questions.pop(session.id, None)
+
+    @staticmethod
+    async def _drain_inbox(inbox: asyncio.Queue[Any], maker: PartMaker, handle: RunHandle) -> None:
+        # Events already produced belong to the run that asks (its stream ends here).
+        while not inbox.empty():
+            event = inbox.get_nowait()
+            if event is _DONE:
+                inbox.put_nowait(_DONE)
+                return
+            handle.add(await maker.on_event(event))
+
+    async def _answer(self, handle: RunHandle, question: Question) -> None:
+        """The task of a run that answered a question: it streams the adopted execution."""
+        value = handle.body.command.resume  # type: ignore[union-attr]
+        if isinstance(value, dict) and question.id in value:
+            value = value[question.id]
+        if isinstance(value, dict):
+            value = value.get("answer")
+        runner = question.target[0]
+        question.target[0] = handle
+        handle.cancel_action = None
+        await self._set_status(handle, "running")
+        question.future.set_result(str(value))
+        try:
+            await asyncio.shield(runner.task)  # type: ignore[arg-type]
+        except Exception:
+            if handle.record.status == "running":
+                await self._set_status(handle, "error")
+        except asyncio.CancelledError:
+            if handle.cancel_action is not None and runner.task is not None:
+                runner.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner.task
+        finally:
+            self.metrics.runs.labels(handle.record.status).inc()
+            handle.finish()
+            if self.active.get(handle.record.thread_id) is handle:
+                del self.active[handle.record.thread_id]
 
     @staticmethod
     def _answer_once(decisions: dict[str, Any]) -> Any:
@@ -440,7 +552,7 @@ class RunManager:
 
     # ---- cancel, wait, drain, recover ------------------------------------------------------
     async def cancel(self, handle: RunHandle, action: str = "interrupt", *, wait: bool) -> None:
-        if handle.done.is_set():
+        if handle.task is None or handle.task.done():
             return
         handle.cancel_action = action
         if handle.task is not None:
@@ -452,7 +564,7 @@ class RunManager:
         """Refuse new runs; give running ones ``timeout`` s; stop the rest at their last
         checkpoint (their rows stay unfinished, for ``recover``)."""
         self.accepting = False
-        tasks = [h.task for h in self.handles.values() if h.task and not h.done.is_set()]
+        tasks = [h.task for h in self.handles.values() if h.task and not h.task.done()]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=timeout)

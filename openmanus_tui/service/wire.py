@@ -77,9 +77,14 @@ def thread_state(thread_id: str, snapshot: Any) -> dict[str, Any]:
     }
 
 
-def thread(record: Any, snapshot: Any | None, *, busy: bool) -> dict[str, Any]:
-    """A session as the API's Thread."""
+def thread(
+    record: Any, snapshot: Any | None, *, busy: bool, asking: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A session as the API's Thread (``asking``: the interrupt of an ask_human question that
+    waits for its answer)."""
     pending = interrupts(snapshot) if snapshot is not None else []
+    if asking is not None:
+        pending.append(asking)
     if busy:
         status = "busy"
     elif pending:
