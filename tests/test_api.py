@@ -397,3 +397,23 @@ async def test_ask_human_is_an_interrupt_answered_by_resume(tmp_path: Path) -> N
         assert kinds[-1] == "run_finished" and "tool_finished" in kinds
         assert (await client.runs.get(tid, second[0][1]["run_id"]))["status"] == "success"
         assert (await client.threads.get(tid))["status"] == "idle"
+
+
+def test_readme_example_streams_and_answers_an_approval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's API example, as printed there, against the real server."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## API"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    assert len(code.strip().splitlines()) <= 16
+    script = write_file_script(tmp_path).removeprefix("scripted:")
+    answers = iter(["approve"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    with serve({"model": {"provider": "scripted", "name": script}}) as srv:
+        exec(compile(code.replace("http://127.0.0.1:2024", srv.url), "README", "exec"), {})
+    out = capsys.readouterr().out
+    assert "'tool': 'file_write'" in out
+    assert out.strip().endswith("done: Created a.txt (2 bytes)")  # the scripted model's file
