@@ -417,3 +417,68 @@ def test_readme_example_streams_and_answers_an_approval(
     out = capsys.readouterr().out
     assert "'tool': 'file_write'" in out
     assert out.strip().endswith("done: Created a.txt (2 bytes)")  # the scripted model's file
+
+
+async def test_request_timeout_and_rollback(tmp_path: Path) -> None:
+    slow = slow_script(tmp_path)
+    quick = write_script(tmp_path / "quick.json", [], final="quick answer")
+    with serve({"service": {"request_timeout": 0.5}}) as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        parts = await collect(client.runs.stream(tid, "manus", input={"input": "go"},
+                                                 stream_mode=["values"], config=_cfg(slow)))
+        assert parts[-1][0] == "error" and parts[-1][1]["error"] == "TimeoutError"
+        assert (await client.runs.get(tid, parts[0][1]["run_id"]))["status"] == "timeout"
+        assert (await client.threads.get(tid))["status"] == "idle"
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "manus", input={"input": "one"}, config=_cfg(quick))
+        before = await client.threads.get_state(tid)
+        first = await client.runs.create(tid, "manus", input={"input": "go"}, config=_cfg(slow))
+        state = before
+        while state["checkpoint"] == before["checkpoint"]:  # until the run has stored a step
+            state = await client.threads.get_state(tid)
+        done = await client.runs.wait(tid, "manus", input={"input": "instead"},
+                                      multitask_strategy="rollback", config=_cfg(quick))
+        assert done["final_answer"] == "quick answer"
+        assert (await client.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+        users = [m["content"] for m in done["messages"] if m["type"] == "human"]
+        assert users == ["one", "instead"]  # the rolled-back run's input is not on the branch
+
+
+def test_cors_only_when_configured(tmp_path: Path) -> None:
+    preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    with serve() as srv:
+        r = httpx.options(f"{srv.url}/threads", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+    with serve({"service": {"cors_origins": ["http://app.example"]}}) as srv:
+        r = httpx.options(f"{srv.url}/threads", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_sessions_rm_deletes_the_threads_runs(tmp_path: Path) -> None:
+    import sqlite3
+
+    from conftest import cli
+
+    model = write_script(tmp_path / "quick.json", [], final="ok")
+
+    async def make() -> str:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model))
+        return tid
+
+    with serve() as srv:
+        tid = asyncio.run(make())
+    db = tmp_path / "data" / "openmanus.db"
+
+    def rows() -> int:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM api_runs WHERE thread_id = ?",
+                                (tid,)).fetchone()[0]
+
+    assert rows() == 1
+    assert cli("sessions", "rm", tid).returncode == 0
+    assert rows() == 0
