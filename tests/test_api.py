@@ -482,3 +482,21 @@ def test_sessions_rm_deletes_the_threads_runs(tmp_path: Path) -> None:
     assert rows() == 1
     assert cli("sessions", "rm", tid).returncode == 0
     assert rows() == 0
+
+
+async def test_wait_sends_heartbeats_then_the_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openmanus_tui.service.app as app_module
+
+    monkeypatch.setattr(app_module, "HEARTBEAT_S", 0.02)
+    slow = slow_script(tmp_path, words=40, delay=0.01)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as raw:
+            r = await raw.post(f"/threads/{tid}/runs/wait", json={
+                "assistant_id": "manus", "input": {"input": "go"}, "config": _cfg(slow)})
+        assert r.text.startswith("\n")  # heartbeats while the run went on
+        assert json.loads(r.text)["final_answer"].startswith("word word")
+        assert r.headers["content-location"].startswith(f"/threads/{tid}/runs/")

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
@@ -424,6 +424,25 @@ def _sse(handle: RunHandle, modes: set[str], cancel_on_disconnect: bool,
     )
 
 
+def _final_values(handle: RunHandle) -> StreamingResponse:
+    """The run's final values once it ends, with a newline every ``HEARTBEAT_S`` meanwhile
+    (JSON allows the whitespace; it keeps proxies from closing a long wait)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(handle.done.wait()), HEARTBEAT_S)
+                break
+            except TimeoutError:
+                yield b"\n"
+        yield json.dumps(wire.jsonable(handle.final)).encode()
+
+    return StreamingResponse(
+        body(), media_type="application/json",
+        headers={"Content-Location": _run_path(handle)},
+    )
+
+
 def _run_path(handle: RunHandle) -> str:
     return f"/threads/{handle.record.thread_id}/runs/{handle.run_id}"
 
@@ -447,12 +466,9 @@ def _runs(app: FastAPI, state: State) -> None:
         return JSONResponse(handle.as_dict(), headers={"Content-Location": _run_path(handle)})
 
     @app.post("/threads/{thread_id}/runs/wait", tags=["runs"])
-    async def wait_run(thread_id: str, body: RunCreate) -> JSONResponse:
+    async def wait_run(thread_id: str, body: RunCreate) -> StreamingResponse:
         handle = await state.pool.create(thread_id, body, parts=False)
-        await handle.done.wait()
-        return JSONResponse(
-            wire.jsonable(handle.final), headers={"Content-Location": _run_path(handle)}
-        )
+        return _final_values(handle)
 
     @app.get("/threads/{thread_id}/runs/{run_id}", tags=["runs"])
     async def get_run(thread_id: str, run_id: str) -> dict[str, Any]:
@@ -463,8 +479,7 @@ def _runs(app: FastAPI, state: State) -> None:
     async def join_run(thread_id: str, run_id: str) -> Any:
         found = await state.pool.get(thread_id, run_id)
         if isinstance(found, RunHandle):
-            await found.done.wait()
-            return wire.jsonable(found.final)
+            return _final_values(found)
         session = await state.pool.open_thread(thread_id)
         snapshot = await api.session_state(session)
         values = wire.values(snapshot)
