@@ -83,14 +83,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openmanus_tui", "serve", "--api", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+def _start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``openmanus serve --api`` as a user starts it; its log (uvicorn's) goes to ``log``."""
+    with log.open("ab") as out:  # a file, not a pipe: a full pipe would stall the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openmanus_tui", "serve", "--api", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=out,
+        )
     deadline = time.monotonic() + 60
     while True:  # polling the real server's liveness endpoint until it answers
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert proc.poll() is None, log.read_text()[-3000:]
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
                 return proc
@@ -107,7 +109,7 @@ async def test_kill_9_during_ten_runs(tmp_path: Path) -> None:
     model = _slow_final_script(tmp_path)
     port = _free_port()
     env = {**os.environ, "OPENMANUS_SERVICE__RESUME_ON_START": "true"}
-    proc = _start_server(port, env)
+    proc = _start_server(port, env, tmp_path / "serve.log")
     try:
         client = get_client(url=f"http://127.0.0.1:{port}", api_key=None)
         threads = [await client.threads.create() for _ in range(10)]
@@ -116,7 +118,7 @@ async def test_kill_9_during_ten_runs(tmp_path: Path) -> None:
         )
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        proc = _start_server(port, env)
+        proc = _start_server(port, env, tmp_path / "serve.log")
         client = get_client(url=f"http://127.0.0.1:{port}", api_key=None)
         for thread, run_id in zip(threads, run_ids, strict=True):
             final = await client.runs.join(thread["thread_id"], run_id)
@@ -126,3 +128,55 @@ async def test_kill_9_during_ten_runs(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+@pytest.mark.slow
+async def test_serve_api_as_a_user_starts_it_then_sigterm(tmp_path: Path) -> None:
+    """``openmanus serve --api`` in its own process: /ok, /health, /metrics answer; SIGTERM
+    with a run going on (and its stream open) ends the server within its drain time; the run
+    is continued by the next start (``resume_on_start``) and its tool ran once."""
+    from langgraph_sdk import get_client
+
+    model = _slow_final_script(tmp_path)
+    port = _free_port()
+    env = {**os.environ, "OPENMANUS_SERVICE__DRAIN_TIMEOUT": "0.2",
+           "OPENMANUS_SERVICE__RESUME_ON_START": "true"}
+    proc = _start_server(port, env, tmp_path / "serve.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/health").json()["database"]["ok"] is True
+        assert "openmanus_active_runs" in httpx.get(f"{url}/metrics").text
+        client = get_client(url=url, api_key=None)
+        thread = await client.threads.create()
+        stream = client.runs.stream(
+            thread["thread_id"], "manus", input={"input": "go"}, stream_mode=["custom"],
+            config={"configurable": {"model": model, "approval": "yolo"}})
+        run_id, tool_done = "", False
+        async for part in stream:
+            if part.event == "metadata":
+                run_id = part.data["run_id"]
+            elif part.event == "custom":
+                tool_done |= part.data["type"] == "tool_finished"
+                if tool_done and part.data["type"] == "thought_delta":
+                    break
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once it has shut down gracefully
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+        await stream.aclose()
+        proc = _start_server(port, env, tmp_path / "serve.log")
+        client = get_client(url=url, api_key=None)
+        final = await client.runs.join(thread["thread_id"], run_id)
+        assert final["final_answer"].startswith("word word")
+        assert _lines(thread["metadata"]["workspace"]) == 1
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_serve_api_refuses_a_bad_port(tmp_path: Path) -> None:
+    from conftest import cli
+
+    bad = cli("serve", "--api", "--port", "70000")
+    assert bad.returncode == 2 and "--port must be between 1 and 65535" in bad.stderr
+    assert "Traceback" not in bad.stderr
