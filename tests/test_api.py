@@ -108,6 +108,9 @@ async def test_stream_run_state_and_history(tmp_path: Path) -> None:
             await client.threads.get_state(tid, checkpoint_id="nope")
         searched = await client.threads.search(metadata={"team": "a"})
         assert [t["thread_id"] for t in searched] == [tid]
+        patched = await client.threads.update(tid, metadata={"team": "b", "owner": "x"})
+        assert (patched["metadata"]["team"], patched["metadata"]["owner"]) == ("b", "x")
+        assert await client.threads.search(metadata={"team": "a"}) == []
 
 
 @pytest.mark.parametrize("answer", ["approve", "edit", "deny"])

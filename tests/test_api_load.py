@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from api_helpers import serve, write_file_script
 
@@ -47,6 +48,8 @@ async def test_fifty_concurrent_runs(tmp_path: Path) -> None:
 
         results = await asyncio.gather(*(one(t) for t in threads))
         statuses = [(await client.threads.get(t))["status"] for t in threads]
+        # Each run's sandbox helper is stopped when the run ends (none left per thread).
+        assert len(psutil.Process().children(recursive=True)) < 5
     assert statuses == ["idle"] * RUNS
     waits = [r[2] for r in results]
     totals = [r[3] for r in results]

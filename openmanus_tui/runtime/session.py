@@ -336,6 +336,14 @@ class AgentSession:
             )
         return self._sandbox
 
+    def close_sandbox(self) -> None:
+        """Stop this session object's sandbox (its helper process). A front end that opens a
+        session object per request (the REST API) calls it when the request is done; the next
+        use starts a new one. Blocks briefly: call it off the event loop."""
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+
     def isolation(self) -> str:
         try:
             return str(self.sandbox().level)

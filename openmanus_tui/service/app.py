@@ -40,6 +40,7 @@ from openmanus_tui.service.schemas import (
     RunCreate,
     StateUpdate,
     ThreadCreate,
+    ThreadPatch,
     ThreadSearch,
 )
 from openmanus_tui.service.security import GuardMiddleware, required_token
@@ -283,6 +284,15 @@ def _threads(app: FastAPI, state: State) -> None:
     @app.get("/threads/{thread_id}", tags=["threads"])
     async def get_thread(thread_id: str) -> dict[str, Any]:
         return await _thread_view(state, await state.pool.open_thread(thread_id))
+
+    @app.patch("/threads/{thread_id}", tags=["threads"])
+    async def update_thread(thread_id: str, body: ThreadPatch) -> dict[str, Any]:
+        session = await state.pool.open_thread(thread_id)
+        metadata = {**(session.record.meta.get("api_metadata") or {}),
+                    **wire.jsonable(body.metadata or {})}
+        await state.rt.db.set_meta(session.id, "api_metadata", metadata)
+        session.record.meta = {**session.record.meta, "api_metadata": metadata}
+        return await _thread_view(state, session)
 
     @app.delete("/threads/{thread_id}", status_code=204, tags=["threads"])
     async def delete_thread(thread_id: str) -> Response:

@@ -41,6 +41,7 @@ from openmanus_tui.service.stream import Part, PartMaker
 log = logging.getLogger(__name__)
 
 APPROVAL_MODES = ("ask", "auto", "yolo")
+KEPT_HANDLES = 500  # finished runs whose streams stay in memory
 # What a session run's outcome is as an API run's status.
 _STATUS = {
     "completed": "success",
@@ -255,7 +256,7 @@ class RunManager:
         if handle.workspace and previous is None:
             await self._apply_workspace(session, handle.workspace)
         await self.store.add(handle.record)
-        self.handles[handle.run_id] = handle
+        self._remember(handle)
         self.active[session.id] = handle
         if previous is not None and body.multitask_strategy in ("interrupt", "rollback"):
             await self.cancel(previous, body.multitask_strategy, wait=False)
@@ -278,10 +279,21 @@ class RunManager:
                                 'or {"answer": "TEXT"}')
         handle.kind = "answer"
         await self.store.add(handle.record)
-        self.handles[handle.run_id] = handle
+        self._remember(handle)
         self.active[session.id] = handle
         handle.task = asyncio.create_task(self._answer(handle, question))
         return handle
+
+    def _remember(self, handle: RunHandle) -> None:
+        """Keep the handle (its parts serve ``join`` and ``stream``); the oldest finished
+        ones beyond ``KEPT_HANDLES`` are forgotten (their rows answer ``get`` and ``join``)."""
+        self.handles[handle.run_id] = handle
+        if len(self.handles) > KEPT_HANDLES:
+            for run_id, old in list(self.handles.items()):
+                if len(self.handles) <= KEPT_HANDLES:
+                    break
+                if old.task is not None and old.task.done():
+                    del self.handles[run_id]
 
     def _read_config(self, handle: RunHandle, configurable: dict[str, Any]) -> None:
         model = configurable.get("model")
@@ -439,6 +451,7 @@ class RunManager:
             if target[0].cancel_action is None:  # the server is stopping: resumable at restart
                 inbox.put_nowait(_DONE)
                 await asyncio.shield(pumping)
+                await asyncio.shield(asyncio.to_thread(session.close_sandbox))
                 raise
             if target[0].cancel_action == "rollback" and handle.start_checkpoint:
                 with contextlib.suppress(OpenManusError):
@@ -457,6 +470,7 @@ class RunManager:
         inbox.put_nowait(_DONE)
         await asyncio.shield(pumping)
         await asyncio.shield(self._close(target[0], session, maker, status, error))
+        await asyncio.shield(asyncio.to_thread(session.close_sandbox))
 
     async def _close(
         self, handle: RunHandle, session: Any, maker: PartMaker, status: str,
@@ -594,7 +608,7 @@ class RunManager:
             handle.workspace = None  # fixed at the first start
             record.status = "pending"
             previous = self.active.get(record.thread_id)
-            self.handles[handle.run_id] = handle
+            self._remember(handle)
             self.active[record.thread_id] = handle
             handle.task = asyncio.create_task(self._execute(handle, previous))
         return [r.run_id for r in found]

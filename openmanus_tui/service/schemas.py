@@ -27,6 +27,10 @@ class ThreadCreate(_Body):
     if_exists: Literal["raise", "do_nothing"] | None = None
 
 
+class ThreadPatch(_Body):
+    metadata: dict[str, Any] | None = None
+
+
 class ThreadSearch(_Body):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
