@@ -503,3 +503,23 @@ async def test_wait_sends_heartbeats_then_the_values(
         assert r.text.startswith("\n")  # heartbeats while the run went on
         assert json.loads(r.text)["final_answer"].startswith("word word")
         assert r.headers["content-location"].startswith(f"/threads/{tid}/runs/")
+
+
+async def test_configurable_workspace(tmp_path: Path) -> None:
+    model = write_file_script(tmp_path)
+    folder = tmp_path / "project"
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        with pytest.raises(BadRequestError, match="openmanus"):  # its own data folder
+            await client.runs.create(tid, "manus", input={"input": "go"},
+                                     config=_cfg(model, workspace=str(tmp_path / "data")))
+        done = await client.runs.wait(tid, "manus", input={"input": "go"},
+                                      config=_cfg(model, approval="yolo",
+                                                  workspace=str(folder)))
+        assert done["final_answer"].startswith("done:")
+        assert (folder / "a.txt").read_text() == "hi"
+        assert (await client.threads.get(tid))["metadata"]["workspace"] == str(folder)
+        with pytest.raises(BadRequestError, match="fixed"):
+            await client.runs.create(tid, "manus", input={"input": "again"},
+                                     config=_cfg(model, workspace=str(tmp_path / "other")))
