@@ -523,3 +523,71 @@ async def test_configurable_workspace(tmp_path: Path) -> None:
         with pytest.raises(BadRequestError, match="fixed"):
             await client.runs.create(tid, "manus", input={"input": "again"},
                                      config=_cfg(model, workspace=str(tmp_path / "other")))
+
+
+async def test_real_openai_client_through_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server
+) -> None:
+    """The real langchain-openai client against the loopback OpenAI-compatible server, driven
+    through the API: the health check sees the endpoint, tokens stream, the approval holds."""
+    from conftest import use_server
+    from openai_server import Reply, ToolCallSpec
+
+    use_server(monkeypatch, llm_server)
+    llm_server.set_responder([
+        Reply(text="Writing it.", tool_calls=[ToolCallSpec("file_write",
+                                                           {"path": "x.txt", "content": "1"})]),
+        Reply(text="Wrote x.txt."),
+    ])
+    with serve() as srv:
+        health = httpx.get(f"{srv.url}/health").json()["model"]
+        assert health == {"spec": "openai:test-model", "state": "reachable", "status_code": 200}
+        client = srv.client()
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        first = await collect(client.runs.stream(tid, "manus", input={"input": "write x"},
+                                                 stream_mode=["messages-tuple", "values"]))
+        tokens = "".join(d[0]["content"] for e, d in first if e == "messages"
+                         and d[0]["type"] == "AIMessageChunk")
+        assert tokens == "Writing it."
+        assert first[-1][1]["__interrupt__"][0]["value"]["calls"][0]["tool"] == "file_write"
+        done = await client.runs.wait(tid, "manus", command={"resume": {"decision": "approve"}})
+        assert done["final_answer"] == "Wrote x.txt."
+        assert (_workspace(thread) / "x.txt").read_text() == "1"
+        assert len(llm_server.requests) == 2
+
+
+async def test_thread_busy_while_the_cli_runs_it(tmp_path: Path) -> None:
+    """A session run by another process (its lock held) is a busy thread: a run is a 409."""
+    from openmanus_tui.store.locks import SessionLock  # the lock `openmanus run` takes
+
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        held = SessionLock(srv.state.runtime.db.path, tid)
+        held.acquire()
+        try:
+            assert (await client.threads.get(tid))["status"] == "busy"
+            with pytest.raises(ConflictError, match="elsewhere"):
+                await client.runs.create(tid, "manus", input={"input": "go"})
+        finally:
+            held.release()
+        assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_fork_with_an_edited_message(tmp_path: Path) -> None:
+    model = write_script(tmp_path / "echo.json", [], final="ok")
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "manus", input={"input": "first"}, config=_cfg(model))
+        await client.runs.wait(tid, "manus", input={"input": "second"}, config=_cfg(model))
+        state = await client.threads.get_state(tid)
+        forked = await client.threads.update_state(
+            tid, {"messages": [{"role": "user", "content": "second, edited"}]},
+            checkpoint_id=state["checkpoint"]["checkpoint_id"])
+        assert forked["checkpoint"]["checkpoint_id"] != state["checkpoint"]["checkpoint_id"]
+        done = await client.runs.wait(tid, "manus", input={"input": "second, edited"},
+                                      config=_cfg(model))
+        humans = [m["content"] for m in done["messages"] if m["type"] == "human"]
+        assert humans == ["first", "second, edited"]  # the edited run replaced the second

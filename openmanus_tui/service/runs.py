@@ -198,8 +198,14 @@ class RunManager:
         return await self.runtime.open_session(record.id)
 
     def busy(self, thread_id: str) -> bool:
+        """A run of the thread is going on: here, or in another process (the CLI, the
+        workbench) that holds the session's lock."""
         handle = self.active.get(thread_id)
-        return handle is not None and not handle.done.is_set()
+        if handle is not None and not handle.done.is_set():
+            return True
+        if thread_id in self.questions:
+            return False  # our own execution, waiting for an answer
+        return api.is_session_running(self.runtime.db.path, thread_id)
 
     # ---- creating a run ------------------------------------------------------------------
     async def create(self, thread_id: str, body: RunCreate, *, parts: bool = True) -> RunHandle:
