@@ -354,11 +354,11 @@ def _threads(app: FastAPI, state: State) -> None:
 
     @app.post("/threads/{thread_id}/state", tags=["threads"])
     async def update_state(thread_id: str, body: StateUpdate) -> dict[str, Any]:
-        """An edit becomes a fork, as in the workbench: ``values`` with ``messages`` ending
-        in a user message re-asks that run with it; ``{"tool_calls": {call_id: args}}`` and
-        / or ``{"text": ...}`` rewrite the model's reply at the checkpoint; no values retries
-        the step. The new branch's checkpoint is returned; a run with no input (or with the
-        new message as input) continues it."""
+        """An edit becomes a fork, as in the workbench (``History.fork``): ``values`` with
+        ``messages`` go back to where the run of the checkpoint started (a run with the edited
+        message as input follows); ``{"tool_calls": {call_id: args}}`` and / or ``{"text":
+        ...}`` rewrite the model's reply at the checkpoint, and no values retries the step (a
+        run with no input continues either). Returns the new branch's checkpoint."""
         session = await state.pool.open_thread(thread_id)
         if state.pool.busy(session.id):
             raise ApiError(409, f"thread {thread_id} is busy")
