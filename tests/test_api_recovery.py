@@ -55,19 +55,31 @@ async def test_drained_runs_are_resumable_after_restart(
     tmp_path: Path, resume_on_start: bool
 ) -> None:
     model = _slow_final_script(tmp_path)
-    with serve({"service": {"drain_timeout": 0}}) as srv:
+    quick = write_script(tmp_path / "quick.json", [], final="queued answer")
+    with serve({"service": {"drain_timeout": 0, "max_concurrent_runs": 1}}) as srv:
         client = srv.client()
         thread = await client.threads.create()
         tid, workspace = thread["thread_id"], thread["metadata"]["workspace"]
         run_id = await _until_answering(client, tid, model)
-    # The server stopped mid-answer: the run's row says running, the session is resumable.
+        other = (await client.threads.create())["thread_id"]
+        queued = await client.runs.create(other, "manus", input={"input": "waiting"},
+                                          config={"configurable": {"model": quick}})
+        assert (await client.runs.get(other, queued["run_id"]))["status"] == "pending"
+    # The server stopped mid-answer: the run's row says running, the session is resumable;
+    # the queued run never started and says pending.
     with serve({"service": {"resume_on_start": resume_on_start}}) as srv:
         client = srv.client()
         if resume_on_start:
             final = await client.runs.join(tid, run_id)
             assert final["final_answer"].startswith("word word")
             assert (await client.runs.get(tid, run_id))["status"] == "success"
+            waited = await client.runs.join(other, queued["run_id"])
+            assert waited["final_answer"] == "queued answer"
+            assert [m["content"] for m in waited["messages"] if m["type"] == "human"] == [
+                "waiting"]
         else:
+            assert (await client.runs.get(other, queued["run_id"]))["status"] == "interrupted"
+        if not resume_on_start:
             assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
             final = await client.runs.wait(
                 tid, "manus", input=None,

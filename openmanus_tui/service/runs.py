@@ -247,18 +247,9 @@ class RunManager:
         replacing = previous is not None and body.multitask_strategy in ("interrupt", "rollback")
         if self.slots.locked() and self.waiting >= self.settings.max_queue and not replacing:
             raise ApiError(429, "too many runs are waiting", {"Retry-After": "5"})
-        if body.command is not None and body.command.resume is not None:
-            handle.kind = "resume"
-            if previous is None:  # an enqueued resume is checked when it starts
-                await self._check_resume(session, handle)
-        elif body.command is not None and (body.command.update or body.command.goto):
-            raise ApiError(422, "command.update and command.goto are not supported")
-        else:
-            handle.text = task_text(body.input)
-            if handle.text is not None:
-                if not handle.text.strip():
-                    raise ApiError(422, "the task is empty")
-                handle.kind = "run"
+        self._classify(handle)
+        if handle.kind == "resume" and previous is None:  # an enqueued one: when it starts
+            await self._check_resume(session, handle)
         if handle.workspace and previous is None:
             await self._apply_workspace(session, handle.workspace)
         await self.store.add(handle.record)
@@ -289,6 +280,21 @@ class RunManager:
         self.active[session.id] = handle
         handle.task = asyncio.create_task(self._answer(handle, question))
         return handle
+
+    @staticmethod
+    def _classify(handle: RunHandle) -> None:
+        """What the request asks: answer an interrupt (resume), run a task, or continue."""
+        body = handle.body
+        if body.command is not None and body.command.resume is not None:
+            handle.kind = "resume"
+        elif body.command is not None and (body.command.update or body.command.goto):
+            raise ApiError(422, "command.update and command.goto are not supported")
+        else:
+            handle.text = task_text(body.input)
+            if handle.text is not None:
+                if not handle.text.strip():
+                    raise ApiError(422, "the task is empty")
+                handle.kind = "run"
 
     def _remember(self, handle: RunHandle) -> None:
         """Keep the handle (its parts serve ``join`` and ``stream``); the oldest finished
@@ -369,7 +375,9 @@ class RunManager:
             else:
                 await self._set_status(handle, "interrupted")
         except asyncio.CancelledError:
-            if handle.record.status == "pending":
+            # Cancelled while queued: by a client (interrupted), or by the server stopping
+            # (left pending: the next start runs it as it came).
+            if handle.record.status == "pending" and handle.cancel_action is not None:
                 await asyncio.shield(self._set_status(handle, "interrupted"))
         except Exception:
             log.exception("run %s failed", handle.run_id)
@@ -598,20 +606,24 @@ class RunManager:
         ``interrupted``. Returns their ids."""
         found = await self.store.unfinished()
         for record in found:
-            body = RunCreate.model_validate(
-                {**record.request, "input": None, "command": None, "multitask_strategy": "enqueue"}
-            )
-            handle = RunHandle(record, body, "continue")
+            started = record.status == "running"
+            request = {**record.request, "multitask_strategy": "enqueue"}
+            if started:  # its input is in the session already: continue the thread
+                request.update(input=None, command=None)
+            handle = RunHandle(record, RunCreate.model_validate(request), "continue")
             try:
                 await self.open_thread(record.thread_id)
+                if not resume:
+                    await self._set_status(handle, "interrupted")
+                    continue
+                self._read_config(handle, handle.body.configurable())
+                if not started:  # queued when the server stopped: the request as it came
+                    self._classify(handle)
             except ApiError:
-                await self.store.set_status(record.run_id, "error")
+                await self._set_status(handle, "error")
                 continue
-            if not resume:
-                await self._set_status(handle, "interrupted")
-                continue
-            self._read_config(handle, body.configurable())
-            handle.workspace = None  # fixed at the first start
+            if started:
+                handle.workspace = None  # fixed at its first start
             record.status = "pending"
             previous = self.active.get(record.thread_id)
             self._remember(handle)
