@@ -591,3 +591,36 @@ async def test_fork_with_an_edited_message(tmp_path: Path) -> None:
                                       config=_cfg(model))
         humans = [m["content"] for m in done["messages"] if m["type"] == "human"]
         assert humans == ["first", "second, edited"]  # the edited run replaced the second
+
+
+async def test_stream_picks_up_after_the_last_event_id(tmp_path: Path) -> None:
+    """Every part has an id and ``Location`` names the run's stream, where ``Last-Event-ID``
+    continues after the last part a client got (what the SDK does after a dropped stream)."""
+    slow = slow_script(tmp_path, words=60, delay=0.01)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as raw, raw.stream(
+            "POST", f"/threads/{tid}/runs/stream",
+            json={"assistant_id": "manus", "input": {"input": "go"},
+                  "stream_mode": ["custom"], "config": _cfg(slow)},
+        ) as r:
+            assert r.headers["location"].endswith("/stream")
+            location = r.headers["location"]
+            ids = []
+            async for line in r.aiter_lines():
+                if line.startswith("id:"):
+                    ids.append(line[3:].strip())
+                if len(ids) == 5:
+                    break
+        assert ids == ["1-0", "1-1", "1-2", "1-3", "1-4"]  # attempt-part
+        run_id = location.split("/runs/")[1].split("/")[0]
+        rest = [(p.event, p.data, p.id) async for p in client.runs.join_stream(
+            tid, run_id, last_event_id="1-4")]
+        assert rest[0][2] == "1-5" and rest[0][0] == "custom"  # no metadata again, no gap
+        assert rest[-1][1]["type"] == "run_finished"
+        numbers = [int(i.split("-")[1]) for _, _, i in rest]
+        assert numbers == list(range(5, 5 + len(numbers)))
+        again = [p.event async for p in client.runs.join_stream(tid, run_id,
+                                                                 last_event_id="2-4")]
+        assert again[0] == "metadata"  # another attempt's id: the whole stream

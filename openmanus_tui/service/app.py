@@ -414,14 +414,22 @@ def _threads(app: FastAPI, state: State) -> None:
 
 # ---- runs --------------------------------------------------------------------------------
 def _sse(handle: RunHandle, modes: set[str], cancel_on_disconnect: bool,
-         pool: RunManager) -> EventSourceResponse:
+         pool: RunManager, after: int | None = None) -> EventSourceResponse:
+    """The run's stream. Every part has an id; ``Location`` names ``GET …/stream``, where
+    ``Last-Event-ID`` (``after``) picks up after the last part a client got: the SDK goes
+    there by itself when a transport error cuts the stream while the run goes on."""
+
+    attempt = handle.attempt
+
     async def events() -> AsyncIterator[dict[str, str]]:
         finished = False
         try:
-            yield {"event": "metadata",
-                   "data": json.dumps({"run_id": handle.run_id, "attempt": 1})}
-            async for event, data in handle.follow(modes):
-                yield {"event": event, "data": json.dumps(data, default=str)}
+            if after is None:
+                yield {"event": "metadata", "id": f"{attempt}-0",
+                       "data": json.dumps({"run_id": handle.run_id, "attempt": attempt})}
+            async for number, event, data in handle.follow(modes, after or 0):
+                yield {"event": event, "id": f"{attempt}-{number}",
+                       "data": json.dumps(data, default=str)}
             finished = True
         finally:
             if not finished and cancel_on_disconnect:
@@ -430,7 +438,8 @@ def _sse(handle: RunHandle, modes: set[str], cancel_on_disconnect: bool,
     return EventSourceResponse(
         events(),
         ping=HEARTBEAT_S,
-        headers={"Content-Location": _run_path(handle)},
+        headers={"Content-Location": _run_path(handle),
+                 "Location": f"{_run_path(handle)}/stream"},
     )
 
 
@@ -499,14 +508,25 @@ def _runs(app: FastAPI, state: State) -> None:
 
     @app.get("/threads/{thread_id}/runs/{run_id}/stream", tags=["runs"])
     async def join_stream(
+        request: Request,
         thread_id: str, run_id: str,
         stream_mode: list[str] | None = Query(None),
+        cancel_on_disconnect: bool = Query(False),
     ) -> Response:
         found = await state.pool.get(thread_id, run_id)
         if not isinstance(found, RunHandle):
             raise ApiError(404, f"run {run_id} is not live in this server")
-        modes = set(stream_mode) if stream_mode else _stream_modes(found.body)
-        return _sse(found, modes, False, state.pool)
+        wanted = {m for m in stream_mode or () if m}  # the SDK sends stream_mode= for none
+        modes = wanted if wanted else _stream_modes(found.body)
+        if "messages-tuple" in modes:
+            modes.add("messages")
+        # "ATTEMPT-N": part N of that attempt; a run continued by a restarted server is a
+        # new attempt, streamed from its start (with its metadata event).
+        attempt, _, number = (request.headers.get("last-event-id") or "").partition("-")
+        after = (
+            int(number) if attempt == str(found.attempt) and number.isdigit() else None
+        )
+        return _sse(found, modes, cancel_on_disconnect, state.pool, after)
 
     @app.post("/threads/{thread_id}/runs/{run_id}/cancel", tags=["runs"])
     async def cancel_run(

@@ -122,6 +122,7 @@ class RunHandle:
         self.cancel_action: str | None = None
         self.start_checkpoint: str | None = None
         self.make_parts = True
+        self.attempt = 1  # 2: continued by a restarted server (``recover``)
         self._wake = asyncio.Event()
 
     @property
@@ -139,16 +140,20 @@ class RunHandle:
         self.done.set()
         self._wake.set()
 
-    async def follow(self, modes: set[str] | None = None) -> AsyncIterator[Part]:
-        """Every part from the first, then new ones as they come, until the run ends."""
-        index = 0
+    async def follow(
+        self, modes: set[str] | None = None, after: int = 0
+    ) -> AsyncIterator[tuple[int, str, Any]]:
+        """``(number, event, data)`` of every part after part ``after`` (numbered from 1: the
+        SSE event id a reconnecting client sends back), then of new ones as they come, until
+        the run ends."""
+        index = max(0, after)
         while True:
             wake = self._wake
             while index < len(self.parts):
                 event, data = self.parts[index]
                 index += 1
                 if modes is None or event in modes or event == "error":
-                    yield event, data
+                    yield index, event, data
             if self.done.is_set():
                 return
             await wake.wait()
@@ -611,6 +616,7 @@ class RunManager:
             if started:  # its input is in the session already: continue the thread
                 request.update(input=None, command=None)
             handle = RunHandle(record, RunCreate.model_validate(request), "continue")
+            handle.attempt = 2
             try:
                 await self.open_thread(record.thread_id)
                 if not resume:
