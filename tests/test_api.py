@@ -624,3 +624,19 @@ async def test_stream_picks_up_after_the_last_event_id(tmp_path: Path) -> None:
         again = [p.event async for p in client.runs.join_stream(tid, run_id,
                                                                  last_event_id="2-4")]
         assert again[0] == "metadata"  # another attempt's id: the whole stream
+
+
+async def test_concurrent_requests_start_one_run_per_thread(tmp_path: Path) -> None:
+    slow = slow_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        results = await asyncio.gather(
+            *(client.runs.create(tid, "manus", input={"input": f"go {i}"}, config=_cfg(slow))
+              for i in range(6)),
+            return_exceptions=True,
+        )
+        started = [r for r in results if isinstance(r, dict)]
+        refused = [r for r in results if isinstance(r, ConflictError)]
+        assert (len(started), len(refused)) == (1, 5), results
+        await client.runs.cancel(tid, started[0]["run_id"], wait=True)

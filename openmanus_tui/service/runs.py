@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -187,6 +188,9 @@ class RunManager:
         self.handles: dict[str, RunHandle] = {}
         self.active: dict[str, RunHandle] = {}  # thread id -> its newest unfinished run
         self.questions: dict[str, Question] = {}  # thread id -> its unanswered ask_human
+        self._deciding: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self.accepting = True
         self.waiting = 0
         self.running = 0
@@ -219,6 +223,13 @@ class RunManager:
         if not self.accepting:
             raise ApiError(503, "the server is shutting down", {"Retry-After": "5"})
         session = await self.open_thread(thread_id)
+        # Requests for one thread are decided one at a time: two at once must not both see
+        # it idle (one run per thread).
+        lock = self._deciding.setdefault(session.id, asyncio.Lock())
+        async with lock:
+            return await self._create(session, body, parts)
+
+    async def _create(self, session: Any, body: RunCreate, parts: bool) -> RunHandle:
         profile = assistants.resolve(body.assistant_id)
         if profile is None:
             raise ApiError(404, f"assistant {body.assistant_id} not found")
