@@ -298,6 +298,10 @@ async def test_delete_thread_and_validation(tmp_path: Path) -> None:
         assert again["thread_id"] == "my-thread"
         with pytest.raises(ConflictError):
             await client.threads.create(thread_id="my-thread")
+        both = await asyncio.gather(*(client.threads.create(thread_id="twin") for _ in range(3)),
+                                    return_exceptions=True)
+        assert sorted(type(r).__name__ for r in both) == ["ConflictError", "ConflictError",
+                                                          "dict"]
         async with httpx.AsyncClient(base_url=srv.url) as raw:
             bad = await raw.post("/threads", json={"thread_id": "../etc"})
             assert bad.status_code == 422

@@ -61,6 +61,7 @@ class State:
         self.runs: RunManager | None = None
         self.sandbox = "unknown"
         self.model_probe: tuple[float, dict[str, Any]] = (0.0, {})
+        self.naming = asyncio.Lock()
 
     @property
     def pool(self) -> RunManager:
@@ -253,6 +254,12 @@ async def _thread_view(state: State, session: Any) -> dict[str, Any]:
 def _threads(app: FastAPI, state: State) -> None:
     @app.post("/threads", tags=["threads"])
     async def create_thread(body: ThreadCreate) -> dict[str, Any]:
+        if body.thread_id is None:
+            return await _create_thread(body)
+        async with state.naming:  # two requests for one new id: one creates it
+            return await _create_thread(body)
+
+    async def _create_thread(body: ThreadCreate) -> dict[str, Any]:
         runtime = state.rt
         metadata = wire.jsonable(body.metadata or {})
         if body.thread_id is not None:
