@@ -1,9 +1,11 @@
 """The agent pool: API runs, their slots, their queue, one run per thread, and their streams.
 
-A run is a client request to run (``run``), answer an approval and continue (``resume``), or
-just continue a thread (``continue``). It drives the session API (``AgentSession.run`` /
-``resume``) in a task of the server's event loop; its events become stream parts
-(``stream.py``) that any number of readers follow (the creating request, ``join``).
+A run is a client request to run (``run``), answer an approval and continue (``resume``),
+answer an ``ask_human`` question (``answer``: it adopts the execution waiting for it), or just
+continue a thread (``continue``). It drives the session API (``AgentSession.run`` /
+``resume``) in a task of the server's event loop; its events become numbered stream parts
+(``stream.py``) that any number of readers follow (the creating request, ``join``, a client
+reconnecting after a part it got).
 
 - ``service.max_concurrent_runs`` slots; runs waiting for one are the queue, bounded by
   ``service.max_queue`` (beyond it: 429 with ``Retry-After``).
