@@ -644,3 +644,17 @@ async def test_concurrent_requests_start_one_run_per_thread(tmp_path: Path) -> N
         refused = [r for r in results if isinstance(r, ConflictError)]
         assert (len(started), len(refused)) == (1, 5), results
         await client.runs.cancel(tid, started[0]["run_id"], wait=True)
+
+
+async def test_metrics_label_an_invented_tool_unknown(tmp_path: Path) -> None:
+    model = write_script(tmp_path / "invent.json", [
+        {"text": "trying", "tool_calls": [{"name": "made_up_tool_123", "args": {}}]}],
+        final="gave up")
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        done = await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model))
+        assert done["final_answer"] == "gave up"
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert "made_up_tool_123" not in text
+        assert 'openmanus_tool_calls_total{status="error",tool="unknown"} 1.0' in text

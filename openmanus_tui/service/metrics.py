@@ -59,9 +59,15 @@ class Metrics:
             buckets=_RUN_TIME, registry=r,
         )
 
-    def listener(self) -> Any:
-        """A listener for one run's events (it keeps the run's model-call timing)."""
+    def listener(self, known_tools: Any = None) -> Any:
+        """A listener for one run's events (it keeps the run's model-call timing). A tool
+        name not in ``known_tools`` (a model's invention) is counted as ``unknown``: labels
+        must stay few."""
         call_started = [time.monotonic()]
+
+        def tool_label(name: str) -> str:
+            return name if known_tools is None or name in known_tools else "unknown"
+
         first_token = [False]
 
         def observe(event: ev.Event) -> None:
@@ -80,8 +86,9 @@ class Metrics:
                 self.tokens.labels("out").inc(event.tokens_out)
                 self.cost.inc(max(0.0, event.cost))
             elif isinstance(event, ev.ToolFinished):
-                self.tool_calls.labels(event.tool, event.status).inc()
-                self.tool_latency.labels(event.tool).observe(event.duration_ms / 1000)
+                tool = tool_label(event.tool)
+                self.tool_calls.labels(tool, event.status).inc()
+                self.tool_latency.labels(tool).observe(event.duration_ms / 1000)
             elif isinstance(event, ev.Error):
                 self.errors.labels(event.error_class).inc()
             elif isinstance(event, ev.ApprovalDecided):

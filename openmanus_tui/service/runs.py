@@ -422,7 +422,7 @@ class RunManager:
         maker = PartMaker(session, handle.body.modes() if handle.make_parts else [],
                           handle.run_id)
         inbox: asyncio.Queue[Any] = asyncio.Queue()
-        observe = self.metrics.listener()
+        observe = self.metrics.listener(self.runtime.registry)
         # The API run the execution streams to: the one that started it, then the one that
         # answered its ask_human question (``_adopt``).
         target = [handle]
