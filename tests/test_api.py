@@ -202,6 +202,11 @@ async def test_create_join_wait_and_content_location(tmp_path: Path) -> None:
         assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
         listed = await client.runs.list(tid)
         assert [r["run_id"] for r in listed] == [run["run_id"]]
+        copy = await client.threads.copy(tid)
+        assert copy["thread_id"] != tid and copy["values"]["final_answer"].startswith("done:")
+        assert await client.threads.count() == 2
+        await client.runs.delete(tid, run["run_id"])
+        assert await client.runs.list(tid) == []
         waited = await client.runs.wait(tid, "manus", input={"messages": [
             {"role": "user", "content": "again"}]}, config=_cfg(model, **YOLO))
         assert waited["final_answer"].startswith("done:")

@@ -309,6 +309,21 @@ def _threads(app: FastAPI, state: State) -> None:
         await api.delete_session(state.rt, session.id)
         return Response(status_code=204)
 
+    @app.post("/threads/{thread_id}/copy", tags=["threads"])
+    async def copy_thread(thread_id: str) -> dict[str, Any]:
+        """A new thread with the current branch of this one (``sessions copy``)."""
+        session = await state.pool.open_thread(thread_id)
+        try:
+            copied = await api.copy_branch(session)
+        except OpenManusError as exc:
+            raise ApiError(400, exc.message) from None
+        return await _thread_view(state, copied)
+
+    @app.post("/threads/count", tags=["threads"])
+    async def count_threads(body: ThreadSearch) -> int:
+        body.limit, body.offset = 1_000_000, 0
+        return len(await search_threads(body))
+
     @app.post("/threads/search", tags=["threads"])
     async def search_threads(body: ThreadSearch) -> list[dict[str, Any]]:
         records = await api.list_sessions(state.rt)
@@ -534,6 +549,18 @@ def _runs(app: FastAPI, state: State) -> None:
             int(number) if attempt == str(found.attempt) and number.isdigit() else None
         )
         return _sse(found, modes, cancel_on_disconnect, state.pool, after)
+
+    @app.delete("/threads/{thread_id}/runs/{run_id}", status_code=204, tags=["runs"])
+    async def delete_run(thread_id: str, run_id: str) -> Response:
+        """Forget a finished run (its steps stay in the thread)."""
+        found = await state.pool.get(thread_id, run_id)
+        record = found.record if isinstance(found, RunHandle) else found
+        if record.status in ("pending", "running") or (
+            isinstance(found, RunHandle) and not found.done.is_set()
+        ):
+            raise ApiError(409, f"run {run_id} is not finished: cancel it first")
+        await state.pool.forget(run_id)
+        return Response(status_code=204)
 
     @app.post("/threads/{thread_id}/runs/{run_id}/cancel", tags=["runs"])
     async def cancel_run(

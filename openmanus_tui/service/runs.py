@@ -650,6 +650,10 @@ class RunManager:
             handle.task = asyncio.create_task(self._execute(handle, previous))
         return [r.run_id for r in found]
 
+    async def forget(self, run_id: str) -> None:
+        self.handles.pop(run_id, None)
+        await self.store.delete(run_id)
+
     async def get(self, thread_id: str, run_id: str) -> RunHandle | Any:
         handle = self.handles.get(run_id)
         if handle is not None and handle.record.thread_id == thread_id:

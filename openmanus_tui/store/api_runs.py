@@ -139,6 +139,12 @@ class ApiRunStore:
         ) as cur:
             return [_row(r) for r in await cur.fetchall()]
 
+    async def delete(self, run_id: str) -> None:
+        await self._ensure()
+        async with self.db.saver.lock:
+            await self.db.conn.execute("DELETE FROM api_runs WHERE run_id = ?", (run_id,))
+            await self.db.conn.commit()
+
     async def delete_for_session(self, session_id: str) -> None:
         await self._ensure()
         async with self.db.saver.lock:
