@@ -663,3 +663,19 @@ async def test_metrics_label_an_invented_tool_unknown(tmp_path: Path) -> None:
         text = httpx.get(f"{srv.url}/metrics").text
         assert "made_up_tool_123" not in text
         assert 'openmanus_tool_calls_total{status="error",tool="unknown"} 1.0' in text
+
+
+def test_the_api_server_never_imports_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from openmanus_tui.config import load_settings\n"
+        "from openmanus_tui.service.app import create_app\n"
+        "import openmanus_tui.service.server, openmanus_tui.cli.serve_api\n"
+        "create_app(load_settings()).openapi()\n"
+        "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
