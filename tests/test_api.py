@@ -679,3 +679,28 @@ def test_the_api_server_never_imports_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_model_failure_is_an_error_event_and_an_error_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server
+) -> None:
+    from conftest import use_server
+    from openai_server import Fault
+
+    use_server(monkeypatch, llm_server)
+    llm_server.add_fault(Fault("status", status=400, message="bad request from the model"))
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        parts = await collect(client.runs.stream(tid, "manus", input={"input": "go"},
+                                                 stream_mode=["custom"]))
+        kinds = custom_types(parts)
+        assert "error" in kinds and parts[-1][0] == "error"
+        assert parts[-1][1]["error"] == "RunError" and parts[-1][1]["message"]
+        assert "Traceback" not in json.dumps(parts)
+        run = await client.runs.get(tid, parts[0][1]["run_id"])
+        assert run["status"] == "error"
+        assert (await client.threads.get(tid))["status"] == "error"
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert 'openmanus_errors_total{error_class="permanent"} 1.0' in text
+        assert 'openmanus_runs_total{status="error"} 1.0' in text
