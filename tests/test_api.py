@@ -214,6 +214,10 @@ async def test_create_join_wait_and_content_location(tmp_path: Path) -> None:
             await client.runs.get(tid, "00000000-0000-0000-0000-000000000000")
         with pytest.raises(NotFoundError):
             await client.runs.create("no-such-thread", "manus", input={"input": "x"})
+        made = await client.runs.wait("made-on-demand", "manus", input={"input": "x"},
+                                      if_not_exists="create", config=_cfg(model, **YOLO))
+        assert made["final_answer"].startswith("done:")
+        assert (await client.threads.get("made-on-demand"))["status"] == "idle"
         with pytest.raises(NotFoundError):
             await client.runs.create(tid, "no-such-assistant", input={"input": "x"})
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,7 +32,7 @@ from openmanus_tui.runtime.views import sandbox_level
 from openmanus_tui.service import assistants, wire
 from openmanus_tui.service.errors import ApiError
 from openmanus_tui.service.metrics import Metrics
-from openmanus_tui.service.runs import RunHandle, RunManager, run_dict
+from openmanus_tui.service.runs import THREAD_ID, RunHandle, RunManager, run_dict
 from openmanus_tui.service.schemas import (
     AssistantSearch,
     HistoryRequest,
@@ -47,7 +46,6 @@ from openmanus_tui.service.security import GuardMiddleware, required_token
 
 log = logging.getLogger("openmanus.api")
 
-THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 HEARTBEAT_S = 15
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 import weakref
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 APPROVAL_MODES = ("ask", "auto", "yolo")
 KEPT_HANDLES = 500  # finished runs whose streams stay in memory
+THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # what a client may name one
 # What a session run's outcome is as an API run's status.
 _STATUS = {
     "completed": "success",
@@ -224,7 +226,12 @@ class RunManager:
         its stream (``runs/wait``), so no stream parts are made, only the final values."""
         if not self.accepting:
             raise ApiError(503, "the server is shutting down", {"Retry-After": "5"})
-        session = await self.open_thread(thread_id)
+        try:
+            session = await self.open_thread(thread_id)
+        except ApiError:
+            if body.if_not_exists != "create" or not THREAD_ID.match(thread_id):
+                raise
+            session = await self.runtime.create_session(session_id=thread_id)
         # Requests for one thread are decided one at a time: two at once must not both see
         # it idle (one run per thread).
         lock = self._deciding.setdefault(session.id, asyncio.Lock())
