@@ -708,3 +708,17 @@ async def test_model_failure_is_an_error_event_and_an_error_run(
         text = httpx.get(f"{srv.url}/metrics").text
         assert 'openmanus_errors_total{error_class="permanent"} 1.0' in text
         assert 'openmanus_runs_total{status="error"} 1.0' in text
+
+
+async def test_stateless_runs(tmp_path: Path) -> None:
+    """``runs.wait(None, ...)``: a run on a thread of its own, deleted when it is over."""
+    model = write_script(tmp_path / "quick.json", [], final="stateless answer")
+    with serve() as srv:
+        client = srv.client()
+        done = await client.runs.wait(None, "manus", input={"input": "hi"}, config=_cfg(model))
+        assert done["final_answer"] == "stateless answer"
+        parts = await collect(client.runs.stream(None, "research", input={"input": "hi"},
+                                                 config=_cfg(model), on_completion="keep"))
+        assert parts[-1][1]["final_answer"] == "stateless answer"
+        kept = await client.threads.search()
+        assert len(kept) == 1 and kept[0]["metadata"]["profile"] == "research"

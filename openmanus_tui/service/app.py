@@ -60,6 +60,7 @@ class State:
         self.sandbox = "unknown"
         self.model_probe: tuple[float, dict[str, Any]] = (0.0, {})
         self.naming = asyncio.Lock()
+        self.cleanups: set[asyncio.Task[None]] = set()  # deletions of stateless runs' threads
 
     @property
     def pool(self) -> RunManager:
@@ -451,6 +452,7 @@ def _sse(handle: RunHandle, modes: set[str], cancel_on_disconnect: bool,
                 yield {"event": event, "id": f"{attempt}-{number}",
                        "data": json.dumps(data, default=str)}
             finished = True
+            await _after(handle)
         finally:
             if not finished and cancel_on_disconnect:
                 await pool.cancel(handle, wait=False)
@@ -474,6 +476,7 @@ def _final_values(handle: RunHandle) -> StreamingResponse:
                 break
             except TimeoutError:
                 yield b"\n"
+        await _after(handle)
         yield json.dumps(wire.jsonable(handle.final)).encode()
 
     return StreamingResponse(
@@ -493,7 +496,52 @@ def _stream_modes(body: RunCreate) -> set[str]:
     return modes
 
 
+async def _stateless(state: State, body: RunCreate, *, parts: bool) -> RunHandle:
+    """A run with no thread (``/runs/...``): on a new thread, deleted once the run is over
+    (``on_completion`` ``delete``, the default) unless it ended waiting for an answer."""
+    session = await state.rt.create_session()
+    try:
+        handle = await state.pool.create(session.id, body, parts=parts)
+    except BaseException:
+        await api.delete_session(state.rt, session.id)
+        raise
+    if body.on_completion != "keep":
+
+        async def delete_when_over() -> None:
+            if handle.task is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(handle.task)
+            if handle.record.status != "interrupted" and state.runtime is not None:
+                with contextlib.suppress(OpenManusError):
+                    await api.delete_session(state.runtime, session.id)
+
+        state.cleanups.add(task := asyncio.create_task(delete_when_over()))
+        task.add_done_callback(state.cleanups.discard)
+        handle.cleanup = task  # the response ends after it: the client sees it done
+    return handle
+
+
+async def _after(handle: RunHandle) -> None:
+    if handle.cleanup is not None:
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(handle.cleanup)
+
+
 def _runs(app: FastAPI, state: State) -> None:
+    @app.post("/runs/stream", tags=["runs"])
+    async def stream_stateless(body: RunCreate) -> EventSourceResponse:
+        handle = await _stateless(state, body, parts=True)
+        return _sse(handle, _stream_modes(body), body.on_disconnect == "cancel", state.pool)
+
+    @app.post("/runs/wait", tags=["runs"])
+    async def wait_stateless(body: RunCreate) -> StreamingResponse:
+        return _final_values(await _stateless(state, body, parts=False))
+
+    @app.post("/runs", tags=["runs"])
+    async def create_stateless(body: RunCreate) -> JSONResponse:
+        handle = await _stateless(state, body, parts=True)
+        return JSONResponse(handle.as_dict(), headers={"Content-Location": _run_path(handle)})
+
     @app.post("/threads/{thread_id}/runs/stream", tags=["runs"])
     async def stream_run(thread_id: str, body: RunCreate) -> EventSourceResponse:
         handle = await state.pool.create(thread_id, body)

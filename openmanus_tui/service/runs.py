@@ -128,6 +128,7 @@ class RunHandle:
         self.start_checkpoint: str | None = None
         self.make_parts = True
         self.attempt = 1  # 2: continued by a restarted server (``recover``)
+        self.cleanup: asyncio.Task[None] | None = None  # what ends with it (app.py)
         self._wake = asyncio.Event()
 
     @property

@@ -96,6 +96,7 @@ class RunCreate(_Body):
     multitask_strategy: MultitaskStrategy = "reject"
     if_not_exists: Literal["create", "reject"] | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
+    on_completion: Literal["delete", "keep"] | None = None
     checkpoint_id: str | None = None
     checkpoint: CheckpointRef | None = None
 
