@@ -468,9 +468,10 @@ def test_cors_only_when_configured(tmp_path: Path) -> None:
     with serve() as srv:
         r = httpx.options(f"{srv.url}/threads", headers=preflight)
         assert "access-control-allow-origin" not in r.headers
-    with serve({"service": {"cors_origins": ["http://app.example"]}}) as srv:
-        r = httpx.options(f"{srv.url}/threads", headers=preflight)
+    with serve({"service": {"cors_origins": ["http://app.example"], "token": "t0ken"}}) as srv:
+        r = httpx.options(f"{srv.url}/threads", headers=preflight)  # no token in a preflight
         assert r.headers["access-control-allow-origin"] == "http://app.example"
+        assert httpx.post(f"{srv.url}/threads", json={}).status_code == 401
 
 
 def test_sessions_rm_deletes_the_threads_runs(tmp_path: Path) -> None:

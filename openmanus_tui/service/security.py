@@ -87,6 +87,8 @@ class GuardMiddleware:
     def _authorised(self, scope: Any) -> bool:
         if self.token is None or scope.get("path") in OPEN_PATHS:
             return True
+        if scope.get("method") == "OPTIONS":
+            return True  # a CORS preflight carries no credentials (and changes nothing)
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-api-key", b"")
         auth = headers.get(b"authorization", b"")
