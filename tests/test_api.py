@@ -723,3 +723,25 @@ async def test_stateless_runs(tmp_path: Path) -> None:
         assert parts[-1][1]["final_answer"] == "stateless answer"
         kept = await client.threads.search()
         assert len(kept) == 1 and kept[0]["metadata"]["profile"] == "research"
+
+
+async def test_cancelling_a_run_that_asks_frees_the_thread(tmp_path: Path) -> None:
+    model = write_script(tmp_path / "ask.json", [
+        {"text": "Hm.", "tool_calls": [{"name": "ask_human", "args": {"question": "Why?"}}]},
+    ], final="answered: {last_result}")
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        asked = await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model))
+        assert asked["__interrupt__"][0]["value"]["question"] == "Why?"
+        run_id = (await client.runs.list(tid))[0]["run_id"]
+        assert (await client.threads.get(tid))["status"] == "interrupted"
+        await client.runs.cancel(tid, run_id, wait=True)
+        assert (await client.threads.get(tid))["status"] == "idle"
+        assert srv.state.runs.running == 0  # its slot is free again
+        done = await client.runs.wait(tid, "manus", input={"input": "again"},
+                                      config=_cfg(model))
+        # the cut-off question got a result the model sees; the new task asks again
+        tool = next(m for m in done["messages"] if m["type"] == "tool")
+        assert tool["tool_call_id"] and tool["status"] == "error"
+        assert done["__interrupt__"][0]["value"]["question"] == "Why?"

@@ -609,15 +609,20 @@ class RunManager:
         if handle.task is None or handle.task.done():
             return
         handle.cancel_action = action
-        if handle.task is not None:
-            handle.task.cancel()
-        if wait:
+        handle.task.cancel()
+        if wait:  # the execution's end, not its readers' (a question's run is done early)
+            await asyncio.wait([handle.task])
             await handle.done.wait()
 
     async def drain(self, timeout: float) -> None:
         """Refuse new runs; give running ones ``timeout`` s; stop the rest at their last
         checkpoint (their rows stay unfinished, for ``recover``)."""
         self.accepting = False
+        # A run waiting for a person's answer would wait the whole drain time for nothing.
+        for question in list(self.questions.values()):
+            asker = question.target[0]
+            if asker.task is not None and not asker.task.done():
+                asker.task.cancel()
         tasks = [h.task for h in self.handles.values() if h.task and not h.task.done()]
         if not tasks:
             return
