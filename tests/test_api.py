@@ -745,3 +745,18 @@ async def test_cancelling_a_run_that_asks_frees_the_thread(tmp_path: Path) -> No
         tool = next(m for m in done["messages"] if m["type"] == "tool")
         assert tool["tool_call_id"] and tool["status"] == "error"
         assert done["__interrupt__"][0]["value"]["question"] == "Why?"
+
+
+async def test_on_disconnect_cancel(tmp_path: Path) -> None:
+    slow = slow_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        stream = client.runs.stream(tid, "manus", input={"input": "go"}, stream_mode=["custom"],
+                                    config=_cfg(slow), on_disconnect="cancel")
+        parts = await _wait_for(stream, lambda e, d: e == "custom"
+                                and d["type"] == "thought_delta")
+        await stream.aclose()  # the client goes away
+        run_id = parts[0][1]["run_id"]
+        await client.runs.join(tid, run_id)
+        assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
