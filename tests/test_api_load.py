@@ -83,10 +83,10 @@ def test_api_load_bench_runs_and_reports(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env.update(TMPDIR=str(tmp))
-    proc = subprocess.run([sys.executable, str(bench), "--concurrency", "1,2", "--steps", "1"],
+    proc = subprocess.run([sys.executable, str(bench), "--concurrency", "2", "--steps", "1"],
                           capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for n in (1, 2):
+    for n in (2,):
         for mode in ("in-process", "api"):
             assert re.search(rf"^\s*{n} {mode} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+$", proc.stdout,
                              re.M), proc.stdout
