@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     mode.add_argument("--web", action="store_true",
                       help="serve the workbench over HTTP (textual-serve)")
     mode.add_argument("--api", action="store_true",
-                      help="serve the REST API that langgraph-sdk drives (cli/serve_api.py)")
+                      help="serve the REST API that langgraph-sdk drives (README: API)")
     serve.add_argument("--host", default=None,
                        help="address to listen on (127.0.0.1; --api: service.host)")
     serve.add_argument("--port", type=int, default=None, metavar="N",
