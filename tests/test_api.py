@@ -760,3 +760,18 @@ async def test_on_disconnect_cancel(tmp_path: Path) -> None:
         run_id = parts[0][1]["run_id"]
         await client.runs.join(tid, run_id)
         assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
+
+
+async def test_resume_keyed_by_interrupt_id(tmp_path: Path) -> None:
+    """LangGraph's own convention, ``{interrupt_id: value}``, answers the approval too."""
+    model = write_file_script(tmp_path)
+    with serve() as srv:
+        client = srv.client()
+        thread = await client.threads.create()
+        tid = thread["thread_id"]
+        first = await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model))
+        interrupt = first["__interrupt__"][0]
+        done = await client.runs.wait(tid, "manus", command={
+            "resume": {interrupt["id"]: {"decision": "approve"}}})
+        assert done["final_answer"] == "done: Created a.txt (2 bytes)"
+        assert (_workspace(thread) / "a.txt").read_text() == "hi"

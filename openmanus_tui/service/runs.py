@@ -425,7 +425,11 @@ class RunManager:
         await self.store.set_status(handle.run_id, status)
 
     async def _run(self, handle: RunHandle) -> None:
-        session = await self.runtime.open_session(handle.record.thread_id, model=handle.model)
+        session = await self.runtime.open_session(handle.record.thread_id)
+        if handle.model and handle.model != session.record.model:
+            # Stored on the thread, as the workbench's /model does: a later run (a resume
+            # with no config) goes on with the same model, as the approval mode does.
+            session = await api.set_session_model(session, handle.model)
         error: dict[str, Any] | None = None
         maker = PartMaker(session, handle.body.modes() if handle.make_parts else [],
                           handle.run_id)
