@@ -44,8 +44,17 @@ async def test_every_kind_of_widget_reaches_the_terminal_without_raw_controls() 
     from textual.app import App
     from textual.containers import VerticalScroll
     from textual.strip import Strip
-    from textual.widgets import (DataTable, Input, Label, Markdown, OptionList, RichLog, Static,
-                                 TextArea, Tree)
+    from textual.widgets import (
+        DataTable,
+        Input,
+        Label,
+        Markdown,
+        OptionList,
+        RichLog,
+        Static,
+        TextArea,
+        Tree,
+    )
 
     from openmanus_tui.tui import terminal_guard
 
@@ -87,12 +96,11 @@ async def test_every_kind_of_widget_reaches_the_terminal_without_raw_controls() 
 async def test_escapes_from_the_model_and_the_task_are_visible_text_in_the_workbench(
     llm_server, monkeypatch, isolated_env: Path,
 ) -> None:
+    from conftest import use_server
     from textual.widgets import TextArea
 
     from openmanus_tui.tui.screens.approval import ApprovalScreen
     from openmanus_tui.tui.widgets.prompt import PromptInput
-
-    from conftest import use_server
 
     use_server(monkeypatch, llm_server)
     args = {"path": "evil.txt", "content": "x" + EVIL + "\n"}
@@ -178,11 +186,12 @@ def test_the_real_workbench_in_a_terminal_writes_no_raw_escape(isolated_env: Pat
         import termios
 
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        # The sidebar shows the title (visibly escaped) once the sessions are loaded.
-        out = _read_until(fd, b"\\x1b]0;PWNED")
+        # The sidebar shows the title once the sessions are loaded (raw, before the fix).
+        out = _read_until(fd, b"PWNED")
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(fd)
-    assert b"\\x1b]0;PWNED" in out, out[-2000:]
+    assert b"PWNED" in out, out[-2000:]
     assert [raw for raw in RAW if raw in out] == []
+    assert b"\\x1b]0;PWNED" in out  # shown as text
