@@ -110,6 +110,12 @@ def _safe_value(value: Any) -> Any:
     return value
 
 
+def sanitize_value(value: Any) -> Any:
+    """``value`` (str, or dicts and lists of them) with every string :func:`sanitize`-d without
+    SGR: for the workbench's views of stored messages."""
+    return _safe_value(value)
+
+
 def _needs(value: Any) -> bool:
     if isinstance(value, str):
         return _UNSAFE.search(value) is not None

@@ -80,7 +80,7 @@ async def test_every_kind_of_widget_reaches_the_terminal_without_raw_controls() 
 
     terminal_guard.install()
     app = Widgets()
-    async with app.run_test(size=(100, 60)) as pilot:
+    async with app.run_test(size=(100, 60), notifications=True) as pilot:
         await pilot.pause()
         strips = list(app.screen._compositor.render_strips())
         # The need: Textual itself passes ESC and C1 through to the terminal.
@@ -97,9 +97,11 @@ async def test_escapes_from_the_model_and_the_task_are_visible_text_in_the_workb
     llm_server, monkeypatch, isolated_env: Path,
 ) -> None:
     from conftest import use_server
-    from textual.widgets import TextArea
+    from textual.widgets import DataTable, TextArea
+    from textual.widgets._toast import Toast
 
     from openmanus_tui.tui.screens.approval import ApprovalScreen
+    from openmanus_tui.tui.widgets.memory import MemoryPane
     from openmanus_tui.tui.widgets.prompt import PromptInput
 
     use_server(monkeypatch, llm_server)
@@ -109,7 +111,7 @@ async def test_escapes_from_the_model_and_the_task_are_visible_text_in_the_workb
         Reply(text="done " + EVIL),
     ])
     app = make_app(approval={"mode": "ask"})
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with app.run_test(size=(140, 45), notifications=True) as pilot:
         await app.ready.wait()
         app.query_one(PromptInput).load_text("task " + EVIL)  # the session's title comes from it
         await pilot.press("enter")
@@ -127,16 +129,41 @@ async def test_escapes_from_the_model_and_the_task_are_visible_text_in_the_workb
         await wait_for(pilot, lambda: app.status.state == "completed")
         await pilot.pause()
         app.notify("failed: " + EVIL, title=EVIL)  # error text in a toast
+        app.notify("failed: [@click=app.quit]retry[/]")  # nor is quoted text read as markup
         await pilot.pause()
         shown = screen_text(app)
         assert not has_controls(shown)
         assert "task \\x1b]0;PWNED" in shown  # the sidebar title
         assert any(n.message == "failed: " + EVIL.replace("\x1b", "\\x1b")
                    .replace("\x9b", "\\u009b") for n in app._notifications)
+        await wait_for(pilot, lambda: any("[@click=app.quit]retry[/]" in str(toast.render())
+                                          for toast in app.query(Toast)), timeout=5)
         assert _raw_controls(_frame(app)) == []
-        workspace = Path(app.session.workspace)
+        # The Memory pane's parts: the task and the model's turns, labelled from their text.
+        pane = app.query_one(MemoryPane)
+        app.query_one("#panel").active = "tab-memory"
+        await wait_for(pilot, lambda: pane.view is not None and len(pane.view.parts) > 3)
+        await pilot.pause()
+        table = pane.query_one(DataTable)
+        labels = [str(table.get_row_at(i)[4]) for i in range(table.row_count)]
+        assert any("\\x1b" in label for label in labels)
+        assert not any(has_controls(label) for label in labels)
+        assert _raw_controls(_frame(app)) == []
+        session_id, workspace = app.session.id, Path(app.session.workspace)
     # Approved as sent: the file holds the model's bytes, not the escaped display text.
     assert (workspace / "evil.txt").read_text(encoding="utf-8") == args["content"]
+
+    # The stored session opened again: its events reach the stream from the database.
+    app = make_app(approval={"mode": "ask"})
+    app.initial_session_id = session_id
+    async with app.run_test(size=(100, 40)) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: app.session is not None and "Answer" in screen_text(app))
+        shown = screen_text(app)
+        assert not has_controls(shown)
+        # The task, the model's text, the call's arguments and the answer, visibly.
+        assert shown.count("\\x1b]52;c;SGVsbG8=\\x1b\\B") >= 3
+        assert _raw_controls(_frame(app)) == []
 
 
 def _read_until(fd: int, marker: bytes, limit_s: float = 60.0) -> bytes:

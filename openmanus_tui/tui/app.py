@@ -151,7 +151,9 @@ class OpenManusApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
         """Every toast (a widget's ``notify`` comes here too) shows control sequences in error
-        text, titles or names as visible escapes."""
+        text, titles or names as visible escapes, and is not read as markup unless asked: a
+        message quoting untrusted text could otherwise carry an ``[@click=…]`` action link."""
+        kwargs.setdefault("markup", False)
         super().notify(sanitize(str(message), keep_sgr=False),
                        title=sanitize(title, keep_sgr=False), **kwargs)
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.segment import Segment
+from rich.text import Text
 from textual.strip import Strip
 
-from openmanus_tui.termsafe import drop_controls, has_controls
+from openmanus_tui.termsafe import drop_controls, has_controls, sanitize
 
 _original_render = Strip.render
 
@@ -47,3 +48,9 @@ def install() -> None:
 
 def installed() -> bool:
     return Strip.render is _guarded_render
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Untrusted text (a title, a note, an error, a name) as widget content: never read as
+    markup (``[@click=…]`` would make an action link), control sequences as visible escapes."""
+    return Text(sanitize(text, keep_sgr=False), style=style)
