@@ -28,16 +28,15 @@ _SPACE = re.compile(r"\s+")
 # Figures as people write them: 1,200 / 3.5 / 2023 / 42% (the sign is not part of the value).
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w])\d+(?:\.\d+)?(?!\d)")
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been
+_STOP_TEXT = """a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing down during each few
     for from further had has have having he her here hers him his how i if in into is it its
     itself just me more most my no nor not of off on once only or other our ours out over own
     per same she should so some such than that the their theirs them then there these they
     this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours according said says report reports reported
-    one two three""".split()
-)
+    one two three"""
+STOPWORDS = frozenset(_STOP_TEXT.split())
 NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor", "without", "cannot"})
 
 
