@@ -68,7 +68,9 @@ class ModelSettings(_Section):
 
 
 class AgentSettings(_Section):
-    profile: str = "manus"
+    profile: Literal["manus", "research", "writing", "data_analysis"] = Field(
+        "manus", description="the agent profile new sessions use"
+    )
     max_steps: int = Field(30, gt=0, le=10_000)
     token_budget: int = Field(
         2_000_000, gt=0, le=10**12, description="tokens in+out per run"
@@ -182,6 +184,24 @@ class LimitsSettings(_Section):
     )
 
 
+# ---- research graph (issue 13: research/graph.py) --------------------------------------------
+class ResearchSettings(_Section):
+    """Bounds of the research graph (``openmanus research``, the Research profile)."""
+
+    depth: Literal["quick", "standard", "deep"] = Field(
+        "standard", description="sub-questions, sources and rounds (research/graph.py DEPTHS)"
+    )
+    max_research_sources: int = Field(
+        12, ge=1, le=200, description="new sources one research run may read"
+    )
+    research_timeout: float = Field(
+        600.0, gt=0, le=86_400, description="seconds before researchers stop starting rounds"
+    )
+    enable_cross_referencing: bool = Field(
+        True, description="cluster claims across sources and list contradictions"
+    )
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -196,6 +216,7 @@ class _Sections(BaseModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
     data_dir: Path | None = None
 
 

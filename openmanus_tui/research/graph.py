@@ -253,7 +253,6 @@ def clarify(state: ResearchState) -> dict[str, Any]:
     return {
         "clarification": {"question": pending.get("question", ""),
                           "answer": text.strip() or "(no answer: use your best judgement)"},
-        "research_log": [_log("clarify", f"answered: {text.strip() or '(no answer)'}")],
     }
 
 
@@ -363,7 +362,8 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
                 relevance = min(1.0, max(0.0, float(raw.get("relevance", 0.5))))
             except (TypeError, ValueError):
                 relevance = 0.5
-            seed = f"{index}:{source.location}:{quote}"
+            # One finding per (source, quote): two researchers finding it make it once.
+            seed = f"{source.location}:{normalise(quote)}"
             fid = "f_" + hashlib.sha1(seed.encode()).hexdigest()[:12]
             findings.append({
                 "id": fid, "content": claim, "location": source.location,
@@ -463,7 +463,11 @@ async def cross_reference_node(
 ) -> dict[str, Any]:
     numbers = _number_sources(state)
     findings = _findings(state, numbers)
-    domains = {numbers[s["id"]]: s.get("domain") or s["id"] for s in state.get("sources") or []}
+    # Independence is by domain; each workspace file is its own (a person's documents).
+    domains = {
+        numbers[s["id"]]: s["id"] if s.get("domain") in (None, "", "workspace") else s["domain"]
+        for s in state.get("sources") or []
+    }
     if runtime.context.cross_referencing:
         refs = cross_reference(findings, domains)
     else:
@@ -604,6 +608,7 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
             "web_allowed": bool(state.get("web_allowed")),
             "skipped": state.get("skipped") or [],
             "model": ctx.model_info.spec,
+            "started_at": state.get("started_at"),
             "seconds": round(time.time() - float(state.get("started_at") or time.time()), 3),
         },
         report=report,
