@@ -196,8 +196,11 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
     from openmanus_tui.store.retention import remove_store
 
+    from openmanus_tui.research.store import ResearchResults
+
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
+    await ResearchResults(runtime.db).delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     return record
 
@@ -255,7 +258,7 @@ async def tool_calls_at(session: AgentSession, checkpoint_id: str) -> list[dict[
     what "edit arguments" offers to change. Empty when the step made none."""
     from langchain_core.messages import AIMessage
 
-    state = await session.runtime.graph.aget_state(session.history.at(checkpoint_id))
+    state = await session.graph.aget_state(session.history.at(checkpoint_id))
     messages = (state.values or {}).get("messages", [])
     reply = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
     return [dict(c) for c in reply.tool_calls] if reply is not None else []
