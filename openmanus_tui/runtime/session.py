@@ -95,6 +95,15 @@ class Runtime:
             self._research_graph = build_research_graph().compile(checkpointer=self.db.saver)
         return self._research_graph
 
+    @cached_property
+    def sources(self) -> Any:
+        """Fetching, storing, registering and scoring sources (``research/service.py``'s
+        ``SourceService``, built from ``[network]`` and ``[sources]``); tests assign one wired
+        to their fixture web server. ``ConfigError`` when the domain list is broken."""
+        from openmanus_tui.research.service import SourceService
+
+        return SourceService.from_settings(self.db, self.settings)
+
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
         if registry is None:
@@ -404,6 +413,10 @@ class AgentSession:
             if ask_human is not None:
                 ctx.ask_human = ask_human
             ctx.extra["memory"] = self.memory
+            try:
+                ctx.extra["sources"] = self.runtime.sources
+            except OpenManusError as exc:
+                ctx.extra["sources_error"] = str(exc)
             return ctx
 
         async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
