@@ -171,3 +171,25 @@ async def test_clarifying_question_pauses_and_resumes_with_the_answer(workspace:
     assert "the harbour bridge" in plans[-1].body["messages"][-1]["content"]
     assert any(isinstance(e, ev.Clarification) and e.answer == "the harbour bridge"
                for e in events)
+
+
+async def test_offline_demo_model_researches_workspace_documents(workspace: Path) -> None:
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        outcome = await session.run(
+            "When did the harbour bridge open?", research={"reading_list": ["tolls.md"]}
+        )
+        result = await ResearchResults(runtime.db).latest(session.id)
+        registry = await runtime.sources.sources(session.id)
+    assert outcome.status == "completed", outcome.reason
+    # Every citation the offline model wrote is a sentence of the cited file: all supported.
+    assert result.verification["ok"] and result.verification["citations"] >= 2
+    assert "1932" in outcome.final_answer and "[1]" in outcome.final_answer
+    # The reading list is read first: source 1 even though it does not answer the question.
+    assert result.sources[0].location == "file:tolls.md" and result.sources[0].from_reading_list
+    assert any(c.status == "contradicted" for c in result.cross_references)
+    # The registry knows every source read and which ones the report cites.
+    assert {r.key for r in registry} >= {"file:bridge.md", "file:gazette.md", "file:tolls.md"}
+    assert any(r.cited_by for r in registry if r.key == "file:bridge.md")

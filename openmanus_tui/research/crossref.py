@@ -1,8 +1,11 @@
 """Cross-referencing: cluster equivalent claims across sources and mark each cluster.
 
-Two findings are the same claim when the Jaccard similarity of their content words (stemmed,
-stop words, negations and numbers left out, see ``text.content_words``) is at least
-``SAME_CLAIM``; clusters are the connected groups of that relation. A cluster is:
+Two findings are the same claim when their content words (stemmed, stop words, negations and
+numbers left out, see ``text.content_words``) overlap enough: at least ``MIN_SHARED`` words in
+common and an overlap coefficient (shared / the smaller set) of at least ``SAME_CLAIM`` — so a
+claim that adds detail ("opened in 1934, the gazette wrote, after a delay") still meets the
+plain one ("opened in 1932"); or, for short claims, a Jaccard similarity of at least
+``SAME_CLAIM``. Clusters are the connected groups of that relation. A cluster is:
 
 - ``contradicted`` when two of its findings from different domains state different numbers
   for it, or one negates what the other affirms;
@@ -24,10 +27,16 @@ from openmanus_tui.research.models import CrossReference, ResearchFinding
 from openmanus_tui.research.text import content_words, negated, numbers_in
 
 SAME_CLAIM = 0.5
+MIN_SHARED = 3
 
 
-def _similarity(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+def _same_claim(a: set[str], b: set[str]) -> bool:
+    if not a or not b:
+        return False
+    shared = len(a & b)
+    if shared >= MIN_SHARED and shared / min(len(a), len(b)) >= SAME_CLAIM:
+        return True
+    return shared / len(a | b) >= SAME_CLAIM
 
 
 def _conflict(a: ResearchFinding, b: ResearchFinding) -> str:
@@ -57,7 +66,7 @@ def cross_reference(
 
     for i in range(len(findings)):
         for j in range(i + 1, len(findings)):
-            if _similarity(words[i], words[j]) >= SAME_CLAIM:
+            if _same_claim(words[i], words[j]):
                 parent[root(j)] = root(i)
     clusters: dict[int, list[int]] = {}
     for i in range(len(findings)):

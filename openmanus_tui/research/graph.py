@@ -30,6 +30,7 @@ them and gives them back by location.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import operator
 import time
@@ -165,6 +166,7 @@ class ResearchContext:
     on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None
     save_result: Callable[[ResearchResult], Awaitable[None]] | None = None
     read_cache: dict[str, ReadSource] = field(default_factory=dict)
+    read_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def ask(self, system: str, user: str) -> tuple[str, int, int]:
         """One model call: (reply text, tokens in, tokens out)."""
@@ -184,11 +186,14 @@ class ResearchContext:
         return text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
 
     async def read(self, location: str) -> ReadSource:
-        hit = self.read_cache.get(location)
-        if hit is None:
-            hit = await self.library.read(location)
-            self.read_cache[location] = hit
-            self.read_cache[hit.location] = hit
+        # Parallel researchers asking for one source read it once (one registry record).
+        lock = self.read_locks.setdefault(location, asyncio.Lock())
+        async with lock:
+            hit = self.read_cache.get(location)
+            if hit is None:
+                hit = await self.library.read(location)
+                self.read_cache[location] = hit
+                self.read_cache[hit.location] = hit
         return hit
 
 
@@ -475,6 +480,23 @@ async def cross_reference_node(
         for f in findings:
             f.confidence = finding_confidence(f)
     contradictions = [r for r in refs if r.status == "contradicted"]
+    # Corroboration is a credibility factor (research/scoring.py): other independent domains
+    # that agree with a source's findings.
+    location_of = {n: loc for loc, n in numbers.items()}
+    by_loc = {s["id"]: s for s in state.get("sources") or []}
+    updated_sources = []
+    for source_number in sorted({f.source for f in findings}):
+        others = {d for r in refs if r.status == "agreed" and source_number in r.sources
+                  for d in r.domains} - {domains.get(source_number)}
+        credibility = await runtime.context.library.corroborated(
+            location_of[source_number], len(others)
+        )
+        if credibility is not None and credibility.get("value") is not None:
+            loc = location_of[source_number]
+            factors = {**(by_loc.get(loc, {}).get("factors") or {}), "credibility": credibility}
+            updated_sources.append(
+                {"id": loc, "credibility": credibility["value"], "factors": factors}
+            )
     spent = [sum(r.get("in", 0) for r in state.get("spent") or []),
              sum(r.get("out", 0) for r in state.get("spent") or [])]
     by_id = {f.id: f for f in findings}
@@ -482,6 +504,7 @@ async def cross_reference_node(
         "findings": [{"id": f.id, "status": f.status, "cluster": f.cluster,
                       "confidence": f.confidence} for f in by_id.values()],
         "cross_references": [r.model_dump() for r in refs],
+        "sources": updated_sources,
         "tokens_in": (state.get("tokens_in") or 0) + spent[0],
         "tokens_out": (state.get("tokens_out") or 0) + spent[1],
         "research_log": [_log("cross_reference",

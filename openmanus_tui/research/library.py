@@ -59,3 +59,8 @@ class Library(Protocol):
     async def cited(self, location: str, where: str) -> None:
         """Record that the report cites the source (for the registry's "cited by")."""
         ...
+
+    async def corroborated(self, location: str, count: int) -> dict[str, Any] | None:
+        """Record how many other independent domains support the source's findings; returns
+        the source's new credibility (``{"value", "factors"}``) or None."""
+        ...

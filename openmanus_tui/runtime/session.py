@@ -466,7 +466,7 @@ class AgentSession:
         return ResearchContext(
             model=model,
             model_info=info,
-            library=SessionLibrary(self.workspace),
+            library=SessionLibrary(self.runtime.sources, self.id, self.workspace),
             policy=agent.policy,
             max_sources=settings.research.max_research_sources,
             timeout=settings.research.research_timeout,
