@@ -46,7 +46,8 @@ def responder(body: dict[str, Any]) -> Reply:
     if stage == "report":
         n = {d: int(m.group(1)) for d in QUOTES
              if (m := re.search(rf"^\[(\d+)\] .* — https://[\w.-]*{re.escape(d)}/", user, re.M))}
-        text = f"Global installed solar photovoltaic capacity grew by 24% in 2023 [{n['energy-agency.gov']}]."
+        agency = n["energy-agency.gov"]
+        text = f"Global installed solar photovoltaic capacity grew by 24% in 2023 [{agency}]."
         if "dailyclarion.com" in n:
             text += (f" A newspaper said solar capacity around the world grew by 32% in 2023 "
                      f"[{n['dailyclarion.com']}].")
@@ -93,7 +94,7 @@ async def _run(web: WebFixture, tmp_path: Path, mode: str, approver: Any = None)
 async def test_web_research_cites_checked_sources_and_shows_the_contradiction(
     web: WebFixture, tmp_path: Path, fixture_search: None
 ) -> None:
-    outcome, result, events, registry = await _run(web, tmp_path, "yolo")
+    outcome, result, _, registry = await _run(web, tmp_path, "yolo")
     assert outcome.status == "completed", outcome.reason
     assert result.verification["ok"] and result.verification["citations"] == 2
     first = result.sources[0]
@@ -120,9 +121,10 @@ async def test_web_access_asks_once_and_a_denial_keeps_to_the_reading_list(
         asked.append(request)
         return {c.call_id: Decision(decision="deny", reason="no web") for c in request.calls}
 
-    outcome, result, events, registry = await _run(web, tmp_path, "auto", approver=deny)
+    outcome, result, events, _ = await _run(web, tmp_path, "auto", approver=deny)
     assert outcome.status == "completed", outcome.reason
     assert len(asked) == 1 and asked[0].calls[0].tool == "web_fetch"
+    assert any(isinstance(e, ev.ApprovalDecided) and e.decision == "deny" for e in events)
     assert asked[0].calls[0].risk == "network"
     # Only the page the person named was read: no search hit was fetched.
     assert [s.domain for s in result.sources] == ["energy-agency.gov"]

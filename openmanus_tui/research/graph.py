@@ -294,11 +294,18 @@ def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict
     except ValueError:
         decision = None
     allowed = decision is not None and decision.decision in ("approve", "always", "edit")
+    recorded = (
+        {**decision.model_dump(exclude_none=True), "by": "user", "tool": "web_fetch"}
+        if decision is not None
+        else {"decision": "deny", "by": "system", "tool": "web_fetch",
+              "reason": "no valid decision was given"}
+    )
     text = (
         "web access approved" if allowed
         else "web access denied: workspace and reading list only"
     )
-    return {"web_allowed": allowed, "research_log": [_log("approve", text)]}
+    return {"web_allowed": allowed, "decisions": {call_id: recorded},
+            "research_log": [_log("approve", text)]}
 
 
 def _after_plan(state: ResearchState) -> str:

@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from openmanus_tui.export import is_live_only as is_live_only
     from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.research import Fetched, SourceRecord
+    from openmanus_tui.research.graph import DEPTHS as DEPTHS
+    from openmanus_tui.research.models import ResearchResult as ResearchResult
     from openmanus_tui.research.policy import PolicyRefusal as PolicyRefusal
+    from openmanus_tui.research.verify import SUPPORT_THRESHOLD as SUPPORT_THRESHOLD
     from openmanus_tui.runtime.session import AgentSession, Runtime
     from openmanus_tui.sandbox import IsolationLevel as IsolationLevel
     from openmanus_tui.sandbox import Sandbox as Sandbox
@@ -105,6 +108,7 @@ __all__ = [
     "live_replay_start",
     "rename_session",
     "render_export",
+    "research_result",
     "session_sources",
     "session_transcript",
     "set_session_model",
@@ -113,6 +117,7 @@ __all__ = [
     "tool_calls_at",
     "transcript_of",
     "user_message_at",
+    "verify_report_text",
 ]
 
 EXPORT_FORMATS = ("md", "json", "html")
@@ -141,6 +146,9 @@ _REEXPORTS: dict[str, str] = {
     "resolve_profile": "openmanus_tui.agent.prompts",
     "make_model": "openmanus_tui.models.factory",
     "PolicyRefusal": "openmanus_tui.research.policy",
+    "DEPTHS": "openmanus_tui.research.graph",
+    "ResearchResult": "openmanus_tui.research.models",
+    "SUPPORT_THRESHOLD": "openmanus_tui.research.verify",
     "ToolRegistry": "openmanus_tui.tools.base",
     "describe_validation_error": "openmanus_tui.tools.base",
     "is_live_only": "openmanus_tui.export",
@@ -397,3 +405,30 @@ async def fetch_source(runtime: Runtime, url: str, session_id: str | None = None
     if session_id:
         session_id = (await runtime.db.get_session(session_id)).id
     return await runtime.sources.fetch(url, session_id=session_id)
+
+
+# ---- the research graph (issue 13) ----------------------------------------------------------
+async def research_result(runtime: Runtime, session_id: str) -> Any:
+    """The newest ``ResearchResult`` of a session (None when it has none)."""
+    from openmanus_tui.research.store import ResearchResults
+
+    return await ResearchResults(runtime.db).latest(session_id)
+
+
+async def verify_report_text(
+    runtime: Runtime, report: str, *, base_dir: Any, session_id: str | None = None
+) -> Any:
+    """Check a report's citations (``research/verify.py``) against a session's sources or,
+    without one, the entries of its reference list fetched through the network policy
+    (``research/report_sources.py``). Returns a ``Verification``."""
+    from pathlib import Path
+
+    from openmanus_tui.research.report_sources import report_sources
+    from openmanus_tui.research.verify import verify_report
+
+    if session_id:
+        session_id = (await runtime.db.get_session(session_id)).id
+    sources = await report_sources(
+        report, runtime.sources, session_id=session_id, base_dir=Path(base_dir)
+    )
+    return verify_report(report, sources)

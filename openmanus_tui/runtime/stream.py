@@ -74,7 +74,7 @@ class StreamMapper:
         if node == "call_llm":
             await self._on_llm(update)
             await self._on_decisions(update)  # calls the policy decided alone, if any
-        elif node == "approve":
+        elif node in ("approve", "approve_web"):
             await self._on_decisions(update)
         elif node == "call_tool":
             await self._on_memory_saves(update)
