@@ -799,10 +799,14 @@ class OpenManusApp(App[int]):
                 self._probe_isolation()
                 self.run_worker(self.refresh_sessions(), group="sessions")  # list it now
             if text is None:
-                await self.session.resume(approver=self.approve, on_event=self._listener)
+                await self.session.resume(
+                    approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
             else:
                 self.title = f"OpenManus — {' '.join(text.split())[:40]}"
-                await self.session.run(text, approver=self.approve, on_event=self._listener)
+                await self.session.run(
+                    text, approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
@@ -865,6 +869,14 @@ class OpenManusApp(App[int]):
             if self._tools_dirty and self.runtime is not None:
                 self._tools_dirty = False
                 self._q("#tools-pane").refresh_tools(self.runtime)
+
+    async def ask_human(self, question: str) -> str:
+        """The runtime's question path (the research graph's clarifying question): a prompt."""
+        from openmanus_tui.tui.dialogs import TextPromptScreen
+
+        self.bell()
+        answer = await self.push_screen_wait(TextPromptScreen(question))
+        return answer or ""
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
