@@ -342,7 +342,8 @@ def verify_report(report: str, sources: dict[int, SourceText]) -> Verification:
     ]
     parts = [body.rstrip()]
     if references:
-        parts.append("## References\n\n" + "\n".join(
+        # One paragraph per entry: Markdown would run consecutive lines together.
+        parts.append("## References\n\n" + "\n\n".join(
             f"[{r.number}] {r.title} — {r.location}" for r in references
         ))
     caught = [v for v in verdicts if not v.supported]
