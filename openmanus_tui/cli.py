@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task-file", metavar="FILE", help="read the task from this file")
     run.add_argument("--session", metavar="ID", help="continue this session instead of a new one")
     run.add_argument("--workspace", metavar="DIR", help="the folder the agent works in")
+    run.add_argument("--agent", metavar="PROFILE",
+                     help="manus, research, writing or data_analysis (a new session's profile)")
     run_options(run)
 
     resume = sub.add_parser("resume", help="continue an interrupted or unfinished session")
@@ -120,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_security_parsers(sub, _Parser)
 
+    from openmanus_tui.cli_research import add_parsers as add_research_parsers
+
+    add_research_parsers(sub, _Parser)
+
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
 
@@ -139,6 +145,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["agent"] = {"max_steps": args.max_steps}
     if getattr(args, "workspace", None):
         out["sandbox"] = {"workspace": args.workspace}
+    if args.command == "research":
+        from openmanus_tui.cli_research import overrides
+
+        out.update(overrides(args))
     return out
 
 
@@ -172,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
+        from openmanus_tui.cli_research import rewrite_argv
+
+        argv = rewrite_argv(argv)
         subparsers = next(a for a in parser._actions
                           if isinstance(a, argparse._SubParsersAction))
         task, argv = split_task(argv, set(subparsers.choices))
@@ -345,6 +358,12 @@ async def _dispatch_open(args: argparse.Namespace, runtime: Any) -> int:
         return await _sessions(args, runtime)
     if args.command in ("run", "resume"):
         return await _run(args, runtime)
+    if args.command in ("research", "research-verify"):
+        from openmanus_tui import cli_research
+
+        if args.command == "research":
+            return await cli_research.research_cmd(args, runtime, OUTCOME_EXIT)
+        return await cli_research.verify_cmd(args, runtime)
     from openmanus_tui import cli_history
 
     handler = getattr(cli_history, f"{args.command}_cmd")
@@ -362,8 +381,18 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
             read_task(args.task, args.task_file, runtime.settings.limits.task_chars),
             runtime.settings.limits.task_chars,
         )
+    profile = None
+    if args.command == "run" and args.agent:
+        from openmanus_tui.runtime.api import PROFILES, resolve_profile
+
+        profile = resolve_profile(args.agent)
+        if profile is None:
+            raise ConfigError(f"run: --agent {args.agent!r} is not a profile; one of: "
+                              f"{', '.join(PROFILES)}")
+        if args.session is not None:
+            raise ConfigError("run: --agent names a new session's profile; leave out --session")
     if args.command == "run" and args.session is None:
-        session = await runtime.create_session(model=args.model)
+        session = await runtime.create_session(model=args.model, profile=profile)
     else:
         session = await runtime.open_session(args.session, model=args.model)
         from openmanus_tui.runtime.api import ensure_workspace_allowed

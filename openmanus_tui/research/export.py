@@ -48,7 +48,7 @@ def to_html(result: ResearchResult) -> str:
     )
 
 
-def write(result: ResearchResult, fmt: str, target: Path) -> None:
+def write_research(result: ResearchResult, fmt: str, target: Path) -> None:
     """Write ``result`` as ``fmt`` to ``target`` (``OpenManusError`` on failure, one line)."""
     if fmt not in FORMATS:
         raise OpenManusError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}",
@@ -74,7 +74,7 @@ def write(result: ResearchResult, fmt: str, target: Path) -> None:
                              error_class="user") from None
 
 
-def render(result: ResearchResult, fmt: str) -> str:
+def render_research(result: ResearchResult, fmt: str) -> str:
     """The text of ``result`` as ``fmt`` (md, html, json), for standard output."""
     if fmt == "json":
         return result.model_dump_json(indent=2) + "\n"

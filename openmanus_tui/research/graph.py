@@ -436,9 +436,9 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
         "findings": findings,
         "skipped": skipped,
         "spent": [{"id": f"researcher_{index}", "in": spent[0], "out": spent[1]}],
-        "research_log": [_log("research", f"sub-question {index + 1} done: "
-                              f"{len(findings)} finding(s) from {len(sources)} new source(s)",
-                              sub_question=sub_q), *log],
+        "research_log": [*log, _log("research", f"sub-question {index + 1} done: "
+                                    f"{len(findings)} finding(s) from {len(sources)} new "
+                                    "source(s)", sub_question=sub_q)],
     }
 
 

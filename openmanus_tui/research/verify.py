@@ -221,6 +221,16 @@ class _Group:
     passage: str
 
 
+_LIST_MARK = re.compile(r"^\s*(?:[-*+>]|\d+[.)]|\|)\s+")
+
+
+def _clean(piece: str) -> str:
+    """The passage as a reader sees it: one line, no list or quote marker, no space before
+    punctuation (left where a citation was taken out)."""
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(piece.split()))
+    return _LIST_MARK.sub("", text).strip(" ,;|")
+
+
 def _groups(body: str) -> list[_Group]:
     """Each citation group of the body with the passage it cites."""
     groups: list[_Group] = []
@@ -250,7 +260,7 @@ def _groups(body: str) -> list[_Group]:
                         offset + s_start + m.start(),
                         offset + s_start + m.end(),
                         _numbers_of(m.group()),
-                        re.sub(r"\s+([.,;:!?])", r"\1", " ".join(piece.split())).strip(" ,;"),
+                        _clean(piece),
                     )
                 )
                 prev = m.end()

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from openmanus_tui.export import is_live_only as is_live_only
     from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.research import Fetched, SourceRecord
+    from openmanus_tui.research.export import render_research as render_research
+    from openmanus_tui.research.export import write_research as write_research
     from openmanus_tui.research.graph import DEPTHS as DEPTHS
     from openmanus_tui.research.models import ResearchResult as ResearchResult
     from openmanus_tui.research.policy import PolicyRefusal as PolicyRefusal
@@ -149,6 +151,8 @@ _REEXPORTS: dict[str, str] = {
     "DEPTHS": "openmanus_tui.research.graph",
     "ResearchResult": "openmanus_tui.research.models",
     "SUPPORT_THRESHOLD": "openmanus_tui.research.verify",
+    "write_research": "openmanus_tui.research.export",
+    "render_research": "openmanus_tui.research.export",
     "ToolRegistry": "openmanus_tui.tools.base",
     "describe_validation_error": "openmanus_tui.tools.base",
     "is_live_only": "openmanus_tui.export",
