@@ -65,7 +65,7 @@ def responder(body: dict[str, Any]) -> Reply:
         found = [{"claim": c, "quote": q, "relevance": 0.9} for c, q in FINDINGS[name]]
         return Reply(text="Here you are: " + json.dumps({"findings": found}))
     if stage == "report":
-        n = _numbers(user)
+        n = {name: 99 for name in DOCS} | _numbers(user)  # a document not read: a bad number
         return Reply(text=(
             f"The harbour bridge opened in 1932 [{n['bridge.md']}], though an old gazette says "
             f"1934 [{n['gazette.md']}]. It carries about 160,000 vehicles a day "
@@ -193,3 +193,32 @@ async def test_offline_demo_model_researches_workspace_documents(workspace: Path
     # The registry knows every source read and which ones the report cites.
     assert {r.key for r in registry} >= {"file:bridge.md", "file:gazette.md", "file:tolls.md"}
     assert any(r.cited_by for r in registry if r.key == "file:bridge.md")
+
+
+async def test_depth_sources_and_timeout_bound_the_work(workspace: Path) -> None:
+    from openmanus_tui.runtime import api
+
+    with OpenAITestServer(responder) as server:
+        base = {"approval": {"mode": "yolo"},
+                "model": {"base_url": server.base_url, "api_key": "sk", "name": "m"}}
+        async with await Runtime.open(load_settings(
+            {**base, "research": {"max_research_sources": 1}}
+        )) as runtime:
+            session = await runtime.create_session(workspace=workspace, profile="research")
+            await session.run("When did the harbour bridge open?", research={"depth": "quick"})
+            bounded = await ResearchResults(runtime.db).latest(session.id)
+            # Deleting the session deletes its stored results too.
+            await api.delete_session(runtime, session.id)
+            assert await ResearchResults(runtime.db).latest(session.id) is None
+        async with await Runtime.open(load_settings(
+            {**base, "research": {"research_timeout": 0.001}}
+        )) as runtime:
+            session = await runtime.create_session(workspace=workspace, profile="research")
+            await session.run("When did the harbour bridge open?",
+                              research={"reading_list": ["gazette.md"]})
+            timed_out = await ResearchResults(runtime.db).latest(session.id)
+    # quick: one sub-question although the model proposed two; one new source at most.
+    assert bounded.metadata["sub_questions"] == ["When did the harbour bridge open?"]
+    assert len(bounded.sources) == 1
+    # Past research_timeout no search round starts: only the reading list was read.
+    assert [s.location for s in timed_out.sources] == ["file:gazette.md"]
