@@ -317,6 +317,8 @@ class SourceRegistry:
     ) -> SourceRecord:
         """Record a fetched page or a read workspace file (merging with its search hits)."""
         existing = await self.by_key(session_id, doc.url)
+        for alias in doc.aliases:  # a search hit under the URL that redirected here
+            existing = existing or await self.by_key(session_id, alias)
         corroboration = existing.corroboration if existing else None
         inputs = self.scorer.inputs_for(
             url=doc.final_url, domain=doc.domain, kind=kind, author=bool(doc.author),
