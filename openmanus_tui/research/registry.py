@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,6 +175,7 @@ class Scorer:
 
     classes: DomainClasses = field(default_factory=domain_classes)
     half_life_days: float = 365.0
+    now: Callable[[], datetime] | None = None  # the clock freshness is measured against
 
     def inputs_for(
         self, *, url: str, domain: str, kind: str, author: bool, dated: bool,
@@ -202,7 +203,10 @@ class Scorer:
     def freshness(
         self, published: str | None, modified: str | None, half_life_days: float | None = None
     ) -> Score:
-        return freshness(published, modified, half_life_days=half_life_days or self.half_life_days)
+        return freshness(
+            published, modified, half_life_days=half_life_days or self.half_life_days,
+            now=self.now() if self.now else None,
+        )  # fmt: skip
 
 
 class SourceRegistry:
