@@ -54,6 +54,7 @@ async def test_rows_and_the_selected_sources_factors() -> None:
         assert "+0.90 domain class: stats.energy-agency.gov: government (gov)" in shown
         assert "+0.05 corroboration: 1 other domain agrees" in shown
         assert "cited by report [1], report [3]" in shown
+        assert "freshness 0.56 — published 2024-03-05 · age 302 days · half-life 365 days" in shown
         # the last row: a search hit never fetched says so and shows its snippet
         table.focus()
         await pilot.press("ctrl+end")
@@ -63,7 +64,7 @@ async def test_rows_and_the_selected_sources_factors() -> None:
         await pilot.press("up")
         await wait_for(pilot, lambda: "known content farm" in detail(app))
         shown = detail(app)
-        assert "freshness unknown" in shown and "date: unknown: the source gives no date" in shown
+        assert "freshness unknown — unknown: the source gives no date · half-life 365" in shown
         assert "Solar power is amazing" in shown
 
 

@@ -22,7 +22,7 @@ from openmanus_tui.tui.deferred import DeferredPane
 # The panel is about 50 cells wide: each row is two lines (the title, and the domain under it)
 # and the columns carry their own one-space gap instead of the table's padding on both sides.
 COLUMNS = ("#", " source", " date", " cred", " fresh", " cited")
-SOURCE_WIDTH = 23
+SOURCE_WIDTH = 20
 EXCERPT_CHARS = 600
 
 
@@ -55,7 +55,8 @@ def row_cells(record: Any) -> tuple[Any, ...]:
 def detail_text(record: Any, excerpt: str | None) -> Text:
     """What the pane shows for one source: where it is, its scores with every factor, and the
     start of its stored text (or its search snippets when it was never fetched)."""
-    text = Text(f"[{record.number}] {record.title or record.url}\n", style="bold")
+    text = Text()
+    text.append(f"[{record.number}] {record.title or record.url}\n", style="bold")
     text.append(f"{record.url}\n", style="underline")
     who = [record.author or "no author", record.published or record.modified or "no date"]
     if record.site:
@@ -66,12 +67,13 @@ def detail_text(record: Any, excerpt: str | None) -> Text:
     text.append(f"{cred.value:.2f}\n" if cred.value is not None else "?\n")
     for factor in cred.factors:
         effect = "" if factor.effect is None else f"{factor.effect:+.2f} "
-        text.append(f"  {effect:>6}{factor.name}: {factor.detail}\n", style="dim")
+        text.append(f" {effect:>6}{factor.name}: {factor.detail}\n", style="dim")
     fresh = record.freshness
     text.append("freshness ", style="bold")
-    text.append(f"{fresh.value:.2f}\n" if fresh.value is not None else "unknown\n")
-    for factor in fresh.factors:
-        text.append(f"         {factor.name}: {factor.detail}\n", style="dim")
+    text.append(f"{fresh.value:.2f}" if fresh.value is not None else "unknown")
+    details = " · ".join(f.detail if f.name == "date" else f"{f.name} {f.detail}"
+                         for f in fresh.factors)
+    text.append(f" — {details}\n", style="dim")
     if record.cited_by:
         text.append("cited by ", style="bold")
         text.append(", ".join(record.cited_by) + "\n")
@@ -84,7 +86,9 @@ def detail_text(record: Any, excerpt: str | None) -> Text:
 class SourcesPane(DeferredPane):
     DEFAULT_CSS = """
     SourcesPane #sources-summary { height: 1; }
-    SourcesPane #sources-table { height: 1fr; min-height: 5; scrollbar-size-vertical: 1; }
+    SourcesPane #sources-table {
+        height: auto; max-height: 55%; min-height: 3; scrollbar-size-vertical: 1;
+    }
     SourcesPane #sources-detail-scroll {
         height: 1fr; border-top: solid $primary; scrollbar-size-vertical: 1;
     }
@@ -142,7 +146,7 @@ class SourcesPane(DeferredPane):
             table.add_row(*row_cells(record), key=str(record.number), height=2)
         fetched = sum(1 for r in records if r.fetched)
         summary.update(
-            f"{len(records)} sources · {fetched} read · select one for its excerpt and factors"
+            f"{len(records)} sources · {fetched} read · ↑↓ for each one's factors"
             if records
             else "No sources yet: web_fetch and search_info add them."
         )
