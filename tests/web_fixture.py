@@ -175,7 +175,9 @@ class _LoopbackTransport(httpx.AsyncBaseTransport):
 class WebFixture:
     def __init__(self) -> None:
         self.server = _Server()
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def __enter__(self) -> WebFixture:
         self._thread.start()

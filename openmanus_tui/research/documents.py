@@ -74,6 +74,7 @@ class Document:
     truncated: bool = False
     signals: Signals = field(default_factory=Signals)
     from_cache: bool = False
+    aliases: list[str] = field(default_factory=list)  # other normalised URLs that led here
 
     @property
     def https(self) -> bool:
@@ -364,7 +365,8 @@ class DocumentStore:
         self._ready = True
 
     async def put(self, doc: Document) -> None:
-        """Store the text (once per content hash) and remember the page's last fetch."""
+        """Store the text (once per content hash) and remember the page's last fetch under its
+        URL and its aliases."""
         await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
@@ -372,11 +374,12 @@ class DocumentStore:
                 "VALUES (?, ?, ?, ?)",
                 (doc.content_hash, len(doc.text), time.time(), doc.text),
             )
-            await self.db.conn.execute(
-                "INSERT OR REPLACE INTO research_pages (url, fetched, content_hash, meta) "
-                "VALUES (?, ?, ?, ?)",
-                (doc.url, doc.fetched, doc.content_hash, json.dumps(doc.meta())),
-            )
+            for url in (doc.url, *doc.aliases):
+                await self.db.conn.execute(
+                    "INSERT OR REPLACE INTO research_pages (url, fetched, content_hash, meta) "
+                    "VALUES (?, ?, ?, ?)",
+                    (url, doc.fetched, doc.content_hash, json.dumps(doc.meta())),
+                )
             await self.db.conn.commit()
 
     async def cached(self, url: str, ttl_seconds: float) -> Document | None:

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from openmanus_tui.errors import OpenManusError
-from openmanus_tui.research.policy import NetworkPolicy, ResolveError, Target
+from openmanus_tui.research.policy import NetworkPolicy, PolicyRefusal, ResolveError, Target
 
 USER_AGENT = "openmanus-tui/web_fetch (+https://github.com/openmanus)"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -125,7 +125,14 @@ async def http_get(
             ) as client:
                 current = url
                 while True:
-                    target = await policy.resolve(current)
+                    try:
+                        target = await policy.resolve(current)
+                    except PolicyRefusal as exc:
+                        if hops:  # say where the redirect came from
+                            raise PolicyRefusal(
+                                f"{exc} (a redirect from {hops[-1]})", rule=exc.rule
+                            ) from None
+                        raise
                     hops.append(current)
                     response, body, cut = await _one_hop(client, target, max_bytes)
                     if response.status_code in REDIRECTS:

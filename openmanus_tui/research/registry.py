@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,6 +175,7 @@ class Scorer:
 
     classes: DomainClasses = field(default_factory=domain_classes)
     half_life_days: float = 365.0
+    now: Callable[[], datetime] | None = None  # the clock freshness is measured against
 
     def inputs_for(
         self, *, url: str, domain: str, kind: str, author: bool, dated: bool,
@@ -202,7 +203,10 @@ class Scorer:
     def freshness(
         self, published: str | None, modified: str | None, half_life_days: float | None = None
     ) -> Score:
-        return freshness(published, modified, half_life_days=half_life_days or self.half_life_days)
+        return freshness(
+            published, modified, half_life_days=half_life_days or self.half_life_days,
+            now=self.now() if self.now else None,
+        )  # fmt: skip
 
 
 class SourceRegistry:
@@ -317,6 +321,8 @@ class SourceRegistry:
     ) -> SourceRecord:
         """Record a fetched page or a read workspace file (merging with its search hits)."""
         existing = await self.by_key(session_id, doc.url)
+        for alias in doc.aliases:  # a search hit under the URL that redirected here
+            existing = existing or await self.by_key(session_id, alias)
         corroboration = existing.corroboration if existing else None
         inputs = self.scorer.inputs_for(
             url=doc.final_url, domain=doc.domain, kind=kind, author=bool(doc.author),

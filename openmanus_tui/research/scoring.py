@@ -233,7 +233,7 @@ def credibility(inputs: CredibilityInputs, classes: DomainClasses | None = None)
         n = inputs.corroboration
         effect = min(CORROBORATION_MAX, CORROBORATION_STEP * n)
         factors.append(
-            Factor("corroboration", f"{n} other domain{'s' if n != 1 else ''} agree", effect)
+            Factor("corroboration", f"{n} other domain{' agrees' if n == 1 else 's agree'}", effect)
         )
     if inputs.model_rating is not None:
         rating = min(1.0, max(0.0, inputs.model_rating))

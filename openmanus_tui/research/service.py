@@ -127,10 +127,13 @@ class SourceService:
                 url, self.policy, timeout=self.timeout, max_bytes=self.max_bytes,
                 max_redirects=self.max_redirects, transport=self.transport,
             )  # fmt: skip
+            # Keyed by where the page really is; the asked URL is an alias (http → https,
+            # a moved page), so either spelling finds it in the cache and the registry.
             doc = await asyncio.to_thread(
-                extract, raw.body, url=key, final_url=raw.final_url,
+                extract, raw.body, url=normalize_url(raw.final_url), final_url=raw.final_url,
                 content_type=raw.content_type, charset=raw.charset, truncated=raw.truncated,
             )  # fmt: skip
+            doc.aliases = [key] if key != doc.url else []
             await self.documents.put(doc)
             future.set_result(doc)
             return doc

@@ -51,6 +51,7 @@ PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
 QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
+SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
@@ -458,6 +459,7 @@ class OpenManusApp(App[int]):
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
+        self.refresh_sources()
 
     def _status_from_settings(self) -> None:
         """The status line of a new session: the model that will really run (the offline demo
@@ -857,6 +859,8 @@ class OpenManusApp(App[int]):
             self.status.model, self.status.profile = event.model, event.profile
         elif kind == "tool_finished":
             self._tools_dirty = True
+            if event.tool in SOURCE_TOOLS:
+                self.refresh_sources()
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "run_finished":
@@ -960,6 +964,10 @@ class OpenManusApp(App[int]):
     def refresh_memory(self) -> None:
         if self._has_main_screen():
             self._q("#memory").request_update()
+
+    def refresh_sources(self) -> None:
+        if self._has_main_screen():
+            self._q("#sources").request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
         """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
