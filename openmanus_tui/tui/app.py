@@ -863,6 +863,8 @@ class OpenManusApp(App[int]):
                 self.refresh_sources()
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
+        elif kind == "research_step" and event.stage in ("read", "research", "verify"):
+            self.refresh_sources()  # the research graph registered or cited sources
         elif kind == "run_finished":
             self._stop_clock()
         if kind in ("run_started", "tool_finished", "run_finished"):
