@@ -45,7 +45,7 @@ async def test_rows_and_the_selected_sources_factors() -> None:
         assert table.row_count == 6
         first = [str(c).strip() for c in table.get_row_at(0)]
         assert first == [
-            "1", "Renewables 2024: solar…\n energy-agency.gov", "2024-03-05",
+            "1", "Renewables 2024: so…\n energy-agency.gov", "2024-03-05",
             "1.00", "0.56", "2",  # freshness: 302 days old, half-life 365 days
         ]  # fmt: skip
         assert "6 sources · 5 read" in screen_text(app)
