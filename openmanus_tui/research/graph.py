@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import operator
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +98,12 @@ def merge_reset(current: list[dict[str, Any]] | None, new: Any) -> list[dict[str
     return result
 
 
+def _append_or_reset(current: list[dict[str, Any]] | None, new: Any) -> list[dict[str, Any]]:
+    if new == [RESET]:
+        return []
+    return [*(current or []), *(new or [])]
+
+
 class ResearchState(AgentState, total=False):
     question: str
     depth: str
@@ -116,7 +121,8 @@ class ResearchState(AgentState, total=False):
     cross_references: list[dict[str, Any]]
     report_draft: str
     research: dict[str, Any] | None
-    research_log: Annotated[list[dict[str, Any]], operator.add]
+    # This run's steps, as events show them; emptied when a run starts.
+    research_log: Annotated[list[dict[str, Any]], _append_or_reset]
 
 
 def research_input(
@@ -147,6 +153,7 @@ def research_input(
         "cross_references": [],
         "report_draft": "",
         "research": None,
+        "research_log": [RESET],
     }
 
 

@@ -90,6 +90,8 @@ class StreamMapper:
             c = update["clarification"]
             await self.sink.emit(ev.Clarification(question=c["question"], answer=c["answer"]))
         for entry in update.get("research_log") or []:
+            if "stage" not in entry:
+                continue  # the reset a new run starts with
             await self.sink.emit(
                 ev.ResearchStep(stage=entry["stage"], text=entry["text"],
                                 data=entry.get("data") or {})
