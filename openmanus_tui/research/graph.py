@@ -168,6 +168,8 @@ class ResearchContext:
     max_sources: int = 12
     timeout: float = 600.0
     cross_referencing: bool = True
+    # False for the offline demo model: no web search, so no web access to ask for.
+    web_search: bool = True
     max_retries: int = 3
     retry_backoff: float = 1.0
     on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None
@@ -283,6 +285,9 @@ def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict
         "sub_questions": state.get("sub_questions") or [],
         "max_sources": ctx.max_sources,
     }
+    if not ctx.web_search:
+        return {"web_allowed": False, "research_log": [
+            _log("approve", "no web search with this model: workspace and reading list only")]}
     if ctx.policy is None:
         return {"web_allowed": True}
     verdict = ctx.policy.evaluate("web_fetch", args)

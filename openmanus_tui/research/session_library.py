@@ -6,8 +6,7 @@ sources service (``research/service.py``: network policy, document store, source
   typed) by ``SourceService.read_file`` (inside the workspace only; text, Markdown, HTML, PDF).
 - Search: the workspace's text files always; the web backend of ``search_info`` when the run
   may use the web, its hits screened by the policy (``screen_hits``) before anyone reads them.
-  The offline demo model (``scripted:*``) never searches the web: the demo stays offline
-  (reading-list URLs are still read).
+  (The offline demo model never asks for the web: ``ResearchContext.web_search``.)
 - ``text`` gives back the stored text (the store is content-addressed, so a resumed run in a
   new process verifies against the very text its findings were extracted from).
 - ``cited`` records "cited by" in the registry.
@@ -70,13 +69,11 @@ class SessionLibrary:
         workspace: Path,
         *,
         web_backend: SearchBackend | None = None,
-        web_search: bool = True,
     ) -> None:
         self.service = service
         self.session_id = session_id
         self.workspace = Path(workspace)
         self._web_backend = web_backend
-        self.web_search = web_search
 
     async def read(self, location: str) -> ReadSource:
         try:
@@ -132,7 +129,7 @@ class SessionLibrary:
             path = file_path(h.url)
             if Path(path).suffix.lower() in TEXT_SUFFIXES | {".pdf"}:
                 hits.append(Hit(f"file:{path}", h.title, h.snippet))
-        if web and self.web_search:
+        if web:
             hits.extend(await self._web(query, max_results))
         unique: dict[str, Hit] = {}
         for h in hits:

@@ -466,10 +466,8 @@ class AgentSession:
         return ResearchContext(
             model=model,
             model_info=info,
-            library=SessionLibrary(
-                self.runtime.sources, self.id, self.workspace,
-                web_search=not info.spec.startswith("scripted:"),  # the offline demo
-            ),
+            library=SessionLibrary(self.runtime.sources, self.id, self.workspace),
+            web_search=not info.spec.startswith("scripted:"),  # the offline demo stays offline
             policy=agent.policy,
             max_sources=settings.research.max_research_sources,
             timeout=settings.research.research_timeout,
