@@ -4,6 +4,8 @@
 workspace unless ``--workspace``), renders its events like ``run``, and writes the verified
 report (``--format md|html|pdf|json``, ``-o FILE``). ``research verify`` checks a report's
 citations: one verdict per citation, exit 0 when every one is supported, 1 otherwise.
+A QUESTION whose first word is ``verify`` is the subcommand: ask such a question in other
+words.
 Front-end code only: everything it does goes through ``openmanus_tui.runtime``.
 """
 
@@ -17,20 +19,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openmanus_tui.cli.common import EXIT_ERROR, OUTCOME_EXIT, handles, with_runtime
 from openmanus_tui.errors import ConfigError
 
 FORMATS = ("md", "html", "pdf", "json")
 DEPTHS = ("quick", "standard", "deep")
 
 
-def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Any) -> None:
     research = sub.add_parser(
         "research", help="research a question with checked citations (or: research verify)",
         usage='openmanus research "QUESTION" [--depth quick|standard|deep] [--source URL|FILE]… '
               "[--allow-domain D]… [--format md|html|pdf|json] [-o FILE] [--json]\n"
               "       openmanus research verify REPORT.md [--session ID] [--json]",
     )
-    research.add_argument("question", help="what to research")
+    research.add_argument("question", nargs="+", metavar="QUESTION",
+                          help="what to research; or: verify REPORT.md")
     research.add_argument("--depth", choices=DEPTHS, help="sub-questions, sources and rounds")
     research.add_argument("--source", action="append", default=[], metavar="URL|FILE",
                           help="read this first and cite it like any source (repeatable)")
@@ -42,50 +46,44 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                           help="the folder whose files are sources (default: the current one)")
     research.add_argument("--model", metavar="SPEC", help="openai:<model> or scripted:<name>")
     research.add_argument("--approval", choices=["ask", "auto", "yolo"], help="approval mode")
-    research.add_argument("--json", action="store_true", help="print events as JSON lines")
-
-    verify = sub.add_parser(
-        "research-verify", help=argparse.SUPPRESS,
-        usage="openmanus research verify REPORT.md [--session ID] [--json]",
-    )
-    verify.add_argument("report", metavar="REPORT.md")
-    verify.add_argument("--session", metavar="ID",
-                        help="check against this session's sources (default: the report's "
-                             "reference list, fetched through the network policy)")
-    verify.add_argument("--json", action="store_true", help="the verdicts as JSON")
+    research.add_argument("--session", metavar="ID",
+                          help="verify: check against this session's sources (default: the "
+                               "report's reference list, fetched through the network policy)")
+    research.add_argument("--json", action="store_true",
+                          help="print events as JSON lines (verify: the verdicts as JSON)")
+    handles(research, handle, needs="settings", check_settings=True)
 
 
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``research verify …`` is its own command (``research-verify``): a question may be any
-    text, so the word is taken as the subcommand only right after ``research``."""
-    for i, arg in enumerate(argv):
-        if arg == "research":
-            if argv[i + 1 : i + 2] == ["verify"]:
-                return [*argv[:i], "research-verify", *argv[i + 2 :]]
-            return argv
-        if not arg.startswith("-"):
-            return argv
-    return argv
+_RESEARCH_ONLY = ("depth", "source", "allow_domain", "output", "model", "approval", "workspace")
 
 
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Settings a ``research`` command line changes (merged into the command's overrides)."""
-    out: dict[str, Any] = {}
-    if args.allow_domain:
-        out["network"] = {"allowed_domains": list(args.allow_domain)}
-    if args.depth:
-        out["research"] = {"depth": args.depth}
-    return out
-
-
-def _workspace(args: argparse.Namespace, runtime: Any) -> Path:
+async def handle(args: argparse.Namespace, settings: Any) -> int:
+    """``research verify REPORT.md`` or ``research QUESTION`` (the word ``verify`` first)."""
+    words = list(args.question)
+    if words[0] == "verify":
+        if len(words) != 2:
+            raise ConfigError("research verify: give one REPORT.md")
+        given = [f"--{name.replace('_', '-')}" for name in _RESEARCH_ONLY if getattr(args, name)]
+        if given:
+            raise ConfigError(f"research verify: {', '.join(given)} is for research QUESTION")
+        args.report = words[1]
+        return await with_runtime(args, settings, verify_cmd, read_only=True)
+    if args.session:
+        raise ConfigError("research: --session is for research verify")
+    args.question = " ".join(words)
+    # Issue 12: a workspace holding openmanus's own state is refused before anything runs.
     from openmanus_tui.runtime.api import ensure_workspace_allowed
 
     workspace = Path(args.workspace or os.getcwd()).expanduser().resolve()
     if not workspace.is_dir():
         raise ConfigError(f"--workspace {args.workspace}: no such folder")
-    ensure_workspace_allowed(workspace, runtime.settings)
-    return workspace
+    ensure_workspace_allowed(workspace, settings)
+    args.workspace = str(workspace)
+    if args.allow_domain:
+        settings.network.allowed_domains = list(args.allow_domain)  # validated on assignment
+    if args.depth:
+        settings.research.depth = args.depth
+    return await with_runtime(args, settings, research_cmd)
 
 
 def _reading_list(sources: list[str], workspace: Path) -> list[str]:
@@ -110,15 +108,15 @@ def _reading_list(sources: list[str], workspace: Path) -> list[str]:
     return out
 
 
-async def research_cmd(args: argparse.Namespace, runtime: Any, exit_codes: dict[str, int]) -> int:
-    from openmanus_tui.cli_render import Renderer, terminal_approver, terminal_ask_human
+async def research_cmd(args: argparse.Namespace, runtime: Any) -> int:
+    from openmanus_tui.cli.render import Renderer, terminal_approver, terminal_ask_human
     from openmanus_tui.limits import check_task
     from openmanus_tui.runtime import api
 
     question = check_task(args.question, runtime.settings.limits.task_chars)
     if args.output is None and args.format == "pdf":
         raise ConfigError("--format pdf needs -o FILE")
-    workspace = _workspace(args, runtime)
+    workspace = Path(args.workspace)
     reading = _reading_list(args.source, workspace)
     session = await runtime.create_session(
         model=args.model, workspace=workspace, profile="research", title=question[:60]
@@ -142,7 +140,7 @@ async def research_cmd(args: argparse.Namespace, runtime: Any, exit_codes: dict[
             renderer.note(f"report written to {target} ({args.format})", "green")
         elif args.format != "md" and not args.json:
             sys.stdout.write(api.render_research(result, args.format))
-    return exit_codes.get(outcome.status, 1)
+    return OUTCOME_EXIT.get(outcome.status, EXIT_ERROR)
 
 
 _LABEL = {
