@@ -168,3 +168,18 @@ def test_config_validate_rejects_an_unknown_profile(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "agent.profile" in lines[0] and "Traceback" not in proc.stderr
 
+
+
+def test_research_usage_mistakes_are_one_line(workspace: Path) -> None:
+    for args, message in [
+        (("research", "Q?", "--allow-domain", "https://x.example/a"),
+         "openmanus: research: --allow-domain: 'https://x.example/a' is not a domain"),
+        (("research", "verify", "r.md", "--depth", "quick"),
+         "openmanus: research verify: --depth is for research QUESTION"),
+        (("research", "verify"), "openmanus: research verify: give one REPORT.md"),
+        (("research", "Q?", "--session", "x"), "openmanus: research: --session is for"),
+    ]:
+        proc = cli(*args, "--workspace", str(workspace)) if args[1] != "verify" else cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), lines

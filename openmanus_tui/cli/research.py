@@ -80,7 +80,13 @@ async def handle(args: argparse.Namespace, settings: Any) -> int:
     ensure_workspace_allowed(workspace, settings)
     args.workspace = str(workspace)
     if args.allow_domain:
-        settings.network.allowed_domains = list(args.allow_domain)  # validated on assignment
+        from pydantic import ValidationError
+
+        try:  # validated on assignment, as the config file's list is
+            settings.network.allowed_domains = list(args.allow_domain)
+        except ValidationError as exc:
+            why = exc.errors()[0].get("msg", "not a domain").removeprefix("Value error, ")
+            raise ConfigError(f"research: --allow-domain: {why}") from None
     if args.depth:
         settings.research.depth = args.depth
     return await with_runtime(args, settings, research_cmd)
