@@ -110,6 +110,11 @@ async def test_web_research_cites_checked_sources_and_shows_the_contradiction(
     assert "## Contradictions" in outcome.final_answer and "32%" in outcome.final_answer
     cited = {r.domain for r in registry if r.cited_by}
     assert cited == {"energy-agency.gov", "dailyclarion.com"}
+    # Each report number maps to the source's number in the session's registry.
+    by_number = {r.number: r for r in registry}
+    for source in result.sources:
+        assert by_number[source.registry_number].key == source.location
+    assert by_number[first.registry_number].cited_by == ["report [1]"]
 
 
 async def test_web_access_asks_once_and_a_denial_keeps_to_the_reading_list(

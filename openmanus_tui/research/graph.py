@@ -619,7 +619,8 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
     for old, new in sorted(final.items(), key=lambda kv: kv[1]):
         meta = sources_by_old[old]
         result_sources.append(ResearchSource(
-            number=new, location=meta["id"], title=meta.get("title") or meta["id"],
+            number=new, registry_number=(meta.get("factors") or {}).get("registry_number"),
+            location=meta["id"], title=meta.get("title") or meta["id"],
             domain=meta.get("domain") or "", published=meta.get("published"),
             credibility=meta.get("credibility"), freshness=meta.get("freshness"),
             factors=meta.get("factors") or {}, from_reading_list=bool(

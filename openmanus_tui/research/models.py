@@ -21,7 +21,9 @@ Agreement = Literal["agreed", "contradicted", "single_source"]
 class ResearchSource(BaseModel):
     """A source as a result names it: its number in the report and its scores."""
 
-    number: int
+    number: int  # in this report (gap-free, in order of citation)
+    # The same source's number in the session's registry (the Sources tab), None if unknown.
+    registry_number: int | None = None
     location: str  # the normalised URL or the workspace path
     title: str = ""
     domain: str = ""
