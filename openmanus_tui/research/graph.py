@@ -526,6 +526,7 @@ async def cross_reference_node(
         "sources": updated_sources,
         "tokens_in": (state.get("tokens_in") or 0) + spent[0],
         "tokens_out": (state.get("tokens_out") or 0) + spent[1],
+        "cost": (state.get("cost") or 0.0) + runtime.context.model_info.cost(*spent),
         "research_log": [_log("cross_reference",
                               f"{len(findings)} finding(s) in {len(refs)} claim(s); "
                               f"{len(contradictions)} contradiction(s)",
@@ -563,6 +564,7 @@ async def write_report(state: ResearchState, runtime: Runtime[ResearchContext]) 
         "report_draft": draft,
         "tokens_in": (state.get("tokens_in") or 0) + t_in,
         "tokens_out": (state.get("tokens_out") or 0) + t_out,
+        "cost": (state.get("cost") or 0.0) + ctx.model_info.cost(t_in, t_out),
         "research_log": [_log("report", f"report drafted ({len(draft.split())} words)")],
     }
 
