@@ -131,6 +131,8 @@ async def test_research_run_catches_fabricated_number_and_misquote(workspace: Pa
     stages = [e.stage for e in events if isinstance(e, ev.ResearchStep)]
     assert stages[0] == "plan" and "verify" in stages and "cross_reference" in stages
     assert any(isinstance(e, ev.FinalAnswer) and e.text == report for e in events)
+    usage = [e for e in events if isinstance(e, ev.Usage)]
+    assert usage and usage[-1].total_tokens_in > 0 and usage[-1].total_tokens_out > 0
 
 
 def _asking(body: dict[str, Any]) -> Reply:
