@@ -309,13 +309,6 @@ class History:
         if call_args is None and text is None:
             return await self._retry_from(base, tree.nodes[base].parent_id, tree.nodes[base].node)
 
-        if self.session.research:
-            # The research graph has no model step of tool calls to edit (research/graph.py).
-            raise OpenManusError(
-                "a research session's steps have no tool calls or text to edit",
-                hint="Fork with a new message, or retry the step.",
-                error_class="user",
-            )
         config = self.at(at)
         state = await graph.aget_state(config)
         messages = state.values.get("messages", [])
