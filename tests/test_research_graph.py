@@ -224,3 +224,16 @@ async def test_depth_sources_and_timeout_bound_the_work(workspace: Path) -> None
     assert len(bounded.sources) == 1
     # Past research_timeout no search round starts: only the reading list was read.
     assert [s.location for s in timed_out.sources] == ["file:gazette.md"]
+
+
+async def test_cross_referencing_can_be_turned_off(workspace: Path) -> None:
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"},
+                              "research": {"enable_cross_referencing": False}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        outcome = await session.run("When did the harbour bridge open?")
+        result = await ResearchResults(runtime.db).latest(session.id)
+    assert outcome.status == "completed", outcome.reason
+    assert result.cross_references == [] and "## Contradictions" not in outcome.final_answer
+    assert result.verification["ok"] and all(f.confidence > 0 for f in result.findings)
