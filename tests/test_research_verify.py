@@ -143,3 +143,20 @@ def test_same_domain_is_not_independent_corroboration() -> None:
     ]
     cross_reference(findings, {1: "roads.example", 2: "roads.example"})
     assert {f.status for f in findings} == {"single_source"}
+
+
+def test_grouped_and_ranged_markers_get_one_verdict_each() -> None:
+    report = "The harbour bridge opened in 1932 [1, 2]. Tolls rose by 12% in 2020 [1-2].\n"
+    verdicts = verify_report(report, {1: BRIDGE, 2: TOLLS}).verdicts
+    assert [(v.number, v.status) for v in verdicts] == [
+        (1, "supported"), (2, "unsupported"), (1, "unsupported"), (2, "supported"),
+    ]
+
+
+def test_code_blocks_headings_and_links_are_not_citations() -> None:
+    report = (
+        "# Findings [1]\n\n```\nx = a[1]\n```\n\nSee [1](http://example.org) for more.\n"
+        "The harbour bridge opened in 1932 [1].\n"
+    )
+    verdicts = verify_report(report, {1: BRIDGE}).verdicts
+    assert [(v.number, v.status) for v in verdicts] == [(1, "supported")]
