@@ -185,6 +185,7 @@ async def test_offline_demo_model_researches_workspace_documents(workspace: Path
         )
         result = await ResearchResults(runtime.db).latest(session.id)
         registry = await runtime.sources.sources(session.id)
+        labels = [n.label for n in (await session.history.tree()).nodes.values()]
     assert outcome.status == "completed", outcome.reason
     # Every citation the offline model wrote is a sentence of the cited file: all supported.
     assert result.verification["ok"] and result.verification["citations"] >= 2
@@ -195,6 +196,9 @@ async def test_offline_demo_model_researches_workspace_documents(workspace: Path
     # The registry knows every source read and which ones the report cites.
     assert {r.key for r in registry} >= {"file:bridge.md", "file:gazette.md", "file:tolls.md"}
     assert any(r.cited_by for r in registry if r.key == "file:bridge.md")
+    # The branch tree names each research step.
+    assert any(label.startswith("… plan: 1 sub-question") for label in labels)
+    assert any(label.startswith("■ This report answers") for label in labels)
 
 
 async def test_depth_sources_and_timeout_bound_the_work(workspace: Path) -> None:
