@@ -195,7 +195,8 @@ class ResearchSettings(_Section):
         12, ge=1, le=200, description="new sources one research run may read"
     )
     research_timeout: float = Field(
-        600.0, gt=0, le=86_400, description="seconds before researchers stop starting rounds"
+        600.0, gt=0, le=86_400,
+        description="seconds after which a researcher starts no new round (each from its start)"
     )
     enable_cross_referencing: bool = Field(
         True, description="cluster claims across sources and list contradictions"

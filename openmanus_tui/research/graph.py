@@ -33,7 +33,6 @@ first nodes and the wiring.
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -181,7 +180,6 @@ def _fan_out(state: ResearchState) -> list[Send]:
                 "depth": state.get("depth", "standard"),
                 "web": bool(state.get("web_allowed")),
                 "reading": reading,
-                "started_at": state.get("started_at") or time.time(),
                 "researchers": len(subs),
             },
         )

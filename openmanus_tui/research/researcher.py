@@ -33,7 +33,9 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
     depth = DEPTHS.get(task.get("depth") or "standard", DEPTHS["standard"])
     sub_q: str = task["sub_question"]
     index: int = task["index"]
-    deadline = float(task.get("started_at") or time.time()) + ctx.timeout
+    # From this researcher's own start: a run resumed hours after its clarifying question (or
+    # a crash) still gets its time; researchers run in parallel, so the phase takes as long.
+    deadline = time.monotonic() + ctx.timeout
     # New sources this researcher may read: its depth's share, within max_research_sources.
     budget = min(depth.sources_per_question,
                  max(1, ctx.max_sources // max(1, task.get("researchers", 1))))
@@ -88,7 +90,7 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
             continue
         await extract(source)
     for round_no in range(depth.rounds):
-        if time.time() > deadline or len(sources) >= budget:
+        if time.monotonic() > deadline or len(sources) >= budget:
             break
         text, t_in, t_out = await ctx.ask(
             prompts.QUERIES.format(max_queries=depth.queries),
@@ -111,7 +113,7 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
         if not fresh:
             break
         for hit in fresh:
-            if len(sources) >= budget or time.time() > deadline:
+            if len(sources) >= budget or time.monotonic() > deadline:
                 break
             seen.add(hit.location)
             try:
