@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmanus_tui.cli_security import add_parsers as add_security_parsers
 
     add_security_parsers(sub, _Parser)
+    from openmanus_tui.cli_fetch import add_parser as add_fetch_parser
+
+    add_fetch_parser(sub)
 
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
@@ -337,6 +340,10 @@ def _damage(settings: Any, exc: Exception) -> Exception:
 
 
 async def _dispatch_open(args: argparse.Namespace, runtime: Any) -> int:
+    if args.command == "fetch":
+        from openmanus_tui.cli_fetch import fetch_cmd
+
+        return await fetch_cmd(args, runtime)
     if args.command == "sessions" and args.action in ("tree", "prune", "copy"):
         from openmanus_tui import cli_history
 

@@ -307,6 +307,9 @@ def extract(
     if not text:
         raise ExtractError("no readable text in it")
     final = final_url or url
+    parts = urlsplit(final)
+    if fields["site"] and fields["site"].lower() in (parts.netloc.lower(), (parts.hostname or "")):
+        fields["site"] = None  # trafilatura's fallback is the host name: not a site's name
     return Document(
         url=url,
         final_url=final,

@@ -389,9 +389,12 @@ async def source_excerpt(session: AgentSession, number: int, chars: int = 1500) 
     return text if len(text) <= chars else text[:chars].rstrip() + " …"
 
 
-async def fetch_source(runtime: Runtime, url: str, session_id: str | None = None) -> Fetched:
+async def fetch_source(
+    runtime: Runtime, url: str, session_id: str | None = None, *, refresh: bool = False
+) -> Fetched:
     """Fetch ``url`` through the network policy and score it (registered in ``session_id``'s
-    sources when given). Raises ``PolicyRefusal``, ``FetchError`` or ``ExtractError``."""
+    sources when given; ``refresh``: not from the cache). Raises ``PolicyRefusal``,
+    ``FetchError`` or ``ExtractError`` (``OpenManusError``s with one-line messages)."""
     if session_id:
         session_id = (await runtime.db.get_session(session_id)).id
-    return await runtime.sources.fetch(url, session_id=session_id)
+    return await runtime.sources.fetch(url, session_id=session_id, refresh=refresh)
