@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+from openmanus_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, handles
 
 
 def add_parser(sub: Any) -> None:
@@ -27,6 +27,7 @@ def add_parser(sub: Any) -> None:
     fetch.add_argument(
         "--refresh", action="store_true", help="fetch again even if a fresh copy is cached"
     )
+    handles(fetch, handle)
 
 
 def render(record: dict[str, Any], *, from_cache: bool) -> str:
@@ -53,7 +54,7 @@ def render(record: dict[str, Any], *, from_cache: bool) -> str:
     return "\n".join(lines)
 
 
-async def fetch_cmd(args: argparse.Namespace, runtime: Any) -> int:
+async def handle(args: argparse.Namespace, runtime: Any) -> int:
     from openmanus_tui.errors import OpenManusError, SessionNotFound
     from openmanus_tui.runtime import api
 
