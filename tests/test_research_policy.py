@@ -3,6 +3,8 @@ and the ``[network]`` settings it is built from."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from openmanus_tui.config import load_settings
@@ -139,3 +141,16 @@ def test_hosts_setting_checks_its_addresses(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OPENMANUS_NETWORK__HOSTS", '{"intranet.test": "not-an-ip"}')
     with pytest.raises(ConfigError, match="not an IP address"):
         load_settings()
+
+
+def test_config_validate_checks_the_domain_list(tmp_path: Path) -> None:
+    from conftest import cli
+
+    bad = tmp_path / "domains.toml"
+    bad.write_text('[classes]\nnews = "bbc.co.uk"\n')
+    done = cli("config", "validate", env={"OPENMANUS_SOURCES__DOMAINS_FILE": str(bad)})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"openmanus: {bad}: classes.news: expected a list of domains")
+    bad.write_text('[classes]\nnews = ["bbc.co.uk"]\n')
+    ok = cli("config", "validate", env={"OPENMANUS_SOURCES__DOMAINS_FILE": str(bad)})
+    assert ok.returncode == 0, ok.stderr
