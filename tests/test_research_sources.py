@@ -3,13 +3,15 @@ against the loopback fixture web server (tests/web_fixture.py; nothing reaches t
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from web_fixture import DOMAINS_FILE, WebFixture
+from web_fixture import DOMAINS_FILE, PUBLIC, WebFixture
 
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.research import FetchError, PolicyRefusal, normalize_url
@@ -20,6 +22,7 @@ from openmanus_tui.research.scoring import (
     domain_classes,
     freshness,
 )
+from openmanus_tui.research.service import SourceService
 from openmanus_tui.store.db import Database
 
 AGENCY = ("stats.energy-agency.gov", "/report-2024.html")
@@ -325,3 +328,55 @@ def test_extract_refuses_empty_and_binary() -> None:
         extract(b"<html><body></body></html>", url="https://x.test/", content_type="text/html")
     with pytest.raises(ExtractError, match="not a readable PDF"):
         extract(b"%PDF-1.4 broken", url="https://x.test/a.pdf", content_type="application/pdf")
+
+
+# ---- HTTPS: the connection goes to the checked address, TLS still checks the host's name ----
+class _TlsRoute(httpx.AsyncBaseTransport):
+    """Send the pinned connection (to the fixture's stand-in address) to a TLS server on
+    127.0.0.1, keeping https, the Host header and the TLS server name the fetcher set."""
+
+    def __init__(self, port: int, verify: ssl.SSLContext) -> None:
+        self.port = port
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.scheme == "https" and request.url.host in PUBLIC.values()
+        assert request.extensions["sni_hostname"] == "stats.energy-agency.gov"
+        request.url = request.url.copy_with(host="127.0.0.1", port=self.port)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("cert_for", ["stats.energy-agency.gov", "someone-else.example"])
+async def test_https_to_the_pinned_address_verifies_the_hosts_certificate(
+    web: WebFixture, db: Database, cert_for: str
+) -> None:
+    import threading
+
+    import trustme
+
+    ca = trustme.CA()
+    server = web.server.__class__()  # the same corpus, over TLS this time
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(cert_for).configure_cert(server_ctx)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    try:
+        service = SourceService(
+            db, policy=web.policy(), transport=_TlsRoute(server.server_port, client_ctx)
+        )
+        url = "https://stats.energy-agency.gov/report-2024.html"
+        if cert_for == "stats.energy-agency.gov":
+            record = (await service.fetch(url)).record
+            assert record.title == "Renewables 2024: solar capacity statistics"
+            assert names(record.credibility.factors)["HTTPS"].effect == 0
+            assert server.requests == [("stats.energy-agency.gov", "/report-2024.html")]
+        else:  # a certificate for another name is refused, though the address was checked
+            with pytest.raises(FetchError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+                await service.fetch(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
