@@ -154,3 +154,18 @@ def test_config_validate_checks_the_domain_list(tmp_path: Path) -> None:
     bad.write_text('[classes]\nnews = ["bbc.co.uk"]\n')
     ok = cli("config", "validate", env={"OPENMANUS_SOURCES__DOMAINS_FILE": str(bad)})
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_research_package_is_core_and_cheap_to_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import openmanus_tui.research, openmanus_tui.research.service\n"
+        "import openmanus_tui.tools.web_fetch\n"
+        "print(sorted(m.split('.')[0] for m in sys.modules\n"
+        "             if m.split('.')[0] in ('textual', 'trafilatura', 'pypdf', 'htmldate')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # no Textual; the extractors load at the first fetch

@@ -380,3 +380,21 @@ async def test_https_to_the_pinned_address_verifies_the_hosts_certificate(
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+async def test_parallel_registrations_of_one_url_make_one_record(
+    web: WebFixture, db: Database
+) -> None:
+    import asyncio
+
+    service = web.service(db)
+    url = web.url(*AGENCY)
+    hit = {"title": "Agency", "url": url, "snippet": "s", "source": "searxng"}
+    results = await asyncio.gather(
+        *(service.screen_hits([hit], session_id="s1", query=f"q{i}") for i in range(5)),
+        *(service.fetch(url, session_id="s1") for _ in range(3)),
+    )
+    [record] = await service.sources("s1")
+    assert record.fetched is not None and len(record.snippets) == 5
+    assert web.requests.count(AGENCY) == 1  # the parallel fetches shared one request
+    assert {r.record.number for r in results[5:]} == {1}
