@@ -169,3 +169,13 @@ def test_the_research_package_is_core_and_cheap_to_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"  # no Textual; the extractors load at the first fetch
+
+
+async def test_numeric_and_international_host_spellings() -> None:
+    policy = NetworkPolicy()  # the system resolver: numeric forms resolve without any DNS
+    for url in ("http://2130706433/", "http://0x7f.1/", "http://127.1/"):
+        with pytest.raises(PolicyRefusal, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+            await policy.resolve(url)
+    idn = NetworkPolicy(blocked_domains=["xn--bcher-kva.example"])
+    with pytest.raises(PolicyRefusal, match="blocked domain"):
+        idn.check_url("https://www.Bücher.example/")
