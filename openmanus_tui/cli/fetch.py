@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from openmanus_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, handles
+from openmanus_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, handles, with_runtime
 
 
 def add_parser(sub: Any) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     fetch.add_argument(
         "--refresh", action="store_true", help="fetch again even if a fresh copy is cached"
     )
-    handles(fetch, handle)
+    handles(fetch, handle, needs="settings")
 
 
 def render(record: dict[str, Any], *, from_cache: bool) -> str:
@@ -54,7 +54,18 @@ def render(record: dict[str, Any], *, from_cache: bool) -> str:
     return "\n".join(lines)
 
 
-async def handle(args: argparse.Namespace, runtime: Any) -> int:
+async def handle(args: argparse.Namespace, settings: Any) -> int:
+    from openmanus_tui.runtime import api
+
+    try:  # a URL the policy refuses anyway is refused before the runtime is opened
+        api.check_fetch_url(settings, args.url)
+    except api.PolicyRefusal as exc:
+        print(f"openmanus: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return await with_runtime(args, settings, _fetch)
+
+
+async def _fetch(args: argparse.Namespace, runtime: Any) -> int:
     from openmanus_tui.errors import OpenManusError, SessionNotFound
     from openmanus_tui.runtime import api
 

@@ -93,6 +93,7 @@ __all__ = [
     "branch_events",
     "branch_transcript",
     "check_edited_args",
+    "check_fetch_url",
     "copy_branch",
     "database_size",
     "delete_session",
@@ -387,6 +388,14 @@ async def source_excerpt(session: AgentSession, number: int, chars: int = 1500) 
     if text is None:
         return "\n\n".join(s.get("snippet", "") for s in record.snippets) or ""
     return text if len(text) <= chars else text[:chars].rstrip() + " …"
+
+
+def check_fetch_url(settings: Any, url: str) -> None:
+    """Refuse ``url`` (``PolicyRefusal``, one line) when the ``[network]`` policy would, before
+    anything is opened or resolved; the fetch checks it again, DNS answers included."""
+    from openmanus_tui.research.policy import NetworkPolicy
+
+    NetworkPolicy.from_settings(settings.network).check_url(url)
 
 
 async def fetch_source(
