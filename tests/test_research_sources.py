@@ -233,11 +233,14 @@ async def test_search_snippets_and_a_fetch_merge_into_one_record(
     snippet_only = (await service.sources("s1"))[0]
     assert snippet_only.fetched is None and snippet_only.published == "2024-03-05"
     assert snippet_only.snippets[0]["query"] == "solar growth"
+    author = names(snippet_only.credibility.factors)["author"]
+    assert (author.detail, author.effect) == ("unknown until the page is read", 0.0)
     await service.screen_hits(hits[:1], session_id="s1", query="solar again")  # same URL
     fetched = await service.fetch(web.url(*AGENCY) + "#methodology", session_id="s1")
     [record] = await service.sources("s1")
     assert record.number == fetched.record.number == 1
     assert record.fetched is not None and record.author == "Maria Okafor"
+    assert names(record.credibility.factors)["author"].detail == "named"
     assert [s["query"] for s in record.snippets] == ["solar growth", "solar again"]
     assert await service.text(record) == fetched.document.text
     assert await service.sources("s2") == []  # per session

@@ -183,7 +183,7 @@ class Scorer:
     def inputs_for(
         self, *, url: str, domain: str, kind: str, author: bool, dated: bool,
         doi: str | None = None, data: bool = False, methods: bool = False,
-        corroboration: int | None = None,
+        corroboration: int | None = None, fetched: bool = True,
     ) -> CredibilityInputs:  # fmt: skip
         from openmanus_tui.research.policy import host_of
 
@@ -197,7 +197,7 @@ class Scorer:
         return CredibilityInputs(
             host=host, domain_class=klass, matched=matched,
             https=url.lower().startswith("https://"), author=author, dated=dated, doi=doi,
-            data=data, methods=methods, corroboration=corroboration,
+            data=data, methods=methods, corroboration=corroboration, fetched=fetched,
         )  # fmt: skip
 
     def credibility(self, inputs: CredibilityInputs) -> Score:
@@ -315,8 +315,9 @@ class SourceRegistry:
 
     def _scores_for_snippet(self, url: str, domain: str, published: str | None) -> dict[str, Any]:
         inputs = self.scorer.inputs_for(
-            url=url, domain=domain, kind="web", author=False, dated=published is not None
-        )
+            url=url, domain=domain, kind="web", author=False, dated=published is not None,
+            fetched=False,
+        )  # fmt: skip
         return self._score_columns(inputs, published, None)
 
     def _score_columns(
