@@ -401,3 +401,26 @@ async def test_parallel_registrations_of_one_url_make_one_record(
     assert record.fetched is not None and len(record.snippets) == 5
     assert web.requests.count(AGENCY) == 1  # the parallel fetches shared one request
     assert {r.record.number for r in results[5:]} == {1}
+
+
+@pytest.mark.parametrize(
+    ("page", "url_path", "dates"),
+    [
+        # a date only mentioned in the prose is not the page's date
+        ("<p>On 12 May 2021 the plant opened; by 2023-04-01 it made twice the power.</p>",
+         "/plant", (None, None)),
+        ("<p>Prose about 2023-04-01.</p>", "/2022/03/15/plant", ("2022-03-15", None)),
+        ('<p>Prose.</p><p>By A, <time datetime="2024-02-10">10 Feb</time></p>', "/t",
+         ("2024-02-10", None)),
+        ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
+         '"2024-05-06T10:00:00Z", "dateModified": "2024-05-08"}</script><p>Prose.</p>', "/t",
+         ("2024-05-06", "2024-05-08")),
+    ],
+)  # fmt: skip
+def test_dates_come_from_the_pages_own_date_markup(
+    page: str, url_path: str, dates: tuple[str | None, str | None]
+) -> None:
+    filler = "<p>" + "Enough words for the extractor to keep this paragraph. " * 4 + "</p>"
+    html = f"<html><head><title>T</title></head><body><article>{page}{filler}</article></body>"
+    doc = extract(html.encode(), url="https://x.test" + url_path, content_type="text/html")
+    assert (doc.published, doc.modified) == dates
