@@ -424,3 +424,17 @@ def test_dates_come_from_the_pages_own_date_markup(
     html = f"<html><head><title>T</title></head><body><article>{page}{filler}</article></body>"
     doc = extract(html.encode(), url="https://x.test" + url_path, content_type="text/html")
     assert (doc.published, doc.modified) == dates
+
+
+async def test_the_cache_obeys_the_policy_as_it_is_now(web: WebFixture, db: Database) -> None:
+    allowed = web.service(db, policy=web.policy(allow_private_addresses=True))
+    moved = web.url("redirector.example.net", "/to-news")
+    await allowed.fetch(web.url("redirector.example.net", "/to-loopback"))
+    await allowed.fetch(moved)
+    strict = web.service(db, policy=web.policy(blocked_domains=["dailyclarion.com"]))
+    # read through 127.0.0.1 while that was allowed: not handed out from the cache now
+    with pytest.raises(PolicyRefusal, match=r"127\.0\.0\.1 is loopback"):
+        await strict.fetch(web.url("redirector.example.net", "/to-loopback"))
+    # cached under the redirecting URL, but its final URL is on a domain blocked since
+    with pytest.raises(PolicyRefusal, match=r"blocked domain dailyclarion\.com"):
+        await strict.fetch(moved)

@@ -75,6 +75,7 @@ class Document:
     signals: Signals = field(default_factory=Signals)
     from_cache: bool = False
     aliases: list[str] = field(default_factory=list)  # other normalised URLs that led here
+    via_private: bool = False  # fetched through a non-public address (allowed at the time)
 
     @property
     def https(self) -> bool:
