@@ -249,6 +249,11 @@ class NetworkSettings(_Section):
             domain = raw.strip().lower().removeprefix("*.").strip(".")
             if not domain or any(c in domain for c in "/:@ ?#\t"):
                 raise ValueError(f"{raw!r} is not a domain (write example.com, not a URL)")
+            if not domain.isascii():  # matched against hosts in their IDNA form
+                try:
+                    domain = domain.encode("idna").decode("ascii")
+                except UnicodeError:
+                    raise ValueError(f"{raw!r} is not a valid domain name") from None
             out.append(domain)
         return out
 
