@@ -160,3 +160,13 @@ def test_code_blocks_headings_and_links_are_not_citations() -> None:
     )
     verdicts = verify_report(report, {1: BRIDGE}).verdicts
     assert [(v.number, v.status) for v in verdicts] == [(1, "supported")]
+
+
+def test_a_section_that_merely_starts_with_sources_is_part_of_the_report() -> None:
+    report = (
+        "## Sources agree on the opening\n\nThe harbour bridge opened in 1932 [1].\n\n"
+        "## Sources\n\n[1] Harbour bridge history — http://city.example/bridge\n"
+    )
+    result = verify_report(report, {1: BRIDGE})
+    assert [(v.number, v.status) for v in result.verdicts] == [(1, "supported")]
+    assert "## Sources agree on the opening" in result.report

@@ -45,8 +45,9 @@ Status = Literal[
 ]
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$")
+# The whole heading: "## Sources agree on…" is a section of the report, not its list.
 _REF_HEADING = re.compile(
-    r"^(references|sources|bibliography|works cited|citations|source list)\b", re.I
+    r"^(references|sources|bibliography|works cited|citations|source list)\s*:?$", re.I
 )
 CHECK_HEADING = "Citation check"
 _REF_LINE = re.compile(r"^\s*(?:[-*]\s+)?\[(\d+)\]:?\s+(.+?)\s*$")
