@@ -100,11 +100,13 @@ def test_reference_list_parsing() -> None:
     report = (
         "Text [1].\n\n## Sources\n\n[1] A page — https://a.example/p?q=1\n"
         "- [2]: notes/local.md\n[3] Title only - docs/report.pdf\n"
+        "[4] [A linked title](https://b.example/x)\n"
     )
     refs = parse_references(report)
     assert refs[1].location == "https://a.example/p?q=1" and refs[1].title == "A page"
     assert refs[2].location == "notes/local.md"
     assert refs[3].location == "docs/report.pdf" and refs[3].title == "Title only"
+    assert refs[4].location == "https://b.example/x" and refs[4].title == "A linked title"
 
 
 def test_verifying_a_repaired_report_again_is_clean() -> None:

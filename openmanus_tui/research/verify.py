@@ -162,7 +162,7 @@ def parse_references(report: str) -> dict[int, Reference]:
         number, rest = int(m.group(1)), m.group(2).strip()
         url = _URL.search(rest)
         if url:
-            location = url.group().rstrip(").,>")
+            location = url.group().rstrip(").,>]")
             title = rest[: url.start()].strip()
         else:
             title, location = rest, rest
@@ -170,7 +170,7 @@ def parse_references(report: str) -> dict[int, Reference]:
                 if sep in rest:
                     title, _, location = rest.rpartition(sep)
                     break
-        title = title.strip().rstrip("—–-:|(<").strip().strip("*_\"")
+        title = title.strip().rstrip("—–-:|(<").strip().strip("*_\"[]")
         found.setdefault(number, Reference(number, title or location, location.strip("<>`")))
     return found
 
