@@ -76,6 +76,24 @@ def responder(body: dict[str, Any]) -> Reply:
     return Reply(text="{}")
 
 
+class _NoWeb:
+    """A web search backend that finds nothing: no test may reach the internet (the default
+    backend, ddgs, would try)."""
+
+    name = "none"
+
+    async def search(self, query: str, max_results: int) -> list[Any]:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def no_web_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openmanus_tui.tools import search_backends
+
+    search_backends.register_backend("none", lambda **_: _NoWeb())
+    monkeypatch.setenv("OPENMANUS_SEARCH__BACKEND", "none")
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"

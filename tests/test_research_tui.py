@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from openai_server import OpenAITestServer
-from test_research_graph import DOCS, _asking
+from test_research_graph import DOCS, _asking, no_web_search
 from tui_helpers import make_app, send, type_text, wait_for
 
 from openmanus_tui.tui.dialogs import TextPromptScreen
@@ -44,3 +44,6 @@ async def test_workbench_asks_the_clarifying_question_and_shows_the_contradictio
     assert "## Citation check" in answer and "[9]" not in answer.split("## References")[0]
     assert any("Which bridge?" in n and "the harbour bridge" in n for n in notices)
     assert any(n.startswith("research · verify") for n in notices)
+
+
+_ = no_web_search  # autouse, from test_research_graph: no test here searches the internet
