@@ -1,6 +1,7 @@
 """The workbench on a Research session: the clarifying question is asked in a prompt and the
-run continues with the answer; web access is one request in the approval modal; the report block shows the verified report with its citation
-check and the contradiction list (the real app under ``run_test``, the loopback model server)."""
+run continues with the answer; web access is one request in the approval modal; the report
+block shows the verified report with its citation check and the contradiction list (the real
+app under ``run_test``, the loopback model server)."""
 
 from __future__ import annotations
 
