@@ -3,7 +3,7 @@ freshness, cited by); the highlighted row's excerpt and the factors behind both 
 
 Data comes from the session API (``runtime.api.session_sources`` / ``source_excerpt``); the pane
 holds no logic of its own beyond layout. Built when first shown and refreshed only while shown
-(``tui/deferred.py``); the app asks for a refresh when a ``web_fetch`` or ``search_info`` call
+(``tui/widgets/deferred.py``); the app asks for a refresh when a ``web_fetch`` or ``search_info`` call
 finishes and when another session is opened.
 """
 
@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from openmanus_tui.tui.deferred import DeferredPane
+from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 # The panel is about 50 cells wide: each row is two lines (the title, and the domain under it)
 # and the columns carry their own one-space gap instead of the table's padding on both sides.
