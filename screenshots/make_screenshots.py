@@ -114,9 +114,8 @@ async def tools_scene(app, pilot) -> None:
 
 
 async def sources_scene(app, pilot) -> None:
-    # The corpus and its scene live with the tests (tests/sources_scene.py, tests/web_corpus/).
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from sources_scene import stage_sources
+    # Sources read from the fixture corpus (tests/web_corpus/), cited and corroborated.
+    from scenes.sources import stage_sources
 
     await stage_sources(app)
 

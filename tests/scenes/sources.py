@@ -11,7 +11,7 @@ from web_fixture import CORPUS, DOMAINS_FILE, PDF_TEXT, make_pdf
 from openmanus_tui.research.documents import DocumentStore, extract
 from openmanus_tui.research.registry import Scorer, SourceRegistry
 from openmanus_tui.research.scoring import domain_classes
-from openmanus_tui.tui import scenes
+from scenes import workbench as scenes
 
 NOW = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)  # the scenes' BASE_TS
 PAGES = [
