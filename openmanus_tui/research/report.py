@@ -225,6 +225,8 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
             "sub_questions": state.get("sub_questions") or [],
             "clarification": state.get("clarification"),
             "web_allowed": bool(state.get("web_allowed")),
+            "reading_list": state.get("reading_list") or [],
+            "allow_domains": state.get("allow_domains") or [],
             "skipped": state.get("skipped") or [],
             "model": ctx.model_info.spec,
             "started_at": state.get("started_at"),
