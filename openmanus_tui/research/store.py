@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
 
 from openmanus_tui.research.models import ResearchResult
 from openmanus_tui.store.db import Database
@@ -51,15 +50,6 @@ class ResearchResults:
             )
             await self.db.conn.commit()
         return rid
-
-    async def list(self, session_id: str) -> list[dict[str, Any]]:
-        await self._setup()
-        async with self.db.conn.execute(
-            "SELECT id, created, query FROM research_results WHERE session_id = ? "
-            "ORDER BY created", (session_id,),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [{"id": r[0], "created": r[1], "query": r[2]} for r in rows]
 
     async def latest(self, session_id: str) -> ResearchResult | None:
         await self._setup()
