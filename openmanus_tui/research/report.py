@@ -6,7 +6,6 @@ verification the report's citations are renumbered gap-free in order of appearan
 result's sources follow those numbers (cited first, then the sources read but not cited).
 """
 
-
 from __future__ import annotations
 
 import hashlib
