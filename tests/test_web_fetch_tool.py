@@ -153,3 +153,16 @@ async def test_search_info_without_a_source_service_still_applies_the_policy(
     )
     assert "Fine" in result.content
     assert "spam" not in result.content and len(result.data["refused"]) == 1
+
+
+def test_an_always_rule_for_web_fetch_names_the_site() -> None:
+    from openmanus_tui.runtime.api import RulePattern, suggest_pattern
+
+    url = "https://docs.python.org/3/library/ssl.html"
+    suggested = suggest_pattern("web_fetch", {"url": url})
+    assert suggested == "web_fetch(https://docs.python.org/*)"
+    pattern = RulePattern.parse(suggested)
+    assert pattern.matches("web_fetch", {"url": "https://docs.python.org/3/whatsnew/"})
+    assert not pattern.matches("web_fetch", {"url": "https://docs.python.org.evil.test/x"})
+    assert not pattern.matches("web_fetch", {"url": "http://docs.python.org/3/"})
+    assert suggest_pattern("web_fetch", {"url": "not a url"}) == "web_fetch"
