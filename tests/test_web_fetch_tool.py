@@ -71,9 +71,15 @@ async def test_web_fetch_through_the_agent_registers_the_source(
         assert (record.number, record.title) == (1, lines[0].removeprefix("[source 1] "))
         excerpt = await api.source_excerpt(session, 1, chars=80)
         assert excerpt is not None and excerpt.endswith(" …") and len(excerpt) <= 82
-        # deleting the session deletes its sources
+        # deleting the session deletes its sources and the page text nobody else uses
+        other = await runtime.create_session(model="scripted:demo")
+        news = await runtime.sources.fetch(
+            web.url("news.dailyclarion.com", "/solar-boom.html"), session_id=other.id
+        )
         await runtime.delete_session(session.id)
         assert await runtime.sources.sources(session.id) == []
+        assert await runtime.sources.text(record) is None
+        assert await runtime.sources.text(news.record) is not None  # still another's source
     finally:
         await runtime.close()
 
