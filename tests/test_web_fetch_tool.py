@@ -71,6 +71,10 @@ async def test_web_fetch_through_the_agent_registers_the_source(
         assert (record.number, record.title) == (1, lines[0].removeprefix("[source 1] "))
         excerpt = await api.source_excerpt(session, 1, chars=80)
         assert excerpt is not None and excerpt.endswith(" …") and len(excerpt) <= 82
+        # a copy of the session takes its sources along
+        copy = await api.copy_branch(session)
+        assert [r.title for r in await api.session_sources(copy)] == [record.title]
+        await runtime.delete_session(copy.id)
         # deleting the session deletes its sources and the page text nobody else uses
         other = await runtime.create_session(model="scripted:demo")
         news = await runtime.sources.fetch(
