@@ -279,3 +279,20 @@ async def test_a_second_run_in_the_session_starts_from_nothing(workspace: Path) 
     assert all("toll" in f.sub_question.lower() for f in second.findings)
     assert {r["stage"] for r in state["research_log"]} >= {"plan", "verify"}
     assert not any("harbour bridge open" in r["text"] for r in state["research_log"])
+
+
+async def test_a_copied_session_takes_its_research_results(workspace: Path) -> None:
+    from openmanus_tui.runtime import api
+
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        await session.run("When did the harbour bridge open?")
+        copy = await api.copy_branch(session)
+        original = await ResearchResults(runtime.db).latest(session.id)
+        copied = await ResearchResults(runtime.db).latest(copy.id)
+        await api.delete_session(runtime, session.id)
+        kept = await ResearchResults(runtime.db).latest(copy.id)
+    assert copied is not None and copied.report == original.report
+    assert kept is not None  # deleting the original leaves the copy's own

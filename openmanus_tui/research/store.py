@@ -60,6 +60,17 @@ class ResearchResults:
             row = await cur.fetchone()
         return ResearchResult.model_validate(json.loads(row[0])) if row else None
 
+    async def copy_session(self, source_id: str, target_id: str) -> None:
+        """A copied session (``sessions copy``) takes its research results along."""
+        await self._setup()
+        async with self.db.saver.lock:
+            await self.db.conn.execute(
+                "INSERT OR REPLACE INTO research_results (id, session_id, created, query, result)"
+                " SELECT id, ?, created, query, result FROM research_results"
+                " WHERE session_id = ?", (target_id, source_id),
+            )
+            await self.db.conn.commit()
+
     async def delete_session(self, session_id: str) -> None:
         await self._setup()
         async with self.db.saver.lock:
