@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from openmanus_tui.runtime.views import add_usage
+from openmanus_tui.termsafe import safe_event
 
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
     from openmanus_tui import events as ev
@@ -128,7 +129,11 @@ class Transcript:
         return rec
 
     def apply(self, event: ev.Event) -> list[str]:
-        """Fold one event in; return the keys of blocks created or changed ('-key' = removed)."""
+        """Fold one event in; return the keys of blocks created or changed ('-key' = removed).
+
+        Every event on its way to the stream comes here, live or stored (opening a session,
+        a branch, a replay): model and tool text shows control sequences as visible escapes."""
+        event = safe_event(event)
         if event.checkpoint_id:
             self.last_checkpoint = event.checkpoint_id
         handler = getattr(self, f"_on_{event.type}", None)
@@ -310,6 +315,16 @@ class Transcript:
 
     def _on_notice(self, e: ev.Notice) -> list[str]:
         return [self._add("notice", text=e.text, level=e.level).key]
+
+    def _on_research_step(self, e: ev.ResearchStep) -> list[str]:
+        # The research graph's progress (research/graph.py); the report itself, with its
+        # citation check and contradiction list, is the answer block.
+        level = "warning" if e.stage == "verify" and e.data.get("removed") else "info"
+        return [self._add("notice", text=f"research · {e.stage}: {e.text}", level=level).key]
+
+    def _on_clarification(self, e: ev.Clarification) -> list[str]:
+        text = f"Question: {e.question}" + (f"\nAnswer: {e.answer}" if e.answer else "")
+        return [self._add("notice", text=text, level="warning" if e.answer is None else "info").key]
 
     def _on_injection_flagged(self, e: ev.InjectionFlagged) -> list[str]:
         rec = self.calls.get(e.call_id)
