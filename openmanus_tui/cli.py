@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     cshow.add_argument("--json", action="store_true")
     csub.add_parser("path", help="where the config file and the data live")
     csub.add_parser("validate", help="check the config file and environment")
+    from openmanus_tui.cli_config import add_config_parsers, add_secrets_parsers
+
+    add_config_parsers(csub)
+    add_secrets_parsers(sub, _Parser)
 
     db = sub.add_parser("db", help="check or recover the database")
     dsub = db.add_subparsers(dest="action", parser_class=_Parser, required=True)
@@ -279,7 +283,19 @@ def _serve(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     from openmanus_tui.config import load_settings
 
-    settings = load_settings(_overrides(args))
+    # Secrets and versions work on a config whose secrets cannot be resolved (yet).
+    unresolved = args.command == "secrets" or (
+        args.command == "config" and args.action in ("history", "diff", "rollback")
+    )
+    settings = load_settings(_overrides(args), resolve_secrets=not unresolved)
+    if args.command == "secrets":
+        from openmanus_tui.cli_config import secrets_cmd
+
+        return secrets_cmd(args, settings)
+    if unresolved:
+        from openmanus_tui.cli_config import config_versions_cmd
+
+        return await config_versions_cmd(args, settings)
     if args.command in ("run", "resume") or getattr(args, "action", None) == "validate":
         from openmanus_tui.config_check import check_settings
 
@@ -440,10 +456,11 @@ async def _sessions(args: argparse.Namespace, runtime: Any) -> int:
 
 # ---- config / doctor ----------------------------------------------------------------------
 def _config(args: argparse.Namespace, settings: Any) -> int:
-    from openmanus_tui.config import config_path, settings_as_dict
+    from openmanus_tui.config import config_path, config_sources, settings_as_dict
 
     if args.action == "path":
-        print(f"config file: {config_path()}{'' if config_path().exists() else ' (not present)'}")
+        for what, path, present in config_sources():
+            print(f"{what}: {path}{'' if present else ' (not present)'}")
         print(f"data folder: {settings.resolved_data_dir}")
         print(f"database:    {settings.db_path}")
         return EXIT_OK
@@ -465,6 +482,8 @@ def _config(args: argparse.Namespace, settings: Any) -> int:
         from rich.console import Console
         from rich.syntax import Syntax
 
+        for what, path, present in config_sources():
+            print(f"# {what}: {path}{'' if present else ' (not present)'}")
         Console().print(Syntax(text, "json", theme="ansi_dark", background_color="default"))
     return EXIT_OK
 
