@@ -71,6 +71,15 @@ def test_config_path_and_show_name_the_files(isolated_env: Path) -> None:
     assert str(isolated_env / "config.dev.toml") in cli("config", "show", env=env).stdout
 
 
+def test_overlay_file_is_state_the_sandbox_cannot_reach(isolated_env: Path, monkeypatch) -> None:
+    from openmanus_tui.sandbox.state_guard import program_state
+
+    write(isolated_env / "config.dev.toml", "")
+    monkeypatch.setenv("OPENMANUS_ENV", "dev")
+    items = {(i.path, i.label) for i in program_state(load_settings())}
+    assert ((isolated_env / "config.dev.toml").resolve(), "config overlay file") in items
+
+
 # ---- hot reload in the core -------------------------------------------------------------------
 async def open_runtime() -> Runtime:
     return await Runtime.open(load_settings())
