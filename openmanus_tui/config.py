@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -341,6 +342,7 @@ def _env_name(loc: tuple[Any, ...]) -> str:
 
 
 # ---- environment overlays (OPENMANUS_ENV) ------------------------------------------------------
+_LOAD_LOCK = threading.Lock()
 ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
@@ -394,10 +396,13 @@ def load_settings(
     """Build the settings from all sources; raises ``ConfigError`` with one clear line.
     ``resolve_secrets=False`` leaves ``"secret:NAME"`` references as they are (what
     ``openmanus secrets`` needs, to store a secret the config already names)."""
-    Settings._file_data = read_config_files()
     overrides = overrides or {}
     try:
-        settings = Settings(**overrides)
+        # One load at a time: the file data reaches the settings' sources through the class
+        # (a hot reload loads in a thread while the sandbox may load on the event loop).
+        with _LOAD_LOCK:
+            Settings._file_data = read_config_files()
+            settings = Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])

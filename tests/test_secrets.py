@@ -70,7 +70,8 @@ def test_key_goes_to_a_usable_keyring(isolated_env: Path, monkeypatch) -> None:
     store.set("k", PLANTED)
     assert not store.key_path.exists()
     assert json.loads(store.path.read_text())["key"] == "keyring"
-    assert list(ring.values.values())[0].encode() not in store.path.read_bytes()
+    (key,) = ring.values.values()
+    assert key.encode() not in store.path.read_bytes()
     assert store.get("k") == PLANTED
     # The keyring gone (a headless login): one line, and no new key that cannot read them.
     monkeypatch.setattr(secret_store, "_usable_keyring", lambda: None)

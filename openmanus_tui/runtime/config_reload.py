@@ -191,6 +191,11 @@ class ConfigReloader:
         watched = {p.parent: set() for p in self.paths()}  # type: dict[Path, set[str]]
         for p in self.paths():
             watched[p.parent].add(p.name)
+        for folder in watched:
+            # The config folder may not exist yet (no file written so far): made, so that a
+            # file created later is seen too.
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True)
         folders = [d for d in watched if d.is_dir()]
         if not folders:
             return
@@ -208,7 +213,8 @@ class ConfigReloader:
             stop_event=self._stop,
             recursive=False,
         ):
-            with contextlib.suppress(OpenManusError):
+            # A failure to record or tell (a database error) must not end the watching.
+            with contextlib.suppress(Exception):
                 await self.reload()
 
     def stop(self) -> None:

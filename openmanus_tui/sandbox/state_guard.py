@@ -104,8 +104,8 @@ def _settings_or_none() -> Any | None:
 
     key = tuple(
         os.environ.get(k)
-        for k in ("OPENMANUS_CONFIG", "OPENMANUS_ENV", "OPENMANUS_DATA_DIR", "OPENMANUS_STORAGE__PATH", "HOME",
-                  "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+        for k in ("OPENMANUS_CONFIG", "OPENMANUS_ENV", "OPENMANUS_DATA_DIR",
+                  "OPENMANUS_STORAGE__PATH", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
     )
     try:
         stamp = str(paths.config_path().stat().st_mtime_ns)
