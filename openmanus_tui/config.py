@@ -457,14 +457,28 @@ def resolve_secret_refs(settings: Settings) -> None:
                     values[k] = value_of(f"mcp.servers.{server}.{block}.{k}", name)
 
 
+def _mask_url_password(value: str) -> str:
+    """``https://user:****@host/`` for a URL that carries a password (a base URL may)."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return value
+    return value.replace(f":{password}@", ":****@", 1) if password else value
+
+
 def mask_secrets(data: Any) -> Any:
-    """A copy of a settings dump with every secret replaced by ``****``."""
+    """A copy of a settings dump with every secret replaced by ``****``: ``SecretStr``
+    values and passwords inside URLs."""
     if isinstance(data, dict):
         return {k: mask_secrets(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     if isinstance(data, SecretStr):
         return "****" if data.get_secret_value() else ""
+    if isinstance(data, str) and "://" in data and "@" in data:
+        return _mask_url_password(data)
     return data
 
 

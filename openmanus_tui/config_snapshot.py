@@ -78,14 +78,9 @@ def _is_secret_path(path: tuple[str, ...], secret_fields: set[tuple[str, str]]) 
 
 
 def _mask_url(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        password = parts.password
-    except ValueError:
-        return value
-    if not password:
-        return value
-    return value.replace(f":{password}@", f":{MASK}@", 1)
+    from openmanus_tui.config import _mask_url_password
+
+    return _mask_url_password(value)
 
 
 def _walk_mask(container: Any, path: tuple[str, ...], secret_fields: set[tuple[str, str]]) -> None:

@@ -263,3 +263,46 @@ async def test_config_database_reads_versions_without_a_runtime(isolated_env: Pa
         version = runtime.config_version
     async with config_database(load_settings()) as db:
         assert [v.id for v in await list_versions(db)] == [version]
+
+
+def test_cli_history_diff_rollback(isolated_env: Path) -> None:
+    """The issue's walk-through from the command line: two configurations applied (each
+    command that opens the runtime records the one in force), listed, compared, the first
+    restored."""
+    config = isolated_env / "config.toml"
+    first = '[approval]\nmode = "auto"\n[model]\nbase_url = "http://me:pa55word-x@127.0.0.1:9/v1"\n'
+    write(config, first)
+    assert cli("sessions", "list").returncode == 0
+    write(config, '[approval]\nmode = "ask"\n')
+    assert cli("sessions", "list").returncode == 0
+    assert cli("sessions", "list").returncode == 0  # the same configuration: no new version
+
+    history = cli("config", "history")
+    assert history.returncode == 0, history.stderr
+    rows = [line.split() for line in history.stdout.splitlines()[1:]]
+    assert [(r[0], r[3]) for r in rows] == [("1", "start"), ("2", "start")]
+    assert "pa55word" not in history.stdout + cli("config", "history", "--json").stdout
+
+    diff = cli("config", "diff", "1", "2")
+    assert diff.returncode == 0
+    assert 'approval.mode: "auto" → "ask"' in diff.stdout
+    assert "http://me:****@127.0.0.1:9/v1" in diff.stdout and "pa55word" not in diff.stdout
+
+    # The password was masked in the history and the file has none now: refused, unchanged.
+    refused = cli("config", "rollback", "1")
+    assert refused.returncode == 2
+    assert "model.base_url held a plain-text secret" in refused.stderr
+    assert config.read_text() == '[approval]\nmode = "ask"\n'
+
+    write(config, '[approval]\nmode = "ask"\n'
+                  '[model]\nbase_url = "http://me:pa55word-x@127.0.0.1:9/v1"\n')
+    done = cli("config", "rollback", "1")
+    assert done.returncode == 0, done.stderr
+    assert config.read_text() == first
+    assert "config-backups" in done.stdout
+    latest = cli("config", "history").stdout.splitlines()[-1].split()
+    assert latest[3:5] == ["rollback", "1"]
+    missing = cli("config", "rollback", "42")
+    assert missing.stderr.startswith("openmanus: no configuration version 42")
+    shown = cli("config", "show").stdout
+    assert "pa55word" not in shown and "me:****@" in shown
