@@ -101,6 +101,7 @@ async def test_reload_applies_a_valid_change_and_refuses_an_invalid_one(isolated
         assert sorted(result.changed) == ["agent.max_steps", "approval.mode"]
         assert runtime.settings.approval.mode == "ask" and runtime.settings.agent.max_steps == 5
         assert runtime.config_version == result.version and result.version > first
+        assert reloader.paths() == [config]
 
         # Invalid: the same line `config validate` prints, and nothing changes.
         write(config, '[approval]\nmode = "sometimes"\n')
@@ -112,6 +113,29 @@ async def test_reload_applies_a_valid_change_and_refuses_an_invalid_one(isolated
         assert runtime.settings.approval.mode == "ask"
         assert runtime.config_version == result.version
         assert seen == [result, refused]
+
+
+async def test_reload_follows_the_overlay_and_tells_listeners(
+    isolated_env: Path, monkeypatch
+) -> None:
+    overlay = isolated_env / "config.prod.toml"
+    write(overlay, "[agent]\nmax_steps = 4\n")
+    monkeypatch.setenv("OPENMANUS_ENV", "prod")
+    async with await open_runtime() as runtime:
+        told: list[tuple[int, int]] = []
+        runtime.settings_listeners.append(
+            lambda old, new: told.append((old.agent.max_steps, new.agent.max_steps))
+        )
+        reloader = ConfigReloader(runtime)
+        assert reloader.paths() == [isolated_env / "config.toml", overlay]
+        await reloader.start()
+        write(overlay, "[agent]\nmax_steps = 6\n")
+        assert (await reloader.reload()).changed == ["agent.max_steps"]
+        assert told == [(4, 6)]
+        versions = await list_versions(runtime.db)
+        assert versions[-1].content["env"] == "prod"
+        assert set(versions[-1].content["files"]) == {str(isolated_env / "config.toml"),
+                                                      str(overlay)}
 
 
 async def test_reload_keeps_changes_made_while_running(isolated_env: Path) -> None:

@@ -86,6 +86,7 @@ class Runtime:
         # The configuration version in force (``runtime/config_versions.py``): recorded on
         # every run's run_started event. None: not recorded (a read-only database).
         self.config_version: int | None = None
+        self.settings_listeners: list[Callable[[Settings, Settings], None]] = []
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
@@ -152,10 +153,14 @@ class Runtime:
     def apply_settings(self, settings: Settings, version: int | None = None) -> None:
         """Replace the settings (a hot reload, ``runtime/config_reload.py``): the next run of
         every session uses them; sessions rebuild what they made from the old ones (their
-        sandbox, their memory manager) when they next need it."""
-        self.settings = settings
+        sandbox, their memory manager) when they next need it. State kept elsewhere from the
+        old settings (a breaker registry, a cache) is updated by ``settings_listeners``:
+        each is called with (old, new) and must not raise."""
+        old, self.settings = self.settings, settings
         if version is not None:
             self.config_version = version
+        for listener in list(self.settings_listeners):
+            listener(old, settings)
 
     async def prune(self, *, keep_last: int, older_than_days: float | None = None) -> Any:
         """Retention (``store/retention.py``): keep heads and recent steps, compact the file."""
