@@ -16,7 +16,9 @@ from openmanus_tui.cli.common import EXIT_OK, handles, subcommands
 
 
 def add_parser(sub: Any) -> None:
-    config = sub.add_parser("config", help="show, locate or validate the configuration")
+    config = sub.add_parser(
+        "config", help="show, locate, validate, list versions of or roll back the configuration"
+    )
     csub = subcommands(config)
     cshow = csub.add_parser("show", help="the effective settings (secrets masked)")
     cshow.add_argument("--json", action="store_true")
