@@ -47,8 +47,7 @@ async def measure(root: Path, rounds: int) -> int:
         arrived: asyncio.Queue[object] = asyncio.Queue()
         watcher = ConfigReloader(runtime, on_result=arrived.put_nowait)
         task = asyncio.create_task(watcher.watch())
-        await watcher.start()
-        await asyncio.sleep(0.3)  # the watching thread is up
+        await watcher.watching.wait()
         watched: list[float] = []
         for i in range(rounds):
             mode = modes[(i + 1) % 3]

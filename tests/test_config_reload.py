@@ -186,8 +186,7 @@ async def test_watcher_applies_an_edit(isolated_env: Path) -> None:
         applied = asyncio.Event()
         reloader = ConfigReloader(runtime, on_result=lambda r: applied.set())
         task = asyncio.create_task(reloader.watch())
-        await reloader.start()
-        await asyncio.sleep(0.2)  # the watcher's thread is listening (not a result wait)
+        await reloader.watching.wait()
         tmp = config.with_name("config.toml.new")
         write(tmp, '[approval]\nmode = "ask"\n')
         tmp.replace(config)  # how editors save: a rename over the file
@@ -210,8 +209,8 @@ async def test_workbench_follows_the_config_file(isolated_env: Path) -> None:
     app = OpenManusApp(blink=False)
     async with app.run_test(size=(140, 45)) as pilot:
         await app.ready.wait()
-        await wait_for(pilot, lambda: app.config_reloader is not None)
-        await app.config_reloader.start()
+        await wait_for(pilot, lambda: app.config_reloader is not None
+                       and app.config_reloader.watching.is_set())
         assert "approval auto" in screen_text(app)
         write(config, '[approval]\nmode = "ask"\n')
         await wait_for(pilot, lambda: app.status.approval == "ask", timeout=20)

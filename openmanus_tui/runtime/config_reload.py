@@ -125,6 +125,8 @@ class ConfigReloader:
         self._loaded: Settings | None = None  # the settings as the files said, last time
         self._stop: asyncio.Event | None = None
         self._lock = asyncio.Lock()
+        # Set once the files are watched: a change made after it is seen.
+        self.watching = asyncio.Event()
 
     def paths(self) -> list[Path]:
         """The files watched: the config file and the ``OPENMANUS_ENV`` overlay."""
@@ -205,14 +207,18 @@ class ConfigReloader:
             return p.name in watched.get(p.parent, ())
 
         self._stop = asyncio.Event()
-        async for _changes in watchfiles.awatch(
+        changes = watchfiles.awatch(
             *folders,
             watch_filter=interesting,
             step=QUIET_MS,
             debounce=LONGEST_BURST_MS,
             stop_event=self._stop,
             recursive=False,
-        ):
+        )
+        # awatch's first step makes the inotify watches, before it first gives the loop
+        # away: whoever waits for ``watching`` runs after that.
+        self.watching.set()
+        async for _changes in changes:
             # A failure to record or tell (a database error) must not end the watching.
             with contextlib.suppress(Exception):
                 await self.reload()
