@@ -208,3 +208,19 @@ def test_planted_secret_appears_nowhere(isolated_env: Path) -> None:
         if path.is_file():
             assert PLANTED.encode() not in path.read_bytes(), path
     assert any(p.name.startswith("openmanus.db") for p in data.iterdir())
+
+
+def test_export_redacts_a_secret_that_reached_the_transcript(isolated_env: Path) -> None:
+    """A person pasted the value into a task: it is in the session (they typed it), and an
+    export still leaves it out, because the export knows the resolved secrets."""
+    assert cli("secrets", "set", "planted", input_text=PLANTED).returncode == 0
+    (isolated_env / "config.toml").write_text(
+        '[model]\nprovider = "scripted"\nname = "demo"\napi_key = "secret:planted"\n'
+    )
+    run = cli("run", f"my key is {PLANTED}, keep it safe", "--json")
+    assert run.returncode in (0, 4), run.stderr  # the demo may pause for an approval
+    session = json.loads(run.stdout.splitlines()[0])["session_id"]
+    out = isolated_env / "export.md"
+    assert cli("export", session, "--format", "md", "-o", str(out)).returncode == 0
+    text = out.read_text()
+    assert PLANTED not in text and "my key is [REDACTED]" in text
