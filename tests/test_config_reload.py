@@ -171,10 +171,11 @@ async def test_a_reloaded_model_and_sandbox_reach_the_next_run(isolated_env: Pat
                       "[sandbox]\noutput_cap_kb = 8\n")
         result = await reloader.reload()
         assert result.changed == ["sandbox.output_cap_kb"]
-        rebuilt = session.sandbox()
-        assert rebuilt is not box and rebuilt.limits.output_cap_bytes == 8 * 1024
+        assert session.sandbox() is box  # until the next run starts
         events: list[ev.Event] = []
         await session.run("hello", on_event=events.append)
+        rebuilt = session.sandbox()
+        assert rebuilt is not box and rebuilt.limits.output_cap_bytes == 8 * 1024
         started = next(e for e in events if isinstance(e, ev.RunStarted))
         assert started.config_version == result.version
 

@@ -325,19 +325,20 @@ class AgentSession:
     # ---- the sandbox -------------------------------------------------------------------
     def _follow_settings(self) -> None:
         """The runtime's settings were replaced (a hot reload): drop what this session built
-        from the old ones, when the sections it was built from changed."""
+        from the old ones, when the sections it was built from changed. Called when a run
+        starts, so that a run keeps one sandbox and one memory manager from start to end."""
         current = self.runtime.settings
         old = self._built_from
         if current is old:
             return
         self._built_from = current
-        if old.sandbox != current.sandbox:
-            self._sandbox = None
+        if old.sandbox != current.sandbox and self._sandbox is not None:
+            stale, self._sandbox = self._sandbox, None
+            stale.close()  # no command of this session runs between two runs
         if old.memory != current.memory or old.model != current.model:
-            self.__dict__.pop("_memory", None)
+            self.__dict__.pop("memory", None)
 
     def sandbox(self) -> Any:
-        self._follow_settings()
         if self._sandbox is None:
             from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits
             from openmanus_tui.sandbox.state_guard import program_state
@@ -461,16 +462,11 @@ class AgentSession:
         )
 
     # ---- memory (memory/manager.py): the data of the TUI's Memory pane and /compact ---------
-    @property
+    @cached_property
     def memory(self) -> MemoryManager:
         """Long-term memory (``save``, ``search``, ``memories``, ``forget``), stored large
         observations (``read_observation``) and the planning behind the methods below; built
-        again after a reload changed the memory or model settings."""
-        self._follow_settings()
-        return self._memory
-
-    @cached_property
-    def _memory(self) -> MemoryManager:
+        again for the next run after a reload changed the memory or model settings."""
         settings = self.runtime.settings
         # A workspace of its own per session is no project; a chosen folder is.
         default_ws = settings.sandbox.workspace is None and Path(
