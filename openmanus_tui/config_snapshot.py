@@ -32,6 +32,7 @@ from openmanus_tui.paths import config_env, config_files
 from openmanus_tui.secret_store import secret_name
 
 MASK = "****"
+NOT_KEPT = "# (not valid TOML, content not kept: "  # what stands for a file tomlkit cannot read
 
 # Key names whose string values are credentials wherever they appear (MCP server blocks,
 # future sections); the SecretStr settings are found from the models themselves.
@@ -109,7 +110,7 @@ def mask_toml(text: str) -> str:
     try:
         doc = tomlkit.parse(text)
     except TOMLKitError as exc:
-        return f"# (not valid TOML, content not kept: {exc})\n"
+        return f"{NOT_KEPT}{exc})\n"
     _walk_mask(doc, (), _secret_fields())
     return doc.as_string()
 
@@ -191,6 +192,9 @@ def restore_text(stored: str, current: str | None, path: str, version: int) -> s
     the file as it is now (``current``) at the same key; one line when one cannot be."""
     import tomlkit
 
+    if stored.startswith(NOT_KEPT):
+        raise ConfigError(f"version {version}: {path} could not be read as TOML then, so its "
+                          "content was not kept; nothing to roll back to")
     doc = tomlkit.parse(stored)
     now = tomlkit.parse(current) if current else tomlkit.document()
     problems: list[str] = []

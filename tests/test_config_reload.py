@@ -330,3 +330,29 @@ def test_cli_history_diff_rollback(isolated_env: Path) -> None:
     assert missing.stderr.startswith("openmanus: no configuration version 42")
     shown = cli("config", "show").stdout
     assert "pa55word" not in shown and "me:****@" in shown
+
+
+def test_masking_keeps_the_file_and_hides_every_secret() -> None:
+    from openmanus_tui.config_snapshot import mask_toml, restore_text
+
+    text = (
+        "# my settings\n"
+        "[model]\n"
+        'api_key = "sk-plain-secret-1"  # to move\n'
+        'base_url = "https://u:pw-secret-2@example.test/v1"\n'
+        "[memory]\n"
+        'embeddings_api_key = "secret:embed"\n'
+        "[mcp.servers.gh]\n"
+        'command = "gh-mcp"\n'
+        'env = { GH_TOKEN = "tok-secret-3", LEVEL = "debug" }\n'
+        'headers = { Authorization = "Bearer hdr-secret-4" }\n'
+    )
+    masked = mask_toml(text)
+    for secret in ("sk-plain-secret-1", "pw-secret-2", "tok-secret-3", "hdr-secret-4"):
+        assert secret not in masked
+    assert "# my settings" in masked and "# to move" in masked
+    assert 'embeddings_api_key = "secret:embed"' in masked  # a name, kept
+    assert 'LEVEL = "****"' in masked  # every env value of an MCP server: they carry tokens
+    assert 'command = "gh-mcp"' in masked
+    # Written back over the current file, the values come back from it.
+    assert restore_text(masked, text, "config.toml", 1) == text
