@@ -224,7 +224,9 @@ class OpenManusApp(App[int]):
 
     async def on_unmount(self) -> None:
         if self.config_reloader is not None:
-            self.config_reloader.stop()
+            from openmanus_tui.tui.config_watch import stop_config_watch
+
+            await stop_config_watch(self)
         # Stop a run before the database closes under it.
         run_workers = [w for w in self.workers if w.group == "run" and w.is_running]
         for worker in run_workers:

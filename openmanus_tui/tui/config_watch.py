@@ -10,21 +10,43 @@ one line ``openmanus config validate`` prints, as an error toast; nothing change
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from openmanus_tui.runtime.config_reload import ConfigReloader, ReloadResult
 
-WORKER_GROUP = "config-watch"
 SHOWN_KEYS = 6  # more changed settings are counted, not named
 
 
 def start_config_watch(app: Any) -> ConfigReloader:
-    """Watch the config files for ``app`` (its runtime must be open)."""
+    """Watch the config files for ``app`` (its runtime must be open); ``stop_config_watch``
+    ends it. A plain task, not a Textual worker: it runs as long as the app, and waiting for
+    the app's workers to complete (tests, screenshots) must not wait for it."""
     reloader = ConfigReloader(
         app.runtime, overrides=app._overrides, on_result=lambda r: show_reload(app, r)
     )
-    app.run_worker(reloader.watch(), group=WORKER_GROUP, exclusive=True, exit_on_error=False)
+
+    async def watch() -> None:
+        try:
+            await reloader.watch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # no inotify (a watch limit reached): say so, keep running
+            app.notify(f"Config file changes are not followed: {exc}", severity="warning")
+
+    app._config_watch_task = asyncio.create_task(watch(), name="config-watch")
     return reloader
+
+
+async def stop_config_watch(app: Any) -> None:
+    task = getattr(app, "_config_watch_task", None)
+    if app.config_reloader is not None:
+        app.config_reloader.stop()
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def _names(keys: list[str]) -> str:
