@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from openai_server import OpenAITestServer
+from web_fixture import WebFixture
 
 _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
 
@@ -73,10 +74,29 @@ def llm_server() -> Iterator[OpenAITestServer]:
         yield server
 
 
+@pytest.fixture
+def web() -> Iterator[WebFixture]:
+    """The loopback web server and its corpus (``tests/web_fixture.py``): ``web.service(db)``
+    is a SourceService whose fetches reach only it."""
+    with WebFixture() as server:
+        yield server
+
+
 def use_server(monkeypatch: pytest.MonkeyPatch, server: OpenAITestServer) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key")
     monkeypatch.setenv("OPENMANUS_MODEL__NAME", "test-model")
+
+
+@pytest.fixture
+def tally_server(
+    llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> OpenAITestServer:
+    """The loopback model in use, and a fresh ``$TALLY_FILE`` for the ``tally`` tool
+    (``tally_tool.py``); the test sets the responder."""
+    use_server(monkeypatch, llm_server)
+    monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
+    return llm_server
 
 
 def check_tool_pairing(messages: list[dict[str, Any]]) -> None:

@@ -3,8 +3,8 @@
 Start-up is ordered for a fast first frame: the app can start without its settings (the
 ``openmanus`` command does), paints the workbench in the theme it guesses from the remembered
 choice (``paths.py``, ``tui/ui_state.py``), and only then mounts the side panel's tabs
-(``tui/side_panel.py``), loads the settings (pydantic) and opens the runtime (the agent stack
-takes seconds to import), in threads so that keys are handled meanwhile; a broken config file
+(``tui/widgets/side_panel.py``), loads the settings (pydantic) and opens the runtime (the agent
+stack takes seconds to import), in threads so that keys are handled meanwhile; a broken config file
 ends the app with its one-line error. It runs each task in an exclusive async worker, and
 receives the runtime's events through ``on_event``: the stream view folds them into its
 transcript, the status line and the side panes update from the same events. Approvals come back
@@ -31,16 +31,16 @@ from openmanus_tui.launch import settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.termsafe import safe_event
 from openmanus_tui.tui import branching, commands
-from openmanus_tui.tui.blocks import BlockSelected
-from openmanus_tui.tui.prompt import PromptBar, PromptInput
-from openmanus_tui.tui.queue import QueueAction, QueuedMessages
-from openmanus_tui.tui.resume_banner import ResumeChosen
-from openmanus_tui.tui.sidebar import SessionAction, Sidebar
-from openmanus_tui.tui.status import StatusInfo, StatusLine
-from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
-from openmanus_tui.tui.welcome import ExampleChosen
+from openmanus_tui.tui.widgets.blocks import BlockSelected
+from openmanus_tui.tui.widgets.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.widgets.queue import QueueAction, QueuedMessages
+from openmanus_tui.tui.widgets.resume_banner import ResumeChosen
+from openmanus_tui.tui.widgets.sidebar import SessionAction, Sidebar
+from openmanus_tui.tui.widgets.status import StatusInfo, StatusLine
+from openmanus_tui.tui.widgets.stream import StreamView
+from openmanus_tui.tui.widgets.welcome import ExampleChosen
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
@@ -51,6 +51,7 @@ PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
 QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
+SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
@@ -119,7 +120,7 @@ class OpenManusApp(App[int]):
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
         self._last_elapsed = 0.0  # the last run's duration, shown once it has ended
-        self.queued: list[str] = []  # follow-ups typed during a run (``tui/queue.py``)
+        self.queued: list[str] = []  # follow-ups typed during a run (``tui/widgets/queue.py``)
         self._ctrl_c_at: float | None = None
         self._tools_dirty = False
         self._panel_pref: bool | None = None
@@ -187,10 +188,10 @@ class OpenManusApp(App[int]):
         self.call_after_refresh(self._boot)
 
     async def _mount_panel(self) -> None:
-        """The Inspector / Memory / Tools tabs (``tui/side_panel.py``) go into their slot after
-        the first frame, and are painted before ``_boot`` goes on: the settings are imported in
-        a thread that would otherwise compete with that frame for the GIL."""
-        from openmanus_tui.tui.side_panel import side_panel
+        """The Inspector / Memory / Tools tabs (``tui/widgets/side_panel.py``) go into their slot
+        after the first frame, and are painted before ``_boot`` goes on: the settings are
+        imported in a thread that would otherwise compete with that frame for the GIL."""
+        from openmanus_tui.tui.widgets.side_panel import side_panel
 
         await self._q("#panel-slot").mount(side_panel())
         painted = asyncio.Event()
@@ -450,7 +451,7 @@ class OpenManusApp(App[int]):
     async def _probe_sandbox(self) -> None:
         """The isolation a new session will get, for the status line before any session
         exists (a session's own level replaces it, ``_probe_isolation``)."""
-        from openmanus_tui.tui.welcome import sandbox_level
+        from openmanus_tui.tui.widgets.welcome import sandbox_level
 
         level = await asyncio.to_thread(sandbox_level, self.settings)
         if self.session is None and self._has_main_screen():
@@ -467,11 +468,12 @@ class OpenManusApp(App[int]):
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
+        self.refresh_sources()
 
     def _status_from_settings(self) -> None:
         """The status line of a new session: the model that will really run (the offline demo
         when no key is configured), the profile and the approval mode."""
-        from openmanus_tui.tui.welcome import model_in_use
+        from openmanus_tui.tui.widgets.welcome import model_in_use
 
         self._default_model = model_in_use(self.settings)[0]
         self.status.model = self._default_model
@@ -479,12 +481,12 @@ class OpenManusApp(App[int]):
         self.status.approval = self.settings.approval.mode
 
     def _make_welcome(self) -> Any:
-        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+        from openmanus_tui.tui.widgets.welcome import Welcome, WelcomeInfo
 
         return Welcome(WelcomeInfo.of(self.settings))
 
     def _refresh_welcome(self) -> None:
-        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+        from openmanus_tui.tui.widgets.welcome import Welcome, WelcomeInfo
 
         if self._has_main_screen():
             for welcome in self._q(StreamView).query(Welcome):
@@ -516,13 +518,13 @@ class OpenManusApp(App[int]):
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
 
-    # ---- resuming an interrupted run (tui/resume_banner.py) ------------------------------------
+    # ---- resuming an interrupted run (tui/widgets/resume_banner.py) ------------------------
     def _schedule_resume_banner(self) -> None:
         self.run_worker(self._sync_resume_banner(), group="resume-banner", exclusive=True)
 
     async def _sync_resume_banner(self) -> None:
         """Show the Resume banner while the open session has work left and nothing runs."""
-        from openmanus_tui.tui.resume_banner import ResumeBanner, banner_text
+        from openmanus_tui.tui.widgets.resume_banner import ResumeBanner, banner_text
 
         if not self._has_main_screen():
             return
@@ -571,7 +573,7 @@ class OpenManusApp(App[int]):
 
     @on(ResumeChosen)
     async def _on_resume_chosen(self, message: ResumeChosen) -> None:
-        from openmanus_tui.tui.resume_banner import ResumeBanner
+        from openmanus_tui.tui.widgets.resume_banner import ResumeBanner
 
         if message.resume:
             self.action_resume()
@@ -659,7 +661,7 @@ class OpenManusApp(App[int]):
 
     @work(group="dialog")
     async def _rename(self, session_id: str, title: str | None = None) -> None:
-        from openmanus_tui.tui.dialogs import TextPromptScreen
+        from openmanus_tui.tui.screens.dialogs import TextPromptScreen
 
         record = next((r for r in self.session_records if r.id == session_id), None)
         if title is None:
@@ -683,7 +685,7 @@ class OpenManusApp(App[int]):
     @work(group="dialog")
     async def _delete(self, session_id: str) -> None:
         from openmanus_tui.errors import OpenManusError
-        from openmanus_tui.tui.dialogs import ConfirmScreen
+        from openmanus_tui.tui.screens.dialogs import ConfirmScreen
 
         record = next((r for r in self.session_records if r.id == session_id), None)
         name = (record.title if record else "") or session_id
@@ -808,10 +810,14 @@ class OpenManusApp(App[int]):
                 self._probe_isolation()
                 self.run_worker(self.refresh_sessions(), group="sessions")  # list it now
             if text is None:
-                await self.session.resume(approver=self.approve, on_event=self._listener)
+                await self.session.resume(
+                    approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
             else:
                 self.title = f"OpenManus — {' '.join(text.split())[:40]}"
-                await self.session.run(text, approver=self.approve, on_event=self._listener)
+                await self.session.run(
+                    text, approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
@@ -834,7 +840,7 @@ class OpenManusApp(App[int]):
     def _close_approval_screens(self) -> None:
         """A stopped run's approval modal (and a rule editor over it) would stay on screen,
         answering nothing: close them with the run."""
-        from openmanus_tui.tui.approval import ApprovalScreen
+        from openmanus_tui.tui.screens.approval import ApprovalScreen
 
         while any(isinstance(screen, ApprovalScreen) for screen in self.screen_stack[1:]):
             self.pop_screen()
@@ -862,8 +868,12 @@ class OpenManusApp(App[int]):
             self.status.model, self.status.profile = event.model, event.profile
         elif kind == "tool_finished":
             self._tools_dirty = True
+            if event.tool in SOURCE_TOOLS:
+                self.refresh_sources()
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
+        elif kind == "research_step" and event.stage in ("read", "research", "verify"):
+            self.refresh_sources()  # the research graph registered or cited sources
         elif kind == "run_finished":
             self._stop_clock()
         if kind in ("run_started", "tool_finished", "run_finished"):
@@ -875,10 +885,18 @@ class OpenManusApp(App[int]):
                 self._tools_dirty = False
                 self._q("#tools-pane").refresh_tools(self.runtime)
 
+    async def ask_human(self, question: str) -> str:
+        """The runtime's question path (the research graph's clarifying question): a prompt."""
+        from openmanus_tui.tui.screens.dialogs import TextPromptScreen
+
+        self.bell()
+        answer = await self.push_screen_wait(TextPromptScreen(question))
+        return answer or ""
+
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
-        from openmanus_tui.tui.approval import ApprovalScreen
-        from openmanus_tui.tui.rules import RuleContext
+        from openmanus_tui.tui.screens.approval import ApprovalScreen
+        from openmanus_tui.tui.screens.rules import RuleContext
 
         decisions: dict[str, Any] = {}
         title = self.title
@@ -958,6 +976,10 @@ class OpenManusApp(App[int]):
         if self._has_main_screen():
             self._q("#memory").request_update()
 
+    def refresh_sources(self) -> None:
+        if self._has_main_screen():
+            self._q("#sources").request_update()
+
     def _session_command(self, name: str, arg: str) -> None:
         """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
         from openmanus_tui.tui import session_commands as sc
@@ -1010,17 +1032,17 @@ class OpenManusApp(App[int]):
         self._q(PromptInput).focus()
 
     def action_rules(self) -> None:
-        """The approval rules screen (``tui/rules.py``)."""
+        """The approval rules screen (``tui/screens/rules.py``)."""
         if self.runtime is None:
             self.notify("Still starting up…", severity="warning")
             return
-        from openmanus_tui.tui.rules import RuleContext, RulesScreen
+        from openmanus_tui.tui.screens.rules import RuleContext, RulesScreen
 
         self.push_screen(RulesScreen(RuleContext.of(self.runtime.db, self.session),
                                      now=self.wall_clock))
 
     def action_help(self) -> None:
-        from openmanus_tui.tui.help import HelpScreen
+        from openmanus_tui.tui.screens.help import HelpScreen
         from openmanus_tui.tui.session_commands import key_help
 
         self.push_screen(HelpScreen(key_help(self)))
