@@ -121,14 +121,12 @@ def test_cli_set_prompts_without_echo_at_a_terminal(isolated_env: Path) -> None:
     try:
         # Answer once the prompt is there: the echo is off by then (typing earlier would be
         # echoed by the terminal before the command turned it off).
+        import termios
+
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
-            if SecretStore(data_dir(isolated_env)).path.exists():
-                break
-            import termios
-
             if not termios.tcgetattr(master)[3] & termios.ECHO:
-                break
+                break  # the terminal's echo is off: the prompt is waiting
             time.sleep(0.02)
         os.write(master, (PLANTED + "\n").encode())
         out, err = proc.communicate(timeout=30)
