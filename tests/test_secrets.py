@@ -130,8 +130,14 @@ def test_cli_set_prompts_without_echo_at_a_terminal(isolated_env: Path) -> None:
             time.sleep(0.02)
         os.write(master, (PLANTED + "\n").encode())
         out, err = proc.communicate(timeout=30)
+        os.set_blocking(master, False)
+        try:
+            echoed = os.read(master, 4096)  # what the terminal showed back while typing
+        except (BlockingIOError, OSError):
+            echoed = b""
     finally:
         os.close(master)
+    assert PLANTED.encode() not in echoed
     assert proc.returncode == 0, err
     assert b"value for typed (not shown)" in err
     assert PLANTED.encode() not in out + err
