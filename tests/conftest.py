@@ -57,6 +57,15 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def forget_async_http_clients() -> Iterator[None]:
+    """Each async test has an event loop of its own, and langchain-openai's cached client is
+    bound to the first loop it ran in: a later test whose loopback server got the same port
+    would get that client and fail ("Event loop is closed"; test_openai_server.py shows it)."""
+    yield
+    _forget_async_http_clients()
+
+
+@pytest.fixture(autouse=True)
 def fixed_database_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Snapshot tests show the sidebar's database size: pin it, it depends on the machine."""
     if "snap_compare" not in request.fixturenames:

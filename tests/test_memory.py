@@ -171,7 +171,8 @@ async def test_compaction_preview_is_what_compact_applies(server: OpenAITestServ
     seen: list[ev.Event] = []
     try:
         session = await runtime.create_session()
-        await session.run("Write the eight parts.")
+        written = await session.run("Write the eight parts.")
+        assert written.status == "completed", written.reason
         before = await session.context_parts()
         assert not any(p.kind == "summary" for p in before.parts)  # a big window: no need yet
         requests = server.request_count
