@@ -66,6 +66,26 @@ def forget_async_http_clients() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def record_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``App.notify`` of a workbench test is recorded on the app, for
+    ``tui_helpers.notices`` (Textual forgets a notification once its toast times out)."""
+    if "textual.app" not in sys.modules:
+        return  # not a workbench test
+    from types import SimpleNamespace
+
+    from textual.app import App
+
+    original = App.notify
+
+    def notify(self: App, message: str, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.setdefault("_test_notices", []).append(
+            SimpleNamespace(message=message, severity=kwargs.get("severity", "information")))
+        original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(App, "notify", notify)
+
+
+@pytest.fixture(autouse=True)
 def fixed_database_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Snapshot tests show the sidebar's database size: pin it, it depends on the machine."""
     if "snap_compare" not in request.fixturenames:

@@ -446,8 +446,10 @@ async def _prune_from_the_tui(app: OpenManusApp) -> None:
         app.run_slash("/prune 1")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#confirm")
+        # Pruning rewrites and VACUUMs the database: on a loaded machine more than the usual
+        # 30 s hang guard (it timed out once in a run of this file alongside other work).
         await wait_for(pilot, lambda: not any(w.group == "history" and w.is_running
-                                              for w in app.workers))
+                                              for w in app.workers), timeout=120)
         tree = await app.session.history.tree()
         assert sum(n.pruned for n in tree.nodes.values()) > len(tree.nodes) // 2
         assert not tree.nodes[tree.current].pruned

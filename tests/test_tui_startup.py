@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tui_helpers import wait_for
+from tui_helpers import notices, wait_for
 
 from openmanus_tui import launch, paths
 from openmanus_tui.config import load_settings
@@ -213,7 +213,7 @@ async def test_keys_and_commands_before_the_settings_are_in(
             app.query_one(PromptInput).load_text(text)
             await pilot.press("enter")
         await pilot.pause(0.1)
-        says = [n.message for n in app._notifications]
+        says = [n.message for n in notices(app)]
         assert says.count("Still starting up…") == 4
         assert "Starting up: the task runs as soon as the agent is ready." in says
         app.run_slash("/theme openmanus-light")  # needs no settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
-from tui_helpers import make_app, wait_for
+from tui_helpers import make_app, notices, wait_for
 
 from openmanus_tui.runtime.session import AgentSession
 from openmanus_tui.tui import approval as approval_mod
@@ -82,7 +82,7 @@ async def test_enter_on_a_complete_command_name_sends_it() -> None:
         await pilot.press(*"/approval", "enter")
         await pilot.pause()
         assert prompt.text == ""
-        assert any(n.message == "Approval mode: auto" for n in app._notifications)
+        assert any(n.message == "Approval mode: auto" for n in notices(app))
 
 
 def _key(key: str):
@@ -227,7 +227,7 @@ async def test_a_current_folder_holding_openmanus_state_is_not_the_workspace(
         await app.ready.wait()
         await wait_for(pilot, lambda: "L3" in _status(app))
         assert app.settings is not None and app.settings.sandbox.workspace is None
-        notes = [n.message for n in app._notifications]
+        notes = [n.message for n in notices(app)]
         assert any("data folder" in n and "folder of its own" in n for n in notes), notes
         facts = str(app.query_one(Welcome).query_one("#welcome-facts").render())
         assert "a new folder for each session" in facts
@@ -399,7 +399,7 @@ async def test_resume_a_waiting_approval_from_the_sidebar_palette_and_slash(
         # Nothing left: /resume says so.
         app.run_slash("/resume")
         await wait_for(pilot, lambda: any("Nothing to resume" in n.message
-                                          for n in app._notifications))
+                                          for n in notices(app)))
 
 
 # ---- queued follow-ups, Esc and Ctrl+C ----------------------------------------------------------
@@ -516,7 +516,7 @@ async def test_ctrl_c_stops_a_run_and_twice_quits(held_model: HeldModel) -> None
         # Idle: one press warns; a second one after the window only warns again.
         await pilot.press("ctrl+c")
         assert app.is_running
-        assert any("Ctrl+C again" in n.message for n in app._notifications)
+        assert any("Ctrl+C again" in n.message for n in notices(app))
         clock.now += 5
         await pilot.press("ctrl+c")
         assert app.is_running
