@@ -67,8 +67,8 @@ if WHICH == "ours":
         def check_usable(self) -> None:
             """After each paint until it holds: the welcome names a model, the prompt has
             the focus."""
-            from openmanus_tui.tui.prompt import PromptInput
-            from openmanus_tui.tui.welcome import Welcome
+            from openmanus_tui.tui.widgets.prompt import PromptInput
+            from openmanus_tui.tui.widgets.welcome import Welcome
 
             welcome = self.query(Welcome)
             model = welcome.first().info.model if welcome else ""
@@ -83,7 +83,7 @@ if WHICH == "ours":
             print(f"PANEL {time.time():.6f} {time.process_time():.6f}", flush=True)
 
         async def leave(self) -> None:
-            from openmanus_tui.tui.welcome import model_in_use
+            from openmanus_tui.tui.widgets.welcome import model_in_use
 
             await self.ready.wait()
             if self.runtime is None:

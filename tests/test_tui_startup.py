@@ -19,8 +19,8 @@ from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.tui import app as tui_app
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.prompt import PromptInput
-from openmanus_tui.tui.status import StatusLine
+from openmanus_tui.tui.widgets.prompt import PromptInput
+from openmanus_tui.tui.widgets.status import StatusLine
 
 SIZE = (140, 40)
 
@@ -37,8 +37,8 @@ def test_the_workbench_modules_do_not_import_pydantic() -> None:
     code = ("import sys, openmanus_tui.cli, openmanus_tui.tui.app; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core') or m in "
-            "('openmanus_tui.tui.side_panel', 'openmanus_tui.tui.inspector', "
-            "'openmanus_tui.tui.memory', 'openmanus_tui.tui.tools_pane')))")
+            "('openmanus_tui.tui.widgets.side_panel', 'openmanus_tui.tui.widgets.inspector', "
+            "'openmanus_tui.tui.widgets.memory', 'openmanus_tui.tui.widgets.tools_pane')))")
     assert fresh_python(code).strip() == "[]"
 
 
@@ -112,7 +112,7 @@ async def test_a_wrong_guess_is_corrected_once_the_settings_are_in(
 async def _first_frame_facts(overrides: dict | None = None) -> tuple[str, str, str]:
     """(the welcome's facts in the first frame, the status line then, the facts once the
     settings are in) of a start as ``openmanus`` makes it."""
-    from openmanus_tui.tui.welcome import Welcome
+    from openmanus_tui.tui.widgets.welcome import Welcome
 
     app = OpenManusApp(blink=False, overrides=overrides)
     first: list[tuple[str, str]] = []
