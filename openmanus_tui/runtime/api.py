@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from openmanus_tui.agent.rules import explain_miss as explain_miss
     from openmanus_tui.agent.rules import subject as subject
     from openmanus_tui.agent.rules import suggest_pattern as suggest_pattern
+    from openmanus_tui.config import Settings
     from openmanus_tui.export import ExportDoc
     from openmanus_tui.export import is_live_only as is_live_only
     from openmanus_tui.models.factory import make_model as make_model
@@ -100,9 +101,11 @@ __all__ = [
     "live_replay_start",
     "rename_session",
     "render_export",
+    "resilience_status",
     "session_transcript",
     "set_session_model",
     "set_session_profile",
+    "stored_breakers",
     "tool_calls_at",
     "transcript_of",
     "user_message_at",
@@ -353,3 +356,22 @@ def describe_bounds(settings: Any) -> str:
         else "unbounded"
     )
     return f"{text}\n  workspace writes: {write}"
+
+
+# ---- resilience (issue 16): breakers, fallbacks, caches ----------------------------------
+def resilience_status(runtime: Runtime) -> dict[str, Any]:
+    """What ``/health``, ``/metrics``, the status line and ``doctor`` show: every circuit
+    breaker this process has used (name, state, failures in a row, opened_at, last error,
+    threshold, recovery timeout) and how many steps each model answered (fallbacks)."""
+    return {
+        "breakers": [state.as_dict() for state in runtime.breakers.states()],
+        "answers": dict(runtime.answers),
+    }
+
+
+def stored_breakers(settings: Settings) -> list[Any]:
+    """The breaker states recorded in the database file, for a process that runs nothing
+    (``openmanus doctor``): ``BreakerState`` objects with ``describe()``."""
+    from openmanus_tui.resilience.breakers import stored_states
+
+    return stored_states(settings.db_path, recovery_timeout=settings.resilience.recovery_timeout)

@@ -34,7 +34,9 @@ from openmanus_tui.errors import ModelError, OpenManusError
 from openmanus_tui.limits import check_task, check_workspace
 from openmanus_tui.memory.compaction import CompactionPreview
 from openmanus_tui.memory.manager import ContextView, MemoryManager
-from openmanus_tui.models.factory import ModelInfo, make_model
+from openmanus_tui.models.factory import Endpoint, ModelInfo, make_chain, make_model
+from openmanus_tui.resilience.breakers import BreakerBoard, BreakerChange
+from openmanus_tui.resilience.model_cache import ModelCache
 from openmanus_tui.runtime.history import History
 from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
@@ -80,6 +82,13 @@ class Runtime:
         self.registry = registry
         self.graph: CompiledStateGraph = build_graph().compile(checkpointer=db.saver)
         self.mcp: Any = None
+        # Circuit breakers of this process's endpoints (models, MCP servers, search backends).
+        self.breakers = BreakerBoard(
+            failure_threshold=settings.resilience.failure_threshold,
+            recovery_timeout=settings.resilience.recovery_timeout,
+        )
+        # Which model answered how many steps (the fallback metric), and cache hits by kind.
+        self.answers: dict[str, int] = {}
         # Problems found while starting (a plugin or MCP server that failed): told to the
         # person at the start of the next run, never fatal.
         self.startup_notices: list[str] = list(registry.load_errors)
@@ -98,6 +107,7 @@ class Runtime:
             runtime.startup_notices.append(str(damaged_error(db.path, db.damaged)))
             return runtime
         try:
+            await runtime.breakers.attach(db)
             if settings.storage.retention_days is not None:
                 # The automatic policy: sessions idle for longer are pruned at start-up.
                 await runtime.prune(
@@ -126,6 +136,7 @@ class Runtime:
 
         self.mcp = McpManager(
             servers,
+            breakers=self.breakers,
             log_dir=self.settings.resolved_data_dir / "logs",
             policy=LaunchPolicy.from_settings(self.settings),  # trust + sandbox (issue 12)
         )
@@ -355,6 +366,7 @@ class AgentSession:
         info: ModelInfo,
         ask_human: AskHuman | None,
         rules: list[Any] | None = None,
+        chain: list[Endpoint] | None = None,
     ) -> AgentContext:
         settings = self.runtime.settings
         registry = self.runtime.registry
@@ -389,8 +401,28 @@ class AgentSession:
         async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
             await sink.emit(ev.Retry(attempt=attempt, wait_s=round(wait, 3), error=error.message))
 
+        async def on_fallback(failed: Endpoint, to: Endpoint, error: ModelError) -> None:
+            await sink.emit(
+                ev.Fallback(from_model=failed.spec, to_model=to.spec, reason=error.message)
+            )
+
+        async def on_cache_hit(label: str, key: str) -> None:
+            await sink.emit(ev.CacheHit(cache="model", label=label, key=key[:16]))
+
         schemas = registry.openai_schemas()
+        chain = [
+            Endpoint(e.spec, e.model.bind_tools(schemas), e.info, e.breaker)  # type: ignore[arg-type]
+            for e in (chain or [])
+        ]
         return AgentContext(
+            chain=chain or None,
+            breakers=self.runtime.breakers,
+            on_fallback=on_fallback,
+            cache=ModelCache(self.runtime.db, settings.cache, settings.model.temperature)
+            if settings.cache.model
+            else None,
+            on_cache_hit=on_cache_hit,
+            session_id=self.id,
             model=model.bind_tools(schemas),
             model_info=info,
             registry=registry,
@@ -724,9 +756,27 @@ class AgentSession:
         # Hits of approval rules are counted from the decisions the run reports.
         self._rule_hits = HitCounter(self.rules)
         sink.listeners.append(self._rule_hits)
+
+        async def on_breaker(change: BreakerChange) -> None:
+            await sink.emit(
+                ev.Breaker(
+                    name=change.name, state=change.new, previous=change.old,
+                    failures=change.failures, error=change.error,
+                )
+            )
+
+        def count_answers(event: Any) -> None:
+            if isinstance(event, ev.Usage) and event.model:
+                answers = self.runtime.answers
+                answers[event.model] = answers.get(event.model, 0) + 1
+
+        self.runtime.breakers.listeners.append(on_breaker)
+        sink.listeners.append(count_answers)
         try:
             return await self._drive_inner(sink, graph_input, approver, ask_human, user_input)
         finally:
+            self.runtime.breakers.listeners.remove(on_breaker)
+            sink.listeners.remove(count_answers)
             sink.listeners.remove(self._rule_hits)
             await asyncio.shield(self._rule_hits.flush(self.id))
             if on_event is not None:
@@ -741,7 +791,8 @@ class AgentSession:
         user_input: str | None,
     ) -> RunOutcome:
         graph = self.runtime.graph
-        model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
+        chain = make_chain(self.runtime.settings, self.model_override or self.record.model)
+        model, info = chain[0].model, chain[0].info
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
         # checkpoint this process saw last.
@@ -771,7 +822,7 @@ class AgentSession:
         )
         # Approval rules: this session's, its workspace's (project) and the global ones.
         rules = await self.rules.applicable(self.id, str(self.workspace))
-        context = self._agent_context(sink, model, info, ask_human, rules)
+        context = self._agent_context(sink, model, info, ask_human, rules, chain)
         self._rule_hits.policy = context.policy
         mapper = StreamMapper(
             sink,
