@@ -127,7 +127,10 @@ class SandboxSettings(_Section):
     level: Literal["auto", "L0", "L1", "L2", "L3"] = "auto"
     min_isolation: Isolation = "L0"
     below_min: Literal["refuse", "ask"] = "refuse"
-    timeout: float = Field(120.0, gt=0, le=86_400)
+    timeout: float = Field(
+        120.0, gt=0, le=86_400,
+        description="default seconds per command (shell_exec, code_exec); at most 1800",
+    )
     cpu_seconds: int = Field(120, gt=0, le=86_400)
     memory_mb: int = Field(2048, gt=0, le=1_048_576)
     max_processes: int = Field(256, gt=0, le=65_536)

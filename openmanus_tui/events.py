@@ -165,6 +165,7 @@ class ToolFinished(_Event):
     truncated: bool = False
     artifacts: list[str] = Field(default_factory=list)
     replayed: bool = False
+    cached: bool = False  # from the tool-result cache: nothing was fetched
 
 
 class Usage(_Event):

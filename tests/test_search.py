@@ -22,7 +22,6 @@ import pytest
 from ddgs.exceptions import DDGSException, TimeoutException
 
 from openmanus_tui.errors import ConfigError
-from openmanus_tui.tools import search as search_mod
 from openmanus_tui.tools import search_backends
 from openmanus_tui.tools.base import Risk, ToolContext, ToolResult, run_tool
 from openmanus_tui.tools.search import OUTPUT_CAP_CHARS, SEARCH_INFO, search_tools
@@ -122,7 +121,6 @@ def closed_port() -> int:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (ENV_BACKEND, ENV_BASE_URL, ENV_PROXY, "DDGS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(search_mod, "RETRY_DELAY", 0.05)
 
 
 def use_searxng(monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
@@ -138,7 +136,7 @@ def ws(tmp_path: Path) -> Path:
 
 
 async def search(ws: Path, **args: Any) -> ToolResult:
-    return await run_tool(SEARCH_INFO, ToolContext(workspace=ws), args)
+    return await run_tool(SEARCH_INFO, ToolContext(workspace=ws, retry_backoff=0.05), args)
 
 
 # --- the spec ------------------------------------------------------------------------------

@@ -89,7 +89,9 @@ __all__ = [
     "add_usage",
     "branch_events",
     "branch_transcript",
+    "cache_stats",
     "check_edited_args",
+    "clear_cache",
     "copy_branch",
     "database_size",
     "delete_session",
@@ -202,7 +204,18 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
+    await _forget_cached(runtime, record.id)
     return record
+
+
+async def _forget_cached(runtime: Runtime, session_id: str) -> None:
+    """Cached model replies and tool results hold the session's messages: they go too."""
+    from openmanus_tui.resilience.model_cache import TABLE as MODEL_TABLE
+    from openmanus_tui.resilience.tool_cache import TABLE as TOOL_TABLE
+    from openmanus_tui.resilience.ttl_table import TtlTable
+
+    for table in (MODEL_TABLE, TOOL_TABLE):
+        await TtlTable(runtime.db, table, ttl=1, max_bytes=1).forget_session(session_id)
 
 
 async def copy_branch(session: AgentSession, head: str | None = None) -> AgentSession:
@@ -375,3 +388,33 @@ def stored_breakers(settings: Settings) -> list[Any]:
     from openmanus_tui.resilience.breakers import stored_states
 
     return stored_states(settings.db_path, recovery_timeout=settings.resilience.recovery_timeout)
+
+
+async def cache_stats(runtime: Runtime) -> dict[str, Any]:
+    """Entries, size, hits and misses (by model or tool) of the model and tool caches."""
+    from openmanus_tui.resilience.model_cache import ModelCache
+    from openmanus_tui.resilience.tool_cache import ToolCache
+
+    settings = runtime.settings
+    model = ModelCache(runtime.db, settings.cache, settings.model.temperature)
+    tool = ToolCache(runtime.db, settings.cache)
+    return {
+        "model": {**(await model.stats()).as_dict(), "enabled": model.enabled},
+        "tool": {**(await tool.stats()).as_dict(), "enabled": tool.enabled},
+    }
+
+
+async def clear_cache(runtime: Runtime, which: str = "all") -> dict[str, int]:
+    """Empty the model cache, the tool cache or both; returns the entries removed."""
+    from openmanus_tui.resilience.model_cache import ModelCache
+    from openmanus_tui.resilience.tool_cache import ToolCache
+
+    settings = runtime.settings
+    removed: dict[str, int] = {}
+    if which in ("all", "model"):
+        removed["model"] = await ModelCache(
+            runtime.db, settings.cache, settings.model.temperature
+        ).table.clear()
+    if which in ("all", "tool"):
+        removed["tool"] = await ToolCache(runtime.db, settings.cache).table.clear()
+    return removed

@@ -37,6 +37,7 @@ from openmanus_tui.memory.manager import ContextView, MemoryManager
 from openmanus_tui.models.factory import Endpoint, ModelInfo, make_chain, make_model
 from openmanus_tui.resilience.breakers import BreakerBoard, BreakerChange
 from openmanus_tui.resilience.model_cache import ModelCache
+from openmanus_tui.resilience.tool_cache import ToolCache
 from openmanus_tui.runtime.history import History
 from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
@@ -388,6 +389,10 @@ class AgentSession:
                 session_id=self.id,
                 call_id=call_id,
                 network=settings.sandbox.network,
+                breakers=self.runtime.breakers,
+                retry_backoff=settings.resilience.tool_retry_backoff,
+                command_timeout=settings.sandbox.timeout,
+                max_write_bytes=int(settings.tools.max_file_mb * 1024 * 1024),
             )
             try:
                 ctx.sandbox = self.sandbox()
@@ -436,6 +441,7 @@ class AgentSession:
             run_tools=ToolRunner(
                 sink, registry, make_tool_context, self.isolation,
                 result_chars=settings.limits.tool_result_chars,
+                cache=ToolCache(self.runtime.db, settings.cache) if settings.cache.tools else None,
             ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
