@@ -359,6 +359,7 @@ class OpenManusApp(App[int]):
                 self.runtime = await module.Runtime.open(self.settings)
             settle_after_startup()
             self._probe_sandbox()
+            self.refresh_breakers()  # an endpoint another run found dead is still open
             self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
@@ -851,12 +852,14 @@ class OpenManusApp(App[int]):
         if kind == "run_started":
             self._run_started_at = self.clock()
             self.status.model, self.status.profile = event.model, event.profile
-        elif kind == "tool_finished":
+        elif kind in ("tool_finished", "breaker"):
             self._tools_dirty = True
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "run_finished":
             self._stop_clock()
+        if kind in ("breaker", "run_started"):
+            self.refresh_breakers()
         if kind in ("run_started", "tool_finished", "run_finished"):
             self.refresh_memory()  # what the next model call will contain just changed
         if kind not in ("thought_delta", "tool_output"):
@@ -935,6 +938,15 @@ class OpenManusApp(App[int]):
         self.status.elapsed = (self.clock() - started) if started is not None \
             else self._last_elapsed
         self._q(StatusLine).show(self.status)
+
+    def refresh_breakers(self) -> None:
+        """The status line's breaker word, from the runtime (``api.resilience_status``)."""
+        if self.runtime is None:
+            return
+        from openmanus_tui.runtime import api
+        from openmanus_tui.tui.status import breaker_text
+
+        self.status.breakers = breaker_text(api.resilience_status(self.runtime)["breakers"])
 
     def _stop_clock(self) -> None:
         if self._run_started_at is not None:
