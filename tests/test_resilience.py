@@ -19,6 +19,8 @@ from openmanus_tui.errors import ConfigError
 from openmanus_tui.resilience.breakers import stored_states
 from openmanus_tui.runtime import api
 from openmanus_tui.runtime.session import Runtime
+from openmanus_tui.tui.inspector import inspect_block
+from openmanus_tui.tui.transcript import Transcript
 
 RECOVERY = 30.0
 
@@ -101,6 +103,21 @@ async def test_breaker_opens_fallback_finishes_and_probe_closes(
         assert status["answers"] == {"openai:fallback-model": 3}
         (stored,) = stored_states(runtime.settings.db_path)
         assert stored.state == "open"
+        # Which model answered is in the exports and the inspector.
+        session = (await runtime.list_sessions())[0]
+        doc = await api.export_document(await runtime.open_session(session.id))
+        markdown = api.render_export(doc, "md")
+        assert markdown.count("answered by the fallback openai:fallback-model") == 3
+        assert f"circuit breaker {opened[0].name} opened after 5 failures" in markdown, markdown
+        assert "fell back from openai:test-model to openai:fallback-model" in markdown
+        assert "answered by the fallback openai:fallback-model" in api.render_export(doc, "html")
+        transcript = Transcript()
+        for event in seen:
+            transcript.apply(event)
+        block = next(b for b in transcript.blocks if b.call_id)
+        call = inspect_block(transcript, block.key)["model_call"]
+        assert (call["model"], call["fallback"], call["cached"]) == (
+            "openai:fallback-model", True, False)
 
         # Still open: a new run goes straight to the fallback.
         clock.t += RECOVERY - 1

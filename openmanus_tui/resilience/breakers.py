@@ -116,6 +116,7 @@ class BreakerBoard:
         self._changes: list[tuple[str, str]] = []  # (name, purgatory state), in order
         self._known: dict[str, BreakerStateName] = {}
         self._last_error: dict[str, str] = {}
+        self._failures: dict[str, int] = {}  # in a row, as purgatory counted them
         self._changed_at: dict[str, float] = {}
         self.listeners: list[Listener] = []
         self._db: Database | None = None
@@ -197,7 +198,7 @@ class BreakerBoard:
                 BreakerState(
                     name=name,
                     state=_STATE_NAMES.get(context.state, "closed"),
-                    failures=context.failure_count or 0,
+                    failures=context.failure_count or self._failures.get(name, 0),
                     opened_at=context.opened_at,
                     changed_at=self._changed_at.get(name, 0.0),
                     last_error=self._last_error.get(name, ""),
@@ -216,6 +217,10 @@ class BreakerBoard:
         # run in ``_dispatch`` once the call is over.
         if kind == "state_changed":
             self._changes.append((name, event.state))
+        elif kind == "failed":
+            self._failures[name] = event.failure_count
+        elif kind == "recovered":
+            self._failures[name] = 0
 
     async def _dispatch(self) -> None:
         while self._changes:
@@ -225,7 +230,8 @@ class BreakerBoard:
             self._known[name] = new
             self._changed_at[name] = now()
             context = self._contexts().get(name)
-            failures = (context.failure_count or 0) if context is not None else 0
+            # A failed probe is one failure; otherwise the run of failures that opened it.
+            failures = 1 if old == "half_open" and new == "open" else self._failures.get(name, 0)
             error = self._last_error.get(name, "") if new == "open" else ""
             change = BreakerChange(name, old, new, failures, error)
             await self._persist(change, context)
