@@ -82,6 +82,7 @@ class AgentContext:
     # The primary model and its fallbacks, tools bound (models/factory.py make_chain); None:
     # ``model`` alone. Breakers guard each; the cache answers repeated requests (issue 16).
     chain: list[Endpoint] | None = None
+    summary_chain: list[Endpoint] | None = None  # the same models without tools
     breakers: BreakerBoard | None = None
     on_fallback: OnFallback | None = None
     cache: ModelCache | None = None
@@ -216,6 +217,20 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                     request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]}, stream=False
                 )
 
+            if ctx.summary_chain and model is ctx.summary_chain[0].model:
+                # A summary is a model call too: the fallbacks take it when the primary is down.
+                async def on(endpoint: Endpoint) -> AIMessage:
+                    return await endpoint.model.ainvoke(  # type: ignore[no-any-return]
+                        request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]},
+                        stream=False,
+                    )
+
+                reply, _, _ = await call_chain(
+                    ctx.summary_chain, on, board=ctx.breakers, max_retries=ctx.max_retries,
+                    base_delay=ctx.retry_backoff, on_retry=ctx.on_retry,
+                    on_fallback=ctx.on_fallback,
+                )
+                return reply
             reply, _ = await with_retries(
                 attempt,
                 max_retries=ctx.max_retries,

@@ -415,12 +415,14 @@ class AgentSession:
             await sink.emit(ev.CacheHit(cache="model", label=label, key=key[:16]))
 
         schemas = registry.openai_schemas()
-        chain = [
+        summary_chain = [Endpoint(e.spec, e.model, e.info, e.breaker) for e in (chain or [])]
+        bound = [
             Endpoint(e.spec, e.model.bind_tools(schemas), e.info, e.breaker)  # type: ignore[arg-type]
             for e in (chain or [])
         ]
         return AgentContext(
-            chain=chain or None,
+            chain=bound or None,
+            summary_chain=summary_chain or None,
             breakers=self.runtime.breakers,
             on_fallback=on_fallback,
             cache=ModelCache(self.runtime.db, settings.cache, settings.model.temperature)
