@@ -160,3 +160,34 @@ def test_settings_reach_the_tools(monkeypatch):
     monkeypatch.setenv("OPENMANUS_TOOLS__MAX_FILE_MB", "0.5")
     settings = load_settings()
     assert settings.sandbox.timeout == 7 and settings.tools.max_file_mb == 0.5
+
+
+async def test_mcp_server_breaker_opens_on_timeouts_not_on_tool_errors():
+    import sys
+
+    from openmanus_tui.resilience.breakers import BreakerBoard
+    from openmanus_tui.tools.mcp_tools import McpManager
+    from openmanus_tui.utilities.mcp_config import parse_mcp_config
+
+    echo = str(Path(__file__).with_name("mcp_echo_server.py"))
+    servers = parse_mcp_config({"mcpServers": {"slow": {
+        "command": sys.executable, "args": [echo], "timeout": 0.3}}})
+    board = BreakerBoard(failure_threshold=2, recovery_timeout=60)
+    changes = []
+
+    async def listen(change):
+        changes.append((change.name, change.new))
+
+    board.listeners.append(listen)
+    async with McpManager(servers, breakers=board) as manager:
+        for _ in range(3):  # a tool's own error says nothing about the server's health
+            failed = await manager.call_tool("slow", "fail", {"message": "no"})
+            assert failed.status == "error" and "no" in failed.content
+        assert not board.is_open("mcp slow")
+        for _ in range(2):
+            timed_out = await manager.call_tool("slow", "sleep", {"seconds": 0.5})
+            assert timed_out.status == "timeout"
+        assert changes == [("mcp slow", "open")]
+        refused = await manager.call_tool("slow", "echo", {"text": "hi"})
+        assert refused.status == "error"
+        assert "mcp slow is not called: its circuit breaker is open" in refused.content
