@@ -534,3 +534,20 @@ async def test_registered_backend_is_used_and_its_crash_contained(
         "Note: web search is unavailable: broken failed: RuntimeError: bug in plugin;"
     )
     assert result.data["hits"][0]["url"] == "a.txt:1"
+
+
+async def test_a_failing_backend_opens_its_breaker(
+    monkeypatch: pytest.MonkeyPatch, standin: StandIn, ws: Path
+) -> None:
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+    use_searxng(monkeypatch, standin.base_url)
+    board = BreakerBoard(failure_threshold=2, recovery_timeout=60)
+    ctx = ToolContext(workspace=ws, retry_backoff=0.01, breakers=board)
+    standin.script = [(503, "busy")] * 5
+    result = await run_tool(SEARCH_INFO, ctx, {"query": "q", "source": "web"})
+    assert result.status == "error" and len(standin.requests) == 2  # the call and its retry
+    assert board.is_open("search searxng")
+    result = await run_tool(SEARCH_INFO, ctx, {"query": "q", "source": "web"})
+    assert len(standin.requests) == 2  # not called while open, and not retried either
+    assert "search searxng is not called: its circuit breaker is open" in result.content
