@@ -11,6 +11,7 @@ from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui.runtime.session import AgentSession
 from openmanus_tui.tui.status import StatusLine
+from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.tools_pane import ToolsTable
 
 
@@ -43,6 +44,11 @@ async def test_status_line_and_tools_tab_show_an_open_breaker(
             assert app.status.breakers == f"⚡ {name} OPEN"
             line = str(app.query_one(StatusLine).render())
             assert f"⚡ {name} OPEN" in line
+            notices = [b.text for b in app.query_one(StreamView).transcript.blocks
+                       if b.kind == "notice"]
+            assert any(t.startswith(f"⚡ Circuit breaker {name} opened after 2 failures")
+                       for t in notices)
+            assert any("the step goes to openai:fallback-model" in t for t in notices)
             app.query_one("#panel").active = "tab-tools"
             await wait_for(pilot, lambda: bool(app.query(ToolsTable)) and
                            app.query_one(ToolsTable).row_count > 0)
