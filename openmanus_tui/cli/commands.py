@@ -18,6 +18,7 @@ COMMANDS: list[str] = [
     "import_",  # `import` is a Python keyword
     "config",
     "db",
+    "cache",
     "mcp",
     "git",
     "doctor",

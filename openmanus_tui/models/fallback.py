@@ -50,7 +50,8 @@ async def call_chain(
             if board is None:
                 return await attempt(endpoint)
             return await board.call(
-                endpoint.breaker, lambda: attempt(endpoint), counts=counts_against_endpoint
+                endpoint.breaker, lambda: attempt(endpoint), counts=counts_against_endpoint,
+                describe=lambda exc: classify(exc).message,
             )
 
         try:

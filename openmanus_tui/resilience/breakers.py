@@ -166,6 +166,7 @@ class BreakerBoard:
         fn: Callable[[], Awaitable[T]],
         *,
         counts: Callable[[BaseException], bool] = _counts_by_default,
+        describe: Callable[[BaseException], str] = str,
     ) -> T:
         """``await fn()`` through the breaker ``name``; ``CircuitOpen`` while it is open.
         An exception for which ``counts`` is false passes through without counting."""
@@ -181,7 +182,7 @@ class BreakerBoard:
                 raise CircuitOpen(name, opened + breaker.context.ttl - now()) from None
             except BaseException as exc:
                 if counts(exc):
-                    self._last_error[name] = str(exc)[:300]
+                    self._last_error[name] = describe(exc)[:300]
                 raise
         finally:
             await self._dispatch()

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from openmanus_tui.config import Settings
     from openmanus_tui.export import ExportDoc
     from openmanus_tui.export import is_live_only as is_live_only
+    from openmanus_tui.export.transcript import resilience_text as resilience_text
     from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.runtime.session import AgentSession, Runtime
     from openmanus_tui.sandbox import IsolationLevel as IsolationLevel
@@ -138,6 +139,7 @@ _REEXPORTS: dict[str, str] = {
     "PROFILES": "openmanus_tui.agent.prompts",
     "resolve_profile": "openmanus_tui.agent.prompts",
     "make_model": "openmanus_tui.models.factory",
+    "resilience_text": "openmanus_tui.export.transcript",
     "ToolRegistry": "openmanus_tui.tools.base",
     "describe_validation_error": "openmanus_tui.tools.base",
     "is_live_only": "openmanus_tui.export",
