@@ -213,3 +213,23 @@ def test_fallback_specs_are_validated_and_never_get_the_primary_key(monkeypatch)
     assert chain[2].info.context_window == 1_048_576  # its own limits, not the primary's
     with pytest.raises(ConfigError, match=r"model\.fallbacks.*not a model spec"):
         load_settings({"model": {"fallbacks": ["gpt-4.1-nano"]}})
+
+
+async def test_new_limits_apply_to_existing_breakers(tmp_path, clock):
+    from openmanus_tui.errors import CircuitOpen
+
+    settings = load_settings({"resilience": {"failure_threshold": 3}})
+    async with await Runtime.open(settings) as runtime:
+        async def boom():
+            raise ConnectionError("down")
+
+        for _ in range(2):
+            with pytest.raises(ConnectionError):
+                await runtime.breakers.call("svc", boom)
+        runtime.settings.resilience.failure_threshold = 2
+        runtime.settings.resilience.recovery_timeout = 5
+        api.apply_resilience_settings(runtime)
+        with pytest.raises(ConnectionError):
+            await runtime.breakers.call("svc", boom)  # the 3rd failure: over the new threshold
+        with pytest.raises(CircuitOpen, match="next probe in 5 s"):
+            await runtime.breakers.call("svc", boom)

@@ -88,6 +88,7 @@ __all__ = [
     "BranchTranscript",
     "UsageTotals",
     "add_usage",
+    "apply_resilience_settings",
     "branch_events",
     "branch_transcript",
     "cache_stats",
@@ -382,6 +383,15 @@ def resilience_status(runtime: Runtime) -> dict[str, Any]:
         "breakers": [state.as_dict() for state in runtime.breakers.states()],
         "answers": dict(runtime.answers),
     }
+
+
+def apply_resilience_settings(runtime: Runtime) -> None:
+    """After a configuration reload: the breakers take the new ``resilience`` limits (the
+    caches and fallbacks are read from ``runtime.settings`` at each run anyway)."""
+    r = runtime.settings.resilience
+    runtime.breakers.configure(
+        failure_threshold=r.failure_threshold, recovery_timeout=r.recovery_timeout
+    )
 
 
 def stored_breakers(settings: Settings) -> list[Any]:
