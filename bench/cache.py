@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 async def main(steps: int, latency: float) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="om-bench-cache-"))
+    try:
+        return await _bench(tmp, steps, latency)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _bench(tmp: Path, steps: int, latency: float) -> int:
     (tmp / "config.toml").write_text("")
     os.environ["OPENMANUS_CONFIG"] = str(tmp / "config.toml")
     os.environ["OPENMANUS_DATA_DIR"] = str(tmp / "data")
