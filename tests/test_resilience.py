@@ -233,3 +233,38 @@ async def test_new_limits_apply_to_existing_breakers(tmp_path, clock):
             await runtime.breakers.call("svc", boom)  # the 3rd failure: over the new threshold
         with pytest.raises(CircuitOpen, match="next probe in 5 s"):
             await runtime.breakers.call("svc", boom)
+
+
+async def test_one_probe_at_a_time(clock):
+    import asyncio
+
+    from openmanus_tui.errors import CircuitOpen
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+    board = BreakerBoard(failure_threshold=1, recovery_timeout=10)
+
+    async def boom():
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        await board.call("svc", boom)
+    assert board.is_open("svc")
+    clock.t += 11
+    release = asyncio.Event()
+    probed: list[str] = []
+
+    async def slow_ok():
+        probed.append("probe")
+        await release.wait()
+        return "up"
+
+    probe = asyncio.create_task(board.call("svc", slow_ok))
+    while not probed:
+        await asyncio.sleep(0)
+    with pytest.raises(CircuitOpen):
+        await board.call("svc", slow_ok)  # refused while the probe runs
+    release.set()
+    assert await probe == "up"
+    assert probed == ["probe"]
+    assert await board.call("svc", slow_ok) == "up"  # closed again
+    assert [s.state for s in board.states()] == ["closed"]

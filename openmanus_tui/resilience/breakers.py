@@ -2,7 +2,9 @@
 
 Built on purgatory (MIT; async-native; states closed → open after ``failure_threshold``
 failures in a row → half-open once ``recovery_timeout`` seconds have passed, where the next call
-is a probe: success closes the breaker, a failure opens it again). A ``BreakerBoard`` belongs
+is a probe: success closes the breaker, a failure opens it again). purgatory lets every call
+through while half-open; here only one probe runs at a time and the others are refused as if
+the breaker were still open. A ``BreakerBoard`` belongs
 to one ``Runtime``; ``call(name, fn)`` runs ``fn`` through the breaker called ``name`` and
 raises ``CircuitOpen`` without calling it while the breaker is open.
 
@@ -117,6 +119,7 @@ class BreakerBoard:
         self._known: dict[str, BreakerStateName] = {}
         self._last_error: dict[str, str] = {}
         self._failures: dict[str, int] = {}  # in a row, as purgatory counted them
+        self._probing: set[str] = set()  # breakers whose half-open probe is under way
         self._changed_at: dict[str, float] = {}
         self.listeners: list[Listener] = []
         self._db: Database | None = None
@@ -173,6 +176,16 @@ class BreakerBoard:
         breaker = await self._factory.get_breaker(
             name, exclude=[(BaseException, lambda exc: not counts(exc))]
         )
+        context = breaker.context
+        due = context.state == "half-opened" or (
+            context.state == "opened"
+            and (context.opened_at or 0) + context.ttl < now()
+        )
+        if due:
+            # One probe at a time: the others wait for its verdict as if still open.
+            if name in self._probing:
+                raise CircuitOpen(name, 0.0)
+            self._probing.add(name)
         try:
             try:
                 async with breaker:
@@ -185,6 +198,8 @@ class BreakerBoard:
                     self._last_error[name] = describe(exc)[:300]
                 raise
         finally:
+            if due:
+                self._probing.discard(name)
             await self._dispatch()
 
     def is_open(self, name: str) -> bool:
