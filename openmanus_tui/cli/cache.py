@@ -33,7 +33,7 @@ async def stats_cmd(args: argparse.Namespace, runtime: Any) -> int:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
     for name, s in stats.items():
-        state = "on" if s["enabled"] else "off"
+        state = "on" if s["enabled"] else f"off: {s['off_why']}"
         looked = s["hits"] + s["misses"]
         rate = f"{s['hit_rate']:.0%}" if looked else "–"
         print(f"{name} cache ({state}): {s['entries']} entries, {_size(s['bytes'])}, "

@@ -410,9 +410,16 @@ async def cache_stats(runtime: Runtime) -> dict[str, Any]:
     settings = runtime.settings
     model = ModelCache(runtime.db, settings.cache, settings.model.temperature)
     tool = ToolCache(runtime.db, settings.cache)
+    why = ""
+    if not settings.cache.model:
+        why = "cache.model = false"
+    elif not model.enabled:
+        why = (f"model.temperature is {settings.model.temperature:g}: only temperature 0 is "
+               "cached unless cache.model_any_temperature = true")
     return {
-        "model": {**(await model.stats()).as_dict(), "enabled": model.enabled},
-        "tool": {**(await tool.stats()).as_dict(), "enabled": tool.enabled},
+        "model": {**(await model.stats()).as_dict(), "enabled": model.enabled, "off_why": why},
+        "tool": {**(await tool.stats()).as_dict(), "enabled": tool.enabled,
+                 "off_why": "" if tool.enabled else "cache.tools = false"},
     }
 
 
