@@ -19,8 +19,8 @@ from openmanus_tui.errors import ConfigError
 from openmanus_tui.resilience.breakers import stored_states
 from openmanus_tui.runtime import api
 from openmanus_tui.runtime.session import Runtime
-from openmanus_tui.tui.inspector import inspect_block
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.widgets.inspector import inspect_block
 
 RECOVERY = 30.0
 

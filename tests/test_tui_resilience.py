@@ -10,9 +10,9 @@ from openai_server import OpenAITestServer, Reply
 from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui.runtime.session import AgentSession
-from openmanus_tui.tui.status import StatusLine
-from openmanus_tui.tui.stream import StreamView
-from openmanus_tui.tui.tools_pane import ToolsTable
+from openmanus_tui.tui.widgets.status import StatusLine
+from openmanus_tui.tui.widgets.stream import StreamView
+from openmanus_tui.tui.widgets.tools_pane import ToolsTable
 
 
 @pytest.fixture(autouse=True)

@@ -944,7 +944,7 @@ class OpenManusApp(App[int]):
         if self.runtime is None:
             return
         from openmanus_tui.runtime import api
-        from openmanus_tui.tui.status import breaker_text
+        from openmanus_tui.tui.widgets.status import breaker_text
 
         self.status.breakers = breaker_text(api.resilience_status(self.runtime)["breakers"])
 
