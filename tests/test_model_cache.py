@@ -118,3 +118,20 @@ async def test_deleting_a_session_deletes_its_cached_replies(
         assert (await api.cache_stats(runtime))["model"]["entries"] == 3
         await api.delete_session(runtime, session.id)
         assert (await api.cache_stats(runtime))["model"]["entries"] == 0
+
+
+async def test_one_lookup_per_request_with_fallbacks(
+    llm_server: OpenAITestServer, monkeypatch, tmp_path: Path
+):
+    """With a chain of models, each request counts once in the hit rates (not per model)."""
+    use_server(monkeypatch, llm_server)
+    llm_server.set_responder(SCRIPT)
+    settings = _settings()
+    settings.model.fallbacks = [{"model": "scripted:demo"}]
+    async with await Runtime.open(settings) as runtime:
+        for n in range(2):
+            session = await runtime.create_session(workspace=tmp_path / f"ws{n}")
+            await session.run("write then read")
+        stats = await api.cache_stats(runtime)
+    assert llm_server.request_count == 3
+    assert stats["model"]["by_label"] == {"openai:test-model": {"hits": 3, "misses": 3}}

@@ -377,20 +377,23 @@ async def _ask_chain(
     cache = ctx.cache
     keys: list[str] = []
     if cache is not None and cache.enabled:
-        for endpoint in chain:
-            key = cache.key(f"{endpoint.spec} {endpoint.breaker}", prompt, ctx.tool_schemas)
-            keys.append(key)
-            hit = await cache.get(key, endpoint.spec)
-            if hit is not None:
-                # A message id of its own: the same id twice in a history would replace the
-                # earlier message.
-                hit = hit.model_copy(update={"id": f"ai_{uuid.uuid4().hex}"})
-                if ctx.on_cache_hit is not None:
-                    await ctx.on_cache_hit(endpoint.spec, key)
-                text = hit.text if isinstance(hit.text, str) else ""
-                if text:
-                    write({"token": text, "message_id": hit.id or ""})
-                return hit, 0, endpoint, True
+        keys = [
+            cache.key(f"{endpoint.spec} {endpoint.breaker}", prompt, ctx.tool_schemas)
+            for endpoint in chain
+        ]
+        found = await cache.lookup([(k, e.spec) for k, e in zip(keys, chain, strict=True)])
+        if found is not None:
+            index, hit = found
+            endpoint = chain[index]
+            # A message id of its own: the same id twice in a history would replace the
+            # earlier message.
+            hit = hit.model_copy(update={"id": f"ai_{uuid.uuid4().hex}"})
+            if ctx.on_cache_hit is not None:
+                await ctx.on_cache_hit(endpoint.spec, keys[index])
+            text = hit.text if isinstance(hit.text, str) else ""
+            if text:
+                write({"token": text, "message_id": hit.id or ""})
+            return hit, 0, endpoint, True
     ai, retries, endpoint = await call_chain(
         chain,
         once,

@@ -59,8 +59,20 @@ class ModelCache:
     def key(self, endpoint: str, messages: list[BaseMessage], tools: Any) -> str:
         return request_key(endpoint, messages, tools, self.temperature)
 
-    async def get(self, key: str, label: str) -> AIMessage | None:
-        text = await self.table.get(key, label)
+    async def lookup(self, keys: list[tuple[str, str]]) -> tuple[int, AIMessage] | None:
+        """The first of ``keys`` ((key, model label), the chain's models in order) that the
+        cache holds, as (its index, the reply); one lookup in the hit rates either way."""
+        for index, (key, label) in enumerate(keys):
+            found = await self.get(key, label, count=False)
+            if found is not None:
+                await self.table.count_lookup(label, True)
+                return index, found
+        if keys:
+            await self.table.count_lookup(keys[0][1], False)
+        return None
+
+    async def get(self, key: str, label: str, *, count: bool = True) -> AIMessage | None:
+        text = await self.table.get(key, label, count=count)
         if text is None:
             return None
         try:

@@ -84,7 +84,9 @@ class TtlTable:
             await self.db.conn.commit()
         self._ready = True
 
-    async def get(self, key: str, label: str) -> str | None:
+    async def get(self, key: str, label: str, *, count: bool = True) -> str | None:
+        """The value, or None (missing or expired). ``count=False``: a hit or miss is not
+        counted here (the caller looks up several keys for one request: ``count_lookup``)."""
         await self._setup()
         now = time.time()
         async with self.db.conn.execute(
@@ -99,14 +101,24 @@ class TtlTable:
                 await self.db.conn.execute(
                     f"UPDATE {self.table} SET hits = hits + 1, used = ? WHERE key = ?", (now, key)
                 )
-            column = "hits" if hit else "misses"
-            await self.db.conn.execute(
-                "INSERT INTO cache_counters (cache, label, hits, misses) VALUES (?, ?, ?, ?) "
-                f"ON CONFLICT (cache, label) DO UPDATE SET {column} = {column} + 1",
-                (self.table, label, int(hit), int(not hit)),
-            )
+            if count:
+                await self._count(label, hit)
             await self.db.conn.commit()
         return row[0] if hit and row is not None else None
+
+    async def count_lookup(self, label: str, hit: bool) -> None:
+        await self._setup()
+        async with self.db.saver.lock:
+            await self._count(label, hit)
+            await self.db.conn.commit()
+
+    async def _count(self, label: str, hit: bool) -> None:
+        column = "hits" if hit else "misses"
+        await self.db.conn.execute(
+            "INSERT INTO cache_counters (cache, label, hits, misses) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (cache, label) DO UPDATE SET {column} = {column} + 1",
+            (self.table, label, int(hit), int(not hit)),
+        )
 
     async def put(self, key: str, label: str, value: str, *, session_id: str = "") -> None:
         await self._setup()
