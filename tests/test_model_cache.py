@@ -135,3 +135,37 @@ async def test_one_lookup_per_request_with_fallbacks(
         stats = await api.cache_stats(runtime)
     assert llm_server.request_count == 3
     assert stats["model"]["by_label"] == {"openai:test-model": {"hits": 3, "misses": 3}}
+
+
+async def test_ttl_and_size_cap(tmp_path: Path, monkeypatch):
+    import types
+
+    from openmanus_tui.resilience import ttl_table
+    from openmanus_tui.resilience.ttl_table import TtlTable
+    from openmanus_tui.store.db import Database
+
+    now = [1000.0]
+    monkeypatch.setattr(ttl_table, "time", types.SimpleNamespace(time=lambda: now[0]))
+    db = await Database.open(tmp_path / "t.db")
+    try:
+        table = TtlTable(db, "test_cache", ttl=60, max_bytes=1000)
+        for key in "abc":
+            now[0] += 1
+            await table.put(key, "m", key * 400)  # the third put evicts the oldest, "a"
+        assert await table.get("a", "m") is None
+        now[0] += 1
+        assert await table.get("b", "m") == "b" * 400  # used: "c" is now the least recent
+        now[0] += 1
+        await table.put("d", "m", "d" * 400)
+        assert await table.get("c", "m") is None
+        assert await table.get("b", "m") == "b" * 400
+        assert await table.get("d", "m") == "d" * 400
+        await table.put("huge", "m", "x" * 2000)  # larger than the whole cache: not kept
+        assert await table.get("huge", "m") is None
+        now[0] += 61  # past the TTL
+        assert await table.get("b", "m") is None
+        stats = await table.stats()
+        assert (stats.entries, stats.hits) == (0, 3)  # "d" expired too (counted out, not deleted)
+        assert await table.get("d", "m") is None
+    finally:
+        await db.close()
