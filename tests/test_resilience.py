@@ -101,6 +101,7 @@ async def test_breaker_opens_fallback_finishes_and_probe_closes(
         assert states == {opened[0].name: "open",
                           f"model fallback-model@127.0.0.1:{fallback_server.port}": "closed"}
         assert status["answers"] == {"openai:fallback-model": 3}
+        assert (status["fallbacks"], status["model_cache_hits"]) == (3, 0)
         (stored,) = stored_states(runtime.settings.db_path)
         assert stored.state == "open"
         # Which model answered is in the exports and the inspector.

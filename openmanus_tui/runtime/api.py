@@ -378,10 +378,13 @@ def describe_bounds(settings: Any) -> str:
 def resilience_status(runtime: Runtime) -> dict[str, Any]:
     """What ``/health``, ``/metrics``, the status line and ``doctor`` show: every circuit
     breaker this process has used (name, state, failures in a row, opened_at, last error,
-    threshold, recovery timeout) and how many steps each model answered (fallbacks)."""
+    threshold, recovery timeout), how many steps each model answered, and this process's
+    counts of fallbacks and cache hits (``fallbacks``, ``model_cache_hits``,
+    ``tool_cache_hits``)."""
     return {
         "breakers": [state.as_dict() for state in runtime.breakers.states()],
         "answers": dict(runtime.answers),
+        **runtime.counters,
     }
 
 

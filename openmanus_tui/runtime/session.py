@@ -90,6 +90,8 @@ class Runtime:
         )
         # Which model answered how many steps (the fallback metric), and cache hits by kind.
         self.answers: dict[str, int] = {}
+        self.counters: dict[str, int] = {"fallbacks": 0, "model_cache_hits": 0,
+                                          "tool_cache_hits": 0}
         # Problems found while starting (a plugin or MCP server that failed): told to the
         # person at the start of the next run, never fatal.
         self.startup_notices: list[str] = list(registry.load_errors)
@@ -774,9 +776,14 @@ class AgentSession:
             )
 
         def count_answers(event: Any) -> None:
+            counters = self.runtime.counters
             if isinstance(event, ev.Usage) and event.model:
                 answers = self.runtime.answers
                 answers[event.model] = answers.get(event.model, 0) + 1
+            elif isinstance(event, ev.Fallback):
+                counters["fallbacks"] += 1
+            elif isinstance(event, ev.CacheHit):
+                counters[f"{event.cache}_cache_hits"] += 1
 
         self.runtime.breakers.listeners.append(on_breaker)
         sink.listeners.append(count_answers)
