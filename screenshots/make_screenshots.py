@@ -113,6 +113,20 @@ async def tools_scene(app, pilot) -> None:
     app.query_one("#panel").active = "tab-tools"
 
 
+async def sources_scene(app, pilot) -> None:
+    # Sources read from the fixture corpus (tests/web_corpus/), cited and corroborated.
+    from scenes.sources import stage_sources
+
+    await stage_sources(app)
+
+
+async def research_scene(app, pilot) -> None:
+    # A Research session over workspace documents with the offline demo model (no key).
+    from scenes.research import stage_research
+
+    await stage_research(app, pilot, Path(os.environ["SHOTS_TMP"]) / "research-workspace")
+
+
 async def palette_scene(app, pilot) -> None:
     await main_scene(app, pilot)
     await pilot.press("ctrl+p")
@@ -159,6 +173,8 @@ SHOTS = [
     ("inspector", (140, 40), "openmanus-dark", inspector_scene),
     ("memory", (140, 40), "openmanus-dark", memory_scene),
     ("tools", (140, 40), "openmanus-dark", tools_scene),
+    ("sources", (150, 44), "openmanus-dark", sources_scene),
+    ("research", (150, 48), "openmanus-dark", research_scene),
     ("palette", (140, 40), "openmanus-dark", palette_scene),
     ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),
     ("theme-light", (140, 40), "openmanus-light", main_scene),

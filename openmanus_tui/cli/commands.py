@@ -8,6 +8,7 @@ from types import ModuleType
 
 COMMANDS: list[str] = [
     "run",
+    "research",
     "resume",
     "sessions",
     "fork",
@@ -22,6 +23,7 @@ COMMANDS: list[str] = [
     "mcp",
     "git",
     "doctor",
+    "fetch",
     "serve",
 ]
 
