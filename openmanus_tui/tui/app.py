@@ -858,10 +858,12 @@ class OpenManusApp(App[int]):
         if kind == "run_started":
             self._run_started_at = self.clock()
             self.status.model, self.status.profile = event.model, event.profile
-        elif kind in ("tool_finished", "breaker"):
+        elif kind == "tool_finished":
             self._tools_dirty = True
             if event.tool in SOURCE_TOOLS:
                 self.refresh_sources()
+        elif kind == "breaker":
+            self._tools_dirty = True  # the Tools tab lists the breakers that are not closed
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "research_step" and event.stage in ("read", "research", "verify"):
