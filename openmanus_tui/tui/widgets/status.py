@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from openmanus_tui.termsafe import sanitize
+
 
 def human_tokens(n: int) -> str:
     if n >= 1_000_000:
@@ -52,7 +54,7 @@ def breaker_text(states: list[dict[str, object]]) -> str:
     first = down[0]
     word = "OPEN" if first["state"] == "open" else "probing"
     more = f" +{len(down) - 1}" if len(down) > 1 else ""
-    return f"⚡ {first['name']} {word}{more}"
+    return sanitize(f"⚡ {first['name']} {word}{more}", keep_sgr=False)  # a name from config
 
 
 COMPACT_WIDTH = 110

@@ -118,5 +118,5 @@ class ToolsPane(DeferredPane):
             from openmanus_tui.runtime import api
 
             lines = breaker_lines(api.resilience_status(runtime)["breakers"])
-            self.query_one("#breakers", Static).update(lines)
+            self.query_one("#breakers", Static).update(plain(lines))  # names, server errors
             self.query_one("#breakers", Static).display = bool(lines)
