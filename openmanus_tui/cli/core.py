@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     from openmanus_tui.config import load_settings
 
-    settings = load_settings(_overrides(args))
+    settings = load_settings(
+        _overrides(args), resolve_secrets=getattr(args, "resolve_secrets", True)
+    )
     if args.check_settings:
         from openmanus_tui.config_check import check_settings
 

@@ -133,6 +133,7 @@ class OpenManusApp(App[int]):
         self._theme_errors: list[str] = []
         self._theme_missing: str | None = None
         self._theme_memory: Any = None
+        self.config_reloader: Any = None  # once the runtime is open (tui/config_watch.py)
         self._select_startup_theme()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -232,6 +233,10 @@ class OpenManusApp(App[int]):
             self._q(PromptInput).focus()
 
     async def on_unmount(self) -> None:
+        if self.config_reloader is not None:
+            from openmanus_tui.tui.config_watch import stop_config_watch
+
+            await stop_config_watch(self)
         # Stop a run before the database closes under it.
         run_workers = [w for w in self.workers if w.group == "run" and w.is_running]
         for worker in run_workers:
@@ -368,6 +373,10 @@ class OpenManusApp(App[int]):
                 )
                 self.runtime = await module.Runtime.open(self.settings)
             settle_after_startup()
+            # Hot reload: config file edits apply without a restart (tui/config_watch.py).
+            from openmanus_tui.tui.config_watch import start_config_watch
+
+            self.config_reloader = start_config_watch(self)
             self._probe_sandbox()
             self.refresh_breakers()  # an endpoint another run found dead is still open
             self._q("#tools-pane").refresh_tools(self.runtime)
