@@ -440,6 +440,17 @@ async def test_database_size_and_prune(isolated_env: Path) -> None:
         await runtime.close()
 
 
+async def _wait_for_dialog(pilot, app: OpenManusApp) -> None:
+    """The confirmation is up, laid out (a click lands on its buttons) and not covered by a
+    toast: a click before that missed on a loaded machine, leaving the dialog open and the
+    prune waiting for an answer."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                   and app.screen.query("#confirm")
+                   and app.screen.query_one("#confirm").region.area > 0)
+    app.clear_notifications()
+    await pilot.pause()
+
+
 async def _prune_from_the_tui(app: OpenManusApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
@@ -449,7 +460,7 @@ async def _prune_from_the_tui(app: OpenManusApp) -> None:
         assert footer == f"database {branching.human_bytes(size)}"
 
         app.run_slash("/prune 1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await _wait_for_dialog(pilot, app)
         assert "last 1 steps" in app.screen.question
         await click_landed(pilot, "#cancel")
         await pilot.pause(0.1)
@@ -457,10 +468,13 @@ async def _prune_from_the_tui(app: OpenManusApp) -> None:
         assert not any(n.pruned for n in tree.nodes.values())
 
         app.run_slash("/prune 1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await _wait_for_dialog(pilot, app)
         await click_landed(pilot, "#confirm")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        # Pruning rewrites and VACUUMs the database: on a loaded machine more than the usual
+        # 30 s hang guard.
         await wait_for(pilot, lambda: not any(w.group == "history" and w.is_running
-                                              for w in app.workers))
+                                              for w in app.workers), timeout=120)
         tree = await app.session.history.tree()
         assert sum(n.pruned for n in tree.nodes.values()) > len(tree.nodes) // 2
         assert not tree.nodes[tree.current].pruned
