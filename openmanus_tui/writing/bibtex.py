@@ -63,16 +63,24 @@ def _date(text: str, month: str | None = None, day: str | None = None) -> dict[s
     return {"date-parts": [parts]}
 
 
+def _decode(text: str) -> str:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text().latex_to_text(text).strip()
+
+
 def _names(value: Any) -> list[dict[str, str]]:
     from bibtexparser.middlewares.names import NameParts
 
     people: list[dict[str, str]] = []
     for part in value if isinstance(value, list) else [value]:
         if isinstance(part, NameParts):
-            family = " ".join(part.last)
-            given = " ".join(part.first)
-            von = " ".join(part.von)
-            if not given and not von and not part.jr and " " in family:
+            raw_family = " ".join(part.last)
+            family = _decode(raw_family)
+            given = _decode(" ".join(part.first))
+            von = _decode(" ".join(part.von))
+            if (not given and not von and not part.jr and raw_family.startswith("{")
+                    and raw_family.endswith("}")):
                 # `{World Health Organization}`: a braced name is an organisation.
                 people.append({"literal": family})
                 continue
@@ -82,7 +90,7 @@ def _names(value: Any) -> list[dict[str, str]]:
             if von:
                 person["non-dropping-particle"] = von
             if part.jr:
-                person["suffix"] = " ".join(part.jr)
+                person["suffix"] = _decode(" ".join(part.jr))
             people.append(person)
         else:
             people.append({"literal": str(part)})
@@ -96,10 +104,12 @@ def bibtex_to_csl(text: str) -> list[dict[str, Any]]:
 
     library = bibtexparser.parse_string(
         text,
+        # Names are split before LaTeX is decoded so that a braced name
+        # (``{World Health Organization}``) stays one organisation.
         append_middleware=[
-            mw.LatexDecodingMiddleware(),
             mw.SeparateCoAuthors(),
             mw.SplitNameParts(),
+            mw.LatexDecodingMiddleware(),
         ],
     )
     if library.failed_blocks:

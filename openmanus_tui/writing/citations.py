@@ -279,17 +279,17 @@ def _has_date(item: dict[str, Any], variable: str = "issued") -> bool:
 
 # Per CSL type: (variable, words for the writer) the styles need besides author and title.
 _NEEDS: dict[str, list[tuple[str, str]]] = {
-    "article-journal": [("container-title", "the journal's name")],
-    "article-magazine": [("container-title", "the magazine's name")],
-    "article-newspaper": [("container-title", "the newspaper's name")],
-    "book": [("publisher", "the publisher")],
-    "chapter": [("container-title", "the book's title"), ("publisher", "the publisher")],
-    "paper-conference": [("container-title", "the proceedings' title")],
-    "thesis": [("publisher", "the university")],
-    "report": [("publisher", "the issuing organisation")],
-    "webpage": [("URL", "the URL"), ("accessed", "the access date")],
-    "post": [("URL", "the URL"), ("accessed", "the access date")],
-    "post-weblog": [("URL", "the URL"), ("accessed", "the access date")],
+    "article-journal": [("container-title", "journal name")],
+    "article-magazine": [("container-title", "magazine name")],
+    "article-newspaper": [("container-title", "newspaper name")],
+    "book": [("publisher", "publisher")],
+    "chapter": [("container-title", "book title"), ("publisher", "publisher")],
+    "paper-conference": [("container-title", "proceedings title")],
+    "thesis": [("publisher", "university")],
+    "report": [("publisher", "issuing organisation")],
+    "webpage": [("URL", "URL"), ("accessed", "access date")],
+    "post": [("URL", "URL"), ("accessed", "access date")],
+    "post-weblog": [("URL", "URL"), ("accessed", "access date")],
 }
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e cf al fig no vol pp p ed eds approx dept inc ltd co"
-    .split())
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "cf", "al", "fig", "no", "vol", "pp", "p", "ed", "eds", "approx", "dept", "inc", "ltd", "co"])
 _SENTENCE_END = re.compile(r"([.!?]+)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*(?:-[A-Za-z0-9]+(?:['’][A-Za-z]+)*)*")
 _CITATION = re.compile(r"\[[^\[\]]*@[^\[\]]+\]|\[\^?\d+\]")

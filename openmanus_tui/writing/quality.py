@@ -1,16 +1,18 @@
 """``check_document``: every score and every citation problem of a Markdown document, no model
 needed. ``quality_score`` (0–1) is a weighted mean of the parts that apply, each 0–1:
 
-| part | weight | score |
-| --- | --- | --- |
-| readability | 0.25 | 1 inside the Flesch–Kincaid grade band of the technical level, −0.15 per grade outside |
-| style findings | 0.15 | 1 − (proselint findings per 1,000 words) / 10 |
-| passive voice | 0.10 | 1 − (share of passive sentences − 0.10) / 0.30 |
-| sentence length | 0.10 | 1 − (share of sentences over the long limit − 0.10) / 0.30 |
-| structure | 0.15 | mean of: headings when over 300 words, no skipped heading level, paragraphs ≤ 150 words on average |
-| length | 0.10 | 1 within target ± tolerance, else 1 − (distance beyond the tolerance) / target (only with a target) |
-| citations | 0.15 | 1 − errors / (citations + references) (only when the document cites or has references) |
-| rubric | 0.15 | criteria passed / criteria reviewed (only after the writing graph's review) |
+- readability (0.25): 1 inside the Flesch–Kincaid grade band of the technical level, minus
+  0.15 per grade outside it;
+- style findings (0.15): 1 − (proselint findings per 1,000 words) / 10;
+- passive voice (0.10): 1 − (share of passive sentences − 0.10) / 0.30;
+- sentence length (0.10): 1 − (share of sentences over the long limit − 0.10) / 0.30;
+- structure (0.15): the share of these that hold: headings when over 300 words, no skipped
+  heading level, paragraphs of at most 150 words on average;
+- length (0.10, only with a target): 1 inside target ± tolerance, else 1 − (words beyond the
+  tolerance) / target;
+- citations (0.15, only when the document cites or lists references, or citations are
+  required): 1 − errors / (citations + references);
+- rubric (0.15, only after the writing graph's review): criteria passed / criteria reviewed.
 
 Every part is clipped to 0–1; parts that do not apply are left out and the weights of the rest
 renormalised. The parts are returned with their inputs so the number can be explained.

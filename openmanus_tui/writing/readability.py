@@ -19,12 +19,11 @@ import functools
 import gzip
 import io
 import math
-from importlib import resources
 from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any
 
 from openmanus_tui.writing.prose import Paragraph, paragraphs, sentences, words
-
 
 # Suffixes whose derived forms a dictionary may lack ("unhelpfully"): root + suffix.
 _SUFFIXES = (("ingly", 2), ("ness", 1), ("ment", 1), ("less", 1), ("ful", 1), ("ly", 1),
