@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # Abbreviations whose period does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "cf", "al", "fig", "no", "vol", "pp", "p", "ed", "eds", "approx", "dept", "inc", "ltd", "co"])
+_ABBREVIATIONS = frozenset((  # noqa: SIM905
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e cf al fig no vol pp p ed eds approx dept inc "
+    "ltd co").split())
 _SENTENCE_END = re.compile(r"([.!?]+)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*(?:-[A-Za-z0-9]+(?:['’][A-Za-z]+)*)*")
 _CITATION = re.compile(r"\[[^\[\]]*@[^\[\]]+\]|\[\^?\d+\]")
@@ -72,7 +73,8 @@ def sentences(text: str) -> list[str]:
     for match in _SENTENCE_END.finditer(text):
         before = text[start:match.start()].rsplit(None, 1)
         last = before[-1].lower().rstrip(".") if before else ""
-        if match.group(1) == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+        initial = len(last) == 1 and last.isalpha()
+        if match.group(1) == "." and (last in _ABBREVIATIONS or initial):
             continue
         out.append(text[start:match.end()].strip())
         start = match.end()
