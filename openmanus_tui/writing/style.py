@@ -81,9 +81,9 @@ def proselint_findings(markdown: str) -> tuple[list[Finding], bool]:
     _registered()
     config = {**DEFAULT, "max_errors": MAX_FINDINGS + 1}
     results = LintFile("<document>", markdown).lint(config)
-    # LintFile pads the text with a leading newline: its line 2 is the document's line 1.
+    # Positions are 1-based lines and columns of the document.
     found = [Finding(r.check_result.check_path, r.check_result.message,
-                     max(1, r.pos[0] - 1), r.pos[1] + 1) for r in results[:MAX_FINDINGS]]
+                     max(1, r.pos[0]), r.pos[1]) for r in results[:MAX_FINDINGS]]
     return found, len(results) > MAX_FINDINGS
 
 
