@@ -182,6 +182,20 @@ class LimitsSettings(_Section):
     )
 
 
+# --- writing (openmanus_tui/writing) ---------------------------------------------------------
+class WritingSettings(_Section):
+    """The writing system: citation style, review rounds, the long-sentence limit."""
+
+    citation_style: Literal["apa", "mla", "chicago-author-date", "chicago-notes"] = Field(
+        "apa", description="default citation style of write, write check and cite")
+    max_revision_rounds: int = Field(
+        2, ge=0, le=5, description="review → revise rounds before a section is kept as it is")
+    long_sentence_words: int = Field(
+        25, ge=8, le=200, description="a sentence longer than this counts as long")
+    length_tolerance: float = Field(
+        0.15, ge=0.0, le=1.0, description="accepted distance from the target length (share)")
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -196,6 +210,7 @@ class _Sections(BaseModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    writing: WritingSettings = Field(default_factory=WritingSettings)
     data_dir: Path | None = None
 
 

@@ -168,14 +168,18 @@ def check_document(
     requirements: WritingRequirements | None = None,
     rubric: list[RubricResult] | None = None,
     long_sentence_words: int = 25,
+    citations_from: str | None = None,
 ) -> DocumentReport:
-    """Measure ``markdown``: readability, style, structure, length and citations."""
+    """Measure ``markdown``: readability, style, structure, length and citations.
+
+    ``citations_from``: the same document before its citations were formatted (the writing
+    graph's assembly), where the ``[@key]`` markers are still there to check."""
     requirements = requirements or WritingRequirements(citation_style=citation_style)
     citation_style = style_name(citation_style)
     tokens = markdown_parser().parse(markdown)
     prose = paragraphs(markdown, tokens)
     shape = structure(tokens, prose)
-    markers = find_markers(markdown)
+    markers = find_markers(citations_from if citations_from is not None else markdown)
     problems: list[CitationProblem] = []
     citation_count, reference_count = len(markers), 0
     if references is not None:
