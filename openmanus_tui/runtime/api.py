@@ -195,9 +195,14 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
     from openmanus_tui.store.retention import remove_store
+    from openmanus_tui.writing.records import WritingRecords
 
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
+    if runtime.db.damaged is None:
+        records = WritingRecords(runtime.db)  # documents written from the session
+        await records.setup()
+        await records.delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     return record
 
