@@ -12,16 +12,21 @@ model. ``quality_score`` and every other number come from ``check_document``.
 
 from __future__ import annotations
 
-import operator
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from openmanus_tui.agent.state import AgentState
 from openmanus_tui.writing import prompts
 from openmanus_tui.writing.citations import CitationManager, find_markers
 from openmanus_tui.writing.prose import paragraphs, words
@@ -40,27 +45,70 @@ class WritingError(RuntimeError):
     """The model's replies could not be turned into a document (one line)."""
 
 
-def _merge(left: dict[int, Any], right: dict[int, Any]) -> dict[int, Any]:
-    return {**left, **right}
+def _merge_or_reset(left: dict[int, Any] | None, right: dict[int, Any] | None) -> dict[int, Any]:
+    # ``None`` starts a new run's drafts (a session's thread keeps the previous run's state).
+    return {} if right is None else {**(left or {}), **right}
 
 
-class WritingState(TypedDict, total=False):
+def _append_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    return [] if right is None else [*(left or []), *right]
+
+
+class WritingState(AgentState, total=False):
     requirements: dict[str, Any]
     references: list[dict[str, Any]]
     title: str
     outline: list[dict[str, Any]]
-    drafts: Annotated[dict[int, str], _merge]
-    reviews: Annotated[list[dict[str, Any]], operator.add]
+    drafts: Annotated[dict[int, str], _merge_or_reset]
+    reviews: Annotated[list[dict[str, Any]], _append_or_reset]
     round: int
     pending: list[int]
     content: str
     source: str  # the assembled document before citations were formatted
+    writing: dict[str, Any] | None  # the GeneratedContent, when finished
 
 
-class SectionTask(TypedDict):
-    index: int
-    round: int
-    feedback: list[str]
+@dataclass
+class WritingContext:
+    """What the nodes use that is not state (never checkpointed)."""
+
+    model: Any
+    max_rounds: int = 2
+    progress: Progress | None = None
+    # In a session: the workspace the document is written to, and where results are stored.
+    output: Path | None = None
+    save_result: Callable[[GeneratedContent], Awaitable[None]] | None = None
+
+    async def say(self, message: str) -> None:
+        if self.progress is not None:
+            result = self.progress(message)
+            if result is not None:
+                await result
+
+    async def ask(self, prompt: str) -> str:
+        reply = await self.model.ainvoke(
+            [SystemMessage(prompts.SYSTEM), HumanMessage(prompt)],
+            config={"tags": [TAG_NOSTREAM, "openmanus:writing"]},
+        )
+        content = reply.content
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") if isinstance(part, dict) else str(part)
+                              for part in content)
+        return str(content)
+
+
+def writing_input(brief: str, message: BaseMessage | None = None, *,
+                  requirements: WritingRequirements | None = None,
+                  references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The update that starts a writing run (in a session, the agent's counters reset too)."""
+    from openmanus_tui.agent.state import run_input
+
+    req = requirements or WritingRequirements()
+    if not req.brief:
+        req = req.model_copy(update={"brief": brief})
+    start = run_input(brief, message) if message is not None else {"input": brief}
+    return {**start, "requirements": req.model_dump(), "references": references or [],
+            "drafts": None, "reviews": None, "round": 0, "pending": [], "writing": None}
 
 
 # Model-made extras the assembly removes: a heading repeating the section's, a reference list.
@@ -89,210 +137,230 @@ def _words_of(markdown: str) -> int:
     return sum(len(words(p.text)) for p in paragraphs(markdown))
 
 
+def _req(state: dict[str, Any]) -> WritingRequirements:
+    return WritingRequirements(**state["requirements"])
+
+
+# ---------------------------------------------------------------------------------- nodes
+
+async def outline(state: WritingState, runtime: Runtime[WritingContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    req = _req(state)
+    await ctx.say("outline")
+    last_error = ""
+    for _attempt in range(2):
+        reply = await ctx.ask(prompts.outline_prompt(req, state.get("references") or []))
+        try:
+            data = prompts.parse_json(reply)
+            sections = [s for s in data.get("sections", []) if str(s.get("heading", ""))][:12]
+            if not sections:
+                raise ValueError("the outline has no sections")
+            total = req.length_words or 0
+            for section in sections:
+                try:
+                    section["words"] = max(30, int(section.get("words") or 0))
+                except (TypeError, ValueError):
+                    section["words"] = 0
+                if not section["words"]:
+                    section["words"] = max(60, total // len(sections)) if total else 200
+            title = str(data.get("title") or req.brief[:80] or "Document").strip()
+            return {"title": title, "outline": sections, "round": 0,
+                    "pending": list(range(len(sections)))}
+        except (ValueError, AttributeError, TypeError) as exc:
+            last_error = str(exc)
+    raise WritingError(f"the model did not return a usable outline: {last_error}")
+
+
+def _task(state: WritingState, index: int, **extra: Any) -> dict[str, Any]:
+    # What a parallel branch needs: never the whole state (a session's holds its messages).
+    keep = ("requirements", "references", "title", "outline", "drafts")
+    return {**{k: state.get(k) for k in keep}, "index": index, "round": state.get("round", 0),
+            **extra}
+
+
+async def draft(task: dict[str, Any], runtime: Runtime[WritingContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    index = task["index"]
+    section = task["outline"][index]
+    await ctx.say(f"draft {index + 1}/{len(task['outline'])}: {section['heading']}"
+                  + (f" (revision {task['round']})" if task["round"] else ""))
+    reply = await ctx.ask(prompts.draft_prompt(
+        _req(task), task.get("references") or [], task["title"], section, task["outline"],
+        task.get("feedback") or [], (task.get("drafts") or {}).get(index, "")))
+    return {"drafts": {index: _clean_section(reply, section["heading"])}}
+
+
+def code_checks(task: dict[str, Any]) -> list[RubricResult]:
+    """The rubric's criteria decided by code: length, citations resolve, a source cited."""
+    req = _req(task)
+    index = task["index"]
+    section = task["outline"][index]
+    text = (task.get("drafts") or {}).get(index, "")
+    target = int(section.get("words") or 0)
+    count = _words_of(text)
+    results: list[RubricResult] = []
+    if target:
+        spread = max(req.length_tolerance, 0.25)  # sections vary more than the whole
+        low, high = round(target * (1 - spread)), round(target * (1 + spread))
+        results.append(RubricResult(
+            criterion="length", passed=low <= count <= high,
+            reason=f"{count} words, section target {target} ({low}–{high})"))
+    references = task.get("references") or []
+    known = {str(i["id"]).lower() for i in references}
+    keys = [r.key for m in find_markers(text) for r in m.refs]
+    unknown = sorted({k for k in keys if k.lower() not in known})
+    results.append(RubricResult(
+        criterion="citations resolve", passed=not unknown,
+        reason=("cites unknown keys: " + ", ".join(f"@{k}" for k in unknown)
+                + " (use only the listed keys)") if unknown else "every citation resolves"))
+    if req.citations_required and references:
+        results.append(RubricResult(
+            criterion="cites a source", passed=bool(keys),
+            reason="cites " + ", ".join(f"@{k}" for k in dict.fromkeys(keys)) if keys
+            else "no citation in this section: cite a listed reference"))
+    return results
+
+
+async def review(task: dict[str, Any], runtime: Runtime[WritingContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    index = task["index"]
+    section = task["outline"][index]
+    text = (task.get("drafts") or {}).get(index, "")
+    await ctx.say(f"review {index + 1}: {section['heading']}")
+    results = code_checks(task)
+    reply = await ctx.ask(prompts.review_prompt(_req(task), section, text))
+    try:
+        for item in prompts.parse_json(reply).get("criteria", []):
+            criterion = str(item.get("criterion", "")).strip().lower()
+            if criterion in prompts.CRITERIA:
+                results.append(RubricResult(criterion=criterion, passed=bool(item.get("passed")),
+                                            reason=str(item.get("reason", ""))[:300]))
+    except (ValueError, AttributeError):
+        results.append(RubricResult(criterion="review", passed=True,
+                                    reason="the model's review was not JSON; not judged"))
+    done = SectionReview(section=section["heading"], round=task["round"], results=results)
+    return {"reviews": [{"index": index, **done.model_dump()}]}
+
+
+async def decide(state: WritingState, runtime: Runtime[WritingContext]) -> dict[str, Any]:
+    current = [r for r in state.get("reviews") or [] if r["round"] == state.get("round", 0)]
+    failing = [r["index"] for r in current if not all(c["passed"] for c in r["results"])]
+    if failing and state.get("round", 0) < runtime.context.max_rounds:
+        return {"round": state.get("round", 0) + 1, "pending": sorted(failing)}
+    return {"pending": []}
+
+
+async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dict[str, Any]:
+    """Join the sections under one H1, format the citations, append the reference list, and
+    measure the result (``check_document``, with the final rubric)."""
+    ctx = runtime.context
+    await ctx.say("assemble")
+    req = _req(state)
+    parts = [f"# {state['title']}"]
+    for index, section in enumerate(state["outline"]):
+        parts.append(f"## {section['heading']}\n\n{state['drafts'].get(index, '').strip()}")
+    source = "\n\n".join(parts).strip() + "\n"
+    references = state.get("references") or []
+    content = source
+    if references:
+        content = CitationManager(references, req.citation_style).render_document(source)
+    final_reviews = _latest_reviews(state.get("reviews") or [])
+    rubric = [RubricResult(**r) for review in final_reviews for r in review["results"]]
+    report = check_document(content, references=references or None,
+                            citation_style=req.citation_style, requirements=req, rubric=rubric,
+                            citations_from=source)
+    cited = {r.key.lower() for m in find_markers(source) for r in m.refs}
+    generated = GeneratedContent(
+        content=content,
+        metadata={"title": state["title"], "outline": state["outline"],
+                  "rounds": state.get("round", 0), "requirements": req.model_dump(),
+                  "words": report.words},
+        citations=[i for i in references if str(i["id"]).lower() in cited],
+        quality_score=report.quality_score,
+        readability_score=report.readability.as_dict(),
+        structure_analysis=report.structure.as_dict(),
+        reviews=[SectionReview(**{k: v for k, v in r.items() if k != "index"})
+                 for r in final_reviews],
+        report=report.as_dict(),
+    )
+    update: dict[str, Any] = {"content": content, "source": source}
+    if ctx.output is not None:  # in a session: the file is the output, not the chat
+        from openmanus_tui.writing.output import write_document
+
+        write_document(content, ctx.output, req.format)
+        generated.metadata["output"] = str(ctx.output)
+    if ctx.save_result is not None:
+        await ctx.save_result(generated)
+    update["writing"] = generated.model_dump(mode="json")
+    if "messages" in state:
+        problems = "" if report.ok else f", {len(report.citation_errors)} citation problems"
+        summary = (f"Wrote {generated.metadata.get('output') or 'the document'}: "
+                   f"{report.words} words, quality {generated.quality_score:.2f}{problems}"
+                   f".\n\n{content}")
+        answer_id = "writing_" + hashlib.sha1(content.encode()).hexdigest()[:16]
+        update["final_answer"] = summary
+        update["messages"] = [AIMessage(content=summary, id=answer_id)]
+    return update
+
+
+# ---------------------------------------------------------------------------------- wiring
+
+def _drafts_to_send(state: WritingState) -> list[Send]:
+    feedback: dict[int, list[str]] = {}
+    for done in state.get("reviews") or []:
+        if done["round"] == state.get("round", 0) - 1:
+            feedback[done["index"]] = [f"{c['criterion']}: {c['reason']}"
+                                       for c in done["results"] if not c["passed"]]
+    return [Send("draft", _task(state, i, feedback=feedback.get(i, [])))
+            for i in state.get("pending") or []]
+
+
+def _reviews_to_send(state: WritingState) -> list[Send]:
+    return [Send("review", _task(state, i)) for i in state.get("pending") or []]
+
+
+def _after_decide(state: WritingState) -> list[Send] | str:
+    return _drafts_to_send(state) if state.get("pending") else "assemble"
+
+
+def build_writing_graph() -> StateGraph:
+    """The writing graph, uncompiled: compiled with the session's checkpointer for the Writing
+    profile, or without one by ``WritingGraph`` (``openmanus write``)."""
+    graph = StateGraph(WritingState, context_schema=WritingContext)
+    graph.add_node("outline", outline)
+    graph.add_node("draft", draft)  # type: ignore[arg-type]
+    graph.add_node("drafted", lambda _state: {})
+    graph.add_node("review", review)  # type: ignore[arg-type]
+    graph.add_node("decide", decide)
+    graph.add_node("assemble", assemble)
+    graph.add_edge(START, "outline")
+    graph.add_conditional_edges("outline", _drafts_to_send, ["draft"])
+    graph.add_edge("draft", "drafted")
+    graph.add_conditional_edges("drafted", _reviews_to_send, ["review"])
+    graph.add_edge("review", "decide")
+    graph.add_conditional_edges("decide", _after_decide, ["draft", "assemble"])
+    graph.add_edge("assemble", END)
+    return graph
+
+
 class WritingGraph:
-    """Builds and runs the graph for one model."""
+    """The graph run on its own (no session, no checkpoints), as ``openmanus write`` does."""
 
     def __init__(self, model: BaseChatModel, *, max_rounds: int = 2,
                  progress: Progress | None = None) -> None:
-        self.model = model
+        self.context = WritingContext(model=model, max_rounds=max_rounds, progress=progress)
         self.max_rounds = max_rounds
-        self.progress = progress
-        self.graph = self._build().compile()
-
-    async def _say(self, message: str) -> None:
-        if self.progress is not None:
-            result = self.progress(message)
-            if result is not None:
-                await result
-
-    async def _ask(self, prompt: str) -> str:
-        reply = await self.model.ainvoke([SystemMessage(prompts.SYSTEM), HumanMessage(prompt)])
-        content = reply.content
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") if isinstance(part, dict) else str(part)
-                              for part in content)
-        return str(content)
-
-    # ------------------------------------------------------------------ nodes
-
-    async def outline(self, state: WritingState) -> dict[str, Any]:
-        req = WritingRequirements(**state["requirements"])
-        await self._say("outline")
-        last_error = ""
-        for _attempt in range(2):
-            reply = await self._ask(prompts.outline_prompt(req, state.get("references", [])))
-            try:
-                data = prompts.parse_json(reply)
-                sections = [s for s in data.get("sections", []) if str(s.get("heading", ""))]
-                if not sections:
-                    raise ValueError("the outline has no sections")
-                total = req.length_words or 0
-                for section in sections:
-                    try:
-                        section["words"] = max(30, int(section.get("words") or 0))
-                    except (TypeError, ValueError):
-                        section["words"] = 0
-                    if not section["words"]:
-                        section["words"] = max(60, total // len(sections)) if total else 200
-                title = str(data.get("title") or req.brief[:80] or "Document").strip()
-                return {"title": title, "outline": sections[:12], "round": 0,
-                        "pending": list(range(len(sections[:12])))}
-            except (ValueError, AttributeError, TypeError) as exc:
-                last_error = str(exc)
-        raise WritingError(f"the model did not return a usable outline: {last_error}")
-
-    async def draft(self, task: dict[str, Any]) -> dict[str, Any]:
-        state: WritingState = task["state"]
-        index = task["index"]
-        req = WritingRequirements(**state["requirements"])
-        section = state["outline"][index]
-        await self._say(f"draft {index + 1}/{len(state['outline'])}: {section['heading']}"
-                        + (f" (revision {task['round']})" if task["round"] else ""))
-        reply = await self._ask(prompts.draft_prompt(
-            req, state.get("references", []), state["title"], section, state["outline"],
-            task["feedback"], state.get("drafts", {}).get(index, "")))
-        return {"drafts": {index: _clean_section(reply, section["heading"])}}
-
-    def code_checks(self, state: WritingState, index: int) -> list[RubricResult]:
-        req = WritingRequirements(**state["requirements"])
-        section = state["outline"][index]
-        text = state["drafts"].get(index, "")
-        target = int(section.get("words") or 0)
-        count = _words_of(text)
-        results: list[RubricResult] = []
-        if target:
-            low = round(target * (1 - max(req.length_tolerance, 0.25)))
-            high = round(target * (1 + max(req.length_tolerance, 0.25)))
-            results.append(RubricResult(
-                criterion="length", passed=low <= count <= high,
-                reason=f"{count} words, section target {target} ({low}–{high})"))
-        manager = CitationManager(state.get("references") or [{"id": "_none", "title": ""}],
-                                  req.citation_style)
-        keys = [r.key for m in find_markers(text) for r in m.refs]
-        unknown = sorted({k for k in keys if not manager.has(k)})
-        results.append(RubricResult(
-            criterion="citations resolve", passed=not unknown,
-            reason=("cites unknown keys: " + ", ".join(f"@{k}" for k in unknown)
-                    + " (use only the listed keys)") if unknown else "every citation resolves"))
-        if req.citations_required and state.get("references"):
-            results.append(RubricResult(
-                criterion="cites a source", passed=bool(keys),
-                reason="cites " + ", ".join(f"@{k}" for k in dict.fromkeys(keys)) if keys
-                else "no citation in this section: cite a listed reference"))
-        return results
-
-    async def review(self, task: dict[str, Any]) -> dict[str, Any]:
-        state: WritingState = task["state"]
-        index = task["index"]
-        req = WritingRequirements(**state["requirements"])
-        section = state["outline"][index]
-        text = state["drafts"].get(index, "")
-        await self._say(f"review {index + 1}: {section['heading']}")
-        results = self.code_checks(state, index)
-        reply = await self._ask(prompts.review_prompt(req, section, text))
-        try:
-            judged = prompts.parse_json(reply).get("criteria", [])
-            for item in judged:
-                criterion = str(item.get("criterion", "")).strip().lower()
-                if criterion in prompts.CRITERIA:
-                    results.append(RubricResult(criterion=criterion,
-                                                passed=bool(item.get("passed")),
-                                                reason=str(item.get("reason", ""))[:300]))
-        except (ValueError, AttributeError):
-            results.append(RubricResult(criterion="review", passed=True,
-                                        reason="the model's review was not JSON; not judged"))
-        review = SectionReview(section=section["heading"], round=task["round"], results=results)
-        return {"reviews": [{"index": index, **review.model_dump()}]}
-
-    async def decide(self, state: WritingState) -> dict[str, Any]:
-        current = [r for r in state.get("reviews", []) if r["round"] == state.get("round", 0)]
-        failing = [r["index"] for r in current
-                   if not all(c["passed"] for c in r["results"])]
-        if failing and state.get("round", 0) < self.max_rounds:
-            return {"round": state.get("round", 0) + 1, "pending": sorted(failing)}
-        return {"pending": []}
-
-    async def assemble(self, state: WritingState) -> dict[str, Any]:
-        await self._say("assemble")
-        parts = [f"# {state['title']}"]
-        for index, section in enumerate(state["outline"]):
-            parts.append(f"## {section['heading']}\n\n{state['drafts'].get(index, '').strip()}")
-        source = "\n\n".join(parts).strip() + "\n"
-        req = WritingRequirements(**state["requirements"])
-        content = source
-        if state.get("references"):
-            content = CitationManager(state["references"], req.citation_style).render_document(
-                source)
-        return {"content": content, "source": source}
-
-    # ------------------------------------------------------------------ wiring
-
-    def _drafts_to_send(self, state: WritingState) -> list[Send]:
-        feedback: dict[int, list[str]] = {}
-        for review in state.get("reviews", []):
-            if review["round"] == state.get("round", 0) - 1:
-                feedback[review["index"]] = [
-                    f"{c['criterion']}: {c['reason']}" for c in review["results"]
-                    if not c["passed"]]
-        return [Send("draft", {"state": state, "index": i, "round": state.get("round", 0),
-                               "feedback": feedback.get(i, [])})
-                for i in state.get("pending", [])]
-
-    def _reviews_to_send(self, state: WritingState) -> list[Send]:
-        return [Send("review", {"state": state, "index": i, "round": state.get("round", 0)})
-                for i in state.get("pending", [])]
-
-    def _after_decide(self, state: WritingState) -> list[Send] | str:
-        if state.get("pending"):
-            return self._drafts_to_send(state)
-        return "assemble"
-
-    def _build(self) -> StateGraph:
-        graph = StateGraph(WritingState)
-        graph.add_node("outline", self.outline)
-        graph.add_node("draft", self.draft)
-        graph.add_node("drafted", lambda _state: {})
-        graph.add_node("review", self.review)
-        graph.add_node("decide", self.decide)
-        graph.add_node("assemble", self.assemble)
-        graph.add_edge(START, "outline")
-        graph.add_conditional_edges("outline", self._drafts_to_send, ["draft"])
-        graph.add_edge("draft", "drafted")
-        graph.add_conditional_edges("drafted", self._reviews_to_send, ["review"])
-        graph.add_edge("review", "decide")
-        graph.add_conditional_edges("decide", self._after_decide, ["draft", "assemble"])
-        graph.add_edge("assemble", END)
-        return graph
+        self.graph = build_writing_graph().compile()
 
     async def run(self, requirements: WritingRequirements,
                   references: list[dict[str, Any]] | None = None) -> GeneratedContent:
         """Write the document the requirements ask for and measure it."""
         state = await self.graph.ainvoke(
-            {"requirements": requirements.model_dump(), "references": references or [],
-             "drafts": {}, "reviews": []},
+            writing_input(requirements.brief, requirements=requirements, references=references),
             {"recursion_limit": 25 + 6 * self.max_rounds},
+            context=self.context,
         )
-        content = state["content"]
-        final_reviews = _latest_reviews(state.get("reviews", []))
-        rubric = [RubricResult(**r) for review in final_reviews for r in review["results"]]
-        report = check_document(content, references=references or None,
-                                citation_style=requirements.citation_style,
-                                requirements=requirements, rubric=rubric,
-                                citations_from=state["source"])
-        cited = {r.key.lower() for m in find_markers(state["source"]) for r in m.refs}
-        return GeneratedContent(
-            content=content,
-            metadata={"title": state["title"], "outline": state["outline"],
-                      "rounds": state.get("round", 0), "requirements": requirements.model_dump(),
-                      "words": report.words},
-            citations=[i for i in references or [] if str(i["id"]).lower() in cited],
-            quality_score=report.quality_score,
-            readability_score=report.readability.as_dict(),
-            structure_analysis=report.structure.as_dict(),
-            reviews=[SectionReview(**{k: v for k, v in r.items() if k != "index"})
-                     for r in final_reviews],
-            report=report.as_dict(),
-        )
+        return GeneratedContent(**state["writing"])
 
 
 def _latest_reviews(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,9 +377,6 @@ async def edit_content(model: BaseChatModel, text: str, edit_type: str,
     if edit_type not in prompts.EDIT_INSTRUCTIONS:
         raise ValueError(f"unknown edit type {edit_type!r}: use "
                          + ", ".join(prompts.EDIT_INSTRUCTIONS))
-    reply = await model.ainvoke([SystemMessage(prompts.SYSTEM),
-                                 HumanMessage(prompts.edit_prompt(edit_type, text,
-                                                                  requirements))])
-    content = reply.content if isinstance(reply.content, str) else str(reply.content)
-    edited = prompts.strip_fence(content)
-    return edited.rstrip() + "\n"
+    content = await WritingContext(model=model).ask(
+        prompts.edit_prompt(edit_type, text, requirements))
+    return prompts.strip_fence(content).rstrip() + "\n"
