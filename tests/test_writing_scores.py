@@ -152,3 +152,18 @@ print(report.readability.words, len(CitationManager.from_file(fx / "refs.json").
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[1] == "4"
+
+
+def test_the_one_pass_uncomparables_check_finds_what_proselints_does() -> None:
+    from proselint.tools import LintFile
+
+    from openmanus_tui.writing.style import _registered, proselint_findings
+
+    text = ("It was the most unique plan. At most perfect, they said. The least possible "
+            "cost. A most final answer, “the most unique” in quotes. Very unique.\n")
+    _registered()
+    theirs = [r.pos for r in LintFile("<t>", text).lint()
+              if r.check_result.check_path == "uncomparables"]
+    ours = [(f.line, f.column) for f in proselint_findings(text)[0] if f.check == "uncomparables"]
+    assert ours == sorted(theirs)
+    assert len(ours) == 4
