@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_security_parsers(sub, _Parser)
 
+    from openmanus_tui.cli_writing import add_parsers as add_writing_parsers
+
+    add_writing_parsers(sub, _Parser)
+
     doctor = sub.add_parser("doctor", help="what the sandbox can do here, and how to improve it")
     doctor.add_argument("--json", action="store_true")
 
@@ -294,6 +298,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from openmanus_tui import cli_security
 
         return getattr(cli_security, f"{args.command}_cmd")(args, settings)
+    if args.command == "cite":
+        from openmanus_tui import cli_writing
+
+        return cli_writing.cite_cmd(args, settings)
+    if args.command == "write":
+        from openmanus_tui import cli_writing
+
+        return await cli_writing.write_cmd(args, settings)
     if args.command == "run":
         # Issue 12: a workspace holding openmanus's own state is refused before anything runs.
         from openmanus_tui.runtime.api import ensure_workspace_allowed

@@ -13,6 +13,7 @@ from typing import Any
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.writing.citations import (
+    STYLE_LABELS,
     STYLES,
     CitationError,
     CitationManager,
@@ -35,6 +36,7 @@ __all__ = [
     "EDIT_TYPES",
     "FORMATS",
     "STYLES",
+    "STYLE_LABELS",
     "WRITING_STYLES",
     "DocumentReport",
     "GeneratedContent",
@@ -43,6 +45,8 @@ __all__ = [
     "edit_file",
     "format_reference_file",
     "read_text",
+    "save_text",
+    "session_references",
     "write_from_brief",
 ]
 
@@ -62,6 +66,39 @@ def read_text(path: Path, what: str = "document") -> str:
         raise _user(f"{what} is not UTF-8 text: {path}") from None
     except OSError as exc:
         raise _user(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def save_text(path: Path, text: str) -> None:
+    try:
+        write_document(text, path, "md")
+    except OutputError as exc:
+        raise _user(str(exc)) from None
+
+
+async def session_references(settings: Settings, session_id: str,
+                             ) -> tuple[str, list[dict[str, Any]]]:
+    """(the session's id, the sources it read as CSL items ``s1``, ``s2``…):
+    ``--from-session``."""
+    try:
+        from openmanus_tui.research.registry import SourceRegistry  # the research package
+    except ImportError:
+        raise _user("--from-session: not yet available in this build (it needs the research "
+                    "source registry); export the sources as CSL-JSON and use --references"
+                    ) from None
+    from openmanus_tui.store.db import Database
+    from openmanus_tui.writing.sources import source_to_csl
+
+    db = await Database.open(settings.db_path)
+    try:
+        record = await db.get_session(session_id)
+        registry = SourceRegistry(db)
+        await registry.setup()
+        sources = await registry.list(record.id)
+    finally:
+        await db.close()
+    if not sources:
+        raise _user(f"--from-session {session_id}: the session has no sources")
+    return record.id, [source_to_csl(source.as_dict()) for source in sources]
 
 
 def _references(path: Path | None) -> list[dict[str, Any]] | None:
@@ -109,16 +146,21 @@ NEEDS_MODEL = ("{what} needs a real model (the offline demo model cannot write):
 
 
 async def write_from_brief(settings: Settings, requirements: WritingRequirements, output: Path,
-                           *, references: Path | None = None, model_spec: str | None = None,
-                           progress: Progress | None = None,
-                           session_id: str | None = None) -> GeneratedContent:
-    """Run the writing graph, write ``output`` in ``requirements.format``, store the result."""
+                           *, references: Path | None = None, from_session: str | None = None,
+                           model_spec: str | None = None, progress: Progress | None = None,
+                           ) -> GeneratedContent:
+    """Run the writing graph, write ``output`` in ``requirements.format``, store the result
+    (under the session given by ``from_session``, whose sources it may cite)."""
     from openmanus_tui.models.factory import make_model
     from openmanus_tui.store.db import Database
     from openmanus_tui.writing.graph import WritingError, WritingGraph
     from openmanus_tui.writing.records import WritingRecords
 
     items = _references(references) or []
+    session_id = None
+    if from_session:
+        session_id, session_items = await session_references(settings, from_session)
+        items = [*items, *session_items]
     if requirements.citations_required and not items:
         raise _user("citations are required but no references were given: --references FILE")
     model, info = make_model(settings, model_spec)
