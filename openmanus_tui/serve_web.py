@@ -13,7 +13,7 @@ the ``openmanus`` process under it ran on as an orphan (issue 11). Here:
 * stopping a tab's app is bounded: quit request and end of input, then SIGTERM to the group,
   then SIGKILL; and the server's shutdown stops every child before it closes the tabs.
 
-Only ``cli.py`` imports this module (it is a front end: the core never imports it).
+Only ``cli/serve.py`` imports this module (it is a front end: the core never imports it).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from openmanus_tui import cli, cli_render
+from openmanus_tui import cli
 from openmanus_tui import events as ev
+from openmanus_tui.cli import render as cli_render
 from openmanus_tui.config import load_settings
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.runtime import api

@@ -164,3 +164,12 @@ def test_write_without_a_model_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "writing needs a real model" in result.stderr
     assert not (tmp_path / "x.md").exists()
+
+
+def test_the_cli_choices_match_the_writing_package() -> None:
+    from openmanus_tui.cli import write
+    from openmanus_tui.runtime import writing
+
+    assert write.STYLES == writing.WRITING_STYLES
+    assert write.FORMATS == writing.FORMATS
+    assert write.EDIT_TYPES == writing.EDIT_TYPES

@@ -1,5 +1,5 @@
-"""``openmanus write "BRIEF"``, ``write --edit FILE``, ``write check FILE.md`` and
-``openmanus cite FILE``: the writing system from the command line (issue 14). Parsing and
+"""``openmanus write "BRIEF" -o FILE``, ``write --edit FILE --edit-type T [-o FILE]`` and
+``write check FILE.md``: the writing system from the command line (issue 14). Parsing and
 printing only; the work is ``runtime/writing.py``'s."""
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openmanus_tui.cli.common import EXIT_ERROR, EXIT_OK, handles
 from openmanus_tui.errors import ConfigError
 
-EXIT_OK, EXIT_FAILED = 0, 1
-CITATION_STYLES = ("apa", "mla", "chicago-author-date", "chicago-notes")
+# Kept here, not imported: every ``openmanus`` start builds this parser (runtime/writing.py
+# has the same tuples; tests/test_writing_cli.py checks they agree).
+STYLES = ("professional", "academic", "technical", "conversational", "persuasive", "creative")
+FORMATS = ("md", "html", "pdf", "docx")
+EDIT_TYPES = ("proofread", "shorten", "expand", "simplify", "restyle")
 
 
-def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    from openmanus_tui.writing.requirements import EDIT_TYPES, FORMATS, STYLES
-
+def add_parser(sub: Any) -> None:
     write = sub.add_parser(
         "write", help="write a document from a brief, edit one, or check one (write check FILE)",
         description='openmanus write "BRIEF" -o FILE | write --edit FILE --edit-type T | '
@@ -44,27 +46,15 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     write.add_argument("--edit", metavar="FILE", help="edit an existing Markdown file")
     write.add_argument("--edit-type", choices=EDIT_TYPES, help="the kind of edit")
     write.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    cite = sub.add_parser("cite", help="print the formatted reference list of a CSL-JSON or "
-                          "BibTeX file (no model needed)")
-    cite.add_argument("file", metavar="FILE", help="references (.json CSL-JSON or .bib)")
-    cite.add_argument("--style", default=None, metavar="STYLE",
-                      help="apa (default), mla, chicago-author-date or chicago-notes")
-    cite.add_argument("--format", choices=("text", "html"), default="text")
+    handles(write, handle, needs="settings")
 
 
-def cite_cmd(args: argparse.Namespace, settings: Any) -> int:
-    from openmanus_tui.runtime.writing import format_reference_file
-
-    entries = format_reference_file(Path(args.file), args.style, args.format, settings)
-    if args.format == "html":
-        print('<div class="csl-bib-body">')
-        for entry in entries:
-            print(f'  <div class="csl-entry">{entry}</div>')
-        print("</div>")
-    else:
-        print("\n\n".join(entries))
-    return EXIT_OK
+async def handle(args: argparse.Namespace, settings: Any) -> int:
+    if args.brief[:1] == ["check"]:
+        return _check(args, settings)
+    if args.edit:
+        return await _edit(args, settings)
+    return await _write(args, settings)
 
 
 def _only(args: argparse.Namespace, allowed: set[str], mode: str) -> None:
@@ -77,14 +67,6 @@ def _only(args: argparse.Namespace, allowed: set[str], mode: str) -> None:
     if extra:
         flags = ", ".join("--" + name.replace("_", "-") for name in extra)
         raise ConfigError(f"write {mode}: {flags} does not apply here")
-
-
-async def write_cmd(args: argparse.Namespace, settings: Any) -> int:
-    if args.brief[:1] == ["check"]:
-        return _check(args, settings)
-    if args.edit:
-        return await _edit(args, settings)
-    return await _write(args, settings)
 
 
 # ---- write check ------------------------------------------------------------------------
@@ -102,7 +84,7 @@ def _check(args: argparse.Namespace, settings: Any) -> int:
                          ensure_ascii=False))
     else:
         print(render_report(args.brief[1], report))
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def render_report(name: str, report: Any) -> str:
@@ -243,4 +225,4 @@ async def _write(args: argparse.Namespace, settings: Any) -> int:
             print(f"  {review.section}: {state}")
         for problem in problems:
             print(f"  {problem['level']}: {problem['message']}")
-    return EXIT_OK if report["ok"] else EXIT_FAILED
+    return EXIT_OK if report["ok"] else EXIT_ERROR
