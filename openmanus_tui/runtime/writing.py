@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,18 @@ __all__ = [
     "STYLE_LABELS",
     "WRITING_STYLES",
     "DocumentReport",
+    "DocumentView",
     "GeneratedContent",
     "WritingRequirements",
     "check_file",
+    "document_view",
     "edit_file",
     "format_reference_file",
     "read_text",
+    "references_for",
     "save_text",
     "session_references",
+    "workspace_documents",
     "write_from_brief",
 ]
 
@@ -182,7 +187,8 @@ async def write_from_brief(settings: Settings, requirements: WritingRequirements
         records = WritingRecords(db)
         await records.setup()
         generated.metadata["document_id"] = await records.add(
-            generated, brief=requirements.brief, path=str(output), fmt=requirements.format,
+            generated, brief=requirements.brief, path=str(output.resolve()),
+            fmt=requirements.format,
             session_id=session_id)
     finally:
         await db.close()
@@ -215,3 +221,69 @@ async def edit_file(settings: Settings, path: Path, edit_type: str, *,
         text.splitlines(keepends=True), edited.splitlines(keepends=True),
         fromfile=str(path), tofile=f"{path} ({edit_type})"))
     return edited, diff
+
+
+# ---- the workbench's Document tab ---------------------------------------------------------
+REFERENCE_NAMES = ("references.json", "references.bib", "refs.json", "refs.bib")
+
+
+def workspace_documents(folder: Path, limit: int = 50) -> list[Path]:
+    """The Markdown files of a workspace (not hidden, not in hidden folders), newest first."""
+    found: list[tuple[float, Path]] = []
+    try:
+        for path in folder.rglob("*.md"):
+            relative = path.relative_to(folder)
+            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                continue
+            found.append((path.stat().st_mtime, path))
+    except OSError:
+        return []
+    return [p for _, p in sorted(found, key=lambda item: (-item[0], str(item[1])))[:limit]]
+
+
+def references_for(document: Path) -> Path | None:
+    """The reference file a document uses: ``<its name>.bib|.json`` beside it, else
+    ``references.json|bib`` or ``refs.json|bib`` in its folder."""
+    for candidate in (document.with_suffix(".bib"), document.with_suffix(".json"),
+                      *(document.parent / name for name in REFERENCE_NAMES)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass
+class DocumentView:
+    """What the Document tab shows for one file."""
+
+    path: Path
+    text: str
+    report: DocumentReport | None
+    reviews: list[Any]  # SectionReview of the writing graph's last run on this file
+    references: Path | None
+    error: str = ""
+
+
+async def document_view(runtime: Any, path: Path) -> DocumentView:
+    """Check ``path`` (with the references found beside it) and find the review rubric of the
+    run that wrote it, if the writing graph did. Errors become ``error``, never exceptions."""
+    import asyncio
+
+    from openmanus_tui.writing.records import WritingRecords
+
+    settings = runtime.settings
+    references = references_for(path)
+    try:
+        text = read_text(path)
+        report = await asyncio.to_thread(check_file, path, settings, references=references)
+    except OpenManusError as exc:
+        return DocumentView(path, "", None, [], references, error=str(exc))
+    reviews: list[Any] = []
+    if runtime.db.damaged is None:
+        records = WritingRecords(runtime.db)
+        await records.setup()
+        for row in await records.list():
+            if Path(row.path).resolve() == path.resolve():
+                generated = await records.get(row.id)
+                reviews = list(generated.reviews) if generated else []
+                break
+    return DocumentView(path, text, report, reviews, references)

@@ -75,8 +75,9 @@ class WritingContext:
     model: Any
     max_rounds: int = 2
     progress: Progress | None = None
-    # In a session: the workspace the document is written to, and where results are stored.
-    output: Path | None = None
+    # In a session: the folder the document is written to (a file named after its title) and
+    # where results are stored.
+    output_dir: Path | None = None
     save_result: Callable[[GeneratedContent], Awaitable[None]] | None = None
 
     async def say(self, message: str) -> None:
@@ -284,11 +285,12 @@ async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dic
         report=report.as_dict(),
     )
     update: dict[str, Any] = {"content": content, "source": source}
-    if ctx.output is not None:  # in a session: the file is the output, not the chat
-        from openmanus_tui.writing.output import write_document
+    if ctx.output_dir is not None:  # in a session: the file is the output, not the chat
+        from openmanus_tui.writing.output import free_name, write_document
 
-        write_document(content, ctx.output, req.format)
-        generated.metadata["output"] = str(ctx.output)
+        target = free_name(ctx.output_dir, state["title"], req.format)
+        write_document(content, target, req.format)
+        generated.metadata["output"] = target.name
     if ctx.save_result is not None:
         await ctx.save_result(generated)
     update["writing"] = generated.model_dump(mode="json")

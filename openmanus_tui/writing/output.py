@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,17 @@ def _table(document: Any, tokens: list[Any], i: int) -> int:
                 for run in paragraph.runs:
                     run.bold = True
     return i + 1
+
+
+def free_name(folder: Path, title: str, fmt: str) -> Path:
+    """``folder/<title as a file name>.<fmt>``, numbered when that file exists already."""
+    stem = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "document"
+    target = folder / f"{stem}.{fmt}"
+    number = 2
+    while target.exists():
+        target = folder / f"{stem}-{number}.{fmt}"
+        number += 1
+    return target
 
 
 def write_document(markdown: str, target: Path, fmt: str) -> Path:
