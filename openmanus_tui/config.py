@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -68,7 +68,9 @@ class ModelSettings(_Section):
 
 
 class AgentSettings(_Section):
-    profile: str = "manus"
+    profile: Literal["manus", "research", "writing", "data_analysis"] = Field(
+        "manus", description="the agent profile new sessions use"
+    )
     max_steps: int = Field(30, gt=0, le=10_000)
     token_budget: int = Field(
         2_000_000, gt=0, le=10**12, description="tokens in+out per run"
@@ -196,6 +198,85 @@ class WritingSettings(_Section):
         0.15, ge=0.0, le=1.0, description="accepted distance from the target length (share)")
 
 
+# ---- research graph (issue 13: research/graph.py) --------------------------------------------
+class ResearchSettings(_Section):
+    """Bounds of the research graph (``openmanus research``, the Research profile)."""
+
+    depth: Literal["quick", "standard", "deep"] = Field(
+        "standard", description="sub-questions, sources and rounds (research/graph.py DEPTHS)"
+    )
+    max_research_sources: int = Field(
+        12, ge=1, le=200, description="new sources one research run may read"
+    )
+    research_timeout: float = Field(
+        600.0, gt=0, le=86_400, description="seconds before researchers stop starting rounds"
+    )
+    enable_cross_referencing: bool = Field(
+        True, description="cluster claims across sources and list contradictions"
+    )
+
+
+# ---- research sources (issue 13: research/policy.py, research/fetch.py, research/scoring.py) --
+class NetworkSettings(_Section):
+    """What ``web_fetch``, ``openmanus fetch`` and ``search_info`` results may reach."""
+
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="when not empty, only these domains and their subdomains are reachable",
+    )
+    blocked_domains: list[str] = Field(
+        default_factory=list, description="these domains and their subdomains are refused"
+    )
+    allow_private_addresses: bool = Field(
+        False, description="allow loopback, link-local and private addresses (SSRF guard off)"
+    )
+    fetch_timeout: float = Field(15.0, gt=0, le=600, description="seconds per fetch, all hops")
+    fetch_max_mb: float = Field(5.0, gt=0, le=1024, description="largest response body read")
+    max_redirects: int = Field(5, ge=0, le=30)
+    cache_ttl_hours: float = Field(
+        24.0, ge=0, le=87_600, description="a page fetched again within this time is not re-read"
+    )
+
+    hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="names answered without DNS, like /etc/hosts (the addresses are checked)",
+    )
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: dict[str, str]) -> dict[str, str]:
+        import ipaddress
+
+        for name, address in value.items():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{name}: {address!r} is not an IP address") from None
+        return {k.strip().lower().rstrip("."): v for k, v in value.items()}
+
+    @field_validator("allowed_domains", "blocked_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for raw in value:
+            domain = raw.strip().lower().removeprefix("*.").strip(".")
+            if not domain or any(c in domain for c in "/:@ ?#\t"):
+                raise ValueError(f"{raw!r} is not a domain (write example.com, not a URL)")
+            out.append(domain)
+        return out
+
+
+class SourcesSettings(_Section):
+    """How sources are scored (``research/scoring.py``)."""
+
+    domains_file: Path | None = Field(
+        None, description="a TOML file of domain classes added to (and overriding) the shipped one"
+    )
+    half_life_days: float = Field(
+        365.0, gt=0, le=36_500, description="freshness halves every this many days"
+    )
+
+
 class _Sections(BaseModel):
     """The file's shape: the same sections, validated on their own to name the file in errors."""
 
@@ -211,6 +292,9 @@ class _Sections(BaseModel):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     writing: WritingSettings = Field(default_factory=WritingSettings)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
     data_dir: Path | None = None
 
 

@@ -234,6 +234,26 @@ class Notice(_Event):
     text: str
 
 
+# ---- research (issue 13: research/graph.py) ---------------------------------------------------
+class ResearchStep(_Event):
+    """A step of the research graph: read, plan, search, extract, cross-reference, report,
+    verify; ``data`` carries the step's numbers (findings kept, citations removed...)."""
+
+    type: Literal["research_step"] = "research_step"
+    stage: str
+    text: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Clarification(_Event):
+    """The research graph asks the person a clarifying question (an ``interrupt()``); the
+    answer comes back on resume and is recorded with ``answer`` set."""
+
+    type: Literal["clarification"] = "clarification"
+    question: str
+    answer: str | None = None
+
+
 Event = Annotated[
     RunStarted
     | RunFinished
@@ -252,7 +272,9 @@ Event = Annotated[
     | FinalAnswer
     | Error
     | InjectionFlagged
-    | Notice,
+    | Notice
+    | ResearchStep
+    | Clarification,
     Field(discriminator="type"),
 ]
 

@@ -109,6 +109,14 @@ async def tools_scene(app, pilot) -> None:
     app.query_one("#panel").active = "tab-tools"
 
 
+async def sources_scene(app, pilot) -> None:
+    # The corpus and its scene live with the tests (tests/sources_scene.py, tests/web_corpus/).
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from sources_scene import stage_sources
+
+    await stage_sources(app)
+
+
 async def palette_scene(app, pilot) -> None:
     await main_scene(app, pilot)
     await pilot.press("ctrl+p")
@@ -155,6 +163,7 @@ SHOTS = [
     ("inspector", (140, 40), "openmanus-dark", inspector_scene),
     ("memory", (140, 40), "openmanus-dark", memory_scene),
     ("tools", (140, 40), "openmanus-dark", tools_scene),
+    ("sources", (150, 44), "openmanus-dark", sources_scene),
     ("palette", (140, 40), "openmanus-dark", palette_scene),
     ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),
     ("theme-light", (140, 40), "openmanus-light", main_scene),

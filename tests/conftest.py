@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from openai_server import OpenAITestServer
+from web_fixture import WebFixture
 
 _SCRUB_PREFIXES = ("OPENAI_", "OPENMANUS_")
 
@@ -70,6 +71,14 @@ def fixed_database_size(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
 @pytest.fixture
 def llm_server() -> Iterator[OpenAITestServer]:
     with OpenAITestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def web() -> Iterator[WebFixture]:
+    """The loopback web server and its corpus (``tests/web_fixture.py``): ``web.service(db)``
+    is a SourceService whose fetches reach only it."""
+    with WebFixture() as server:
         yield server
 
 

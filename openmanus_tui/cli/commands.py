@@ -8,6 +8,7 @@ from types import ModuleType
 
 COMMANDS: list[str] = [
     "run",
+    "research",
     "resume",
     "sessions",
     "fork",

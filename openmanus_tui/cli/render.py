@@ -149,6 +149,18 @@ class Renderer:
             f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s"
         )
 
+    def _on_research_step(self, event: ev.ResearchStep) -> None:
+        self._end_stream()
+        warn = event.stage == "verify" and event.data.get("removed")
+        self.note(f"research · {event.stage}: {event.text}", "yellow" if warn else "cyan")
+
+    def _on_clarification(self, event: ev.Clarification) -> None:
+        self._end_stream()
+        if event.answer is None:
+            self.note(f"? {event.question}", "yellow")
+        else:
+            self.note(f"? {event.question} → {event.answer}", "cyan")
+
     def _on_final_answer(self, event: ev.FinalAnswer) -> None:
         self._end_stream()
         if event.text and event.text == self._last_thought:

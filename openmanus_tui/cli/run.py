@@ -26,6 +26,8 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--task-file", metavar="FILE", help="read the task from this file")
     run.add_argument("--session", metavar="ID", help="continue this session instead of a new one")
     run.add_argument("--workspace", metavar="DIR", help="the folder the agent works in")
+    run.add_argument("--agent", metavar="PROFILE",
+                     help="a new session's profile: manus, research, writing or data_analysis")
     run_options(run)
     handles(run, handle, needs="settings", check_settings=True)
 
@@ -46,8 +48,9 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
         read_task(args.task, args.task_file, runtime.settings.limits.task_chars),
         runtime.settings.limits.task_chars,
     )
+    profile = _profile(args)
     if args.session is None:
-        session = await runtime.create_session(model=args.model)
+        session = await runtime.create_session(model=args.model, profile=profile)
     else:
         session = await runtime.open_session(args.session, model=args.model)
         from openmanus_tui.runtime.api import ensure_workspace_allowed
@@ -55,6 +58,24 @@ async def _run(args: argparse.Namespace, runtime: Any) -> int:
         # a session made before issue 12's rule may hold the person's home as its workspace
         ensure_workspace_allowed(session.workspace, runtime.settings)
     return await run_session(args, runtime, session, task=task)
+
+
+def _profile(args: argparse.Namespace) -> str | None:
+    """The profile ``--agent`` names (stored spelling), None without it; one line (exit 2)
+    for an unknown one or for ``--session`` (a session keeps its profile)."""
+    if not getattr(args, "agent", None):
+        return None
+    from openmanus_tui.errors import ConfigError
+    from openmanus_tui.runtime.api import PROFILES, resolve_profile
+
+    profile = resolve_profile(args.agent)
+    if profile is None:
+        raise ConfigError(
+            f"run: --agent {args.agent!r} is not a profile; one of: {', '.join(PROFILES)}"
+        )
+    if args.session is not None:
+        raise ConfigError("run: --agent names a new session's profile; leave out --session")
+    return profile
 
 
 async def run_session(

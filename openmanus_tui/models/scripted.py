@@ -14,7 +14,8 @@ A script is JSON (a file path, or a name of one shipped in ``models/scripts/``):
 drive the invalid-tool-call paths.
 
 A summarisation request (memory compaction, marked with ``SUMMARY_MARKER`` in its system message)
-is answered by :func:`scripted_summary`, which quotes the turns it is given, deterministically.
+is answered by :func:`scripted_summary`, which quotes the turns it is given, deterministically;
+a research stage (``research/prompts.py``) by ``scripted_research.scripted_research``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from pydantic import BaseModel, Field
 
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.memory.compaction import SUMMARY_MARKER
+from openmanus_tui.models.scripted_research import scripted_research
+from openmanus_tui.research.prompts import stage_of
 from openmanus_tui.tools.provenance import unwrap
 
 
@@ -200,6 +203,11 @@ class ScriptedChatModel(BaseChatModel):
                 text = scripted_summary(system, str(messages[-1].content))
                 digest = hashlib.sha1(text.encode()).hexdigest()[:10]
                 return AIMessage(content=text, id=f"msg_summary_{digest}")
+            stage = stage_of(system)
+            if stage is not None:  # the research graph (research/prompts.py)
+                text = scripted_research(stage, system, str(messages[-1].content))
+                digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+                return AIMessage(content=text, id=f"msg_research_{digest}")
         humans, index, last_result = _turn(messages)
         digest = hashlib.sha1(
             f"{self.script.name}:{humans}:{messages[-1].content if messages else ''}".encode()

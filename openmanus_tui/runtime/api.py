@@ -11,7 +11,9 @@ Front ends parse input, show output and ask the person; what a session *is* live
 - ``set_session_model`` / ``set_session_profile``: what ``/model`` and ``/agent`` store;
 - ``export_document`` / ``render_export``: the one export both ``openmanus export`` and the
   workbench's ``/export`` write; ``import_document`` reads one back;
-- ``check_edited_args`` and ``add_usage`` (re-exported from ``runtime/views.py``).
+- ``check_edited_args`` and ``add_usage`` (re-exported from ``runtime/views.py``);
+- research sources: ``session_sources`` and ``source_excerpt`` (the Sources tab),
+  ``fetch_source`` (``openmanus fetch``); deleting a session deletes its sources too.
 
 Runs, approvals, forks, switches and compaction are ``AgentSession`` / ``History`` methods.
 The value types front ends name (``Decision``, ``SessionRecord``, the tree types, ...) are
@@ -52,6 +54,13 @@ if TYPE_CHECKING:
     from openmanus_tui.export import ExportDoc
     from openmanus_tui.export import is_live_only as is_live_only
     from openmanus_tui.models.factory import make_model as make_model
+    from openmanus_tui.research import Fetched, SourceRecord
+    from openmanus_tui.research.export import render_research as render_research
+    from openmanus_tui.research.export import write_research as write_research
+    from openmanus_tui.research.graph import DEPTHS as DEPTHS
+    from openmanus_tui.research.models import ResearchResult as ResearchResult
+    from openmanus_tui.research.policy import PolicyRefusal as PolicyRefusal
+    from openmanus_tui.research.verify import SUPPORT_THRESHOLD as SUPPORT_THRESHOLD
     from openmanus_tui.runtime.session import AgentSession, Runtime
     from openmanus_tui.sandbox import IsolationLevel as IsolationLevel
     from openmanus_tui.sandbox import Sandbox as Sandbox
@@ -94,18 +103,23 @@ __all__ = [
     "delete_session",
     "describe_bounds",
     "export_document",
+    "fetch_source",
     "get_session",
     "import_document",
     "list_sessions",
     "live_replay_start",
     "rename_session",
     "render_export",
+    "research_result",
+    "session_sources",
     "session_transcript",
     "set_session_model",
     "set_session_profile",
+    "source_excerpt",
     "tool_calls_at",
     "transcript_of",
     "user_message_at",
+    "verify_report_text",
 ]
 
 EXPORT_FORMATS = ("md", "json", "html")
@@ -133,6 +147,12 @@ _REEXPORTS: dict[str, str] = {
     "PROFILES": "openmanus_tui.agent.prompts",
     "resolve_profile": "openmanus_tui.agent.prompts",
     "make_model": "openmanus_tui.models.factory",
+    "PolicyRefusal": "openmanus_tui.research.policy",
+    "DEPTHS": "openmanus_tui.research.graph",
+    "ResearchResult": "openmanus_tui.research.models",
+    "SUPPORT_THRESHOLD": "openmanus_tui.research.verify",
+    "write_research": "openmanus_tui.research.export",
+    "render_research": "openmanus_tui.research.export",
     "ToolRegistry": "openmanus_tui.tools.base",
     "describe_validation_error": "openmanus_tui.tools.base",
     "is_live_only": "openmanus_tui.export",
@@ -194,6 +214,7 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
+    from openmanus_tui.research.store import ResearchResults
     from openmanus_tui.store.retention import remove_store
     from openmanus_tui.writing.records import WritingRecords
 
@@ -203,8 +224,16 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
         records = WritingRecords(runtime.db)  # documents written from the session
         await records.setup()
         await records.delete_session(record.id)
+    await ResearchResults(runtime.db).delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
+    await _delete_sources(runtime, record.id)
     return record
+
+
+async def _delete_sources(runtime: Runtime, session_id: str) -> None:
+    from openmanus_tui.research.registry import SourceRegistry
+
+    await SourceRegistry(runtime.db).delete_session(session_id)
 
 
 async def copy_branch(session: AgentSession, head: str | None = None) -> AgentSession:
@@ -260,7 +289,7 @@ async def tool_calls_at(session: AgentSession, checkpoint_id: str) -> list[dict[
     what "edit arguments" offers to change. Empty when the step made none."""
     from langchain_core.messages import AIMessage
 
-    state = await session.runtime.graph.aget_state(session.history.at(checkpoint_id))
+    state = await session.graph.aget_state(session.history.at(checkpoint_id))
     messages = (state.values or {}).get("messages", [])
     reply = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
     return [dict(c) for c in reply.tool_calls] if reply is not None else []
@@ -358,3 +387,57 @@ def describe_bounds(settings: Any) -> str:
         else "unbounded"
     )
     return f"{text}\n  workspace writes: {write}"
+
+
+# ---- research sources (research/): the Sources tab and ``openmanus fetch`` -----------------
+async def session_sources(session: AgentSession) -> list[SourceRecord]:
+    """The session's sources by number (``research/registry.py``)."""
+    return await session.runtime.sources.sources(session.id)
+
+
+async def source_excerpt(session: AgentSession, number: int, chars: int = 1500) -> str | None:
+    """The start of source ``number``'s stored text, or its search snippets when it was never
+    fetched; None when the session has no such source."""
+    service = session.runtime.sources
+    record = await service.registry.get(session.id, number)
+    if record is None:
+        return None
+    text = await service.text(record)
+    if text is None:
+        return "\n\n".join(s.get("snippet", "") for s in record.snippets) or ""
+    return text if len(text) <= chars else text[:chars].rstrip() + " …"
+
+
+async def fetch_source(runtime: Runtime, url: str, session_id: str | None = None) -> Fetched:
+    """Fetch ``url`` through the network policy and score it (registered in ``session_id``'s
+    sources when given). Raises ``PolicyRefusal``, ``FetchError`` or ``ExtractError``."""
+    if session_id:
+        session_id = (await runtime.db.get_session(session_id)).id
+    return await runtime.sources.fetch(url, session_id=session_id)
+
+
+# ---- the research graph (issue 13) ----------------------------------------------------------
+async def research_result(runtime: Runtime, session_id: str) -> Any:
+    """The newest ``ResearchResult`` of a session (None when it has none)."""
+    from openmanus_tui.research.store import ResearchResults
+
+    return await ResearchResults(runtime.db).latest(session_id)
+
+
+async def verify_report_text(
+    runtime: Runtime, report: str, *, base_dir: Any, session_id: str | None = None
+) -> Any:
+    """Check a report's citations (``research/verify.py``) against a session's sources or,
+    without one, the entries of its reference list fetched through the network policy
+    (``research/report_sources.py``). Returns a ``Verification``."""
+    from pathlib import Path
+
+    from openmanus_tui.research.report_sources import report_sources
+    from openmanus_tui.research.verify import verify_report
+
+    if session_id:
+        session_id = (await runtime.db.get_session(session_id)).id
+    sources = await report_sources(
+        report, runtime.sources, session_id=session_id, base_dir=Path(base_dir)
+    )
+    return verify_report(report, sources)

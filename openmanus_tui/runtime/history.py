@@ -170,7 +170,7 @@ class History:
 
     # ---- the tree ------------------------------------------------------------------------
     async def current_checkpoint(self) -> str | None:
-        snapshot = await self.session.runtime.graph.aget_state(
+        snapshot = await self.session.graph.aget_state(
             await self.session.current_config()
         )
         return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
@@ -271,7 +271,7 @@ class History:
         if node is None:
             raise OpenManusError(f"unknown checkpoint {at!r}", error_class="user")
 
-        graph = self.session.runtime.graph
+        graph = self.session.graph
         if message is not None:
             lineage = tree.lineage(at)
             start = next((c for c in reversed(lineage) if tree.nodes[c].source == "input"), None)
@@ -350,7 +350,7 @@ class History:
         to continue from: the step after ``base`` is executed anew, approvals asked anew.
         LangGraph's own time travel from ``base`` would hand back writes stored there (an
         approval given on another branch included)."""
-        graph = self.session.runtime.graph
+        graph = self.session.graph
         copied = await graph.aupdate_state(self.at(base), None, as_node="__copy__")
         new_id = copied["configurable"]["checkpoint_id"]
         files = await self.db.nearest_snapshot(self.session.id, base)
@@ -396,7 +396,7 @@ class History:
         return await branch_events(self.db, self.session.id, head)
 
     async def compare(self, head_a: str, head_b: str) -> BranchDiff:
-        graph = self.session.runtime.graph
+        graph = self.session.graph
 
         async def state_of(head: str) -> dict[str, Any]:
             return (await graph.aget_state(self.at(head))).values

@@ -79,10 +79,30 @@ class Runtime:
         self.db = db
         self.registry = registry
         self.graph: CompiledStateGraph = build_graph().compile(checkpointer=db.saver)
+        self._research_graph: CompiledStateGraph | None = None
         self.mcp: Any = None
         # Problems found while starting (a plugin or MCP server that failed): told to the
         # person at the start of the next run, never fatal.
         self.startup_notices: list[str] = list(registry.load_errors)
+
+    def graph_for(self, profile: str) -> CompiledStateGraph:
+        """The graph a profile runs: the research graph for Research, else the ReAct agent."""
+        if profile != "research":
+            return self.graph
+        if self._research_graph is None:
+            from openmanus_tui.research.graph import build_research_graph
+
+            self._research_graph = build_research_graph().compile(checkpointer=self.db.saver)
+        return self._research_graph
+
+    @cached_property
+    def sources(self) -> Any:
+        """Fetching, storing, registering and scoring sources (``research/service.py``'s
+        ``SourceService``, built from ``[network]`` and ``[sources]``); tests assign one wired
+        to their fixture web server. ``ConfigError`` when the domain list is broken."""
+        from openmanus_tui.research.service import SourceService
+
+        return SourceService.from_settings(self.db, self.settings)
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
@@ -250,6 +270,15 @@ class AgentSession:
     def id(self) -> str:
         return self.record.id
 
+    @property
+    def graph(self) -> CompiledStateGraph:
+        """The compiled graph of this session's profile (``Runtime.graph_for``)."""
+        return self.runtime.graph_for(self.record.profile)
+
+    @property
+    def research(self) -> bool:
+        return self.record.profile == "research"
+
     def use_approval_mode(self, explicit: str | None) -> str:
         """The approval mode for a run of this session from a command line: ``explicit`` (a
         flag) when given, else the stricter of the mode the session last ran with and the
@@ -384,6 +413,10 @@ class AgentSession:
             if ask_human is not None:
                 ctx.ask_human = ask_human
             ctx.extra["memory"] = self.memory
+            try:
+                ctx.extra["sources"] = self.runtime.sources
+            except OpenManusError as exc:
+                ctx.extra["sources_error"] = str(exc)
             return ctx
 
         async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
@@ -417,6 +450,34 @@ class AgentSession:
             message_chars=settings.limits.message_chars,
         )
 
+    def _research_context(self, model: Any, info: ModelInfo, agent: AgentContext) -> Any:
+        """The research graph's context (research/graph.py): the plain model (no tools), the
+        session's library, the approval policy for web access, the [research] settings."""
+        from openmanus_tui.research.graph import ResearchContext
+        from openmanus_tui.research.session_library import SessionLibrary
+        from openmanus_tui.research.store import ResearchResults
+
+        settings = self.runtime.settings
+        results = ResearchResults(self.runtime.db)
+
+        async def save(result: Any) -> None:
+            await results.save(self.id, result, float(result.metadata.get("started_at") or 0))
+
+        return ResearchContext(
+            model=model,
+            model_info=info,
+            library=SessionLibrary(self.runtime.sources, self.id, self.workspace),
+            web_search=not info.spec.startswith("scripted:"),  # the offline demo stays offline
+            policy=agent.policy,
+            max_sources=settings.research.max_research_sources,
+            timeout=settings.research.research_timeout,
+            cross_referencing=settings.research.enable_cross_referencing,
+            max_retries=agent.max_retries,
+            retry_backoff=agent.retry_backoff,
+            on_retry=agent.on_retry,
+            save_result=save,
+        )
+
     def _system_prompt(self) -> str:
         settings = self.runtime.settings
         return system_prompt(
@@ -446,7 +507,7 @@ class AgentSession:
 
     async def _memory_inputs(self) -> dict[str, Any]:
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
-        snapshot = await self.runtime.graph.aget_state(await self.current_config())
+        snapshot = await self.graph.aget_state(await self.current_config())
         return {
             "state": dict(snapshot.values or {}),
             "model": model,
@@ -502,7 +563,7 @@ class AgentSession:
             return None
         sink = await self._get_sink()
         parent = (await self.history.current_checkpoint())
-        config = await self.runtime.graph.aupdate_state(
+        config = await self.graph.aupdate_state(
             await self.current_config(), {"summaries": [applied.summary]}
         )
         await self._announce(sink, config, parent, "compact", ["summaries"])
@@ -530,7 +591,7 @@ class AgentSession:
 
     async def pin(self, item_id: str) -> None:
         """Keep a message's whole turn in every prompt, never compacted."""
-        snapshot = await self.runtime.graph.aget_state(await self.current_config())
+        snapshot = await self.graph.aget_state(await self.current_config())
         ids = {m.id for m in (snapshot.values or {}).get("messages", [])}
         if item_id not in ids:
             raise OpenManusError(
@@ -549,7 +610,7 @@ class AgentSession:
 
     async def pending(self) -> tuple[bool, bool]:
         """(has a pending approval, has unfinished steps)."""
-        snapshot = await self.runtime.graph.aget_state(await self.current_config())
+        snapshot = await self.graph.aget_state(await self.current_config())
         return bool(snapshot.interrupts), _unfinished(snapshot)
 
     @contextlib.asynccontextmanager
@@ -573,7 +634,10 @@ class AgentSession:
         approver: Approver | None = None,
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
+        research: dict[str, Any] | None = None,
     ) -> RunOutcome:
+        """Start a run with ``text``. ``research``: the research graph's options for a Research
+        session (``depth``, ``reading_list``, ``allow_domains``; see research/graph.py)."""
         text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         async with self.exclusive():
             sink = await self._get_sink()
@@ -585,14 +649,33 @@ class AgentSession:
             message = HumanMessage(content=text, id=f"user_{uuid.uuid4().hex}")
             # The task is on disk before anything says the run started: a kill before the
             # graph stores it leaves it here, and resume starts it (see resume()).
-            await self._set_pending_input({"text": text, "message_id": message.id})
+            pending = {"text": text, "message_id": message.id}
+            if research:
+                pending["research"] = research
+            await self._set_pending_input(pending)
             return await self._drive(
-                run_input(text, message),
+                self._run_input(text, message, research),
                 approver=approver,
                 on_event=on_event,
                 ask_human=ask_human,
                 user_input=text,
             )
+
+    def _run_input(
+        self, text: str, message: HumanMessage, research: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if not self.research:
+            return run_input(text, message)
+        from openmanus_tui.research.graph import research_input
+
+        options = research or {}
+        return research_input(
+            text,
+            message,
+            depth=options.get("depth") or self.runtime.settings.research.depth,
+            reading_list=options.get("reading_list") or [],
+            allow_domains=options.get("allow_domains") or [],
+        )
 
     async def _set_pending_input(self, value: dict[str, Any] | None) -> None:
         meta = {**self.record.meta, "pending_input": value}
@@ -621,12 +704,12 @@ class AgentSession:
         ask_human: AskHuman | None = None,
     ) -> RunOutcome:
         async with self.exclusive():
-            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            snapshot = await self.graph.aget_state(await self.current_config())
             pending = await self._unstarted_input(snapshot)
             if pending is not None:
                 message = HumanMessage(content=pending["text"], id=pending["message_id"])
                 return await self._drive(
-                    run_input(pending["text"], message),
+                    self._run_input(pending["text"], message, pending.get("research")),
                     approver=approver,
                     on_event=on_event,
                     ask_human=ask_human,
@@ -650,7 +733,9 @@ class AgentSession:
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
-        snapshot = await self.runtime.graph.aget_state(await self.current_config())
+        if self.research:
+            return  # the research graph's history holds no tool calls to close
+        snapshot = await self.graph.aget_state(await self.current_config())
         if not _unfinished(snapshot):
             return
         messages = (snapshot.values or {}).get("messages", [])
@@ -683,7 +768,7 @@ class AgentSession:
             )
         if closing:
             parent = sink.checkpoint_id
-            written = await self.runtime.graph.aupdate_state(
+            written = await self.graph.aupdate_state(
                 await self.current_config(),
                 {"messages": closing, "tool_calls": [], "decisions": {}},
                 as_node="call_tool",
@@ -740,7 +825,7 @@ class AgentSession:
         ask_human: AskHuman | None,
         user_input: str | None,
     ) -> RunOutcome:
-        graph = self.runtime.graph
+        graph = self.graph
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
@@ -771,7 +856,9 @@ class AgentSession:
         )
         # Approval rules: this session's, its workspace's (project) and the global ones.
         rules = await self.rules.applicable(self.id, str(self.workspace))
-        context = self._agent_context(sink, model, info, ask_human, rules)
+        context: Any = self._agent_context(sink, model, info, ask_human, rules)
+        if self.research:
+            context = self._research_context(model, info, context)
         self._rule_hits.policy = context.policy
         mapper = StreamMapper(
             sink,
@@ -795,8 +882,24 @@ class AgentSession:
                     durability="sync",
                 ):
                     await mapper.handle(namespace, mode, data)
-                    if mode == "updates" and isinstance(data, dict) and "approve" in data:
+                    if mode == "updates" and isinstance(data, dict) and (
+                        "approve" in data or "approve_web" in data
+                    ):
                         context.policy.activate_deferred()  # rules from "always allow"
+                if mapper.question is not None:
+                    # A clarifying question (research graph): the person answers, the graph
+                    # resumes with the answer; nobody to ask: paused, resumable later.
+                    if ask_human is None:
+                        outcome = RunOutcome(
+                            "awaiting_approval",
+                            f"a clarifying question waits for an answer: {mapper.question} "
+                            f"(run `openmanus resume {self.id}` in a terminal)",
+                        )
+                        return await self._finish(sink, mapper, outcome)
+                    answer = await ask_human(mapper.question)
+                    mapper.question = None
+                    graph_input = Command(resume=answer)
+                    continue
                 if mapper.approval is None:
                     break
                 if approver is None:
@@ -857,7 +960,7 @@ class AgentSession:
         await self.runtime.db.update_session(self.id, status=outcome.status)
         self.record.status = outcome.status
         if self.record.meta.get("pending_input"):
-            snapshot = await self.runtime.graph.aget_state(await self.current_config())
+            snapshot = await self.graph.aget_state(await self.current_config())
             await self._unstarted_input(snapshot)
         await self.current_config()
         return outcome

@@ -30,6 +30,8 @@ class StreamMapper:
         self.registry = registry
         self.seen_checkpoints = seen_checkpoints
         self.approval: ev.ApprovalRequested | None = None
+        # A clarifying question of the research graph waiting for its answer.
+        self.question: str | None = None
         self.final_answer: str | None = None
         self.stop_reason: str | None = None
         self.totals: dict[str, Any] = {}
@@ -55,6 +57,10 @@ class StreamMapper:
         if node == "__interrupt__":
             for item in update:
                 value = item.value if hasattr(item, "value") else item
+                if isinstance(value, dict) and "question" in value and "calls" not in value:
+                    self.question = str(value["question"])
+                    await self.sink.emit(ev.Clarification(question=self.question))
+                    continue
                 calls = [ev.ApprovalCall(**c) for c in value.get("calls", [])]
                 self.approval = await self.sink.emit(ev.ApprovalRequested(calls=calls))
             return
@@ -68,11 +74,29 @@ class StreamMapper:
         if node == "call_llm":
             await self._on_llm(update)
             await self._on_decisions(update)  # calls the policy decided alone, if any
-        elif node == "approve":
+        elif node in ("approve", "approve_web"):
             await self._on_decisions(update)
         elif node == "call_tool":
             await self._on_memory_saves(update)
         elif node == "finalize" and update.get("final_answer") is not None:
+            self.final_answer = update["final_answer"]
+            await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
+        await self._on_research(node, update)
+
+    async def _on_research(self, node: str, update: dict[str, Any]) -> None:
+        """The research graph's steps (research/graph.py): its log, the answered question and
+        the verified report."""
+        if node == "clarify" and update.get("clarification"):
+            c = update["clarification"]
+            await self.sink.emit(ev.Clarification(question=c["question"], answer=c["answer"]))
+        for entry in update.get("research_log") or []:
+            if "stage" not in entry:
+                continue  # the reset a new run starts with
+            await self.sink.emit(
+                ev.ResearchStep(stage=entry["stage"], text=entry["text"],
+                                data=entry.get("data") or {})
+            )
+        if node == "verify" and update.get("final_answer") is not None:
             self.final_answer = update["final_answer"]
             await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
 

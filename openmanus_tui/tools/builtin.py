@@ -1,8 +1,8 @@
 """The small built-in tools (``terminate``, ``ask_human``) and the default registry.
 
 The default registry holds every tier-1 tool the agent is given: the file tools, ``shell_exec``
-and ``code_exec`` (which run in the sandbox), ``search_info``, the memory tools (``memory_save``,
-``memory_search``, ``observation_read``), ``ask_human`` and ``terminate``,
+and ``code_exec`` (which run in the sandbox), ``search_info``, ``web_fetch``, the memory tools
+(``memory_save``, ``memory_search``, ``observation_read``), ``ask_human`` and ``terminate``,
 plus any tools installed through the ``openmanus.tools`` entry-point group.
 """
 
@@ -53,10 +53,10 @@ def build_registry(*, plugins: bool = True) -> ToolRegistry:
     from openmanus_tui.tools.file_tools import file_tools
     from openmanus_tui.tools.memory_tools import memory_tools
     from openmanus_tui.tools.search import search_tools
+    from openmanus_tui.tools.web_fetch import web_tools
 
-    registry = ToolRegistry(
-        [*file_tools(), *exec_tools(), *search_tools(), *memory_tools(), ASK_HUMAN, TERMINATE]
-    )
+    tools = [*file_tools(), *exec_tools(), *search_tools(), *web_tools(), *memory_tools()]
+    registry = ToolRegistry([*tools, ASK_HUMAN, TERMINATE])
     if plugins:
         registry.discover_entry_points()
     return registry

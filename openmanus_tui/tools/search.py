@@ -18,7 +18,10 @@ are not retried, so an offline machine gets its answer at once.
 Network policy: the search runs in this (host) process, not in the sandbox, so ``ctx.network``
 — the sandbox's network switch for code the model runs — does not apply. The tool's risk is
 ``Risk.NETWORK``, so every call goes through the approval policy, which is where web access is
-allowed or refused.
+allowed or refused. Web hits then pass the ``[network]`` policy (``research/policy.py``: blocked
+and allowed domains, private-address literals) before the model sees them: a refused hit is left
+out, and a note says how many and why. Kept hits are registered as the session's sources
+(``research/registry.py``), so a later ``web_fetch`` of the same URL merges into one record.
 """
 
 from __future__ import annotations
@@ -117,6 +120,42 @@ def _render(
     return "\n".join(lines), False
 
 
+async def _screen(
+    ctx: ToolContext, hits: list[SearchHit], query: str
+) -> tuple[list[SearchHit], list[str], dict[str, dict[str, int]]]:
+    """The web hits the network policy lets through, the reasons for the others, and the
+    source numbers of the kept ones by URL. Kept hits are registered as sources of the session
+    (``ctx.extra["sources"]``, a SourceService); without one, the policy comes from the
+    settings (the defaults if they cannot be read) and nothing is registered."""
+    service = ctx.extra.get("sources")
+    if service is None:
+        from openmanus_tui.config import NetworkSettings, load_settings
+        from openmanus_tui.research.policy import NetworkPolicy, PolicyRefusal
+
+        try:
+            network = load_settings().network
+        except ConfigError:
+            network = NetworkSettings()
+        policy = NetworkPolicy.from_settings(network)
+        kept, refused = [], []
+        for hit in hits:
+            try:
+                policy.check_url(hit.url)
+                kept.append(hit)
+            except PolicyRefusal as exc:
+                refused.append(str(exc))
+        return kept, refused, {}
+    screened, refused = await service.screen_hits(
+        [hit.as_dict() for hit in hits], session_id=ctx.session_id or None, query=query
+    )
+    by_url = {hit.url: hit for hit in hits}
+    kept = [by_url[h["url"]] for h in screened if h["url"] in by_url]
+    numbers = {
+        h["url"]: {"source_number": h["source_number"]} for h in screened if "source_number" in h
+    }
+    return kept, refused, numbers
+
+
 async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
     want_web = args.source in ("auto", "web")
     want_workspace = args.source in ("auto", "workspace")
@@ -154,6 +193,7 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
     local_error = str(local_out) if isinstance(local_out, SearchUnavailable) else None
     web_hits = web_out if isinstance(web_out, list) else []
     local_hits = local_out if isinstance(local_out, list) else []
+    web_hits, refused, numbers = await _screen(ctx, web_hits, args.query)
     hits = [*web_hits, *local_hits]
 
     failed = bool(web_error or local_error)
@@ -165,6 +205,11 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
         notes.append(f"web search is unavailable: {web_error}; {where} the workspace only.")
     elif web_error:
         notes.append(f"web search is unavailable: {web_error}.")
+    if refused:
+        notes.append(
+            f"{len(refused)} web result{'s' if len(refused) != 1 else ''} left out by the "
+            f"network policy ({refused[0]})."
+        )
     if local_error:
         notes.append(f"workspace search failed: {local_error}.")
     if want_workspace and local_error is None and workspace.stopped_early:
@@ -194,7 +239,8 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
         "backend": backend_name,
         "web_error": web_error,
         "workspace_error": local_error,
-        "hits": [hit.as_dict() for hit in hits],
+        "hits": [{**hit.as_dict(), **numbers.get(hit.url, {})} for hit in hits],
+        "refused": refused,
     }
     return ToolResult(content=content, status=status, truncated=truncated, data=data)
 

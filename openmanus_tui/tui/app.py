@@ -51,6 +51,7 @@ PANEL_MIN_WIDTH = 120
 SIDEBAR_MIN_WIDTH = 100
 FALLBACK_THEME = "textual-dark"
 QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
+SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
 
@@ -458,6 +459,7 @@ class OpenManusApp(App[int]):
         self._sync_totals(transcript)
         self.refresh_status()
         self.refresh_memory()
+        self.refresh_sources()
 
     def _status_from_settings(self) -> None:
         """The status line of a new session: the model that will really run (the offline demo
@@ -799,10 +801,14 @@ class OpenManusApp(App[int]):
                 self._probe_isolation()
                 self.run_worker(self.refresh_sessions(), group="sessions")  # list it now
             if text is None:
-                await self.session.resume(approver=self.approve, on_event=self._listener)
+                await self.session.resume(
+                    approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
             else:
                 self.title = f"OpenManus — {' '.join(text.split())[:40]}"
-                await self.session.run(text, approver=self.approve, on_event=self._listener)
+                await self.session.run(
+                    text, approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                )
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
         finally:
@@ -853,8 +859,12 @@ class OpenManusApp(App[int]):
             self.status.model, self.status.profile = event.model, event.profile
         elif kind == "tool_finished":
             self._tools_dirty = True
+            if event.tool in SOURCE_TOOLS:
+                self.refresh_sources()
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
+        elif kind == "research_step" and event.stage in ("read", "research", "verify"):
+            self.refresh_sources()  # the research graph registered or cited sources
         elif kind == "run_finished":
             self._stop_clock()
         if kind in ("run_started", "tool_finished", "run_finished"):
@@ -865,6 +875,14 @@ class OpenManusApp(App[int]):
             if self._tools_dirty and self.runtime is not None:
                 self._tools_dirty = False
                 self._q("#tools-pane").refresh_tools(self.runtime)
+
+    async def ask_human(self, question: str) -> str:
+        """The runtime's question path (the research graph's clarifying question): a prompt."""
+        from openmanus_tui.tui.dialogs import TextPromptScreen
+
+        self.bell()
+        answer = await self.push_screen_wait(TextPromptScreen(question))
+        return answer or ""
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
@@ -948,6 +966,10 @@ class OpenManusApp(App[int]):
     def refresh_memory(self) -> None:
         if self._has_main_screen():
             self._q("#memory").request_update()
+
+    def refresh_sources(self) -> None:
+        if self._has_main_screen():
+            self._q("#sources").request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
         """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""

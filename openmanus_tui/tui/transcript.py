@@ -311,6 +311,16 @@ class Transcript:
     def _on_notice(self, e: ev.Notice) -> list[str]:
         return [self._add("notice", text=e.text, level=e.level).key]
 
+    def _on_research_step(self, e: ev.ResearchStep) -> list[str]:
+        # The research graph's progress (research/graph.py); the report itself, with its
+        # citation check and contradiction list, is the answer block.
+        level = "warning" if e.stage == "verify" and e.data.get("removed") else "info"
+        return [self._add("notice", text=f"research · {e.stage}: {e.text}", level=level).key]
+
+    def _on_clarification(self, e: ev.Clarification) -> list[str]:
+        text = f"Question: {e.question}" + (f"\nAnswer: {e.answer}" if e.answer else "")
+        return [self._add("notice", text=text, level="warning" if e.answer is None else "info").key]
+
     def _on_injection_flagged(self, e: ev.InjectionFlagged) -> list[str]:
         rec = self.calls.get(e.call_id)
         if rec is not None:

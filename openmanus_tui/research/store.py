@@ -1,0 +1,79 @@
+"""The ``research_results`` table: each research run's ``ResearchResult``, as JSON.
+
+One row per (session, result id); the result id is derived from the question and the run's
+start, so the verify node re-run on a resume overwrites its own row instead of adding one.
+Deleting a session deletes its rows (``runtime/api.py: delete_session``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from openmanus_tui.research.models import ResearchResult
+from openmanus_tui.store.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS research_results (
+    id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    query TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (session_id, id)
+);
+"""
+
+
+class ResearchResults:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ready = False
+
+    async def _setup(self) -> None:
+        if self._ready:
+            return
+        async with self.db.saver.lock:
+            await self.db.conn.executescript(SCHEMA)
+            await self.db.conn.commit()
+        self._ready = True
+
+    async def save(self, session_id: str, result: ResearchResult, started_at: float) -> str:
+        await self._setup()
+        rid = "rr_" + hashlib.sha1(f"{result.query}:{started_at}".encode()).hexdigest()[:12]
+        async with self.db.saver.lock:
+            await self.db.conn.execute(
+                "INSERT OR REPLACE INTO research_results (id, session_id, created, query, result)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (rid, session_id, time.time(), result.query, result.model_dump_json()),
+            )
+            await self.db.conn.commit()
+        return rid
+
+    async def list(self, session_id: str) -> list[dict[str, Any]]:
+        await self._setup()
+        async with self.db.conn.execute(
+            "SELECT id, created, query FROM research_results WHERE session_id = ? "
+            "ORDER BY created", (session_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [{"id": r[0], "created": r[1], "query": r[2]} for r in rows]
+
+    async def latest(self, session_id: str) -> ResearchResult | None:
+        await self._setup()
+        async with self.db.conn.execute(
+            "SELECT result FROM research_results WHERE session_id = ? "
+            "ORDER BY created DESC LIMIT 1", (session_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return ResearchResult.model_validate(json.loads(row[0])) if row else None
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._setup()
+        async with self.db.saver.lock:
+            await self.db.conn.execute(
+                "DELETE FROM research_results WHERE session_id = ?", (session_id,)
+            )
+            await self.db.conn.commit()
