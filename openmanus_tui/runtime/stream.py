@@ -96,7 +96,8 @@ class StreamMapper:
                 ev.ResearchStep(stage=entry["stage"], text=entry["text"],
                                 data=entry.get("data") or {})
             )
-        if node == "verify" and update.get("final_answer") is not None:
+        if node in ("verify", "assemble") and update.get("final_answer") is not None:
+            # verify: the research graph's report; assemble: the writing graph's document.
             self.final_answer = update["final_answer"]
             await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
 

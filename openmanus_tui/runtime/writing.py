@@ -32,6 +32,7 @@ from openmanus_tui.writing.requirements import (
 from openmanus_tui.writing.requirements import (
     STYLES as WRITING_STYLES,
 )
+from openmanus_tui.writing.session_input import REFERENCE_NAMES
 
 __all__ = [
     "EDIT_TYPES",
@@ -224,7 +225,6 @@ async def edit_file(settings: Settings, path: Path, edit_type: str, *,
 
 
 # ---- the workbench's Document tab ---------------------------------------------------------
-REFERENCE_NAMES = ("references.json", "references.bib", "refs.json", "refs.bib")
 
 
 def workspace_documents(folder: Path, limit: int = 50) -> list[Path]:

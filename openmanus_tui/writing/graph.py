@@ -79,6 +79,7 @@ class WritingContext:
     # where results are stored.
     output_dir: Path | None = None
     save_result: Callable[[GeneratedContent], Awaitable[None]] | None = None
+    policy: Any = None  # the session's approval policy (the writing graph calls no tools)
 
     async def say(self, message: str) -> None:
         if self.progress is not None:
