@@ -173,3 +173,54 @@ def test_the_cli_choices_match_the_writing_package() -> None:
     assert write.STYLES == writing.WRITING_STYLES
     assert write.FORMATS == writing.FORMATS
     assert write.EDIT_TYPES == writing.EDIT_TYPES
+
+
+def test_write_from_a_research_sessions_sources(tmp_path: Path, monkeypatch,
+                                                llm_server) -> None:
+    """``--from-session``: the session's source registry becomes the references (s1, s2…)."""
+    import asyncio
+
+    from openmanus_tui.config import load_settings
+    from openmanus_tui.research.documents import Document
+    from openmanus_tui.research.registry import SourceRegistry
+    from openmanus_tui.runtime.session import Runtime
+    from openmanus_tui.tools.builtin import build_registry
+
+    async def research_session() -> str:
+        runtime = await Runtime.open(load_settings(), build_registry())
+        try:
+            session = await runtime.create_session(profile="research")
+            registry = SourceRegistry(runtime.db)
+            await registry.setup()
+            for url, title, site, published in [
+                ("https://www.plainlanguage.gov/guide", "Federal plain language guidelines",
+                 "PlainLanguage.gov", "2011-05-01"),
+                ("https://example.org/testing", "Testing documents with readers", None, None),
+            ]:
+                await registry.add_document(session.id, Document(
+                    url=url, final_url=url, kind="html", title=title, author=None, site=site,
+                    domain=url.split("/")[2], published=published, modified=None,
+                    text="text", content_hash="h" + title[:3], fetched=1_717_200_000.0))
+            return session.id
+        finally:
+            await runtime.close()
+
+    session_id = asyncio.run(research_session())
+    use_server(monkeypatch, llm_server)
+    llm_server.set_responder(WriterModel(keys={"smith2020": "s1", "garner2016": "s2"}))
+    out = tmp_path / "from-session.md"
+    result = cli("write", "Why and how to write plainly", "--from-session", session_id[:8],
+                 "-o", str(out))
+    assert result.returncode == 0, result.stderr + result.stdout
+    text = out.read_text()
+    assert "act on what they read (PlainLanguage.gov, 2011)." in text
+    assert "before you publish it (example.org, n.d.)." in text
+    # APA 7: a dated page needs no retrieval date; the undated one gets the fetch date.
+    assert ("PlainLanguage.gov. (2011, May 1). *Federal plain language guidelines*. "
+            "PlainLanguage.gov. https://www.plainlanguage.gov/guide" in text)
+    assert ("example.org. (n.d.). *Testing documents with readers*. Example.org. Retrieved "
+            "June 1, 2024, from https://example.org/testing" in text)
+
+    missing = cli("write", "x", "--from-session", "nosuchsession", "-o", str(out))
+    assert missing.returncode == 2
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -34,8 +34,10 @@ class WriterModel:
     """Callable responder; ``bad_first_draft`` makes the first draft of section 2 cite an
     unknown key so that the review fails it and a revision round runs."""
 
-    def __init__(self, *, bad_first_draft: bool = False) -> None:
+    def __init__(self, *, bad_first_draft: bool = False,
+                 keys: dict[str, str] | None = None) -> None:
         self.bad_first_draft = bad_first_draft
+        self.keys = keys or {}  # cite other keys than the fixture's (``[@s1]``)
         self.tasks: list[str] = []
 
     def __call__(self, body: dict[str, Any]) -> Reply:
@@ -52,6 +54,8 @@ class WriterModel:
         if task == "TASK: draft":
             heading = re.search(r'Write the section "([^"]+)"', prompt).group(1)
             text = SECTION_TEXT[heading]
+            for old, new in self.keys.items():
+                text = text.replace(f"[@{old}]", f"[@{new}]")
             if (self.bad_first_draft and heading == "How to write plainly"
                     and "This is a revision" not in prompt):
                 text = text.replace("[@garner2016]", "[@madeup1999]")
