@@ -223,4 +223,4 @@ def test_write_from_a_research_sessions_sources(tmp_path: Path, monkeypatch,
 
     missing = cli("write", "x", "--from-session", "nosuchsession", "-o", str(out))
     assert missing.returncode == 2
-    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "openmanus: no session matches 'nosuchsession'" in missing.stderr
