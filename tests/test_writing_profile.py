@@ -67,3 +67,25 @@ async def test_a_writing_session_writes_the_document_into_its_workspace(
         assert (workspace / "writing-plainly-2.md").is_file()
     finally:
         await runtime.close()
+
+
+async def test_the_offline_demo_model_writes_a_cited_document(tmp_path: Path) -> None:
+    # No API key: the scripted demo model answers the writing graph's steps (offline).
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    refs = json.loads((FIXTURES / "refs.json").read_text())[:1]
+    (workspace / "references.json").write_text(json.dumps(refs))
+    runtime = await Runtime.open(load_settings(), build_registry())
+    try:
+        session = await runtime.create_session(workspace=workspace, profile="writing")
+        assert (await session.run("a guide to plain language")).status == "completed"
+        text = (workspace / "a-guide-to-plain-language.md").read_text()
+        assert [line for line in text.splitlines() if line.startswith("#")] == [
+            "# A guide to plain language", "## Background", "## Main points",
+            "## Next steps", "## References"]
+        assert "with confidence (Smith & Okafor, 2020)." in text
+        rows = await WritingRecords(runtime.db).list(session.id)
+        stored = await WritingRecords(runtime.db).get(rows[0].id)
+        assert stored.report["ok"] is True
+    finally:
+        await runtime.close()

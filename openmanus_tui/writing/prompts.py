@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openmanus_tui.writing.requirements import WritingRequirements
+if TYPE_CHECKING:
+    from openmanus_tui.writing.requirements import WritingRequirements
 
 SYSTEM = (
     "You are a careful professional writer and editor. Follow the requirements exactly. "
