@@ -96,3 +96,14 @@ async def test_deleting_a_session_deletes_its_documents(isolated_env: Path) -> N
         assert [row.id for row in await records.list()] == [other]
     finally:
         await runtime.close()
+
+
+def test_docx_embeds_local_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (12, 8), (200, 30, 30)).save(tmp_path / "chart.png")
+    target = write_document("# Chart\n\n![chart](chart.png)\n\n![gone](gone.png)\n",
+                            tmp_path / "c.docx", "docx")
+    doc = Document(str(target))
+    assert len(doc.inline_shapes) == 1
+    assert doc.paragraphs[-1].text == "[image: gone]"

@@ -43,8 +43,9 @@ def to_html(markdown: str) -> str:
     return HTML_PAGE.format(title=html.escape(title_of(markdown)), body=body)
 
 
-def _runs(paragraph: Any, token: Any) -> None:
-    """Add ``token``'s inline children to a python-docx paragraph as formatted runs."""
+def _runs(paragraph: Any, token: Any, base: Path | None = None) -> None:
+    """Add ``token``'s inline children to a python-docx paragraph as formatted runs (a local
+    image under ``base`` as a picture, anything else as its alt text)."""
     bold = italic = strike = False
     link: str | None = None
     for child in token.children or []:
@@ -75,11 +76,30 @@ def _runs(paragraph: Any, token: Any) -> None:
                 paragraph.add_run(f" ({link})")
             link = None
         elif kind == "image":
-            paragraph.add_run(f"[image: {child.content or child.attrGet('src')}]").italic = True
+            from openmanus_tui.utilities.pdf_render import local_image
+
+            found = local_image(str(child.attrGet("src") or ""), base) if base else None
+            try:
+                if found is None:
+                    raise ValueError("not a local file")
+                from docx.shared import Inches
+
+                paragraph.add_run().add_picture(str(found), width=Inches(6) if _wide(found)
+                                                else None)
+            except Exception:  # python-docx raises its own errors for unreadable images
+                alt = child.content or child.attrGet("src")
+                paragraph.add_run(f"[image: {alt}]").italic = True
 
 
-def to_docx(markdown: str, target: Path) -> None:
-    """Write ``markdown`` as a Word document at ``target``."""
+def _wide(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size[0] > 576  # 6 inches at 96 dpi
+
+
+def to_docx(markdown: str, target: Path, base: Path | None = None) -> None:
+    """Write ``markdown`` as a Word document at ``target`` (images relative to ``base``)."""
     from docx import Document
 
     document = Document()
@@ -93,7 +113,7 @@ def to_docx(markdown: str, target: Path) -> None:
         kind = token.type
         if kind == "heading_open":
             heading = document.add_heading(level=min(int(token.tag[1]), 9))
-            _runs(heading, tokens[i + 1])
+            _runs(heading, tokens[i + 1], base)
             i += 3
             continue
         if kind == "bullet_list_open":
@@ -113,7 +133,7 @@ def to_docx(markdown: str, target: Path) -> None:
             else:
                 style = "Quote" if quote else None
             paragraph = document.add_paragraph(style=style)
-            _runs(paragraph, tokens[i + 1])
+            _runs(paragraph, tokens[i + 1], base)
             i += 3
             continue
         elif kind in ("fence", "code_block"):
@@ -174,7 +194,7 @@ def write_document(markdown: str, target: Path, fmt: str) -> Path:
         elif fmt == "html":
             partial.write_text(to_html(markdown), encoding="utf-8")
         elif fmt == "docx":
-            to_docx(markdown, partial)
+            to_docx(markdown, partial, base=target.parent.resolve())
         elif fmt == "pdf":
             from openmanus_tui.utilities.pdf_render import render_pdf
 
