@@ -117,6 +117,14 @@ async def sources_scene(app, pilot) -> None:
     await stage_sources(app)
 
 
+async def document_scene(app, pilot) -> None:
+    # The scene lives with the tests (tests/document_scene.py), as the Sources one does.
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from document_scene import stage_document
+
+    await stage_document(app)
+
+
 async def palette_scene(app, pilot) -> None:
     await main_scene(app, pilot)
     await pilot.press("ctrl+p")
@@ -164,6 +172,7 @@ SHOTS = [
     ("memory", (140, 40), "openmanus-dark", memory_scene),
     ("tools", (140, 40), "openmanus-dark", tools_scene),
     ("sources", (150, 44), "openmanus-dark", sources_scene),
+    ("document", (150, 50), "openmanus-dark", document_scene),
     ("palette", (140, 40), "openmanus-dark", palette_scene),
     ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),
     ("theme-light", (140, 40), "openmanus-light", main_scene),

@@ -33,6 +33,11 @@ Agencies received fewer calls.
 """
 
 
+def _cells(table: DataTable, row: int) -> list[str]:
+    # Cells wrap to the panel's width: compare their words.
+    return [" ".join(str(cell).split()) for cell in table.get_row_at(row)]
+
+
 class PaneApp(App):
     def compose(self) -> ComposeResult:
         yield DocumentPane(id="document")
@@ -77,7 +82,7 @@ async def test_document_pane_shows_scores_problems_and_jumps(tmp_path: Path) -> 
             assert select.value == str(folder / "draft.md")
             assert [str(label) for label, _ in select._options[1:]] == ["draft.md",
                                                                         "notes/old.md"]
-            rows = [[str(c) for c in problems.get_row_at(i)] for i in range(problems.row_count)]
+            rows = [_cells(problems, i) for i in range(problems.row_count)]
             assert rows == [
                 ["error", "line 7: citation @ghost2021 has no entry in the references"],
                 ["error", 'reference "garner2016" is never cited'],
@@ -87,12 +92,12 @@ async def test_document_pane_shows_scores_problems_and_jumps(tmp_path: Path) -> 
             assert [str(n.label) for n in outline.root.children[0].children] == [
                 "Method (8)", "Results (4)"]
             scores = app.query_one("#doc-scores", DataTable)
-            names = [str(scores.get_row_at(i)[0]) for i in range(scores.row_count)]
+            names = [_cells(scores, i)[0] for i in range(scores.row_count)]
             assert names[0] == "readability" and "citations" in names and "rubric" not in names
             rubric = app.query_one("#doc-rubric", DataTable)
-            assert [[str(c) for c in rubric.get_row_at(i)] for i in range(rubric.row_count)] == [
+            assert [_cells(rubric, i) for i in range(rubric.row_count)] == [
                 ["Method", "tone", "pass", "plain"],
-                ["Method", "length", "fail", "12 words, target 40"]]
+                ["", "length", "fail", "12 words, target 40"]]
 
             text = app.query_one("#doc-text", TextArea)
             problems.focus()
@@ -106,7 +111,26 @@ async def test_document_pane_shows_scores_problems_and_jumps(tmp_path: Path) -> 
             # Another file from the list.
             select.value = str(folder / "notes" / "old.md")
             await wait_for(pilot, lambda: text.text.startswith("# Old"))
-            assert [str(c) for c in problems.get_row_at(0)] == [
+            assert _cells(problems, 0) == [
                 "ok", "every citation resolves and every reference is cited"]
     finally:
         await runtime.close()
+
+
+def test_document_tab_snapshot(snap_compare, isolated_env: Path, monkeypatch) -> None:
+    from document_scene import stage_document
+
+    from openmanus_tui.runtime.session import AgentSession
+    from openmanus_tui.tui import scenes
+    from openmanus_tui.tui.app import OpenManusApp
+
+    monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
+    app = OpenManusApp(load_settings({"ui": {"theme": "openmanus-dark"}}),
+                       clock=scenes.FixedClock(), wall_clock=lambda: scenes.BASE_TS + 3600,
+                       blink=False)
+
+    async def run_before(pilot) -> None:
+        await stage_document(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(150, 50), run_before=run_before)

@@ -7,6 +7,7 @@ Presentation only: ``runtime/writing.py`` (``document_view``) computes everythin
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from openmanus_tui.tui.deferred import DeferredPane
 NO_FILE = "no Markdown file in the workspace yet"
 
 
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, width=max(8, width), break_long_words=True) or text
+
+
 class DocumentPane(DeferredPane):
     """Built when first shown, refreshed while shown (``tui/deferred.py``)."""
 
@@ -29,9 +34,7 @@ class DocumentPane(DeferredPane):
     DocumentPane #doc-file { width: 1fr; }
     DocumentPane #doc-summary { height: auto; }
     DocumentPane #doc-outline { height: auto; max-height: 10; }
-    DocumentPane #doc-scores { height: auto; max-height: 12; }
-    DocumentPane #doc-problems { height: auto; max-height: 10; }
-    DocumentPane #doc-rubric { height: auto; max-height: 12; }
+    DocumentPane DataTable { height: auto; max-height: 16; overflow-x: hidden; }
     DocumentPane #doc-text { height: 16; }
     """
 
@@ -127,24 +130,31 @@ class DocumentPane(DeferredPane):
                     child.allow_expand = False
 
         add(outline.root, report.structure.outline)
+        # Cells wrap to the panel's width (a row grows to its wrapped text), so nothing hides
+        # behind a horizontal scroll bar.
+        width = max(40, self.size.width - 8)  # the pane's scroll bar and cell padding
         scores = self.query_one("#doc-scores", DataTable)
         for part in report.parts:
-            scores.add_row(part.name, f"{part.weight:g}", f"{part.score:.2f}", part.detail,
-                           key=part.name)
+            scores.add_row(_wrap(part.name.replace("_", " "), 11), f"{part.weight:g}",
+                           f"{part.score:.2f}", _wrap(part.detail, width - 25), key=part.name,
+                           height=None)
         problems = self.query_one("#doc-problems", DataTable)
         for number, problem in enumerate(report.citation_problems):
             style = "bold" if problem.level == "error" else "dim"
-            problems.add_row(Text(problem.level, style=style), problem.message,
-                             key=f"{number}:{problem.line or 0}:{problem.key or ''}")
+            problems.add_row(Text(problem.level, style=style), _wrap(problem.message, width - 10),
+                             key=f"{number}:{problem.line or 0}:{problem.key or ''}",
+                             height=None)
         if not report.citation_problems:
             problems.add_row("ok", "every citation resolves and every reference is cited",
                              key="none")
         rubric = self.query_one("#doc-rubric", DataTable)
         for review in view.reviews:
-            for result in review.results:
-                rubric.add_row(review.section, result.criterion,
+            for index, result in enumerate(review.results):
+                rubric.add_row(_wrap(review.section, 12) if index == 0 else "",
+                               _wrap(result.criterion, 10),
                                Text("pass" if result.passed else "fail",
-                                    style="" if result.passed else "bold"), result.reason)
+                                    style="" if result.passed else "bold"),
+                               _wrap(result.reason, width - 34), height=None)
         if not view.reviews:
             rubric.add_row("–", "–", "", "not written by the writing graph: no review")
 
