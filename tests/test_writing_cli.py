@@ -97,7 +97,8 @@ def test_write_end_to_end_docx_and_md_with_references(tmp_path: Path, monkeypatc
                      "--cite", "--length", "80", "--audience", "civil servants",
                      "-o", str(docx_out))
     assert result.returncode == 0, result.stderr
-    assert "writing: professional, neutral tone, for civil servants" in result.stderr
+    assert "writing: requirements: professional, neutral tone, for civil servants" \
+        in result.stderr
     assert "writing: draft 2/2: How to write plainly (revision 1)" in result.stderr
     assert result.stdout.startswith(f"{docx_out}: ")
     assert "2 references cited · 1 revision rounds" in result.stdout

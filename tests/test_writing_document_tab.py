@@ -52,6 +52,8 @@ def _workspace(tmp_path: Path) -> Path:
     (folder / "notes").mkdir()
     (folder / "notes" / "old.md").write_text("# Old\n\nOld notes.\n")
     (folder / ".hidden.md").write_text("# Hidden\n")
+    (folder / "draft.sections").mkdir()
+    (folder / "draft.sections" / "01-intro.md").write_text("## Intro\n")
     import os
 
     os.utime(folder / "notes" / "old.md", (1, 1))  # the draft is the newest

@@ -49,6 +49,11 @@ async def test_a_writing_session_writes_the_document_into_its_workspace(
         assert len(final) == 1
         assert final[0].text.startswith("Wrote writing-plainly.md: ")
         assert not any(isinstance(e, ev.ToolCall) for e in seen)
+        # The answer points at the file; the document is the file, not the chat.
+        assert "- How to write plainly (" in final[0].text
+        assert "Readers finish documents" not in final[0].text
+        sections = sorted(p.name for p in (workspace / "writing-plainly.sections").iterdir())
+        assert sections == ["01-why-plain-language-matters.md", "02-how-to-write-plainly.md"]
 
         rows = await WritingRecords(runtime.db).list(session.id)
         assert [Path(r.path) for r in rows] == [document.resolve()]

@@ -201,8 +201,6 @@ async def _write(args: argparse.Namespace, settings: Any) -> int:
     if requirements.format not in ("md", "html", "pdf", "docx"):
         raise ConfigError(f"-o {args.output}: unknown format {requirements.format!r}; use "
                           ".md, .html, .pdf or .docx (or --format)")
-    print(f"writing: {requirements.summary()}", file=sys.stderr)
-
     def progress(step: str) -> None:
         print(f"writing: {step}", file=sys.stderr)
 

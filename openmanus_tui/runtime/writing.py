@@ -228,12 +228,14 @@ async def edit_file(settings: Settings, path: Path, edit_type: str, *,
 
 
 def workspace_documents(folder: Path, limit: int = 50) -> list[Path]:
-    """The Markdown files of a workspace (not hidden, not in hidden folders), newest first."""
+    """The Markdown files of a workspace (not hidden, not in hidden folders, not the section
+    drafts of a document the writing graph wrote: ``<title>.sections/``), newest first."""
     found: list[tuple[float, Path]] = []
     try:
         for path in folder.rglob("*.md"):
             relative = path.relative_to(folder)
-            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            if any(part.startswith(".") or part.endswith(".sections")
+                   for part in relative.parts) or not path.is_file():
                 continue
             found.append((path.stat().st_mtime, path))
     except OSError:

@@ -148,6 +148,7 @@ def _req(state: dict[str, Any]) -> WritingRequirements:
 async def outline(state: WritingState, runtime: Runtime[WritingContext]) -> dict[str, Any]:
     ctx = runtime.context
     req = _req(state)
+    await ctx.say(f"requirements: {req.summary()}")
     await ctx.say("outline")
     last_error = ""
     for _attempt in range(2):
@@ -189,7 +190,16 @@ async def draft(task: dict[str, Any], runtime: Runtime[WritingContext]) -> dict[
     reply = await ctx.ask(prompts.draft_prompt(
         _req(task), task.get("references") or [], task["title"], section, task["outline"],
         task.get("feedback") or [], (task.get("drafts") or {}).get(index, "")))
-    return {"drafts": {index: _clean_section(reply, section["heading"])}}
+    text = _clean_section(reply, section["heading"])
+    if ctx.output_dir is not None:
+        # In a session a long document is written section by section as drafts arrive
+        # (<title>.sections/NN-<heading>.md beside the document), not only at the end.
+        from openmanus_tui.writing.output import slug, write_document
+
+        folder = ctx.output_dir / f"{slug(task['title'])}.sections"
+        write_document(f"## {section['heading']}\n\n{text}\n",
+                       folder / f"{index + 1:02d}-{slug(section['heading'])}.md", "md")
+    return {"drafts": {index: text}}
 
 
 def code_checks(task: dict[str, Any]) -> list[RubricResult]:
@@ -296,10 +306,16 @@ async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dic
         await ctx.save_result(generated)
     update["writing"] = generated.model_dump(mode="json")
     if "messages" in state:
+        # The file is the output: the answer says where it is and what it scored.
         problems = "" if report.ok else f", {len(report.citation_errors)} citation problems"
+        outline_lines = "\n".join(
+            f"- {s['heading']} ({_words_of(state['drafts'].get(i, ''))} words)"
+            for i, s in enumerate(state["outline"]))
+        cited = f"\n\n{len(generated.citations)} references cited ({req.citation_style})." \
+            if references else ""
         summary = (f"Wrote {generated.metadata.get('output') or 'the document'}: "
                    f"{report.words} words, quality {generated.quality_score:.2f}{problems}"
-                   f".\n\n{content}")
+                   f".\n\n# {state['title']}\n\n{outline_lines}{cited}")
         answer_id = "writing_" + hashlib.sha1(content.encode()).hexdigest()[:16]
         update["final_answer"] = summary
         update["messages"] = [AIMessage(content=summary, id=answer_id)]

@@ -173,9 +173,13 @@ def _table(document: Any, tokens: list[Any], i: int) -> int:
     return i + 1
 
 
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "document"
+
+
 def free_name(folder: Path, title: str, fmt: str) -> Path:
     """``folder/<title as a file name>.<fmt>``, numbered when that file exists already."""
-    stem = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "document"
+    stem = slug(title)
     target = folder / f"{stem}.{fmt}"
     number = 2
     while target.exists():
