@@ -110,7 +110,7 @@ def session_events(session_id: str, count: int) -> list:
 
 async def stream_part(app, pilot, seconds: float, rate: float) -> dict[str, float]:
     from openmanus_tui import events as ev
-    from openmanus_tui.tui.stream import StreamView
+    from openmanus_tui.tui.widgets.stream import StreamView
 
     stream = app.query_one(StreamView)
     app.handle_event(ev.RunStarted(model="scripted:demo", input="stream", seq=0))
@@ -177,7 +177,7 @@ async def stream_part(app, pilot, seconds: float, rate: float) -> dict[str, floa
 
 async def open_part(app, pilot, count: int) -> dict[str, float]:
     from openmanus_tui.store.db import SessionRecord
-    from openmanus_tui.tui.stream import StreamView
+    from openmanus_tui.tui.widgets.stream import StreamView
 
     db = app.runtime.db
     sid = "bench-10k"

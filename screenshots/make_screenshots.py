@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The recorded scenes are test fixtures (tests/scenes/), not part of the package.
+sys.path.insert(0, str(HERE.parent / "tests"))
 PNG_FONT = "DejaVu Sans Mono"
 SVG_FONT_RULE = "font-family: Fira Code, monospace;"
 
@@ -53,8 +55,9 @@ def svg_to_png(svg: Path, width: int) -> None:
 
 async def shoot(name: str, out: Path, size: tuple[int, int], theme: str,
                 stage: Callable[[object, object], Awaitable[None]]) -> Path:
+    from scenes import workbench as scenes
+
     from openmanus_tui.config import load_settings
-    from openmanus_tui.tui import scenes
     from openmanus_tui.tui.app import OpenManusApp
 
     # A fresh data folder per shot: each scene seeds its own sessions.
@@ -71,15 +74,16 @@ async def shoot(name: str, out: Path, size: tuple[int, int], theme: str,
 
 
 async def main_scene(app, pilot) -> None:
-    from openmanus_tui.tui import scenes
+    from scenes import workbench as scenes
 
     await scenes.stage_main(app)
 
 
 async def approval_scene(app, pilot) -> None:
+    from scenes import workbench as scenes
+
     from openmanus_tui.tools.file_tools import FileWriteArgs
-    from openmanus_tui.tui import scenes
-    from openmanus_tui.tui.approval import ApprovalScreen
+    from openmanus_tui.tui.screens.approval import ApprovalScreen
 
     await scenes.stage_main(app, live=False)
     workspace = app.session.workspace
@@ -98,7 +102,7 @@ async def inspector_scene(app, pilot) -> None:
 
 
 async def memory_scene(app, pilot) -> None:
-    from openmanus_tui.tui import scenes
+    from scenes import workbench as scenes
 
     # Both runs finished, a turn pinned, a compaction preview open.
     await scenes.stage_memory(app)
@@ -133,19 +137,19 @@ async def palette_scene(app, pilot) -> None:
 
 
 async def tree_scene(app, pilot) -> None:
-    from openmanus_tui.tui import history_scenes
+    from scenes import history as history_scenes
 
     await history_scenes.stage_tree(pilot)
 
 
 async def compare_scene(app, pilot) -> None:
-    from openmanus_tui.tui import history_scenes
+    from scenes import history as history_scenes
 
     await history_scenes.stage_compare(pilot)
 
 
 async def replay_scene(app, pilot) -> None:
-    from openmanus_tui.tui import history_scenes
+    from scenes import history as history_scenes
 
     await history_scenes.stage_replay(pilot)
 
@@ -186,8 +190,7 @@ SHOTS = [
 
 async def run(out: Path, only: set[str]) -> None:
     from openmanus_tui.runtime.session import AgentSession
-
-    from openmanus_tui.tui import welcome
+    from openmanus_tui.tui.widgets import welcome
 
     # The sandbox level depends on the machine; the recorded scene says L2.
     AgentSession.isolation = lambda self: "L2"  # type: ignore[method-assign]

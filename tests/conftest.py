@@ -88,6 +88,17 @@ def use_server(monkeypatch: pytest.MonkeyPatch, server: OpenAITestServer) -> Non
     monkeypatch.setenv("OPENMANUS_MODEL__NAME", "test-model")
 
 
+@pytest.fixture
+def tally_server(
+    llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> OpenAITestServer:
+    """The loopback model in use, and a fresh ``$TALLY_FILE`` for the ``tally`` tool
+    (``tally_tool.py``); the test sets the responder."""
+    use_server(monkeypatch, llm_server)
+    monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
+    return llm_server
+
+
 def check_tool_pairing(messages: list[dict[str, Any]]) -> None:
     """What the OpenAI API enforces: every assistant tool call is answered by a tool message
     before the next non-tool message, and no tool message answers an unknown call."""

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scenes import workbench as scenes
 from sources_scene import settle
 
-from openmanus_tui.tui import scenes
 from openmanus_tui.writing.records import WritingRecords
 from openmanus_tui.writing.requirements import GeneratedContent, RubricResult, SectionReview
 

@@ -11,49 +11,27 @@ replay) is combined with each answer (approve, deny, edit), through the session 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import use_server
-from openai_server import OpenAITestServer, Reply, ToolCallSpec, assistant_turns_since_user
-from tally_tool import registry_with_tally, tallies
+from openai_server import OpenAITestServer
+from tally_tool import open_ask_runtime, tallies, tally_script, task_responder
 
 from openmanus_tui import events as ev
 from openmanus_tui.agent.approval import Decision
-from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession, Runtime
 from openmanus_tui.store.tree import SessionTree, lineage_sql, load_tree
 
 ASK_LIMIT = 6  # far more asks than any scenario needs: a loop fails instead of hanging
 
 
-def _script(tag: str) -> list[Reply]:
-    return [
-        Reply(text=f"First {tag}.", tool_calls=[ToolCallSpec("tally", {"tag": f"{tag}1"})]),
-        Reply(text=f"Second {tag}.", tool_calls=[ToolCallSpec("tally", {"tag": f"{tag}2"})]),
-        Reply(text=f"done {tag}"),
-    ]
-
-
-SCRIPTS = {"count A": _script("A"), "count B": _script("B")}
-
-
-def responder(body: dict[str, Any]) -> Reply:
-    messages = body["messages"]
-    user = [m["content"] for m in messages if m["role"] == "user"][-1]
-    script = SCRIPTS[user]
-    return script[min(assistant_turns_since_user(messages), len(script) - 1)]
+SCRIPTS = {"count A": tally_script("A"), "count B": tally_script("B")}
 
 
 @pytest.fixture
-def server(
-    llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> OpenAITestServer:
-    use_server(monkeypatch, llm_server)
-    monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
-    llm_server.set_responder(responder)
-    return llm_server
+def server(tally_server: OpenAITestServer) -> OpenAITestServer:
+    tally_server.set_responder(task_responder(SCRIPTS))
+    return tally_server
 
 
 class Approver:
@@ -80,12 +58,6 @@ class Approver:
 
 def runs(session: AgentSession | None = None) -> list[str]:
     return tallies()
-
-
-async def open_runtime() -> Runtime:
-    return await Runtime.open(
-        load_settings({"approval": {"mode": "ask"}}), registry=registry_with_tally()
-    )
 
 
 async def base_session(runtime: Runtime) -> AgentSession:
@@ -171,7 +143,7 @@ async def branch_and_resume(
 async def test_branch_operation_asks_once_and_runs_once(
     server: OpenAITestServer, operation: str, decision: str
 ) -> None:
-    runtime = await open_runtime()
+    runtime = await open_ask_runtime()
     try:
         session = await base_session(runtime)
         approver = Approver(decision)
@@ -197,7 +169,7 @@ async def test_fork_branch_paused_twice_across_restarts_runs_each_call_once(
 ) -> None:
     """A forked branch paused at each approval, every resume in a new runtime: each call is
     asked once, runs once, and the first never runs again when the second is approved."""
-    runtime = await open_runtime()
+    runtime = await open_ask_runtime()
     try:
         session = await base_session(runtime)
         tree = await session.history.tree()
@@ -209,7 +181,7 @@ async def test_fork_branch_paused_twice_across_restarts_runs_each_call_once(
         await runtime.close()
     asked: list[str] = []
     for _ in range(4):
-        async with await open_runtime() as runtime:
+        async with await open_ask_runtime() as runtime:
             session = await runtime.open_session(session_id)
             approver = Approver("approve")
             # Approve exactly one ask per process, then pause again.
@@ -230,7 +202,7 @@ async def test_fork_branch_paused_twice_across_restarts_runs_each_call_once(
             if outcome is not None and outcome.status == "completed":
                 break
     assert asked == ["B1", "B2"]
-    async with await open_runtime() as runtime:
+    async with await open_ask_runtime() as runtime:
         session = await runtime.open_session(session_id)
         assert runs() == ["A1", "A2", "B1", "B2"]
         await check_tree(runtime, session)

@@ -45,8 +45,8 @@ def _screen_text(app) -> str:
 
 
 def test_a_flagged_tool_result_is_shown_in_the_stream_and_the_inspector() -> None:
-    from openmanus_tui.tui.inspector import inspect_block
     from openmanus_tui.tui.transcript import Transcript
+    from openmanus_tui.tui.widgets.inspector import inspect_block
 
     transcript = Transcript()
     for event in (

@@ -34,3 +34,12 @@ def test_wheel_ships_themes_and_demo(tmp_path: Path) -> None:
     assert len(themes) >= 4
     assert "openmanus_tui/models/scripts/demo.json" in names
     assert "openmanus_tui/tui/app.tcss" in names
+
+
+def test_the_package_does_not_import_the_test_scenes() -> None:
+    # The recorded scenes (tests/scenes/) are test fixtures; an installed package has no tests/.
+    offenders = [
+        str(p.relative_to(ROOT)) for p in (ROOT / "openmanus_tui").rglob("*.py")
+        if "from scenes" in p.read_text() or "import scenes" in p.read_text()
+    ]
+    assert offenders == []

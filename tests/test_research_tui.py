@@ -10,8 +10,8 @@ from openai_server import OpenAITestServer
 from test_research_graph import DOCS, _asking
 from tui_helpers import make_app, send, type_text, wait_for
 
-from openmanus_tui.tui.dialogs import TextPromptScreen
-from openmanus_tui.tui.stream import StreamView
+from openmanus_tui.tui.screens.dialogs import TextPromptScreen
+from openmanus_tui.tui.widgets.stream import StreamView
 
 
 async def test_workbench_asks_the_clarifying_question_and_shows_the_contradictions(

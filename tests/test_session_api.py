@@ -35,10 +35,10 @@ from openmanus_tui.runtime.views import transcript_of
 from openmanus_tui.tools.builtin import build_registry
 from openmanus_tui.tui import branching
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.approval import ApprovalScreen
-from openmanus_tui.tui.args_editor import validate_args
-from openmanus_tui.tui.stream import StreamView
+from openmanus_tui.tui.screens.approval import ApprovalScreen
+from openmanus_tui.tui.screens.args_editor import validate_args
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.widgets.stream import StreamView
 
 
 def _script(path: Path, command: str, final: str) -> Path:

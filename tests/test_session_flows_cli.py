@@ -12,65 +12,36 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cli_tty import TtyRun
-from conftest import json_events, run_cli, use_server
-from openai_server import OpenAITestServer, Reply, ToolCallSpec, assistant_turns_since_user
-from tally_tool import LAUNCHER, registry_with_tally, tallies
-
-from openmanus_tui import events as ev
-from openmanus_tui.agent.approval import Decision
-from openmanus_tui.config import load_settings
-from openmanus_tui.runtime.session import Runtime
-
-
-def _script(tag: str) -> list[Reply]:
-    return [
-        Reply(text=f"First {tag}.", tool_calls=[ToolCallSpec("tally", {"tag": f"{tag}1"})]),
-        Reply(text=f"Second {tag}.", tool_calls=[ToolCallSpec("tally", {"tag": f"{tag}2"})]),
-        Reply(text=f"done {tag}"),
-    ]
-
+from conftest import json_events, run_cli
+from openai_server import OpenAITestServer, Reply, ToolCallSpec
+from tally_tool import (
+    LAUNCHER,
+    approve_all,
+    open_ask_runtime,
+    tallies,
+    tally_script,
+    task_responder,
+)
 
 SCRIPTS = {
-    "count A": _script("A"),
+    "count A": tally_script("A"),
     "list please": [Reply(tool_calls=[ToolCallSpec("list_files", {})]), Reply(text="listed")],
 }
 
 
-def responder(body: dict[str, Any]) -> Reply:
-    messages = body["messages"]
-    user = [m["content"] for m in messages if m["role"] == "user"][-1]
-    script = SCRIPTS[user]
-    return script[min(assistant_turns_since_user(messages), len(script) - 1)]
-
-
 @pytest.fixture
-def server(
-    llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> OpenAITestServer:
-    use_server(monkeypatch, llm_server)
-    monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
-    llm_server.set_responder(responder)
-    return llm_server
-
-
-async def approve_all(request: ev.ApprovalRequested) -> dict[str, Decision]:
-    return {c.call_id: Decision(decision="approve") for c in request.calls}
-
-
-async def _open() -> Runtime:
-    return await Runtime.open(
-        load_settings({"approval": {"mode": "ask"}}), registry=registry_with_tally()
-    )
+def server(tally_server: OpenAITestServer) -> OpenAITestServer:
+    tally_server.set_responder(task_responder(SCRIPTS))
+    return tally_server
 
 
 async def finished_session() -> tuple[str, str]:
     """A session that ran "count A" (both calls approved); returns (id, its first model step
     with a call)."""
-    async with await _open() as runtime:
+    async with await open_ask_runtime() as runtime:
         session = await runtime.create_session()
         assert (await session.run("count A", approver=approve_all)).final_answer == "done A"
         tree = await session.history.tree()
@@ -81,7 +52,7 @@ async def finished_session() -> tuple[str, str]:
 
 async def paused_session() -> str:
     """A session paused at its first approval (nobody answered)."""
-    async with await _open() as runtime:
+    async with await open_ask_runtime() as runtime:
         session = await runtime.create_session()
         assert (await session.run("count A", approver=None)).status == "awaiting_approval"
     return session.id

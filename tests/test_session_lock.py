@@ -8,39 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec, script_responder
-from tally_tool import registry_with_tally, tallies
+from tally_tool import open_ask_runtime, tallies
 
 from openmanus_tui import events as ev
 from openmanus_tui.agent.approval import Decision
-from openmanus_tui.config import load_settings
-from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.store.locks import SessionBusy, SessionLock, is_running
 
 
 @pytest.fixture
-def server(
-    llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> OpenAITestServer:
-    use_server(monkeypatch, llm_server)
-    monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
-    llm_server.set_responder(
+def server(tally_server: OpenAITestServer) -> OpenAITestServer:
+    tally_server.set_responder(
         script_responder(
             [Reply(tool_calls=[ToolCallSpec("tally", {"tag": "once"})]), Reply(text="done")]
         )
     )
-    return llm_server
-
-
-async def _open() -> Runtime:
-    return await Runtime.open(
-        load_settings({"approval": {"mode": "ask"}}), registry=registry_with_tally()
-    )
+    return tally_server
 
 
 async def test_a_second_run_of_a_busy_session_is_refused(server: OpenAITestServer) -> None:
-    first_rt, second_rt = await _open(), await _open()
+    first_rt, second_rt = await open_ask_runtime(), await open_ask_runtime()
     try:
         session = await first_rt.create_session()
         asked = asyncio.Event()
@@ -72,7 +59,7 @@ async def test_a_second_run_of_a_busy_session_is_refused(server: OpenAITestServe
 async def test_running_without_a_live_run_reads_as_interrupted(
     server: OpenAITestServer,
 ) -> None:
-    async with await _open() as runtime:
+    async with await open_ask_runtime() as runtime:
         session = await runtime.create_session()
         await runtime.db.update_session(session.id, status="running")  # as a kill leaves it
         assert (await runtime.db.get_session(session.id)).status == "interrupted"
@@ -116,7 +103,7 @@ async def test_task_stored_before_run_started_is_resumed(
 ) -> None:
     """A run that died between storing its task and the graph's first checkpoint (the
     kill is simulated by cancelling it at ``run_started``): resume runs the task."""
-    async with await _open() as runtime:
+    async with await open_ask_runtime() as runtime:
         session = await runtime.create_session()
 
         started: list[asyncio.Task[Any]] = []

@@ -7,22 +7,22 @@ import json
 from pathlib import Path
 
 import pytest
+from scenes import workbench as scenes
 from textual.widgets import Button, DataTable, Input, OptionList, TextArea
 from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession, Runtime
-from openmanus_tui.tui import approval as approval_mod
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.approval import ApprovalScreen
-from openmanus_tui.tui.dialogs import ConfirmScreen, TextPromptScreen
-from openmanus_tui.tui.inspector import Inspector
-from openmanus_tui.tui.memory import MemoryPane
-from openmanus_tui.tui.prompt import PromptInput
-from openmanus_tui.tui.stream import LOAD_MORE, WINDOW, StreamView
-from openmanus_tui.tui.tools_pane import ToolsTable
+from openmanus_tui.tui.screens import approval as approval_mod
+from openmanus_tui.tui.screens.approval import ApprovalScreen
+from openmanus_tui.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from openmanus_tui.tui.widgets.inspector import Inspector
+from openmanus_tui.tui.widgets.memory import MemoryPane
+from openmanus_tui.tui.widgets.prompt import PromptInput
+from openmanus_tui.tui.widgets.stream import LOAD_MORE, WINDOW, StreamView
+from openmanus_tui.tui.widgets.tools_pane import ToolsTable
 
 SIZE = (140, 45)
 

@@ -9,18 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from scenes import workbench as scenes
 from textual.widgets import Input
 from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.help import HelpScreen, help_markdown
-from openmanus_tui.tui.stream import StreamView
-from openmanus_tui.tui.tools_pane import McpTable
+from openmanus_tui.tui.screens.help import HelpScreen, help_markdown
 from openmanus_tui.tui.ui_state import load_ui_state
+from openmanus_tui.tui.widgets.stream import StreamView
+from openmanus_tui.tui.widgets.tools_pane import McpTable
 
 SIZE = (140, 45)
 ECHO_SERVER = str(Path(__file__).with_name("mcp_echo_server.py"))

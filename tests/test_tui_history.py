@@ -1,6 +1,6 @@
 """The workbench's branch tree, forks, compare view, replay bar and database size, driven with
 Pilot on real sessions (the real runtime, sandbox and scripted model), plus SVG snapshots of
-the tree, the compare view and the replay bar from recorded scenes (``tui/history_scenes.py``).
+the tree, the compare view and the replay bar from recorded scenes (``tests/scenes/history.py``).
 
 Snapshot tests are plain (sync) functions: ``snap_compare`` runs the app in its own loop.
 Update them with ``pytest --snapshot-update`` after checking the SVGs by eye.
@@ -17,22 +17,24 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from scenes import history as history_scenes
+from scenes import workbench as scenes
 from textual.widgets import Input, Static, TextArea, Tree
 from tui_helpers import type_text, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession, Runtime
-from openmanus_tui.tui import branching, history_scenes, scenes
+from openmanus_tui.tui import branching
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.args_editor import ArgsEditScreen
-from openmanus_tui.tui.compare import CompareScreen
-from openmanus_tui.tui.dialogs import ConfirmScreen, TextPromptScreen
-from openmanus_tui.tui.history import HistoryScreen
-from openmanus_tui.tui.replay import ReplayBar
-from openmanus_tui.tui.status import StatusLine
-from openmanus_tui.tui.stream import StreamView
+from openmanus_tui.tui.screens.args_editor import ArgsEditScreen
+from openmanus_tui.tui.screens.compare import CompareScreen
+from openmanus_tui.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from openmanus_tui.tui.screens.history import HistoryScreen
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.widgets.replay import ReplayBar
+from openmanus_tui.tui.widgets.status import StatusLine
+from openmanus_tui.tui.widgets.stream import StreamView
 
 SIZE = (140, 45)
 LONG_STEPS = 120  # LangGraph writes a full snapshot of the messages every 200 updates

@@ -10,18 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scenes import workbench as scenes
 from textual.widgets import Button, DataTable
 from tui_helpers import make_app, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession
-from openmanus_tui.tui import approval as approval_mod
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.approval import ApprovalScreen
-from openmanus_tui.tui.memory import MemoryPane
-from openmanus_tui.tui.stream import StreamView
+from openmanus_tui.tui.screens import approval as approval_mod
+from openmanus_tui.tui.screens.approval import ApprovalScreen
+from openmanus_tui.tui.widgets.memory import MemoryPane
+from openmanus_tui.tui.widgets.stream import StreamView
 
 SIZE = (140, 45)
 

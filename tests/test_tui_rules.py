@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenes import workbench as scenes
 from textual.widgets import Button, DataTable, Input, Static
 from tui_helpers import wait_for
 
@@ -18,13 +19,12 @@ from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession
 from openmanus_tui.store.db import Database, SessionRecord
 from openmanus_tui.store.rules import RuleStore
-from openmanus_tui.tui import approval as approval_mod
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.approval import ApprovalScreen
-from openmanus_tui.tui.dialogs import ConfirmScreen
-from openmanus_tui.tui.prompt import PromptInput
-from openmanus_tui.tui.rules import RuleContext, RuleEditorScreen, RulesScreen
+from openmanus_tui.tui.screens import approval as approval_mod
+from openmanus_tui.tui.screens.approval import ApprovalScreen
+from openmanus_tui.tui.screens.dialogs import ConfirmScreen
+from openmanus_tui.tui.screens.rules import RuleContext, RuleEditorScreen, RulesScreen
+from openmanus_tui.tui.widgets.prompt import PromptInput
 
 SIZE = (140, 45)
 

@@ -1,4 +1,4 @@
-"""SVG snapshot tests of the workbench, from recorded scenes (``openmanus_tui.tui.scenes``):
+"""SVG snapshot tests of the workbench, from recorded scenes (``tests/scenes/``):
 fixed ids, times, clock and theme, cursor blink off. Update with ``pytest --snapshot-update``
 after checking the new SVGs in ``tests/__snapshots__/`` by eye.
 
@@ -8,13 +8,13 @@ These must stay plain (sync) functions: ``snap_compare`` runs the app in its own
 from __future__ import annotations
 
 import pytest
+from scenes import workbench as scenes
 
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession
 from openmanus_tui.tools.file_tools import FileWriteArgs
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.approval import ApprovalScreen
+from openmanus_tui.tui.screens.approval import ApprovalScreen
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ async def settled(pilot) -> None:
 def test_welcome_80x24(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first screen at 80×24: the demo model that will run (no key), the workspace, the
     approval mode and the example tasks."""
-    from openmanus_tui.tui import welcome
+    from openmanus_tui.tui.widgets import welcome
 
     monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L2")
     settings = load_settings({"sandbox": {"workspace": "/home/you/project"}})

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from scenes import workbench as scenes
 from sources_scene import stage_sources
 from tui_helpers import screen_text, send, wait_for
 from web_fixture import WebFixture
 
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import AgentSession
-from openmanus_tui.tui import scenes
 from openmanus_tui.tui.app import OpenManusApp
 
 SIZE = (150, 44)

@@ -19,8 +19,8 @@ from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.tui import app as tui_app
 from openmanus_tui.tui.app import OpenManusApp
-from openmanus_tui.tui.prompt import PromptInput
-from openmanus_tui.tui.status import StatusLine
+from openmanus_tui.tui.widgets.prompt import PromptInput
+from openmanus_tui.tui.widgets.status import StatusLine
 
 SIZE = (140, 40)
 
@@ -37,8 +37,8 @@ def test_the_workbench_modules_do_not_import_pydantic() -> None:
     code = ("import sys, openmanus_tui.cli, openmanus_tui.tui.app; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core') or m in "
-            "('openmanus_tui.tui.side_panel', 'openmanus_tui.tui.inspector', "
-            "'openmanus_tui.tui.memory', 'openmanus_tui.tui.tools_pane')))")
+            "('openmanus_tui.tui.widgets.side_panel', 'openmanus_tui.tui.widgets.inspector', "
+            "'openmanus_tui.tui.widgets.memory', 'openmanus_tui.tui.widgets.tools_pane')))")
     assert fresh_python(code).strip() == "[]"
 
 

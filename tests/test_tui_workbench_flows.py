@@ -12,9 +12,9 @@ from textual.widgets import OptionList
 from tui_helpers import make_app, wait_for
 
 from openmanus_tui.runtime.session import AgentSession
-from openmanus_tui.tui import approval as approval_mod
-from openmanus_tui.tui.help import HelpScreen
-from openmanus_tui.tui.prompt import PromptInput
+from openmanus_tui.tui.screens import approval as approval_mod
+from openmanus_tui.tui.screens.help import HelpScreen
+from openmanus_tui.tui.widgets.prompt import PromptInput
 
 SIZE = (140, 45)
 
@@ -93,7 +93,7 @@ def _key(key: str):
 
 # ---- the approval modal at 80×24 ----------------------------------------------------------------
 async def next_approval(app, pilot, tool: str):
-    from openmanus_tui.tui.approval import ApprovalScreen
+    from openmanus_tui.tui.screens.approval import ApprovalScreen
 
     await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen)
                    and app.screen.call.tool == tool)
@@ -148,7 +148,7 @@ async def test_approval_modal_fits_80x24_and_a_stray_enter_is_no_answer() -> Non
 
 # ---- the first screen ---------------------------------------------------------------------------
 def _status(app) -> str:
-    from openmanus_tui.tui.status import StatusLine
+    from openmanus_tui.tui.widgets.status import StatusLine
 
     return str(app.query_one(StatusLine).render())
 
@@ -156,9 +156,9 @@ def _status(app) -> str:
 async def test_welcome_names_the_model_in_use_the_workspace_and_the_mode(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from openmanus_tui.tui import welcome
     from openmanus_tui.tui.app import OpenManusApp
-    from openmanus_tui.tui.welcome import Welcome
+    from openmanus_tui.tui.widgets import welcome
+    from openmanus_tui.tui.widgets.welcome import Welcome
 
     monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L3")
     folder = isolated_env / "project"
@@ -216,9 +216,9 @@ async def test_a_current_folder_holding_openmanus_state_is_not_the_workspace(
 ) -> None:
     """Started in the home folder, say: the default workspace (the current folder) holds the
     data folder, so new sessions get folders of their own and the person is told why."""
-    from openmanus_tui.tui import welcome
     from openmanus_tui.tui.app import OpenManusApp
-    from openmanus_tui.tui.welcome import Welcome
+    from openmanus_tui.tui.widgets import welcome
+    from openmanus_tui.tui.widgets.welcome import Welcome
 
     monkeypatch.setattr(welcome, "sandbox_level", lambda settings: "L3")
     # isolated_env holds the config file and the data folder (OPENMANUS_DATA_DIR)
@@ -282,7 +282,7 @@ def _shell_script(tmp: Path, commands: list[str]) -> Path:
 
 
 def _banner(app):
-    from openmanus_tui.tui.resume_banner import ResumeBanner
+    from openmanus_tui.tui.widgets.resume_banner import ResumeBanner
 
     found = list(app.query(ResumeBanner))
     return found[0] if found else None
@@ -299,7 +299,7 @@ async def test_a_killed_session_reopens_interrupted_and_resumes_in_place(
     import sys
 
     from openmanus_tui.tui.app import OpenManusApp
-    from openmanus_tui.tui.stream import StreamView
+    from openmanus_tui.tui.widgets.stream import StreamView
 
     script = _shell_script(isolated_env, ["echo started > started.txt; sleep 2; echo slept"])
     env = {**os.environ, "OPENMANUS_MODEL__PROVIDER": "scripted",
@@ -346,8 +346,8 @@ async def test_resume_a_waiting_approval_from_the_sidebar_palette_and_slash(
     from openmanus_tui.config import load_settings
     from openmanus_tui.runtime.session import Runtime
     from openmanus_tui.tui.app import OpenManusApp
-    from openmanus_tui.tui.approval import ApprovalScreen
     from openmanus_tui.tui.commands import SessionCommands
+    from openmanus_tui.tui.screens.approval import ApprovalScreen
 
     script = _shell_script(isolated_env, ["echo one >> log.txt", "echo two >> log.txt"])
     overrides = {"model": {"provider": "scripted", "name": str(script)},
@@ -432,7 +432,7 @@ async def _inputs(app) -> list[str | None]:
 async def test_messages_typed_during_a_run_are_queued_and_sent_in_order(
     isolated_env: Path,
 ) -> None:
-    from openmanus_tui.tui.queue import QueuedMessages
+    from openmanus_tui.tui.widgets.queue import QueuedMessages
 
     app = _slow_app(isolated_env)
     async with app.run_test(size=SIZE) as pilot:
@@ -474,7 +474,7 @@ async def test_escape_stops_a_run_and_gives_queued_messages_back(isolated_env: P
 
 
 async def test_ctrl_c_stops_a_run_and_twice_quits(isolated_env: Path) -> None:
-    from openmanus_tui.tui import scenes
+    from scenes import workbench as scenes
 
     clock = scenes.FixedClock()
     app = _slow_app(isolated_env, clock)
@@ -509,8 +509,8 @@ async def test_the_answer_is_shown_once_and_the_elapsed_time_stays(
     line keeps the run's duration after it ends (it went back to 0:00)."""
     from conftest import use_server
     from openai_server import OpenAITestServer, Reply, ToolCallSpec
+    from scenes import workbench as scenes
 
-    from openmanus_tui.tui import scenes
     from openmanus_tui.tui.app import OpenManusApp
 
     answer = "The workspace is **empty**."

@@ -1,6 +1,6 @@
-"""The Document tab's pane (``tui/document.py``) under ``run_test``: a workspace file checked
-with the references beside it, the outline, the scores with their parts, the citation problems
-(selecting one moves the text's cursor to its line) and the review rubric."""
+"""The Document tab's pane (``tui/widgets/document.py``) under ``run_test``: a workspace file
+checked with the references beside it, the outline, the scores with their parts, the citation
+problems (selecting one moves the text's cursor to its line) and the review rubric."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tui_helpers import wait_for
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.tools.builtin import build_registry
-from openmanus_tui.tui.document import DocumentPane
+from openmanus_tui.tui.widgets.document import DocumentPane
 from openmanus_tui.writing.records import WritingRecords
 from openmanus_tui.writing.requirements import GeneratedContent, RubricResult, SectionReview
 
@@ -121,9 +121,9 @@ async def test_document_pane_shows_scores_problems_and_jumps(tmp_path: Path) -> 
 
 def test_document_tab_snapshot(snap_compare, isolated_env: Path, monkeypatch) -> None:
     from document_scene import stage_document
+    from scenes import workbench as scenes
 
     from openmanus_tui.runtime.session import AgentSession
-    from openmanus_tui.tui import scenes
     from openmanus_tui.tui.app import OpenManusApp
 
     monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")

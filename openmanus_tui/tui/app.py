@@ -3,8 +3,8 @@
 Start-up is ordered for a fast first frame: the app can start without its settings (the
 ``openmanus`` command does), paints the workbench in the theme it guesses from the remembered
 choice (``paths.py``, ``tui/ui_state.py``), and only then mounts the side panel's tabs
-(``tui/side_panel.py``), loads the settings (pydantic) and opens the runtime (the agent stack
-takes seconds to import), in threads so that keys are handled meanwhile; a broken config file
+(``tui/widgets/side_panel.py``), loads the settings (pydantic) and opens the runtime (the agent
+stack takes seconds to import), in threads so that keys are handled meanwhile; a broken config file
 ends the app with its one-line error. It runs each task in an exclusive async worker, and
 receives the runtime's events through ``on_event``: the stream view folds them into its
 transcript, the status line and the side panes update from the same events. Approvals come back
@@ -31,16 +31,16 @@ from openmanus_tui.launch import settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.termsafe import safe_event
 from openmanus_tui.tui import branching, commands
-from openmanus_tui.tui.blocks import BlockSelected
-from openmanus_tui.tui.prompt import PromptBar, PromptInput
-from openmanus_tui.tui.queue import QueueAction, QueuedMessages
-from openmanus_tui.tui.resume_banner import ResumeChosen
-from openmanus_tui.tui.sidebar import SessionAction, Sidebar
-from openmanus_tui.tui.status import StatusInfo, StatusLine
-from openmanus_tui.tui.stream import StreamView
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
-from openmanus_tui.tui.welcome import ExampleChosen
+from openmanus_tui.tui.widgets.blocks import BlockSelected
+from openmanus_tui.tui.widgets.prompt import PromptBar, PromptInput
+from openmanus_tui.tui.widgets.queue import QueueAction, QueuedMessages
+from openmanus_tui.tui.widgets.resume_banner import ResumeChosen
+from openmanus_tui.tui.widgets.sidebar import SessionAction, Sidebar
+from openmanus_tui.tui.widgets.status import StatusInfo, StatusLine
+from openmanus_tui.tui.widgets.stream import StreamView
+from openmanus_tui.tui.widgets.welcome import ExampleChosen
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
@@ -120,7 +120,7 @@ class OpenManusApp(App[int]):
         self._theme_names: list[str] = []
         self._run_started_at: float | None = None
         self._last_elapsed = 0.0  # the last run's duration, shown once it has ended
-        self.queued: list[str] = []  # follow-ups typed during a run (``tui/queue.py``)
+        self.queued: list[str] = []  # follow-ups typed during a run (``tui/widgets/queue.py``)
         self._ctrl_c_at: float | None = None
         self._tools_dirty = False
         self._panel_pref: bool | None = None
@@ -187,10 +187,10 @@ class OpenManusApp(App[int]):
         self.call_after_refresh(self._boot)
 
     async def _mount_panel(self) -> None:
-        """The Inspector / Memory / Tools tabs (``tui/side_panel.py``) go into their slot after
-        the first frame, and are painted before ``_boot`` goes on: the settings are imported in
-        a thread that would otherwise compete with that frame for the GIL."""
-        from openmanus_tui.tui.side_panel import side_panel
+        """The Inspector / Memory / Tools tabs (``tui/widgets/side_panel.py``) go into their slot
+        after the first frame, and are painted before ``_boot`` goes on: the settings are
+        imported in a thread that would otherwise compete with that frame for the GIL."""
+        from openmanus_tui.tui.widgets.side_panel import side_panel
 
         await self._q("#panel-slot").mount(side_panel())
         painted = asyncio.Event()
@@ -443,7 +443,7 @@ class OpenManusApp(App[int]):
     async def _probe_sandbox(self) -> None:
         """The isolation a new session will get, for the status line before any session
         exists (a session's own level replaces it, ``_probe_isolation``)."""
-        from openmanus_tui.tui.welcome import sandbox_level
+        from openmanus_tui.tui.widgets.welcome import sandbox_level
 
         level = await asyncio.to_thread(sandbox_level, self.settings)
         if self.session is None and self._has_main_screen():
@@ -465,7 +465,7 @@ class OpenManusApp(App[int]):
     def _status_from_settings(self) -> None:
         """The status line of a new session: the model that will really run (the offline demo
         when no key is configured), the profile and the approval mode."""
-        from openmanus_tui.tui.welcome import model_in_use
+        from openmanus_tui.tui.widgets.welcome import model_in_use
 
         self._default_model = model_in_use(self.settings)[0]
         self.status.model = self._default_model
@@ -473,12 +473,12 @@ class OpenManusApp(App[int]):
         self.status.approval = self.settings.approval.mode
 
     def _make_welcome(self) -> Any:
-        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+        from openmanus_tui.tui.widgets.welcome import Welcome, WelcomeInfo
 
         return Welcome(WelcomeInfo.of(self.settings))
 
     def _refresh_welcome(self) -> None:
-        from openmanus_tui.tui.welcome import Welcome, WelcomeInfo
+        from openmanus_tui.tui.widgets.welcome import Welcome, WelcomeInfo
 
         if self._has_main_screen():
             for welcome in self._q(StreamView).query(Welcome):
@@ -510,13 +510,13 @@ class OpenManusApp(App[int]):
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
 
-    # ---- resuming an interrupted run (tui/resume_banner.py) ------------------------------------
+    # ---- resuming an interrupted run (tui/widgets/resume_banner.py) ------------------------
     def _schedule_resume_banner(self) -> None:
         self.run_worker(self._sync_resume_banner(), group="resume-banner", exclusive=True)
 
     async def _sync_resume_banner(self) -> None:
         """Show the Resume banner while the open session has work left and nothing runs."""
-        from openmanus_tui.tui.resume_banner import ResumeBanner, banner_text
+        from openmanus_tui.tui.widgets.resume_banner import ResumeBanner, banner_text
 
         if not self._has_main_screen():
             return
@@ -565,7 +565,7 @@ class OpenManusApp(App[int]):
 
     @on(ResumeChosen)
     async def _on_resume_chosen(self, message: ResumeChosen) -> None:
-        from openmanus_tui.tui.resume_banner import ResumeBanner
+        from openmanus_tui.tui.widgets.resume_banner import ResumeBanner
 
         if message.resume:
             self.action_resume()
@@ -653,7 +653,7 @@ class OpenManusApp(App[int]):
 
     @work(group="dialog")
     async def _rename(self, session_id: str, title: str | None = None) -> None:
-        from openmanus_tui.tui.dialogs import TextPromptScreen
+        from openmanus_tui.tui.screens.dialogs import TextPromptScreen
 
         record = next((r for r in self.session_records if r.id == session_id), None)
         if title is None:
@@ -677,7 +677,7 @@ class OpenManusApp(App[int]):
     @work(group="dialog")
     async def _delete(self, session_id: str) -> None:
         from openmanus_tui.errors import OpenManusError
-        from openmanus_tui.tui.dialogs import ConfirmScreen
+        from openmanus_tui.tui.screens.dialogs import ConfirmScreen
 
         record = next((r for r in self.session_records if r.id == session_id), None)
         name = (record.title if record else "") or session_id
@@ -832,7 +832,7 @@ class OpenManusApp(App[int]):
     def _close_approval_screens(self) -> None:
         """A stopped run's approval modal (and a rule editor over it) would stay on screen,
         answering nothing: close them with the run."""
-        from openmanus_tui.tui.approval import ApprovalScreen
+        from openmanus_tui.tui.screens.approval import ApprovalScreen
 
         while any(isinstance(screen, ApprovalScreen) for screen in self.screen_stack[1:]):
             self.pop_screen()
@@ -880,7 +880,7 @@ class OpenManusApp(App[int]):
 
     async def ask_human(self, question: str) -> str:
         """The runtime's question path (the research graph's clarifying question): a prompt."""
-        from openmanus_tui.tui.dialogs import TextPromptScreen
+        from openmanus_tui.tui.screens.dialogs import TextPromptScreen
 
         self.bell()
         answer = await self.push_screen_wait(TextPromptScreen(question))
@@ -888,8 +888,8 @@ class OpenManusApp(App[int]):
 
     async def approve(self, request: ev.ApprovalRequested) -> dict[str, Any]:
         """The runtime's approver: one modal per pending call, in order."""
-        from openmanus_tui.tui.approval import ApprovalScreen
-        from openmanus_tui.tui.rules import RuleContext
+        from openmanus_tui.tui.screens.approval import ApprovalScreen
+        from openmanus_tui.tui.screens.rules import RuleContext
 
         decisions: dict[str, Any] = {}
         title = self.title
@@ -966,7 +966,7 @@ class OpenManusApp(App[int]):
             self.refresh_status(keep_state=self.status.state == "awaiting approval")
 
     def refresh_document(self) -> None:
-        """The Document tab follows the open session's workspace (``tui/document.py``)."""
+        """The Document tab follows the open session's workspace (``tui/widgets/document.py``)."""
         if self._has_main_screen() and self.session is not None:
             self._q("#document").show_workspace(self.runtime, self.session.workspace)
 
@@ -1030,17 +1030,17 @@ class OpenManusApp(App[int]):
         self._q(PromptInput).focus()
 
     def action_rules(self) -> None:
-        """The approval rules screen (``tui/rules.py``)."""
+        """The approval rules screen (``tui/screens/rules.py``)."""
         if self.runtime is None:
             self.notify("Still starting up…", severity="warning")
             return
-        from openmanus_tui.tui.rules import RuleContext, RulesScreen
+        from openmanus_tui.tui.screens.rules import RuleContext, RulesScreen
 
         self.push_screen(RulesScreen(RuleContext.of(self.runtime.db, self.session),
                                      now=self.wall_clock))
 
     def action_help(self) -> None:
-        from openmanus_tui.tui.help import HelpScreen
+        from openmanus_tui.tui.screens.help import HelpScreen
         from openmanus_tui.tui.session_commands import key_help
 
         self.push_screen(HelpScreen(key_help(self)))

@@ -50,7 +50,7 @@ def changes_question(changes: list[Any]) -> str:
 async def confirm_overwrite(app: OpenManusApp, op: Callable[[bool], Awaitable[T]]) -> T | None:
     """``op(force)``; when it finds outside changes, ask, and on yes run it again with force."""
     from openmanus_tui.runtime.history import WorkspaceChanged
-    from openmanus_tui.tui.dialogs import ConfirmScreen
+    from openmanus_tui.tui.screens.dialogs import ConfirmScreen
 
     try:
         return await op(False)
@@ -114,7 +114,7 @@ def open_tree(app: OpenManusApp) -> None:
 
 
 async def _open_tree(app: OpenManusApp) -> None:
-    from openmanus_tui.tui.history import HistoryScreen
+    from openmanus_tui.tui.screens.history import HistoryScreen
 
     session = _session_or_warn(app, idle=False)
     if session is None:
@@ -216,7 +216,7 @@ async def retry(app: OpenManusApp, checkpoint_id: str) -> bool:
 async def edit_message(app: OpenManusApp, checkpoint_id: str, text: str | None = None) -> bool:
     """Ask for a new version of the user message above ``checkpoint_id`` and re-run it."""
     from openmanus_tui.runtime import api
-    from openmanus_tui.tui.dialogs import TextPromptScreen
+    from openmanus_tui.tui.screens.dialogs import TextPromptScreen
 
     session = _session_or_warn(app)
     if session is None:
@@ -238,7 +238,7 @@ async def edit_args(
     """Edit the tool calls' arguments at ``checkpoint_id`` (one editor per call) and continue
     on a new branch with them."""
     from openmanus_tui.runtime import api
-    from openmanus_tui.tui.args_editor import ArgsEditScreen
+    from openmanus_tui.tui.screens.args_editor import ArgsEditScreen
 
     session = _session_or_warn(app)
     if session is None:
@@ -285,7 +285,7 @@ async def live_replay(app: OpenManusApp, head: str | None = None) -> bool:
 
 # ---- compare and replay -------------------------------------------------------------------------
 async def compare(app: OpenManusApp, head_a: str | None, head_b: str) -> None:
-    from openmanus_tui.tui.compare import CompareScreen
+    from openmanus_tui.tui.screens.compare import CompareScreen
 
     session = _session_or_warn(app, idle=False)
     if session is None:
@@ -308,7 +308,7 @@ async def compare(app: OpenManusApp, head_a: str | None, head_b: str) -> None:
 async def replay(app: OpenManusApp, checkpoint_id: str | None = None) -> None:
     """Open the replay bar on a branch: a head replays from the start; any other step opens
     its branch (the newest head below it) paused at that step."""
-    from openmanus_tui.tui.replay import ReplayBar
+    from openmanus_tui.tui.widgets.replay import ReplayBar
 
     session = _session_or_warn(app)
     if session is None:
@@ -331,7 +331,7 @@ async def replay(app: OpenManusApp, checkpoint_id: str | None = None) -> None:
 # ---- retention --------------------------------------------------------------------------------
 async def refresh_db_size(app: OpenManusApp) -> None:
     from openmanus_tui.runtime import api
-    from openmanus_tui.tui.sidebar import Sidebar
+    from openmanus_tui.tui.widgets.sidebar import Sidebar
 
     if app.runtime is not None:
         app._q(Sidebar).show_db_size(human_bytes(await api.database_size(app.runtime)))
@@ -339,7 +339,7 @@ async def refresh_db_size(app: OpenManusApp) -> None:
 
 async def prune(app: OpenManusApp, keep_last: int | None = None, *, ask: bool = True) -> Any:
     """``Runtime.prune`` after a confirmation; reports the sizes before and after."""
-    from openmanus_tui.tui.dialogs import ConfirmScreen
+    from openmanus_tui.tui.screens.dialogs import ConfirmScreen
 
     if app.runtime is None or app.run_in_progress():
         app.notify("Wait for the run to finish before pruning.", severity="warning")

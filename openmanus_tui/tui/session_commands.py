@@ -17,7 +17,7 @@ from openmanus_tui.tui.commands import EXPORT_FORMATS
 
 if TYPE_CHECKING:
     from openmanus_tui.tui.app import OpenManusApp
-    from openmanus_tui.tui.help import KeyHelp
+    from openmanus_tui.tui.screens.help import KeyHelp
 
 
 def _busy(app: OpenManusApp, what: str) -> bool:
@@ -123,10 +123,10 @@ async def export_session(app: OpenManusApp, arg: str) -> Path | None:
 
 def key_help(app: OpenManusApp) -> list[KeyHelp]:
     """Every binding with an id, from the app and the widgets that have their own keys."""
-    from openmanus_tui.tui.approval import ApprovalScreen
-    from openmanus_tui.tui.help import KeyHelp, bindings_help
-    from openmanus_tui.tui.memory import MemoryPane
-    from openmanus_tui.tui.sidebar import SessionList
+    from openmanus_tui.tui.screens.approval import ApprovalScreen
+    from openmanus_tui.tui.screens.help import KeyHelp, bindings_help
+    from openmanus_tui.tui.widgets.memory import MemoryPane
+    from openmanus_tui.tui.widgets.sidebar import SessionList
 
     owners: list[tuple[str, Any]] = [
         ("anywhere", type(app).BINDINGS),

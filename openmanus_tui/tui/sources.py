@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from openmanus_tui.tui.deferred import DeferredPane
+from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 # The panel is about 50 cells wide: each row is two lines (the title, and the domain under it)
 # and the columns carry their own one-space gap instead of the table's padding on both sides.

@@ -1,6 +1,6 @@
 """Edit one tool call's arguments for a fork: a JSON editor checked against the tool's schema.
 
-The same editor and checks as the approval modal's "edit" (``tui/approval.py``): a JSON code
+The same editor and checks as the approval modal's "edit" (``tui/screens/approval.py``): a JSON code
 editor, refused in place when the text is not a JSON object or the tool's ``args_model`` rejects
 it. Ctrl+S accepts, Escape cancels (None).
 """

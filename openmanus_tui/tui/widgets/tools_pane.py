@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from openmanus_tui.tui.deferred import DeferredPane
+from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 COLUMNS = ("tool", "tier", "risk", "calls", "fail", "mean ms")
 MCP_COLUMNS = ("server", "transport", "state", "tools", "error")
@@ -53,7 +53,7 @@ class McpTable(DataTable):
 
 class ToolsPane(DeferredPane):
     """The Tools tab: the registry above, the MCP servers below (a line when none are set up).
-    Built when first shown, refreshed only while shown (``tui/deferred.py``)."""
+    Built when first shown, refreshed only while shown (``tui/widgets/deferred.py``)."""
 
     DEFAULT_CSS = """
     ToolsPane #tools { height: 1fr; }

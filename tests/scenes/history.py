@@ -3,7 +3,7 @@
 For snapshot tests and ``screenshots/make_screenshots.py``: a fixed session tree (ids, steps,
 labels and marks as the core would produce them for a session with an edited tool call, an
 edited user message and a retry, older steps pruned), a fixed branch diff, and a replay of the
-demo session of ``tui/scenes.py`` paused after two steps. Nothing here calls a model.
+demo session of ``scenes/workbench.py`` paused after two steps. Nothing here calls a model.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def fixed_diff() -> Any:
 
 
 async def stage_tree(pilot: Any) -> None:
-    from openmanus_tui.tui.history import HistoryScreen
+    from openmanus_tui.tui.screens.history import HistoryScreen
 
     app = pilot.app
     await app.ready.wait()
@@ -151,7 +151,7 @@ async def stage_tree(pilot: Any) -> None:
 
 
 async def stage_compare(pilot: Any) -> None:
-    from openmanus_tui.tui.compare import CompareScreen
+    from openmanus_tui.tui.screens.compare import CompareScreen
 
     app = pilot.app
     await app.ready.wait()
@@ -163,9 +163,11 @@ async def stage_compare(pilot: Any) -> None:
 
 
 async def stage_replay(pilot: Any, steps: int = 3) -> None:
-    """The demo session (``scenes``) replayed from its record, paused after ``steps`` steps."""
-    from openmanus_tui.tui import branching, scenes
-    from openmanus_tui.tui.replay import ReplayBar
+    """The demo session (``scenes.workbench``) replayed from its record, paused after
+    ``steps`` steps."""
+    from openmanus_tui.tui import branching
+    from openmanus_tui.tui.widgets.replay import ReplayBar
+    from scenes import workbench as scenes
 
     app = pilot.app
     await scenes.stage_main(app, live=False, settle=0.1)

@@ -20,8 +20,8 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button
 
-from openmanus_tui.tui.blocks import BlockWidget, ObservationBlock, make_block_widget
 from openmanus_tui.tui.transcript import Transcript
+from openmanus_tui.tui.widgets.blocks import BlockWidget, ObservationBlock, make_block_widget
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev

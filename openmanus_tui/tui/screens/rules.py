@@ -48,7 +48,7 @@ from openmanus_tui.runtime.api import (
     rule_reach,
     subject,
 )
-from openmanus_tui.tui import approval as approval_mod
+from openmanus_tui.tui.screens import approval as approval_mod
 
 SHOWN_CALLS = 8  # past calls listed under the count
 PREVIEW_DELAY = 0.15  # seconds of quiet typing before the reach is queried
@@ -444,7 +444,7 @@ class RulesScreen(Screen[None]):
 
     @work(group="rules-delete")
     async def action_delete(self) -> None:
-        from openmanus_tui.tui.dialogs import ConfirmScreen
+        from openmanus_tui.tui.screens.dialogs import ConfirmScreen
 
         rule = self.selected()
         if rule is None or rule.id is None:

@@ -4,8 +4,9 @@ Shows the tool, its risk and tier, why it asks, the arguments as pretty JSON and
 ``file_write`` / ``file_edit``, a unified diff against the file in the session's workspace.
 Choices: approve once, edit the arguments (a JSON editor validated against the tool's
 ``args_model``) and approve, deny with a reason the model receives as the call's result, or
-(given a ``RuleContext``) "Always allow…", which opens the rule editor of ``tui/rules.py`` with a
-suggested pattern, a scope and the rule's reach, and approves with ``decision="always"``.
+(given a ``RuleContext``) "Always allow…", which opens the rule editor of
+``tui/screens/rules.py`` with a suggested pattern, a scope and the rule's reach, and approves
+with ``decision="always"``.
 
 Type-ahead safety: the scrolling body has focus (arrows and Page keys scroll it; letters and
 Enter do nothing), so stray keys neither answer nor end up in the reason; approving needs the
@@ -162,7 +163,7 @@ class ApprovalScreen(ModalScreen[Decision]):
         if not self.armed or self.rules is None or self.editing:
             return
         from openmanus_tui.runtime.api import suggest_pattern
-        from openmanus_tui.tui.rules import RuleEdit, RuleEditorScreen
+        from openmanus_tui.tui.screens.rules import RuleEdit, RuleEditorScreen
 
         def chosen(edit: RuleEdit | None) -> None:
             if edit is not None:

@@ -8,7 +8,7 @@ the highlighted turn. "Preview compaction" (and ``/compact [focus]``) asks the s
 compaction would do — the turns it would summarise, the proposed summary, tokens before and
 after — and Apply stores exactly that preview. Nothing is compacted while a run is going.
 The pane is built the first time its tab is shown and only refreshes while shown
-(``tui/deferred.py``): the tokenizer is not loaded for a tab nobody opened.
+(``tui/widgets/deferred.py``): the tokenizer is not loaded for a tab nobody opened.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
-from openmanus_tui.tui.deferred import DeferredPane
+from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 BAR_WIDTH = 8
 EIGHTHS = " ▏▎▍▌▋▊▉█"

@@ -16,7 +16,7 @@ from textual import on, work
 from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static, TextArea, Tree
 
-from openmanus_tui.tui.deferred import DeferredPane
+from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 NO_FILE = "no Markdown file in the workspace yet"
 
@@ -26,7 +26,7 @@ def _wrap(text: str, width: int) -> str:
 
 
 class DocumentPane(DeferredPane):
-    """Built when first shown, refreshed while shown (``tui/deferred.py``)."""
+    """Built when first shown, refreshed while shown (``tui/widgets/deferred.py``)."""
 
     DEFAULT_CSS = """
     DocumentPane { overflow-y: auto; }
