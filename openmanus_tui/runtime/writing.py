@@ -14,6 +14,7 @@ from typing import Any
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.writing.citations import (
+    REFERENCE_NAMES,
     STYLE_LABELS,
     STYLES,
     CitationError,
@@ -32,7 +33,6 @@ from openmanus_tui.writing.requirements import (
 from openmanus_tui.writing.requirements import (
     STYLES as WRITING_STYLES,
 )
-from openmanus_tui.writing.session_input import REFERENCE_NAMES
 
 __all__ = [
     "EDIT_TYPES",

@@ -37,6 +37,8 @@ _ALIASES = {csl: name for name, csl in STYLES.items()} | {
     "chicago-notes-bibliography": "chicago-notes",
 }
 WEB_TYPES = frozenset({"webpage", "post", "post-weblog"})
+# Where a workspace keeps its references (the Writing profile, the Document tab).
+REFERENCE_NAMES = ("references.json", "references.bib", "refs.json", "refs.bib")
 
 Level = Literal["error", "warning"]
 

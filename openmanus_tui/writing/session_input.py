@@ -9,11 +9,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from openmanus_tui.writing.citations import CitationError, load_references
+from openmanus_tui.writing.citations import REFERENCE_NAMES, CitationError, load_references
 from openmanus_tui.writing.graph import writing_input
 from openmanus_tui.writing.requirements import WritingRequirements
-
-REFERENCE_NAMES = ("references.json", "references.bib", "refs.json", "refs.bib")
 
 
 def workspace_references(workspace: Path) -> list[dict[str, Any]]:
