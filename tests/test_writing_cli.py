@@ -225,3 +225,17 @@ def test_write_from_a_research_sessions_sources(tmp_path: Path, monkeypatch,
     missing = cli("write", "x", "--from-session", "nosuchsession", "-o", str(out))
     assert missing.returncode == 2
     assert "openmanus: no session matches 'nosuchsession'" in missing.stderr
+
+
+def test_write_check_and_cite_stay_light() -> None:
+    # What `write check` and `cite` import: no LangGraph, no model client, no citeproc until a
+    # reference file is formatted (each costs hundreds of milliseconds at start).
+    import subprocess
+    import sys
+
+    code = ("import sys; import openmanus_tui.runtime.writing, openmanus_tui.cli.write; "
+            "print(sorted(m for m in ('langgraph', 'langchain_openai', 'openai', 'citeproc') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
