@@ -30,7 +30,8 @@ def _model(monkeypatch: pytest.MonkeyPatch, server) -> object:
 async def test_graph_drafts_reviews_revises_and_assembles(monkeypatch, llm_server) -> None:
     writer = WriterModel(bad_first_draft=True)
     llm_server.set_responder(writer)
-    references = json.loads((FIXTURES / "refs.json").read_text())[:2]
+    # Four references to draw from; the drafts cite two.
+    references = json.loads((FIXTURES / "refs.json").read_text())
     requirements = WritingRequirements(brief="Why and how to write plainly", length_words=80,
                                        citations_required=True, citation_style="apa")
     progress: list[str] = []
@@ -57,6 +58,11 @@ async def test_graph_drafts_reviews_revises_and_assembles(monkeypatch, llm_serve
     assert {r.criterion for r in second.results} >= {
         "length", "citations resolve", "cites a source", "tone", "audience"}
     assert result.report["ok"] is True, result.report["citations"]
+    # A library item left uncited is worth knowing, not an error in the document.
+    assert [(p["level"], p["message"]) for p in result.report["citations"]["problems"]
+            if p["code"] == "uncited"] == [("warning", 'reference "plainweb" is never cited'),
+                                           ("warning", 'reference "who2021" is never cited')]
+    assert "World Health Organization" not in content
     parts = {p["name"]: p for p in result.report["parts"]}
     assert parts["rubric"]["score"] == 1.0
     assert 0 < result.quality_score <= 1

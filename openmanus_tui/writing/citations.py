@@ -411,8 +411,11 @@ class CitationManager:
 
     # ------------------------------------------------------------------ validation
 
-    def validate(self, markers: Sequence[CitationMarker]) -> list[CitationProblem]:
-        """Every citation resolves, every item is cited, every cited item has its fields."""
+    def validate(self, markers: Sequence[CitationMarker], *, uncited: Level = "error",
+                 ) -> list[CitationProblem]:
+        """Every citation resolves, every item is cited, every item has its fields.
+        ``uncited="warning"`` when the items are a library to draw from (the writing graph's
+        references), not the document's own reference list."""
         problems: list[CitationProblem] = []
         cited: set[str] = set()
         for marker in markers:
@@ -434,7 +437,7 @@ class CitationManager:
             seen.add(key.lower())
             if key.lower() not in cited:
                 problems.append(CitationProblem(
-                    "error", "uncited", f'reference "{key}" is never cited', key=key))
+                    uncited, "uncited", f'reference "{key}" is never cited', key=key))
             problems.extend(missing_fields(item, self.style))
         return problems
 

@@ -280,7 +280,7 @@ async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dic
     rubric = [RubricResult(**r) for review in final_reviews for r in review["results"]]
     report = check_document(content, references=references or None,
                             citation_style=req.citation_style, requirements=req, rubric=rubric,
-                            citations_from=source)
+                            citations_from=source, uncited="warning")
     cited = {r.key.lower() for m in find_markers(source) for r in m.refs}
     generated = GeneratedContent(
         content=content,

@@ -21,7 +21,7 @@ renormalised. The parts are returned with their inputs so the number can be expl
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from openmanus_tui.writing.citations import (
     CitationManager,
@@ -169,6 +169,7 @@ def check_document(
     rubric: list[RubricResult] | None = None,
     long_sentence_words: int = 25,
     citations_from: str | None = None,
+    uncited: Literal["error", "warning"] = "error",
 ) -> DocumentReport:
     """Measure ``markdown``: readability, style, structure, length and citations.
 
@@ -183,7 +184,7 @@ def check_document(
     problems: list[CitationProblem] = []
     citation_count, reference_count = len(markers), 0
     if references is not None:
-        problems = CitationManager(references, citation_style).validate(markers)
+        problems = CitationManager(references, citation_style).validate(markers, uncited=uncited)
         reference_count = len(references)
     elif markers:
         problems = [CitationProblem(
