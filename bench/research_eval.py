@@ -19,7 +19,7 @@ per sentence, independently of the verifier:
   true sentences removed;
 - source recall = relevant corpus pages read / relevant pages (per question, by hand).
 
-    python bench/research_eval.py [--depth quick|standard|deep]
+    python bench/research_eval.py [--depth quick|standard|deep] [--questions N]
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ async def _one(item: dict[str, Any], server: OpenAITestServer, web: WebFixture,
     }
 
 
-async def main_async(depth: str) -> int:
+async def main_async(depth: str, limit: int | None = None) -> int:
     from openmanus_tui.tools import search_backends
     from openmanus_tui.tools.search_backends import SearchHit
 
@@ -190,7 +190,7 @@ async def main_async(depth: str) -> int:
         search_backends.register_backend("fixture", lambda **_: Backend())
         os.environ["OPENMANUS_SEARCH__BACKEND"] = "fixture"
         rows = []
-        for item in QUESTIONS:
+        for item in QUESTIONS[:limit]:
             planted: list[str] = []
             drafts: list[str] = []
             with OpenAITestServer(_responder(planted, drafts)) as server:
@@ -239,6 +239,7 @@ def _print(rows: list[dict[str, Any]], depth: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depth", default="quick", choices=["quick", "standard", "deep"])
+    parser.add_argument("--questions", type=int, metavar="N", help="only the first N questions")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="research-eval-") as tmp:
         (Path(tmp) / "config.toml").write_text("")
@@ -247,7 +248,7 @@ def main() -> None:
         os.environ["OPENMANUS_MODEL__RETRY_BACKOFF"] = "0.01"
         tempfile.tempdir = tmp
         try:
-            code = asyncio.run(main_async(args.depth))
+            code = asyncio.run(main_async(args.depth, args.questions))
         finally:
             tempfile.tempdir = None
     raise SystemExit(code)

@@ -209,7 +209,8 @@ class ResearchSettings(_Section):
         12, ge=1, le=200, description="new sources one research run may read"
     )
     research_timeout: float = Field(
-        600.0, gt=0, le=86_400, description="seconds before researchers stop starting rounds"
+        600.0, gt=0, le=86_400,
+        description="seconds after which a researcher starts no new round (each from its start)"
     )
     enable_cross_referencing: bool = Field(
         True, description="cluster claims across sources and list contradictions"
@@ -262,6 +263,11 @@ class NetworkSettings(_Section):
             domain = raw.strip().lower().removeprefix("*.").strip(".")
             if not domain or any(c in domain for c in "/:@ ?#\t"):
                 raise ValueError(f"{raw!r} is not a domain (write example.com, not a URL)")
+            if not domain.isascii():  # matched against hosts in their IDNA form
+                try:
+                    domain = domain.encode("idna").decode("ascii")
+                except UnicodeError:
+                    raise ValueError(f"{raw!r} is not a valid domain name") from None
             out.append(domain)
         return out
 

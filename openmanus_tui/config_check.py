@@ -28,6 +28,10 @@ def check_settings(settings: Settings) -> None:
     load_mcp_config(mcp.config_file)
     if mcp.servers:
         parse_mcp_config({"mcpServers": mcp.servers}, source="config: mcp.servers")
+    if settings.sources.domains_file is not None:  # the user's domain classes (research/)
+        from openmanus_tui.research.scoring import domain_classes
+
+        domain_classes(settings.sources.domains_file)
     if resolve_profile(settings.agent.profile) is None:
         raise ConfigError(f"agent.profile: no profile named {settings.agent.profile!r}")
     if settings.sandbox.workspace is not None:

@@ -114,17 +114,16 @@ async def tools_scene(app, pilot) -> None:
 
 
 async def sources_scene(app, pilot) -> None:
-    # The corpus and its scene live with the tests (tests/sources_scene.py, tests/web_corpus/).
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from sources_scene import stage_sources
+    # Sources read from the fixture corpus (tests/web_corpus/), cited and corroborated.
+    from scenes.sources import stage_sources
 
     await stage_sources(app)
 
 
 async def document_scene(app, pilot) -> None:
-    # The scene lives with the tests (tests/document_scene.py), as the Sources one does.
+    # The scene lives with the tests (tests/scenes/document.py), as the Sources one does.
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from document_scene import stage_document
+    from scenes.document import stage_document
 
     await stage_document(app)
 

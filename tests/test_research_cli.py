@@ -7,28 +7,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import cli
 from openai_server import OpenAITestServer
-from test_research_graph import DOCS, responder
+from test_research_graph import DOCS, no_web_search, responder
 from web_fixture import WebFixture
-
-from openmanus_tui.tools import search_backends
-
-
-class _NoWeb:
-    name = "none"
-
-    async def search(self, query: str, max_results: int) -> list[Any]:
-        return []
-
-
-@pytest.fixture(autouse=True)
-def no_web_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    search_backends.register_backend("none", lambda **_: _NoWeb())
-    monkeypatch.setenv("OPENMANUS_SEARCH__BACKEND", "none")
 
 
 @pytest.fixture
@@ -183,3 +167,6 @@ def test_research_usage_mistakes_are_one_line(workspace: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+_ = no_web_search  # autouse, from test_research_graph: no test here searches the internet

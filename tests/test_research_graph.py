@@ -76,6 +76,24 @@ def responder(body: dict[str, Any]) -> Reply:
     return Reply(text="{}")
 
 
+class _NoWeb:
+    """A web search backend that finds nothing: no test may reach the internet (the default
+    backend, ddgs, would try)."""
+
+    name = "none"
+
+    async def search(self, query: str, max_results: int) -> list[Any]:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def no_web_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openmanus_tui.tools import search_backends
+
+    search_backends.register_backend("none", lambda **_: _NoWeb())
+    monkeypatch.setenv("OPENMANUS_SEARCH__BACKEND", "none")
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
@@ -131,6 +149,8 @@ async def test_research_run_catches_fabricated_number_and_misquote(workspace: Pa
     stages = [e.stage for e in events if isinstance(e, ev.ResearchStep)]
     assert stages[0] == "plan" and "verify" in stages and "cross_reference" in stages
     assert any(isinstance(e, ev.FinalAnswer) and e.text == report for e in events)
+    usage = [e for e in events if isinstance(e, ev.Usage)]
+    assert usage and usage[-1].total_tokens_in > 0 and usage[-1].total_tokens_out > 0
 
 
 def _asking(body: dict[str, Any]) -> Reply:
@@ -183,6 +203,7 @@ async def test_offline_demo_model_researches_workspace_documents(workspace: Path
         )
         result = await ResearchResults(runtime.db).latest(session.id)
         registry = await runtime.sources.sources(session.id)
+        labels = [n.label for n in (await session.history.tree()).nodes.values()]
     assert outcome.status == "completed", outcome.reason
     # Every citation the offline model wrote is a sentence of the cited file: all supported.
     assert result.verification["ok"] and result.verification["citations"] >= 2
@@ -193,6 +214,9 @@ async def test_offline_demo_model_researches_workspace_documents(workspace: Path
     # The registry knows every source read and which ones the report cites.
     assert {r.key for r in registry} >= {"file:bridge.md", "file:gazette.md", "file:tolls.md"}
     assert any(r.cited_by for r in registry if r.key == "file:bridge.md")
+    # The branch tree names each research step.
+    assert any(label.startswith("… plan: 1 sub-question") for label in labels)
+    assert any(label.startswith("■ This report answers") for label in labels)
 
 
 async def test_depth_sources_and_timeout_bound_the_work(workspace: Path) -> None:
@@ -222,3 +246,16 @@ async def test_depth_sources_and_timeout_bound_the_work(workspace: Path) -> None
     assert len(bounded.sources) == 1
     # Past research_timeout no search round starts: only the reading list was read.
     assert [s.location for s in timed_out.sources] == ["file:gazette.md"]
+
+
+async def test_cross_referencing_can_be_turned_off(workspace: Path) -> None:
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"},
+                              "research": {"enable_cross_referencing": False}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        outcome = await session.run("When did the harbour bridge open?")
+        result = await ResearchResults(runtime.db).latest(session.id)
+    assert outcome.status == "completed", outcome.reason
+    assert result.cross_references == [] and "## Contradictions" not in outcome.final_answer
+    assert result.verification["ok"] and all(f.confidence > 0 for f in result.findings)

@@ -3,6 +3,8 @@ and the ``[network]`` settings it is built from."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from openmanus_tui.config import load_settings
@@ -139,3 +141,41 @@ def test_hosts_setting_checks_its_addresses(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OPENMANUS_NETWORK__HOSTS", '{"intranet.test": "not-an-ip"}')
     with pytest.raises(ConfigError, match="not an IP address"):
         load_settings()
+
+
+def test_config_validate_checks_the_domain_list(tmp_path: Path) -> None:
+    from conftest import cli
+
+    bad = tmp_path / "domains.toml"
+    bad.write_text('[classes]\nnews = "bbc.co.uk"\n')
+    done = cli("config", "validate", env={"OPENMANUS_SOURCES__DOMAINS_FILE": str(bad)})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"openmanus: {bad}: classes.news: expected a list of domains")
+    bad.write_text('[classes]\nnews = ["bbc.co.uk"]\n')
+    ok = cli("config", "validate", env={"OPENMANUS_SOURCES__DOMAINS_FILE": str(bad)})
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_the_research_package_is_core_and_cheap_to_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import openmanus_tui.research, openmanus_tui.research.service\n"
+        "import openmanus_tui.tools.web_fetch\n"
+        "print(sorted(m.split('.')[0] for m in sys.modules\n"
+        "             if m.split('.')[0] in ('textual', 'trafilatura', 'pypdf', 'htmldate')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # no Textual; the extractors load at the first fetch
+
+
+async def test_numeric_and_international_host_spellings() -> None:
+    policy = NetworkPolicy()  # the system resolver: numeric forms resolve without any DNS
+    for url in ("http://2130706433/", "http://0x7f.1/", "http://127.1/"):
+        with pytest.raises(PolicyRefusal, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+            await policy.resolve(url)
+    idn = NetworkPolicy(blocked_domains=["xn--bcher-kva.example"])
+    with pytest.raises(PolicyRefusal, match="blocked domain"):
+        idn.check_url("https://www.Bücher.example/")

@@ -3,13 +3,15 @@ against the loopback fixture web server (tests/web_fixture.py; nothing reaches t
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from web_fixture import DOMAINS_FILE, WebFixture
+from web_fixture import DOMAINS_FILE, PUBLIC, WebFixture
 
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.research import FetchError, PolicyRefusal, normalize_url
@@ -20,6 +22,7 @@ from openmanus_tui.research.scoring import (
     domain_classes,
     freshness,
 )
+from openmanus_tui.research.service import SourceService
 from openmanus_tui.store.db import Database
 
 AGENCY = ("stats.energy-agency.gov", "/report-2024.html")
@@ -230,11 +233,14 @@ async def test_search_snippets_and_a_fetch_merge_into_one_record(
     snippet_only = (await service.sources("s1"))[0]
     assert snippet_only.fetched is None and snippet_only.published == "2024-03-05"
     assert snippet_only.snippets[0]["query"] == "solar growth"
+    author = names(snippet_only.credibility.factors)["author"]
+    assert (author.detail, author.effect) == ("unknown until the page is read", 0.0)
     await service.screen_hits(hits[:1], session_id="s1", query="solar again")  # same URL
     fetched = await service.fetch(web.url(*AGENCY) + "#methodology", session_id="s1")
     [record] = await service.sources("s1")
     assert record.number == fetched.record.number == 1
     assert record.fetched is not None and record.author == "Maria Okafor"
+    assert names(record.credibility.factors)["author"].detail == "named"
     assert [s["query"] for s in record.snippets] == ["solar growth", "solar again"]
     assert await service.text(record) == fetched.document.text
     assert await service.sources("s2") == []  # per session
@@ -325,3 +331,110 @@ def test_extract_refuses_empty_and_binary() -> None:
         extract(b"<html><body></body></html>", url="https://x.test/", content_type="text/html")
     with pytest.raises(ExtractError, match="not a readable PDF"):
         extract(b"%PDF-1.4 broken", url="https://x.test/a.pdf", content_type="application/pdf")
+
+
+# ---- HTTPS: the connection goes to the checked address, TLS still checks the host's name ----
+class _TlsRoute(httpx.AsyncBaseTransport):
+    """Send the pinned connection (to the fixture's stand-in address) to a TLS server on
+    127.0.0.1, keeping https, the Host header and the TLS server name the fetcher set."""
+
+    def __init__(self, port: int, verify: ssl.SSLContext) -> None:
+        self.port = port
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.scheme == "https" and request.url.host in PUBLIC.values()
+        assert request.extensions["sni_hostname"] == "stats.energy-agency.gov"
+        request.url = request.url.copy_with(host="127.0.0.1", port=self.port)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("cert_for", ["stats.energy-agency.gov", "someone-else.example"])
+async def test_https_to_the_pinned_address_verifies_the_hosts_certificate(
+    web: WebFixture, db: Database, cert_for: str
+) -> None:
+    import threading
+
+    import trustme
+
+    ca = trustme.CA()
+    server = web.server.__class__()  # the same corpus, over TLS this time
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(cert_for).configure_cert(server_ctx)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    try:
+        service = SourceService(
+            db, policy=web.policy(), transport=_TlsRoute(server.server_port, client_ctx)
+        )
+        url = "https://stats.energy-agency.gov/report-2024.html"
+        if cert_for == "stats.energy-agency.gov":
+            record = (await service.fetch(url)).record
+            assert record.title == "Renewables 2024: solar capacity statistics"
+            assert names(record.credibility.factors)["HTTPS"].effect == 0
+            assert server.requests == [("stats.energy-agency.gov", "/report-2024.html")]
+        else:  # a certificate for another name is refused, though the address was checked
+            with pytest.raises(FetchError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+                await service.fetch(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def test_parallel_registrations_of_one_url_make_one_record(
+    web: WebFixture, db: Database
+) -> None:
+    import asyncio
+
+    service = web.service(db)
+    url = web.url(*AGENCY)
+    hit = {"title": "Agency", "url": url, "snippet": "s", "source": "searxng"}
+    results = await asyncio.gather(
+        *(service.screen_hits([hit], session_id="s1", query=f"q{i}") for i in range(5)),
+        *(service.fetch(url, session_id="s1") for _ in range(3)),
+    )
+    [record] = await service.sources("s1")
+    assert record.fetched is not None and len(record.snippets) == 5
+    assert web.requests.count(AGENCY) == 1  # the parallel fetches shared one request
+    assert {r.record.number for r in results[5:]} == {1}
+
+
+@pytest.mark.parametrize(
+    ("page", "url_path", "dates"),
+    [
+        # a date only mentioned in the prose is not the page's date
+        ("<p>On 12 May 2021 the plant opened; by 2023-04-01 it made twice the power.</p>",
+         "/plant", (None, None)),
+        ("<p>Prose about 2023-04-01.</p>", "/2022/03/15/plant", ("2022-03-15", None)),
+        ('<p>Prose.</p><p>By A, <time datetime="2024-02-10">10 Feb</time></p>', "/t",
+         ("2024-02-10", None)),
+        ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
+         '"2024-05-06T10:00:00Z", "dateModified": "2024-05-08"}</script><p>Prose.</p>', "/t",
+         ("2024-05-06", "2024-05-08")),
+    ],
+)  # fmt: skip
+def test_dates_come_from_the_pages_own_date_markup(
+    page: str, url_path: str, dates: tuple[str | None, str | None]
+) -> None:
+    filler = "<p>" + "Enough words for the extractor to keep this paragraph. " * 4 + "</p>"
+    html = f"<html><head><title>T</title></head><body><article>{page}{filler}</article></body>"
+    doc = extract(html.encode(), url="https://x.test" + url_path, content_type="text/html")
+    assert (doc.published, doc.modified) == dates
+
+
+async def test_the_cache_obeys_the_policy_as_it_is_now(web: WebFixture, db: Database) -> None:
+    allowed = web.service(db, policy=web.policy(allow_private_addresses=True))
+    moved = web.url("redirector.example.net", "/to-news")
+    await allowed.fetch(web.url("redirector.example.net", "/to-loopback"))
+    await allowed.fetch(moved)
+    strict = web.service(db, policy=web.policy(blocked_domains=["dailyclarion.com"]))
+    # read through 127.0.0.1 while that was allowed: not handed out from the cache now
+    with pytest.raises(PolicyRefusal, match=r"127\.0\.0\.1 is loopback"):
+        await strict.fetch(web.url("redirector.example.net", "/to-loopback"))
+    # cached under the redirecting URL, but its final URL is on a domain blocked since
+    with pytest.raises(PolicyRefusal, match=r"blocked domain dailyclarion\.com"):
+        await strict.fetch(moved)

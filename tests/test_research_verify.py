@@ -100,11 +100,13 @@ def test_reference_list_parsing() -> None:
     report = (
         "Text [1].\n\n## Sources\n\n[1] A page — https://a.example/p?q=1\n"
         "- [2]: notes/local.md\n[3] Title only - docs/report.pdf\n"
+        "[4] [A linked title](https://b.example/x)\n"
     )
     refs = parse_references(report)
     assert refs[1].location == "https://a.example/p?q=1" and refs[1].title == "A page"
     assert refs[2].location == "notes/local.md"
     assert refs[3].location == "docs/report.pdf" and refs[3].title == "Title only"
+    assert refs[4].location == "https://b.example/x" and refs[4].title == "A linked title"
 
 
 def test_verifying_a_repaired_report_again_is_clean() -> None:
@@ -143,3 +145,30 @@ def test_same_domain_is_not_independent_corroboration() -> None:
     ]
     cross_reference(findings, {1: "roads.example", 2: "roads.example"})
     assert {f.status for f in findings} == {"single_source"}
+
+
+def test_grouped_and_ranged_markers_get_one_verdict_each() -> None:
+    report = "The harbour bridge opened in 1932 [1, 2]. Tolls rose by 12% in 2020 [1-2].\n"
+    verdicts = verify_report(report, {1: BRIDGE, 2: TOLLS}).verdicts
+    assert [(v.number, v.status) for v in verdicts] == [
+        (1, "supported"), (2, "unsupported"), (1, "unsupported"), (2, "supported"),
+    ]
+
+
+def test_code_blocks_headings_and_links_are_not_citations() -> None:
+    report = (
+        "# Findings [1]\n\n```\nx = a[1]\n```\n\nSee [1](http://example.org) for more.\n"
+        "The harbour bridge opened in 1932 [1].\n"
+    )
+    verdicts = verify_report(report, {1: BRIDGE}).verdicts
+    assert [(v.number, v.status) for v in verdicts] == [(1, "supported")]
+
+
+def test_a_section_that_merely_starts_with_sources_is_part_of_the_report() -> None:
+    report = (
+        "## Sources agree on the opening\n\nThe harbour bridge opened in 1932 [1].\n\n"
+        "## Sources\n\n[1] Harbour bridge history — http://city.example/bridge\n"
+    )
+    result = verify_report(report, {1: BRIDGE})
+    assert [(v.number, v.status) for v in result.verdicts] == [(1, "supported")]
+    assert "## Sources agree on the opening" in result.report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from scenes import workbench as scenes
-from sources_scene import stage_sources
+from scenes.sources import stage_sources
 from tui_helpers import screen_text, send, wait_for
 from web_fixture import WebFixture
 

@@ -120,8 +120,8 @@ async def test_document_pane_shows_scores_problems_and_jumps(tmp_path: Path) -> 
 
 
 def test_document_tab_snapshot(snap_compare, isolated_env: Path, monkeypatch) -> None:
-    from document_scene import stage_document
     from scenes import workbench as scenes
+    from scenes.document import stage_document
 
     from openmanus_tui.runtime.session import AgentSession
     from openmanus_tui.tui.app import OpenManusApp

@@ -22,6 +22,7 @@ COMMANDS: list[str] = [
     "mcp",
     "git",
     "doctor",
+    "fetch",
     "serve",
     "write",
     "cite",

@@ -4,9 +4,9 @@
   dropped, tracking parameters dropped, parameters sorted; plus no fragment, dot segments
   resolved). The same page reached by two spellings is one source.
 * :func:`extract` turns bytes into a :class:`Document`: HTML through trafilatura (main text,
-  title, author, site name) with the dates from htmldate (publication date from the page's own
-  markup and URL only — ``extensive_search`` is off, so a date merely mentioned in the text is
-  never taken for the page's date); PDF through pypdf (text, title, author, creation and
+  title, author, site name) with the dates from htmldate, given only the page's own date
+  markup (meta tags, ``<time>``, schema.org, JSON-LD) and the URL — a date merely mentioned in
+  the text is never taken for the page's date; PDF through pypdf (text, title, author, creation and
   modification dates); plain text as it is. Primary-source signals (a DOI, data, a methods
   section) are read from the markup and the text.
 * :class:`DocumentStore` keeps the text content-addressed (``research_documents``, keyed by the
@@ -75,6 +75,7 @@ class Document:
     signals: Signals = field(default_factory=Signals)
     from_cache: bool = False
     aliases: list[str] = field(default_factory=list)  # other normalised URLs that led here
+    via_private: bool = False  # fetched through a non-public address (allowed at the time)
 
     @property
     def https(self) -> bool:
@@ -180,13 +181,42 @@ def _decode_html(body: bytes, charset: str | None) -> str:
     return body.decode(best.encoding if best else "utf-8", errors="replace")
 
 
+_DATE_MARKUP = (
+    "//time | //*[@itemprop='datePublished' or @itemprop='dateModified' or "
+    "@itemprop='dateCreated'] | //script[@type='application/ld+json']"
+)
+
+
+def _date_markup(html: str) -> str:
+    """Only where a page states its own dates: the head (meta tags), ``<time>`` elements,
+    schema.org date properties and JSON-LD. htmldate, even without its extensive search,
+    takes an ISO date written anywhere in the text for the page's date; the body's prose is
+    left out so that a date merely mentioned there is never taken."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    head = tree.find("head")
+    head_text = etree.tostring(head, encoding="unicode") if head is not None else "<head></head>"
+    body = [
+        etree.tostring(el, encoding="unicode", with_tail=False)
+        for el in tree.xpath(_DATE_MARKUP)
+        if head is None or head not in el.iterancestors()
+    ]
+    return f"<html>{head_text}<body>{''.join(body)}</body></html>"
+
+
 def _page_dates(html: str, url: str) -> tuple[str | None, str | None]:
     from htmldate import find_date
 
     options = {"extensive_search": False, "outputformat": "%Y-%m-%d"}
+    markup = _date_markup(html)
     try:
-        published = find_date(html, url=url, original_date=True, **options)
-        modified = find_date(html, url=url, original_date=False, **options)
+        published = find_date(markup, url=url, original_date=True, **options)
+        modified = find_date(markup, url=url, original_date=False, **options)
     except Exception:  # htmldate on a broken page: no date, not a failed fetch
         return None, None
     return _iso(published), _iso(modified)
@@ -307,6 +337,9 @@ def extract(
     if not text:
         raise ExtractError("no readable text in it")
     final = final_url or url
+    parts = urlsplit(final)
+    if fields["site"] and fields["site"].lower() in (parts.netloc.lower(), (parts.hostname or "")):
+        fields["site"] = None  # trafilatura's fallback is the host name: not a site's name
     return Document(
         url=url,
         final_url=final,

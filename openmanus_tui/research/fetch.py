@@ -24,7 +24,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from openmanus_tui.errors import OpenManusError
-from openmanus_tui.research.policy import NetworkPolicy, PolicyRefusal, ResolveError, Target
+from openmanus_tui.research.policy import (
+    NetworkPolicy,
+    PolicyRefusal,
+    ResolveError,
+    Target,
+    address_class,
+)
 
 USER_AGENT = "openmanus-tui/web_fetch (+https://github.com/openmanus)"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -53,6 +59,7 @@ class RawPage:
     truncated: bool  # the body was cut at max_bytes
     hops: list[str] = field(default_factory=list)  # every URL asked, in order
     elapsed_ms: float = 0.0
+    via_private: bool = False  # a hop went to a non-public address (the policy allowed it)
 
 
 def _pinned_url(target: Target) -> str:
@@ -110,6 +117,7 @@ async def http_get(
     """GET ``url`` through ``policy`` (see the module docstring)."""
     start = time.perf_counter()
     hops: list[str] = []
+    via_private = False
     try:
         async with asyncio.timeout(timeout):
             async with httpx.AsyncClient(
@@ -134,6 +142,7 @@ async def http_get(
                             ) from None
                         raise
                     hops.append(current)
+                    via_private = via_private or any(map(address_class, target.addresses))
                     response, body, cut = await _one_hop(client, target, max_bytes)
                     if response.status_code in REDIRECTS:
                         location = response.headers.get("location")
@@ -182,4 +191,5 @@ async def http_get(
         truncated=cut,
         hops=hops,
         elapsed_ms=(time.perf_counter() - start) * 1000,
+        via_private=via_private,
     )

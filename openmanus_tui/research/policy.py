@@ -59,12 +59,18 @@ class ResolveError(OpenManusError):
 
 
 def host_of(url: str) -> str:
-    """The URL's host, lower-cased, without brackets or a trailing dot ("" if it has none)."""
+    """The URL's host, lower-cased, without brackets or a trailing dot, international names
+    in their ASCII (IDNA) form, so domain lists match either spelling ("" if it has none)."""
     try:
-        host = urlsplit(url).hostname or ""
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
         return ""
-    return host.rstrip(".").lower()
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
 
 
 def under(host: str, domain: str) -> bool:

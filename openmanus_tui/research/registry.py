@@ -15,12 +15,14 @@ Deleting a session deletes its records (``runtime.api.delete_session`` calls
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from openmanus_tui.research.documents import Document, _iso
 from openmanus_tui.research.scoring import (
@@ -70,6 +72,7 @@ _COLUMNS = (
     "created", "updated",
 )  # fmt: skip
 MAX_SNIPPETS = 10
+T = TypeVar("T")
 
 
 @dataclass
@@ -180,7 +183,7 @@ class Scorer:
     def inputs_for(
         self, *, url: str, domain: str, kind: str, author: bool, dated: bool,
         doi: str | None = None, data: bool = False, methods: bool = False,
-        corroboration: int | None = None,
+        corroboration: int | None = None, fetched: bool = True,
     ) -> CredibilityInputs:  # fmt: skip
         from openmanus_tui.research.policy import host_of
 
@@ -194,7 +197,7 @@ class Scorer:
         return CredibilityInputs(
             host=host, domain_class=klass, matched=matched,
             https=url.lower().startswith("https://"), author=author, dated=dated, doi=doi,
-            data=data, methods=methods, corroboration=corroboration,
+            data=data, methods=methods, corroboration=corroboration, fetched=fetched,
         )  # fmt: skip
 
     def credibility(self, inputs: CredibilityInputs) -> Score:
@@ -209,6 +212,17 @@ class Scorer:
         )  # fmt: skip
 
 
+def _merged(func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Run a read-merge-write method under the registry's merge lock."""
+
+    @functools.wraps(func)
+    async def wrapper(self: SourceRegistry, *args: Any, **kwargs: Any) -> T:
+        async with self._merging:
+            return await func(self, *args, **kwargs)
+
+    return wrapper
+
+
 class SourceRegistry:
     """The ``sources`` table on the process's shared connection."""
 
@@ -216,6 +230,16 @@ class SourceRegistry:
         self.db = db
         self.scorer = scorer or Scorer()
         self._ready = False
+
+    @property
+    def _merging(self) -> asyncio.Lock:
+        """One lock per database for read-merge-write: parallel researchers registering the
+        same URL at once make one record, not a unique-constraint error."""
+        lock = getattr(self.db, "_sources_merge_lock", None)
+        if lock is None:
+            lock = asyncio.Lock()
+            self.db._sources_merge_lock = lock  # type: ignore[attr-defined]
+        return lock
 
     async def setup(self) -> None:
         if self._ready:
@@ -250,6 +274,7 @@ class SourceRegistry:
         return _record(row) if row else None
 
     # ---- writing ------------------------------------------------------------------------
+    @_merged
     async def add_snippet(
         self,
         session_id: str,
@@ -290,8 +315,9 @@ class SourceRegistry:
 
     def _scores_for_snippet(self, url: str, domain: str, published: str | None) -> dict[str, Any]:
         inputs = self.scorer.inputs_for(
-            url=url, domain=domain, kind="web", author=False, dated=published is not None
-        )
+            url=url, domain=domain, kind="web", author=False, dated=published is not None,
+            fetched=False,
+        )  # fmt: skip
         return self._score_columns(inputs, published, None)
 
     def _score_columns(
@@ -311,6 +337,7 @@ class SourceRegistry:
             "freshness_factors": json.dumps([f.as_dict() for f in fresh.factors]),
         }
 
+    @_merged
     async def add_document(
         self,
         session_id: str,
@@ -340,6 +367,7 @@ class SourceRegistry:
             return await self._update(existing.id, row)
         return await self._insert(session_id, {"key": doc.url, **row})
 
+    @_merged
     async def cite(self, session_id: str, number: int, where: str) -> SourceRecord | None:
         """Note that source ``number`` was cited at ``where``; None if there is no such source."""
         record = await self.get(session_id, number)
@@ -349,6 +377,7 @@ class SourceRegistry:
             return record
         return await self._update(record.id, {"cited_by": json.dumps([*record.cited_by, where])})
 
+    @_merged
     async def set_corroboration(
         self, session_id: str, number: int, count: int, *, model_rating: float | None = None
     ) -> SourceRecord | None:

@@ -10,8 +10,8 @@ domain class           the class's base score (``domains.toml``: government 0.90
 DOI                    +0.05 when the document carries one (a primary, citable record)
 data                   +0.03 when it offers data (a dataset, data tables, availability)
 methods                +0.03 when it has a methods / methodology section
-author                 +0.03 when named, −0.05 when not
-date                   +0.03 when dated, −0.05 when not
+author                 +0.03 when named, −0.05 when not (0 for a search hit not read yet)
+date                   +0.03 when dated, −0.05 when not (0 for a search hit not read yet)
 HTTPS                  0 over HTTPS, −0.05 over plain HTTP (files: not applicable)
 corroboration          +0.05 per other independent domain supporting the same finding, at
                        most +0.15; an input the research graph fills in (None: not computed)
@@ -186,6 +186,7 @@ class CredibilityInputs:
     methods: bool = False
     corroboration: int | None = None
     model_rating: float | None = None
+    fetched: bool = True  # False: only a search hit so far, author and date not known yet
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,16 +212,17 @@ def credibility(inputs: CredibilityInputs, classes: DomainClasses | None = None)
         factors.append(Factor("methods", "has a methods section", METHODS_BONUS))
     if not (inputs.doi or inputs.data or inputs.methods):
         factors.append(Factor("primary signals", "no DOI, data or methods found", 0.0))
-    factors.append(
-        Factor("author", "named", PRESENT_BONUS)
-        if inputs.author
-        else Factor("author", "not named", MISSING_PENALTY)
-    )
-    factors.append(
-        Factor("date", "dated", PRESENT_BONUS)
-        if inputs.dated
-        else Factor("date", "no date", MISSING_PENALTY)
-    )
+    unread = "unknown until the page is read"
+    if inputs.author:
+        factors.append(Factor("author", "named", PRESENT_BONUS))
+    else:
+        factors.append(Factor("author", unread, 0.0) if not inputs.fetched
+                       else Factor("author", "not named", MISSING_PENALTY))  # fmt: skip
+    if inputs.dated:
+        factors.append(Factor("date", "dated", PRESENT_BONUS))
+    else:
+        factors.append(Factor("date", unread, 0.0) if not inputs.fetched
+                       else Factor("date", "no date", MISSING_PENALTY))  # fmt: skip
     if inputs.https is True:
         factors.append(Factor("HTTPS", "yes", 0.0))
     elif inputs.https is False:

@@ -111,9 +111,22 @@ class SourceService:
         self.policy.check_url(url)  # refuse before looking anything up, even in the cache
         key = normalize_url(url)
         doc = None if refresh else await self.documents.cached(key, self.cache_ttl)
+        if doc is not None and not self._cache_allowed(doc):
+            doc = None  # fetched again, so the policy as it is now decides
         if doc is None:
             doc = await self._fetch_once(key, url)
         return await self._register(doc, session_id, "web", half_life_days)
+
+    def _cache_allowed(self, doc: Document) -> bool:
+        """A cached page passes the policy as it is now: its final URL too (a domain blocked
+        since), and not a page read through a private address when those are now refused."""
+        if doc.via_private and not self.policy.allow_private_addresses:
+            return False
+        try:
+            self.policy.check_url(doc.final_url)
+        except PolicyRefusal:
+            return False
+        return True
 
     async def _fetch_once(self, key: str, url: str) -> Document:
         # Two calls for the same page at once (parallel researchers) make one request.
@@ -134,6 +147,7 @@ class SourceService:
                 content_type=raw.content_type, charset=raw.charset, truncated=raw.truncated,
             )  # fmt: skip
             doc.aliases = [key] if key != doc.url else []
+            doc.via_private = raw.via_private
             await self.documents.put(doc)
             future.set_result(doc)
             return doc

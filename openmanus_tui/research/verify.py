@@ -45,8 +45,9 @@ Status = Literal[
 ]
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$")
+# The whole heading: "## Sources agree on…" is a section of the report, not its list.
 _REF_HEADING = re.compile(
-    r"^(references|sources|bibliography|works cited|citations|source list)\b", re.I
+    r"^(references|sources|bibliography|works cited|citations|source list)\s*:?$", re.I
 )
 CHECK_HEADING = "Citation check"
 _REF_LINE = re.compile(r"^\s*(?:[-*]\s+)?\[(\d+)\]:?\s+(.+?)\s*$")
@@ -161,7 +162,7 @@ def parse_references(report: str) -> dict[int, Reference]:
         number, rest = int(m.group(1)), m.group(2).strip()
         url = _URL.search(rest)
         if url:
-            location = url.group().rstrip(").,>")
+            location = url.group().rstrip(").,>]")
             title = rest[: url.start()].strip()
         else:
             title, location = rest, rest
@@ -169,7 +170,7 @@ def parse_references(report: str) -> dict[int, Reference]:
                 if sep in rest:
                     title, _, location = rest.rpartition(sep)
                     break
-        title = title.strip().rstrip("—–-:|(<").strip().strip("*_\"")
+        title = title.strip().rstrip("—–-:|(<").strip().strip("*_\"[]")
         found.setdefault(number, Reference(number, title or location, location.strip("<>`")))
     return found
 

@@ -98,6 +98,7 @@ __all__ = [
     "branch_events",
     "branch_transcript",
     "check_edited_args",
+    "check_fetch_url",
     "copy_branch",
     "database_size",
     "delete_session",
@@ -408,12 +409,23 @@ async def source_excerpt(session: AgentSession, number: int, chars: int = 1500) 
     return text if len(text) <= chars else text[:chars].rstrip() + " …"
 
 
-async def fetch_source(runtime: Runtime, url: str, session_id: str | None = None) -> Fetched:
+def check_fetch_url(settings: Any, url: str) -> None:
+    """Refuse ``url`` (``PolicyRefusal``, one line) when the ``[network]`` policy would, before
+    anything is opened or resolved; the fetch checks it again, DNS answers included."""
+    from openmanus_tui.research.policy import NetworkPolicy
+
+    NetworkPolicy.from_settings(settings.network).check_url(url)
+
+
+async def fetch_source(
+    runtime: Runtime, url: str, session_id: str | None = None, *, refresh: bool = False
+) -> Fetched:
     """Fetch ``url`` through the network policy and score it (registered in ``session_id``'s
-    sources when given). Raises ``PolicyRefusal``, ``FetchError`` or ``ExtractError``."""
+    sources when given; ``refresh``: not from the cache). Raises ``PolicyRefusal``,
+    ``FetchError`` or ``ExtractError`` (``OpenManusError``s with one-line messages)."""
     if session_id:
         session_id = (await runtime.db.get_session(session_id)).id
-    return await runtime.sources.fetch(url, session_id=session_id)
+    return await runtime.sources.fetch(url, session_id=session_id, refresh=refresh)
 
 
 # ---- the research graph (issue 13) ----------------------------------------------------------

@@ -96,6 +96,12 @@ class StreamMapper:
                 ev.ResearchStep(stage=entry["stage"], text=entry["text"],
                                 data=entry.get("data") or {})
             )
+        if node in ("cross_reference", "write_report") and "tokens_in" in update:
+            # The research graph's model calls, as totals (its researchers run in parallel).
+            await self.sink.emit(ev.Usage(
+                total_tokens_in=update["tokens_in"], total_tokens_out=update["tokens_out"],
+                total_cost=update.get("cost", 0.0),
+            ))
         if node in ("verify", "assemble") and update.get("final_answer") is not None:
             # verify: the research graph's report; assemble: the writing graph's document.
             self.final_answer = update["final_answer"]

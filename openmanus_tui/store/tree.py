@@ -25,6 +25,8 @@ LABEL_TYPES = (
     "approval_decided",
     "final_answer",
     "error",
+    "research_step",
+    "clarification",
 )
 LABEL_WIDTH = 72
 # How each kind of step is drawn (Rich style strings), shared by the CLI and the TUI tree.
@@ -130,6 +132,17 @@ def _label(source: str, node: str, step_events: list[dict[str, Any]]) -> tuple[s
     if node == "finalize":
         answers = by_type.get("final_answer", [])
         return "answer", "■ " + _clip(answers[-1]["text"] if answers else "stopped")
+    # The research graph's steps (research/graph.py): their own summary line.
+    if node == "verify":
+        answers = by_type.get("final_answer", [])
+        return "answer", "■ " + _clip(answers[-1]["text"] if answers else "report")
+    asked = by_type.get("clarification", [])
+    if asked:
+        last = asked[-1]
+        return "approval", "? " + _clip(f"{last['question']} → {last.get('answer') or '…'}")
+    steps = by_type.get("research_step", [])
+    if steps:
+        return "thought", "… " + _clip(f"{steps[-1]['stage']}: {steps[-1]['text']}")
     return "start", "start"
 
 

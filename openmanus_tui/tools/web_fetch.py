@@ -1,6 +1,6 @@
 """The ``web_fetch`` tool: read one web page (or PDF) through the network policy.
 
-``web_fetch(url, max_chars=6000, offset=0)`` fetches the page (``research.SourceService``: the
+``web_fetch(url, max_chars=3000, offset=0)`` fetches the page (``research.SourceService``: the
 ``[network]`` policy on every hop, extraction, storage once per normalised URL, the session's
 source registry, credibility and freshness), then shows the model a header — source number,
 title, URL, author, dates, both scores with their factors, the stored document's handle — and
@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field, field_validator
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.tools.base import Risk, ToolContext, ToolResult, ToolSpec
 
-DEFAULT_CHARS = 6000
+# With the header this stays under memory.observation_threshold_kb (4 KB): not excerpted twice.
+DEFAULT_CHARS = 3000
 TOOL_TIMEOUT = 60.0
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent, TabPane
 
-from openmanus_tui.tui.sources import SourcesPane
 from openmanus_tui.tui.widgets.document import DocumentPane
 from openmanus_tui.tui.widgets.inspector import Inspector
 from openmanus_tui.tui.widgets.memory import MemoryPane
+from openmanus_tui.tui.widgets.sources import SourcesPane
 from openmanus_tui.tui.widgets.tools_pane import ToolsPane
 
 

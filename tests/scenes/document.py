@@ -9,13 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scenes import workbench as scenes
-from sources_scene import settle
-
 from openmanus_tui.writing.records import WritingRecords
 from openmanus_tui.writing.requirements import GeneratedContent, RubricResult, SectionReview
+from scenes import workbench as scenes
+from scenes.sources import settle
 
-FIXTURES = Path(__file__).parent / "writing_fixtures"
+FIXTURES = Path(__file__).parent.parent / "writing_fixtures"
 DRAFT = """# Writing Plainly
 
 Readers finish documents that respect their time [@smith2020]. Short sentences and common

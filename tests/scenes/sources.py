@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from scenes import workbench as scenes
 from web_fixture import CORPUS, DOMAINS_FILE, PDF_TEXT, make_pdf
 
 from openmanus_tui.research.documents import DocumentStore, extract
 from openmanus_tui.research.registry import Scorer, SourceRegistry
 from openmanus_tui.research.scoring import domain_classes
+from scenes import workbench as scenes
 
 NOW = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)  # the scenes' BASE_TS
 PAGES = [

@@ -3,8 +3,8 @@ freshness, cited by); the highlighted row's excerpt and the factors behind both 
 
 Data comes from the session API (``runtime.api.session_sources`` / ``source_excerpt``); the pane
 holds no logic of its own beyond layout. Built when first shown and refreshed only while shown
-(``tui/deferred.py``); the app asks for a refresh when a ``web_fetch`` or ``search_info`` call
-finishes and when another session is opened.
+(``tui/widgets/deferred.py``); the app asks for a refresh when a ``web_fetch`` or
+``search_info`` call finishes and when another session is opened.
 """
 
 from __future__ import annotations
