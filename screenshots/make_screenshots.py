@@ -120,9 +120,15 @@ async def sources_scene(app, pilot) -> None:
     await stage_sources(app)
 
 
+async def research_scene(app, pilot) -> None:
+    # A Research session over workspace documents with the offline demo model (no key).
+    from scenes.research import stage_research
+
+    await stage_research(app, pilot, Path(os.environ["SHOTS_TMP"]) / "research-workspace")
+
+
 async def document_scene(app, pilot) -> None:
     # The scene lives with the tests (tests/scenes/document.py), as the Sources one does.
-    sys.path.insert(0, str(HERE.parent / "tests"))
     from scenes.document import stage_document
 
     await stage_document(app)
@@ -175,6 +181,7 @@ SHOTS = [
     ("memory", (140, 40), "openmanus-dark", memory_scene),
     ("tools", (140, 40), "openmanus-dark", tools_scene),
     ("sources", (150, 44), "openmanus-dark", sources_scene),
+    ("research", (150, 48), "openmanus-dark", research_scene),
     ("document", (150, 50), "openmanus-dark", document_scene),
     ("palette", (140, 40), "openmanus-dark", palette_scene),
     ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),

@@ -119,6 +119,9 @@ def _every_kind_of_event(session_id: str) -> list[ev.Event]:
         ev.Notice(**base, level="warning", text="note"),
         ev.InjectionFlagged(**base, call_id="c9", tool="web_fetch",
                             patterns=["ignore previous instructions"], excerpt="ïgnore"),
+        ev.ResearchStep(**base, stage="verify", text="3 citation(s) checked: 2 supported",
+                        data={"removed": 1, "nested": [{"n": None}]}),
+        ev.Clarification(**base, question="Which bridge — ☃?", answer=None),
         ev.RunFinished(**base, status="stopped", reason="max steps", steps=3, tokens_in=10,
                        tokens_out=2, cost=0.30000000000000004),
     ]

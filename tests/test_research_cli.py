@@ -170,3 +170,22 @@ def test_research_usage_mistakes_are_one_line(workspace: Path) -> None:
 
 
 _ = no_web_search  # autouse, from test_research_graph: no test here searches the internet
+
+
+def test_allow_domain_refuses_other_sources_before_any_lookup(
+    workspace: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    with OpenAITestServer(responder) as server:
+        proc = cli("research", "When did the harbour bridge open?", "--workspace",
+                   str(workspace), "--allow-domain", "example.org", "--source",
+                   "https://news.dailyclarion.com/solar-boom.html", "--approval", "yolo",
+                   "--depth", "quick", "--format", "json", "-o", str(out),
+                   env=_model_env(server))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    [skipped] = data["metadata"]["skipped"]
+    assert skipped["id"].startswith("https://news.dailyclarion.com")
+    assert "allowed" in skipped["reason"] and "example.org" in skipped["reason"]
+    assert data["metadata"]["allow_domains"] == ["example.org"]
+    assert all(s["location"].startswith("file:") for s in data["sources"])

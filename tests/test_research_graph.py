@@ -259,3 +259,40 @@ async def test_cross_referencing_can_be_turned_off(workspace: Path) -> None:
     assert outcome.status == "completed", outcome.reason
     assert result.cross_references == [] and "## Contradictions" not in outcome.final_answer
     assert result.verification["ok"] and all(f.confidence > 0 for f in result.findings)
+
+
+async def test_a_second_run_in_the_session_starts_from_nothing(workspace: Path) -> None:
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        await session.run("When did the harbour bridge open?",
+                          research={"reading_list": ["gazette.md"]})
+        first = await ResearchResults(runtime.db).latest(session.id)
+        await session.run("How did the bridge tolls change?",
+                          research={"reading_list": ["tolls.md"]})
+        second = await ResearchResults(runtime.db).latest(session.id)
+        state = (await session.graph.aget_state(await session.current_config())).values
+    assert [s.location for s in first.sources if s.from_reading_list] == ["file:gazette.md"]
+    assert [s.location for s in second.sources if s.from_reading_list] == ["file:tolls.md"]
+    assert second.query == "How did the bridge tolls change?"
+    assert all("toll" in f.sub_question.lower() for f in second.findings)
+    assert {r["stage"] for r in state["research_log"]} >= {"plan", "verify"}
+    assert not any("harbour bridge open" in r["text"] for r in state["research_log"])
+
+
+async def test_a_copied_session_takes_its_research_results(workspace: Path) -> None:
+    from openmanus_tui.runtime import api
+
+    settings = load_settings({"approval": {"mode": "yolo"},
+                              "model": {"provider": "scripted", "name": "demo"}})
+    async with await Runtime.open(settings) as runtime:
+        session = await runtime.create_session(workspace=workspace, profile="research")
+        await session.run("When did the harbour bridge open?")
+        copy = await api.copy_branch(session)
+        original = await ResearchResults(runtime.db).latest(session.id)
+        copied = await ResearchResults(runtime.db).latest(copy.id)
+        await api.delete_session(runtime, session.id)
+        kept = await ResearchResults(runtime.db).latest(copy.id)
+    assert copied is not None and copied.report == original.report
+    assert kept is not None  # deleting the original leaves the copy's own

@@ -71,9 +71,19 @@ async def test_web_fetch_through_the_agent_registers_the_source(
         assert (record.number, record.title) == (1, lines[0].removeprefix("[source 1] "))
         excerpt = await api.source_excerpt(session, 1, chars=80)
         assert excerpt is not None and excerpt.endswith(" …") and len(excerpt) <= 82
-        # deleting the session deletes its sources
+        # a copy of the session takes its sources along
+        copy = await api.copy_branch(session)
+        assert [r.title for r in await api.session_sources(copy)] == [record.title]
+        await runtime.delete_session(copy.id)
+        # deleting the session deletes its sources and the page text nobody else uses
+        other = await runtime.create_session(model="scripted:demo")
+        news = await runtime.sources.fetch(
+            web.url("news.dailyclarion.com", "/solar-boom.html"), session_id=other.id
+        )
         await runtime.delete_session(session.id)
         assert await runtime.sources.sources(session.id) == []
+        assert await runtime.sources.text(record) is None
+        assert await runtime.sources.text(news.record) is not None  # still another's source
     finally:
         await runtime.close()
 
@@ -153,3 +163,16 @@ async def test_search_info_without_a_source_service_still_applies_the_policy(
     )
     assert "Fine" in result.content
     assert "spam" not in result.content and len(result.data["refused"]) == 1
+
+
+def test_an_always_rule_for_web_fetch_names_the_site() -> None:
+    from openmanus_tui.runtime.api import RulePattern, suggest_pattern
+
+    url = "https://docs.python.org/3/library/ssl.html"
+    suggested = suggest_pattern("web_fetch", {"url": url})
+    assert suggested == "web_fetch(https://docs.python.org/*)"
+    pattern = RulePattern.parse(suggested)
+    assert pattern.matches("web_fetch", {"url": "https://docs.python.org/3/whatsnew/"})
+    assert not pattern.matches("web_fetch", {"url": "https://docs.python.org.evil.test/x"})
+    assert not pattern.matches("web_fetch", {"url": "http://docs.python.org/3/"})
+    assert suggest_pattern("web_fetch", {"url": "not a url"}) == "web_fetch"

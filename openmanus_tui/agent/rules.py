@@ -17,7 +17,8 @@ What the specifier is matched against (its *subject*):
 - file tools: the workspace-relative path, normalised; ``*`` stays within one directory, ``**``
   crosses them, ``dir/**`` matches ``dir`` itself too. A path that leaves the workspace (``..``,
   absolute, ``~``) is never allowed by a pattern.
-- ``code_exec``: the code. Any other tool: its arguments as canonical JSON (sorted keys).
+- ``code_exec``: the code; ``web_fetch``: the URL. Any other tool: its arguments as canonical
+  JSON (sorted keys).
 
 Precedence: deny wins, then ask, then allow; within an action the narrowest scope (session,
 project, global) and then the oldest rule is reported. Nothing here touches the database.
@@ -34,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from openmanus_tui.errors import OpenManusError
 
@@ -43,7 +45,8 @@ ACTIONS: tuple[Action, ...] = ("allow", "ask", "deny")
 SCOPES: tuple[Scope, ...] = ("session", "project", "global")
 SHELL_TOOL = "shell_exec"
 FILE_TOOLS = frozenset({"file_read", "file_write", "file_edit", "list_files"})
-TEXT_FIELDS = {"code_exec": "code"}  # tools whose subject is one text argument
+# tools whose subject is one text argument (web_fetch: its URL, so a rule can name a site)
+TEXT_FIELDS = {"code_exec": "code", "web_fetch": "url"}
 MCP_PREFIX = "mcp__"
 
 _RULE_RE = re.compile(r"^\s*([A-Za-z0-9_\-*?\[\]]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
@@ -436,4 +439,8 @@ def suggest_pattern(tool: str, args: dict[str, Any]) -> str:
             return f"{tool}({'**' if path == '.' else path + '/**'})"
         parent = posixpath.dirname(path)
         return f"{tool}({parent}/**)" if parent else f"{tool}({path})"
+    if tool == "web_fetch":  # the site: its scheme and host, any page
+        parts = urlsplit(str(args.get("url", "")))
+        if parts.scheme in ("http", "https") and parts.netloc and "@" not in parts.netloc:
+            return f"{tool}({parts.scheme}://{parts.netloc}/*)"
     return tool

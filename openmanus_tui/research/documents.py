@@ -428,6 +428,21 @@ class DocumentStore:
             return None
         return _document_from_row(row[0], row[1])
 
+    async def prune_unreferenced(self) -> int:
+        """Forget stored pages and texts that no session's source uses any more (after a
+        session was deleted); returns how many texts went. The ``sources`` table must exist."""
+        await self.setup()
+        used = "SELECT content_hash FROM sources WHERE content_hash IS NOT NULL"
+        async with self.db.saver.lock:
+            await self.db.conn.execute(
+                f"DELETE FROM research_pages WHERE content_hash NOT IN ({used})"
+            )
+            cur = await self.db.conn.execute(
+                f"DELETE FROM research_documents WHERE content_hash NOT IN ({used})"
+            )
+            await self.db.conn.commit()
+        return cur.rowcount or 0
+
     async def text(self, content_hash: str) -> str | None:
         """A stored document's whole text by its hash."""
         await self.setup()

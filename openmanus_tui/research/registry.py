@@ -400,6 +400,20 @@ class SourceRegistry:
             },
         )
 
+    async def copy_session(self, source_id: str, target_id: str) -> int:
+        """Give ``target_id`` (a copy of a session) the sources of ``source_id``, numbers and
+        all; returns how many. Sources are per session, not per branch: all of them go."""
+        await self.setup()
+        names = [c for c in _COLUMNS if c not in ("id", "session_id")]
+        async with self.db.saver.lock:
+            cur = await self.db.conn.execute(
+                f"INSERT OR IGNORE INTO sources (session_id, {', '.join(names)}) "
+                f"SELECT ?, {', '.join(names)} FROM sources WHERE session_id = ?",
+                (target_id, source_id),
+            )
+            await self.db.conn.commit()
+        return cur.rowcount or 0
+
     async def delete_session(self, session_id: str) -> int:
         """Delete a session's sources; returns how many there were."""
         await self.setup()

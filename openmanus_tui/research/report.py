@@ -6,7 +6,6 @@ verification the report's citations are renumbered gap-free in order of appearan
 result's sources follow those numbers (cited first, then the sources read but not cited).
 """
 
-
 from __future__ import annotations
 
 import hashlib
@@ -225,6 +224,8 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
             "sub_questions": state.get("sub_questions") or [],
             "clarification": state.get("clarification"),
             "web_allowed": bool(state.get("web_allowed")),
+            "reading_list": state.get("reading_list") or [],
+            "allow_domains": state.get("allow_domains") or [],
             "skipped": state.get("skipped") or [],
             "model": ctx.model_info.spec,
             "started_at": state.get("started_at"),

@@ -7,7 +7,6 @@ whose quote is not in the source's stored text is dropped here, by code. The rea
 offered to every researcher first.
 """
 
-
 from __future__ import annotations
 
 import hashlib

@@ -5,7 +5,6 @@ Channels that parallel researchers write (sources, findings, tokens spent) merge
 so one session's runs never mix.
 """
 
-
 from __future__ import annotations
 
 import asyncio

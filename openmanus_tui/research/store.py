@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
 
 from openmanus_tui.research.models import ResearchResult
 from openmanus_tui.store.db import Database
@@ -52,15 +51,6 @@ class ResearchResults:
             await self.db.conn.commit()
         return rid
 
-    async def list(self, session_id: str) -> list[dict[str, Any]]:
-        await self._setup()
-        async with self.db.conn.execute(
-            "SELECT id, created, query FROM research_results WHERE session_id = ? "
-            "ORDER BY created", (session_id,),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [{"id": r[0], "created": r[1], "query": r[2]} for r in rows]
-
     async def latest(self, session_id: str) -> ResearchResult | None:
         await self._setup()
         async with self.db.conn.execute(
@@ -69,6 +59,17 @@ class ResearchResults:
         ) as cur:
             row = await cur.fetchone()
         return ResearchResult.model_validate(json.loads(row[0])) if row else None
+
+    async def copy_session(self, source_id: str, target_id: str) -> None:
+        """A copied session (``sessions copy``) takes its research results along."""
+        await self._setup()
+        async with self.db.saver.lock:
+            await self.db.conn.execute(
+                "INSERT OR REPLACE INTO research_results (id, session_id, created, query, result)"
+                " SELECT id, ?, created, query, result FROM research_results"
+                " WHERE session_id = ?", (target_id, source_id),
+            )
+            await self.db.conn.commit()
 
     async def delete_session(self, session_id: str) -> None:
         await self._setup()

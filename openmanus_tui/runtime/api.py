@@ -232,9 +232,12 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
 
 
 async def _delete_sources(runtime: Runtime, session_id: str) -> None:
+    """The session's sources, and the stored page texts no other session's sources use."""
+    from openmanus_tui.research.documents import DocumentStore
     from openmanus_tui.research.registry import SourceRegistry
 
     await SourceRegistry(runtime.db).delete_session(session_id)
+    await DocumentStore(runtime.db).prune_unreferenced()
 
 
 async def copy_branch(session: AgentSession, head: str | None = None) -> AgentSession:

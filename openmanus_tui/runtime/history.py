@@ -373,6 +373,12 @@ class History:
         events = await self.recorded(head)
         doc = ExportDoc(session=asdict(self.session.record), events=events)
         copy = await import_session(self.session.runtime, doc, copied_from=head)
+        from openmanus_tui.research.registry import SourceRegistry  # its sources come along
+
+        await SourceRegistry(self.db).copy_session(self.session.id, copy.id)
+        from openmanus_tui.research.store import ResearchResults
+
+        await ResearchResults(self.db).copy_session(self.session.id, copy.id)
         tree = await self.db.nearest_snapshot(self.session.id, head)
         store = self.store()
         if tree and store is not None:
