@@ -56,6 +56,19 @@ def _sgr_is_safe(params: str) -> bool:
     return True
 
 
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a character a terminal may interpret (C0 but tab and newline,
+    DEL, C1, lone surrogates)."""
+    return _UNSAFE.search(text) is not None
+
+
+def drop_controls(text: str) -> str:
+    """``text`` without the characters :func:`has_controls` looks for. For text already laid
+    out in terminal cells: those characters take no cell, so dropping them keeps the layout,
+    where :func:`sanitize`'s visible escapes would widen the line."""
+    return _UNSAFE.sub("", text)
+
+
 def _escape_char(ch: str) -> str:
     code = ord(ch)
     if code == 0x1B:
@@ -95,6 +108,12 @@ def _safe_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_safe_value(v) for v in value]
     return value
+
+
+def sanitize_value(value: Any) -> Any:
+    """``value`` (str, or dicts and lists of them) with every string :func:`sanitize`-d without
+    SGR: for the workbench's views of stored messages."""
+    return _safe_value(value)
 
 
 def _needs(value: Any) -> bool:

@@ -29,8 +29,8 @@ from textual.widgets import Footer
 
 from openmanus_tui.launch import settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
-from openmanus_tui.termsafe import safe_event
-from openmanus_tui.tui import branching, commands
+from openmanus_tui.termsafe import safe_event, sanitize
+from openmanus_tui.tui import branching, commands, terminal_guard
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
 from openmanus_tui.tui.widgets.blocks import BlockSelected
@@ -93,6 +93,7 @@ class OpenManusApp(App[int]):
         task: str | None = None,
     ) -> None:
         super().__init__()
+        terminal_guard.install()  # no control character in any widget's text reaches the terminal
         # Tests and screenshots turn cursor blinking off so that frames are deterministic.
         self.blink = blink
         # None until ``_boot`` has loaded it (after the first frame) when not given here.
@@ -148,6 +149,14 @@ class OpenManusApp(App[int]):
             yield Vertical(id="panel-slot")
         yield StatusLine(id="status")
         yield Footer()
+
+    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
+        """Every toast (a widget's ``notify`` comes here too) shows control sequences in error
+        text, titles or names as visible escapes, and is not read as markup unless asked: a
+        message quoting untrusted text could otherwise carry an ``[@click=…]`` action link."""
+        kwargs.setdefault("markup", False)
+        super().notify(sanitize(str(message), keep_sgr=False),
+                       title=sanitize(title, keep_sgr=False), **kwargs)
 
     def _has_main_screen(self) -> bool:
         """False while the app is closing (events may still arrive from a cancelled run)."""

@@ -115,6 +115,7 @@ def open_tree(app: OpenManusApp) -> None:
 
 async def _open_tree(app: OpenManusApp) -> None:
     from openmanus_tui.tui.screens.history import HistoryScreen
+    from openmanus_tui.tui.widgets.sidebar import title_of
 
     session = _session_or_warn(app, idle=False)
     if session is None:
@@ -122,7 +123,7 @@ async def _open_tree(app: OpenManusApp) -> None:
     from openmanus_tui.runtime import api
 
     size = await api.database_size(app.runtime)
-    title = session.record.title or session.id
+    title = title_of(session.record, session.id)
     app.push_screen(HistoryScreen(
         title, session.history.tree, db_size=f"database {human_bytes(size)}",
         on_action=partial(tree_action, app),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from openmanus_tui.runtime.api import PROFILES
+from openmanus_tui.tui.widgets.sidebar import title_of
 
 if TYPE_CHECKING:
     from openmanus_tui.tui.app import OpenManusApp
@@ -156,9 +157,9 @@ RESUMABLE = {"running", "cancelled", "interrupted", "awaiting_approval", "error"
 
 class SessionCommands(_Entries):
     def entries(self, app: OpenManusApp) -> list[Entry]:
-        opened = [(f"Open session: {r.title or r.id}", partial(app.open_session_by_id, r.id),
+        opened = [(f"Open session: {title_of(r, r.id)}", partial(app.open_session_by_id, r.id),
                    r.id) for r in app.session_records]
-        resumable = [(f"Resume session: {r.title or r.id}", partial(app.action_resume, r.id),
+        resumable = [(f"Resume session: {title_of(r, r.id)}", partial(app.action_resume, r.id),
                       f"{r.id} · {r.status}")
                      for r in app.session_records if r.status in RESUMABLE]
         return resumable + opened

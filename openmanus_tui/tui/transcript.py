@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from openmanus_tui.runtime.views import add_usage
+from openmanus_tui.termsafe import safe_event
 
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
     from openmanus_tui import events as ev
@@ -128,7 +129,11 @@ class Transcript:
         return rec
 
     def apply(self, event: ev.Event) -> list[str]:
-        """Fold one event in; return the keys of blocks created or changed ('-key' = removed)."""
+        """Fold one event in; return the keys of blocks created or changed ('-key' = removed).
+
+        Every event on its way to the stream comes here, live or stored (opening a session,
+        a branch, a replay): model and tool text shows control sequences as visible escapes."""
+        event = safe_event(event)
         if event.checkpoint_id:
             self.last_checkpoint = event.checkpoint_id
         handler = getattr(self, f"_on_{event.type}", None)

@@ -36,6 +36,7 @@ from textual.widgets import Button, Input, Static, TextArea
 from openmanus_tui.events import ApprovalCall
 from openmanus_tui.runtime.api import Decision
 from openmanus_tui.runtime.views import check_edited_args
+from openmanus_tui.termsafe import sanitize
 
 ARM_DELAY = 0.4
 MAX_DIFF_BYTES = 256 * 1024
@@ -91,14 +92,19 @@ class ApprovalScreen(ModalScreen[Decision]):
         self.rules = rules  # a tui.rules.RuleContext: where an "always" rule would be stored
         self.armed = False
         self.editing = False
-        self.diff_text = file_diff(workspace, call.tool, call.args)
+        diff_text = file_diff(workspace, call.tool, call.args)
+        self.diff_text = None if diff_text is None else sanitize(diff_text, keep_sgr=False)
 
     def compose(self) -> ComposeResult:
         c = self.call
+        # The model wrote the arguments: control characters in them are shown as escapes. In
+        # the JSON those escapes (\u009b) mean the same characters, so an edit keeps them.
+        args_json = sanitize(json.dumps(c.args, indent=2, ensure_ascii=False), keep_sgr=False)
         of = f" ({self.index} of {self.count})" if self.count > 1 else ""
         with Vertical(id="approval"):
-            yield Static(Text.assemble(("⚠ Approve ", "bold"), (c.tool, "bold reverse"),
-                                       f"?{of}"), id="approval-title")
+            tool = sanitize(c.tool, keep_sgr=False)
+            yield Static(Text.assemble(("⚠ Approve ", "bold"), (tool, "bold reverse"), f"?{of}"),
+                         id="approval-title")
             with Horizontal(id="approval-buttons"):
                 yield Button("Deny  Esc", id="deny", variant="error")
                 yield Button("Edit args  ^T", id="edit", disabled=True)
@@ -111,17 +117,17 @@ class ApprovalScreen(ModalScreen[Decision]):
                     meta.append(f"tier {c.tier}")
                 meta.append(f"rule: {c.rule or 'none'}")
                 if c.reason:
-                    meta.append(f"asks because: {c.reason}")
+                    meta.append(f"asks because: {sanitize(c.reason, keep_sgr=False)}")
                 yield Static(" · ".join(meta), id="approval-meta")
                 with Vertical(id="approval-body"):
-                    yield Static(Syntax(json.dumps(c.args, indent=2, ensure_ascii=False), "json",
+                    yield Static(Syntax(args_json, "json",
                                         word_wrap=True, theme="ansi_dark"), id="approval-args")
                     if self.diff_text is not None:
                         yield Static("Changes to the file:", classes="approval-section")
                         yield Static(Syntax(self.diff_text, "diff", word_wrap=True,
                                             theme="ansi_dark"), id="approval-diff")
                 editor = TextArea.code_editor(
-                    json.dumps(c.args, indent=2, ensure_ascii=False), language="json",
+                    args_json, language="json",
                     id="args-editor", show_line_numbers=False, soft_wrap=True, theme="css",
                 )
                 editor.display = False

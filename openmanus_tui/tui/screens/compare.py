@@ -19,6 +19,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from openmanus_tui.termsafe import sanitize_value
+from openmanus_tui.tui.terminal_guard import plain
+
 RESULT_LINES = 8
 TEXT_CHARS = 600
 ROLE_NAMES = {"human": "user", "ai": "model", "tool": "tool", "system": "system"}
@@ -36,6 +39,7 @@ def _clip_lines(text: str, lines: int = RESULT_LINES, chars: int = TEXT_CHARS) -
 
 def render_message(item: dict[str, Any]) -> Text:
     """One message of a branch (``describe_message`` output) as a few lines of text."""
+    item = sanitize_value(item)  # stored model and tool text: control sequences shown as escapes
     role = item.get("role", "")
     out = Text()
     out.append(f"{ROLE_NAMES.get(role, role)}", style=ROLE_STYLE.get(role, "bold"))
@@ -63,7 +67,8 @@ def render_side(items: list[dict[str, Any]], final: str | None) -> RenderableTyp
         parts.append(render_message(item))
         parts.append(Text(""))
     answer = Text("final answer: ", style="bold")
-    answer.append(final if final is not None else "(none)", style="" if final else "dim")
+    shown = sanitize_value(final) if final is not None else "(none)"
+    answer.append(shown, style="" if final else "dim")
     parts.append(answer)
     return Group(*parts)
 
@@ -118,7 +123,7 @@ class CompareScreen(Screen[None]):
                 ("a", self.label_a, d.only_a, d.final_a), ("b", self.label_b, d.only_b, d.final_b),
             ):
                 with Vertical(classes="compare-side", id=f"compare-{side}"):
-                    yield Static(f"{side.upper()}  {label}", classes="compare-head")
+                    yield Static(plain(f"{side.upper()}  {label}"), classes="compare-head")
                     with VerticalScroll(id=f"compare-{side}-body"):
                         yield Static(render_side(items, final), id=f"compare-{side}-messages")
         with VerticalScroll(id="compare-files"):

@@ -23,6 +23,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, Tree
 
 from openmanus_tui.runtime.api import KIND_STYLE
+from openmanus_tui.termsafe import sanitize
+from openmanus_tui.tui.terminal_guard import plain
 
 if TYPE_CHECKING:
     from openmanus_tui.runtime.api import SessionTree, TreeNode
@@ -61,7 +63,7 @@ def step_label(
     style = KIND_STYLE.get(node.kind, "")
     if node.pruned:
         style = "dim strike" if node.kind != "user" else "dim"
-    text.append(node.label, style=style)
+    text.append(sanitize(node.label, keep_sgr=False), style=style)
     if node.pruned:
         text.append("  (pruned)", style="dim")
     if head:
@@ -145,7 +147,7 @@ class HistoryScreen(Screen[None]):
         self.marked: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Branches — {self.session_title}", id="history-title")
+        yield Static(plain(f"Branches — {self.session_title}"), id="history-title")
         with Horizontal(id="history-main"):
             tree: Tree[str] = Tree("session", id="history-tree")
             tree.show_root = False

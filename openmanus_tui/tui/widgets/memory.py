@@ -23,6 +23,8 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 from textual.worker import Worker
 
+from openmanus_tui.termsafe import sanitize
+from openmanus_tui.tui.terminal_guard import plain
 from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 BAR_WIDTH = 8
@@ -53,16 +55,18 @@ def preview_text(preview: Any) -> Text:
     saved = preview.tokens_before - preview.tokens_after
     text = Text.assemble(
         ("Compaction preview", "bold"),
-        (f" — focus: {preview.focus}" if preview.focus else "", "italic"),
+        (f" — focus: {sanitize(preview.focus, keep_sgr=False)}" if preview.focus else "",
+         "italic"),
         "\n",
         f"tokens {preview.tokens_before:,} → {preview.tokens_after:,} (−{saved:,})",
         f" · summarises {len(preview.turns)} turns\n",
     )
     for turn in preview.turns:
-        text.append(f"  {turn['kind']:<9} {turn['tokens']:>5,}  {one_line(turn['label'], 26)}\n",
+        label = one_line(sanitize(turn["label"], keep_sgr=False), 26)
+        text.append(f"  {turn['kind']:<9} {turn['tokens']:>5,}  {label}\n",
                     style="dim")
     text.append("Proposed summary:\n", style="bold")
-    text.append(preview.text)
+    text.append(sanitize(preview.text, keep_sgr=False))
     return text
 
 
@@ -153,7 +157,8 @@ class MemoryPane(DeferredPane):
         try:
             view = await session.context_parts()
         except OpenManusError as exc:
-            self.query_one("#memory-summary", Static).update(f"Memory unavailable: {exc.message}")
+            summary = plain(f"Memory unavailable: {exc.message}")
+            self.query_one("#memory-summary", Static).update(summary)
             return
         if session is self.session:
             if self.preview is not None and not self._preview_current(view):
@@ -197,7 +202,7 @@ class MemoryPane(DeferredPane):
             table.add_row(
                 PIN_MARK if part.pinned else "", Text(kind, style=style), f"{part.tokens:,}",
                 f"{bar(part.tokens / window)} {part.tokens / window * 100:4.1f}%",
-                Text(one_line(part.label, 44), style=style), key=str(n),
+                plain(one_line(part.label, 44), style=style), key=str(n),
             )
         if view.parts:
             table.move_cursor(row=min(row, len(view.parts) - 1), animate=False)

@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Static
 
+from openmanus_tui.termsafe import sanitize
+
 PREVIEW = 70  # characters of a queued message shown
 
 
@@ -47,7 +49,7 @@ class QueuedMessages(Vertical):
             await self.mount_all([self._row(i, text) for i, text in enumerate(messages)])
 
     def _row(self, index: int, text: str) -> Horizontal:
-        flat = " ".join(text.split())
+        flat = sanitize(" ".join(text.split()), keep_sgr=False)
         if len(flat) > PREVIEW:
             flat = flat[: PREVIEW - 1] + "…"
         label = Text.assemble(("⏳ queued ", "bold"), flat)

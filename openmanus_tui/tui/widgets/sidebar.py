@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
+from openmanus_tui.termsafe import sanitize
+
 
 class SessionAction(Message):
     """``action`` is one of open, new, resume, rename, delete."""
@@ -45,8 +47,14 @@ class SessionList(OptionList):
 TITLE_WIDTH = 20
 
 
+def title_of(record: Any, default: str = "(untitled)") -> str:
+    """A session's title as the workbench shows it anywhere (sidebar, palette, history, banner):
+    one line, control sequences (from a task or a rename) as visible escapes."""
+    return sanitize(" ".join((record.title or "").split()), keep_sgr=False) or default
+
+
 def _label(record: Any, current: bool, now: float) -> Text:
-    title = " ".join((record.title or "(untitled)").split())
+    title = title_of(record)
     if len(title) > TITLE_WIDTH:
         title = title[: TITLE_WIDTH - 1] + "…"
     age = now - record.updated

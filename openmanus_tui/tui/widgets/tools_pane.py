@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from openmanus_tui.termsafe import sanitize
+from openmanus_tui.tui.terminal_guard import plain
 from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 COLUMNS = ("tool", "tier", "risk", "calls", "fail", "mean ms")
@@ -45,8 +47,9 @@ class McpTable(DataTable):
         self.clear()
         for s in statuses:
             self.add_row(
-                s.name, str(s.transport), Text(str(s.state), style=STATE_STYLES.get(s.state, "")),
-                str(s.tool_count), Text(" ".join((s.error or "").split()), style="dim"),
+                sanitize(s.name, keep_sgr=False), str(s.transport),
+                Text(str(s.state), style=STATE_STYLES.get(s.state, "")),
+                str(s.tool_count), plain(" ".join((s.error or "").split()), style="dim"),
                 key=s.name,
             )
 
