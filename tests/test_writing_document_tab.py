@@ -136,3 +136,27 @@ def test_document_tab_snapshot(snap_compare, isolated_env: Path, monkeypatch) ->
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(150, 50), run_before=run_before)
+
+
+async def test_escape_sequences_in_a_document_are_shown_not_sent(tmp_path: Path) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "evil.md").write_text("# Title \x1b]0;pwned\x07\n\nText [@key\x1b[2J].\n")
+    runtime = await Runtime.open(load_settings(), build_registry())
+    try:
+        app = PaneApp()
+        async with app.run_test(size=(100, 60)) as pilot:
+            pane = app.query_one(DocumentPane)
+            await pane.ensure_built()
+            pane.shown = True
+            pane.show_workspace(runtime, folder)
+            text = app.query_one("#doc-text", TextArea)
+            await wait_for(pilot, lambda: "Title" in text.text)
+            assert "\x1b" not in text.text and "\\x1b]0;pwned" in text.text
+            outline = app.query_one("#doc-outline", Tree)
+            assert all("\x1b" not in str(n.label) for n in outline.root.children)
+            problems = app.query_one("#doc-problems", DataTable)
+            cells = [str(c) for i in range(problems.row_count) for c in problems.get_row_at(i)]
+            assert all("\x1b" not in c for c in cells)
+    finally:
+        await runtime.close()

@@ -16,12 +16,20 @@ from textual import on, work
 from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static, TextArea, Tree
 
+from openmanus_tui.termsafe import sanitize
 from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 NO_FILE = "no Markdown file in the workspace yet"
 
 
+def _safe(text: str) -> str:
+    # A document's own text (its citation keys, its headings, its name) may hold escape
+    # sequences: shown as visible ``\x1b``, never sent to the terminal.
+    return sanitize(text, keep_sgr=False)
+
+
 def _wrap(text: str, width: int) -> str:
+    text = _safe(text)
     return textwrap.fill(text, width=max(8, width), break_long_words=True) or text
 
 
@@ -82,7 +90,8 @@ class DocumentPane(DeferredPane):
         files = await asyncio.to_thread(workspace_documents, self.folder)
         select = self.query_one("#doc-file", Select)
         with select.prevent(Select.Changed):
-            select.set_options([(str(p.relative_to(self.folder)), str(p)) for p in files])
+            select.set_options([(_safe(str(p.relative_to(self.folder))), str(p))
+                                for p in files])
         target = chosen or (self.current if self.current in files else None) or (
             files[0] if files else None)
         if target is None:
@@ -104,17 +113,17 @@ class DocumentPane(DeferredPane):
 
     def _show(self, view: Any) -> None:
         text_area = self.query_one("#doc-text", TextArea)
-        text_area.load_text(view.text)
+        text_area.load_text(_safe(view.text))
         outline = self.query_one("#doc-outline", Tree)
         outline.clear()
         for table_id in ("#doc-scores", "#doc-problems", "#doc-rubric"):
             self.query_one(table_id, DataTable).clear()
         if view.report is None:
-            self._summary(Text(view.error, style="bold"))
+            self._summary(Text(_safe(view.error), style="bold"))
             return
         report = view.report
         read = report.readability
-        refs = f" · references: {view.references.name}" if view.references else ""
+        refs = f" · references: {_safe(view.references.name)}" if view.references else ""
         self._summary(Text.assemble(
             (f"quality {report.quality_score:.2f}", "bold"),
             f" · {report.words} words · reading ease {read.flesch_reading_ease:.0f} · "
@@ -123,8 +132,8 @@ class DocumentPane(DeferredPane):
 
         def add(node: Any, sections: list[Any]) -> None:
             for section in sections:
-                child = node.add(f"{section.title} ({section.words})", data=section.line,
-                                 expand=True)
+                child = node.add(Text(f"{_safe(section.title)} ({section.words})"),
+                                 data=section.line, expand=True)
                 add(child, section.children)
                 if not section.children:
                     child.allow_expand = False
