@@ -9,7 +9,8 @@ approval node, tool journal, DeltaChannel messages); the baseline is the textboo
 (``add_messages``, an llm node, a tool node, a conditional edge) on the stock
 ``AsyncSqliteSaver.from_conn_string`` with ``durability="sync"``. Only the run is timed (not
 opening the database or compiling); sizes are read after ``PRAGMA wal_checkpoint(TRUNCATE)``.
-Targets (issue): at the largest N ours is no slower than bare, and its database is >= 10x
+Targets (issue): at every N ours is no slower than bare (wall time; the CPU-time ratio is
+printed next to it, steadier on a loaded machine), and at the largest N its database is >= 10x
 smaller. Everything lives in a temporary directory; the user's config and data are untouched.
 """
 
@@ -134,10 +135,13 @@ class RunResult:
     size: Size
     detail: str
     runs: list[float] = field(default_factory=list)
+    # CPU time of the process during the run (all its threads: aiosqlite's too), best of the
+    # repeats: on a loaded machine wall time also counts the waits for a core, CPU time not.
+    cpu: float = 0.0
 
     def merge(self, other: RunResult) -> RunResult:
         runs = [*(self.runs or [self.seconds]), other.seconds]
-        return RunResult(min(runs), self.size, self.detail, runs)
+        return RunResult(min(runs), self.size, self.detail, runs, min(self.cpu, other.cpu))
 
 
 async def run_ours(
@@ -159,9 +163,9 @@ async def run_ours(
         gc.collect()
         if profiler:
             profiler.enable()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         outcome = await session.run("Run the probes.", on_event=events.append)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profiler:
             profiler.disable()
         live = _files_size(db_path)
@@ -175,7 +179,7 @@ async def run_ours(
             f"ours: the run did not do the work: status={outcome.status} reason={outcome.reason!r} "
             f"answer={outcome.final_answer!r} tool results={finished}/{steps}"
         )
-    return RunResult(seconds, measure_size(db_path, live), f"{len(events)} events")
+    return RunResult(seconds, measure_size(db_path, live), f"{len(events)} events", cpu=cpu)
 
 
 # ---- bare LangGraph ------------------------------------------------------------------------
@@ -217,11 +221,11 @@ async def run_bare(workdir: Path, script: Path, steps: int) -> RunResult:
         graph = build_bare(model).compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "bench"}}
         gc.collect()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         state = await graph.ainvoke(
             {"messages": [HumanMessage("Run the probes.")]}, config, durability="sync"
         )
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         live = _files_size(db_path)
     results = sum(1 for m in state["messages"] if isinstance(m, ToolMessage))
     answer = state["messages"][-1].content
@@ -229,7 +233,8 @@ async def run_bare(workdir: Path, script: Path, steps: int) -> RunResult:
         raise SystemExit(
             f"bare: the run did not do the work: answer={answer!r} results={results}/{steps}"
         )
-    return RunResult(seconds, measure_size(db_path, live), f"{len(state['messages'])} messages")
+    return RunResult(seconds, measure_size(db_path, live), f"{len(state['messages'])} messages",
+                     cpu=cpu)
 
 
 # ---- report --------------------------------------------------------------------------------
@@ -288,6 +293,7 @@ async def measure(root: Path, steps_list: list[int], repeat: int) -> list[Row]:
                   f"{r.seconds * 1000 / steps:>8.2f} {mb(r.size.compact):>11} "
                   f"{mb(r.size.live):>9}  {payload} ({r.detail})")
         print(f"{steps:>5} ratio time ours/bare {ours.seconds / bare.seconds:.2f}   "
+              f"cpu {ours.cpu / bare.cpu:.2f}   "
               f"size bare/ours {bare.size.compact / ours.size.compact:.1f}x")
     return rows
 
@@ -301,11 +307,13 @@ def report(rows: list[Row]) -> None:
               f"ours x{o1.size.compact / o0.size.compact:.1f}; "
               f"ms/step bare {b0.seconds * 1000 / n0:.2f} -> {b1.seconds * 1000 / n1:.2f}, "
               f"ours {o0.seconds * 1000 / n0:.2f} -> {o1.seconds * 1000 / n1:.2f}")
+    # The time target holds at every N (the issue: at 50 steps as well as at 400).
+    for n, ours, bare in rows:
+        time_ratio = ours.seconds / bare.seconds
+        print(f"target time at {n} steps: ours/bare <= {TIME_TARGET:.2f}: {time_ratio:.2f} "
+              f"{verdict(time_ratio <= TIME_TARGET)} (cpu {ours.cpu / bare.cpu:.2f})")
     n, ours, bare = rows[-1]
-    time_ratio = ours.seconds / bare.seconds
     size_ratio = bare.size.compact / ours.size.compact
-    print(f"target time at {n} steps: ours/bare <= {TIME_TARGET:.2f}: {time_ratio:.2f} "
-          f"{verdict(time_ratio <= TIME_TARGET)}")
     print(f"target size at {n} steps: bare/ours >= {SIZE_TARGET:.0f}x: {size_ratio:.1f}x "
           f"{verdict(size_ratio >= SIZE_TARGET)}")
 

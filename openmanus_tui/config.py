@@ -1,15 +1,20 @@
 """Validated configuration: defaults < TOML file < environment < command-line flags.
 
 The TOML file is ``platformdirs.user_config_dir("openmanus")/config.toml``, or the file named by
-``OPENMANUS_CONFIG``. Environment variables follow pydantic-settings' nesting,
+``OPENMANUS_CONFIG``; ``OPENMANUS_ENV=dev`` merges ``config.dev.toml`` (next to it) over it, table
+by table (``read_config_files``). Environment variables follow pydantic-settings' nesting,
 ``OPENMANUS_<SECTION>__<KEY>``; the standard ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` fill the
 model section below the ``OPENMANUS_`` ones. Every mistake becomes one ``ConfigError`` line that
-names the file or variable, the key and what was expected.
+names the file or variable, the key and what was expected. A secret setting written
+``"secret:NAME"`` gets its value from the encrypted store (``secret_store.py``) once the
+settings are built.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +27,14 @@ from pydantic_settings import (
 )
 
 from openmanus_tui.errors import ConfigError
-from openmanus_tui.paths import DEFAULT_THEME, ENV_PREFIX, default_data_dir
+from openmanus_tui.paths import (
+    DEFAULT_THEME,
+    ENV_PREFIX,
+    ENV_VAR,
+    config_env,
+    default_data_dir,
+    overlay_path,
+)
 from openmanus_tui.paths import config_path as config_path  # re-exported: callers use config's
 
 Isolation = Literal["L0", "L1", "L2", "L3"]
@@ -198,6 +210,13 @@ class WritingSettings(_Section):
         0.15, ge=0.0, le=1.0, description="accepted distance from the target length (share)")
 
 
+# ---- secrets at rest (secret_store.py) -------------------------------------------------------
+class SecretsSettings(_Section):
+    keyring: bool = Field(
+        True, description="keep the secrets key in the system keyring when one is usable"
+    )
+
+
 # ---- research graph (issue 13: research/graph.py) --------------------------------------------
 class ResearchSettings(_Section):
     """Bounds of the research graph (``openmanus research``, the Research profile)."""
@@ -298,6 +317,7 @@ class _Sections(BaseModel):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     writing: WritingSettings = Field(default_factory=WritingSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
@@ -426,13 +446,68 @@ def _env_name(loc: tuple[Any, ...]) -> str:
     return ENV_PREFIX + "__".join(p.upper() for p in parts)
 
 
-def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Build the settings from all sources; raises ``ConfigError`` with one clear line."""
-    path = config_path()
-    Settings._file_data = _read_file(path)
+# ---- environment overlays (OPENMANUS_ENV) ------------------------------------------------------
+_LOAD_LOCK = threading.Lock()
+ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: tables merge key by key, anything else
+    (a value, an array) in ``over`` replaces ``base``'s."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_sources() -> list[tuple[str, Path, bool]]:
+    """(what, path, present) for each file the settings are read from, lowest first."""
+    base = config_path()
+    sources = [("config file", base, base.exists())]
+    overlay = overlay_path()
+    if overlay is not None:
+        sources.append((f"overlay ({ENV_VAR}={config_env()})", overlay, overlay.exists()))
+    return sources
+
+
+def read_config_files() -> dict[str, Any]:
+    """The config file with the environment's overlay merged over it, each file checked on
+    its own first (so that an error names the file it is in)."""
+    data = _read_file(config_path())
+    env = config_env()
+    if env is None:
+        return data
+    if not ENV_NAME.match(env):
+        raise ConfigError(
+            f"environment variable {ENV_VAR}: {env!r} is not an environment name "
+            "(letters, digits, '_' or '-'; dev, staging, prod...)"
+        )
+    overlay = overlay_path(env)
+    assert overlay is not None
+    if not overlay.exists():
+        raise ConfigError(
+            f"{ENV_VAR}={env}: no overlay file {overlay}",
+            hint=f"Create it (it may be empty), or unset {ENV_VAR}.",
+        )
+    return deep_merge(data, _read_file(overlay))
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, *, resolve_secrets: bool = True
+) -> Settings:
+    """Build the settings from all sources; raises ``ConfigError`` with one clear line.
+    ``resolve_secrets=False`` leaves ``"secret:NAME"`` references as they are (what
+    ``openmanus secrets`` needs, to store a secret the config already names)."""
     overrides = overrides or {}
     try:
-        return Settings(**overrides)
+        # One load at a time: the file data reaches the settings' sources through the class
+        # (a hot reload loads in a thread while the sandbox may load on the event loop).
+        with _LOAD_LOCK:
+            Settings._file_data = read_config_files()
+            settings = Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
@@ -444,16 +519,71 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         )
         origin = "command line" if in_flags else f"environment variable {_env_name(loc)}"
         raise ConfigError(f"{origin}: {key}: {_expected(err)}") from None
+    if resolve_secrets:
+        resolve_secret_refs(settings)
+    return settings
+
+
+def resolve_secret_refs(settings: Settings) -> None:
+    """Replace every ``"secret:NAME"`` (a ``SecretStr`` setting, or an MCP server's ``env``
+    or ``headers`` value) by the stored secret, in place; a missing one is one line."""
+    from openmanus_tui.secret_store import SecretError, SecretStore, secret_name
+
+    store: SecretStore | None = None
+
+    def value_of(key: str, name: str) -> str:
+        nonlocal store
+        if store is None:
+            store = SecretStore(settings.resolved_data_dir, use_keyring=settings.secrets.keyring)
+        try:
+            return store.get(name)
+        except SecretError as exc:
+            raise SecretError(f"{key}: {exc.message}", hint=exc.hint) from None
+
+    for section_name in type(settings).model_fields:
+        section = getattr(settings, section_name)
+        if not isinstance(section, BaseModel):
+            continue
+        for field_name in type(section).model_fields:
+            value = getattr(section, field_name)
+            if isinstance(value, SecretStr):
+                name = secret_name(value.get_secret_value())
+                if name is not None:
+                    key = f"{section_name}.{field_name}"
+                    setattr(section, field_name, SecretStr(value_of(key, name)))
+    for server, entry in settings.mcp.servers.items():
+        for block in ("env", "headers"):
+            values = entry.get(block) if isinstance(entry, dict) else None
+            if not isinstance(values, dict):
+                continue
+            for k, v in values.items():
+                name = secret_name(v)
+                if name is not None:
+                    values[k] = value_of(f"mcp.servers.{server}.{block}.{k}", name)
+
+
+def _mask_url_password(value: str) -> str:
+    """``https://user:****@host/`` for a URL that carries a password (a base URL may)."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return value
+    return value.replace(f":{password}@", ":****@", 1) if password else value
 
 
 def mask_secrets(data: Any) -> Any:
-    """A copy of a settings dump with every secret replaced by ``****``."""
+    """A copy of a settings dump with every secret replaced by ``****``: ``SecretStr``
+    values and passwords inside URLs."""
     if isinstance(data, dict):
         return {k: mask_secrets(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
     if isinstance(data, SecretStr):
         return "****" if data.get_secret_value() else ""
+    if isinstance(data, str) and "://" in data and "@" in data:
+        return _mask_url_password(data)
     return data
 
 

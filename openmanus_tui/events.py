@@ -64,6 +64,8 @@ class RunStarted(_Event):
     model: str = ""
     input: str | None = None
     resumed: bool = False
+    # The configuration version the run started with (`openmanus config history`).
+    config_version: int | None = None
 
 
 class RunFinished(_Event):

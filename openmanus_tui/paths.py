@@ -35,3 +35,30 @@ def probable_data_dir() -> Path:
     unless the file sets ``data_dir`` (only used for guesses that the settings confirm)."""
     env = os.environ.get(f"{ENV_PREFIX}DATA_DIR")
     return Path(env).expanduser() if env else default_data_dir()
+
+
+# ---- environment overlays (OPENMANUS_ENV) --------------------------------------------------
+ENV_VAR = f"{ENV_PREFIX}ENV"
+
+
+def config_env() -> str | None:
+    """The environment named by ``OPENMANUS_ENV`` (``dev``, ``staging``, ``prod``...), or None."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    return value or None
+
+
+def overlay_path(env: str | None = None) -> Path | None:
+    """``config.<env>.toml`` next to the config file, merged over it when ``OPENMANUS_ENV``
+    names ``env``; None without an environment."""
+    env = config_env() if env is None else env
+    if not env:
+        return None
+    base = config_path()
+    return base.with_name(f"{base.stem}.{env}{base.suffix or '.toml'}")
+
+
+def config_files() -> list[Path]:
+    """The files the settings are read from, lowest first: the config file, then the
+    environment's overlay (each whether or not it exists; ``config.py`` says which must)."""
+    overlay = overlay_path()
+    return [config_path(), *([overlay] if overlay is not None else [])]

@@ -3,6 +3,8 @@ helpers to build a runtime or run the ``openmanus`` command the way a user would
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import io
 import json
 import os
@@ -53,6 +55,35 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OPENMANUS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("OPENMANUS_MODEL__RETRY_BACKOFF", "0.01")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def forget_async_http_clients() -> Iterator[None]:
+    """Each async test has an event loop of its own, and langchain-openai's cached client is
+    bound to the first loop it ran in: a later test whose loopback server got the same port
+    would get that client and fail ("Event loop is closed"; test_openai_server.py shows it)."""
+    yield
+    _forget_async_http_clients()
+
+
+@pytest.fixture(autouse=True)
+def record_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``App.notify`` of a workbench test is recorded on the app, for
+    ``tui_helpers.notices`` (Textual forgets a notification once its toast times out)."""
+    if "textual.app" not in sys.modules:
+        return  # not a workbench test
+    from types import SimpleNamespace
+
+    from textual.app import App
+
+    original = App.notify
+
+    def notify(self: App, message: str, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.setdefault("_test_notices", []).append(
+            SimpleNamespace(message=message, severity=kwargs.get("severity", "information")))
+        original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(App, "notify", notify)
 
 
 @pytest.fixture(autouse=True)
@@ -146,9 +177,16 @@ def cli(
     Use it where the process boundary is not what the test is about; keep :func:`run_cli` (the
     real ``python -m openmanus_tui`` entry point) for exit codes of the real process, signals,
     kills, terminals and start-up. As in a real process, an uncaught exception becomes a
-    traceback on standard error and exit status 1. From plain (sync) tests only: the command
-    runs its own event loop.
+    traceback on standard error and exit status 1. The command runs its own event loop: called
+    from an async test, it runs in a thread of its own while the test's loop waits for it.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(cli, *args, env=env, input_text=input_text).result()
     from openmanus_tui.cli import main
 
     saved_env = os.environ.copy()
@@ -172,6 +210,7 @@ def cli(
             traceback.print_exc(file=err)
             code = 1
         finally:
+            _forget_async_http_clients()
             sys.stdin, sys.stdout, sys.stderr = saved_streams
             # ``--config`` sets OPENMANUS_CONFIG for the rest of the process: undo it, and env.
             os.environ.clear()
@@ -179,6 +218,16 @@ def cli(
     return subprocess.CompletedProcess(
         ["openmanus", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )
+
+
+def _forget_async_http_clients() -> None:
+    """langchain-openai keeps one async httpx client per base URL for the whole process (an
+    ``lru_cache``), and a client belongs to the event loop it first ran in: each command run
+    here has its own loop (as each real process does), so the next one needs a new client."""
+    utils = sys.modules.get("langchain_openai.chat_models._client_utils")
+    cached = getattr(utils, "_cached_async_httpx_client", None)
+    if cached is not None:
+        cached.cache_clear()
 
 
 def json_events(stdout: str) -> list[dict[str, Any]]:

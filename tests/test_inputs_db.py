@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import cli as cli_here
 from conftest import json_events, run_cli
 
 from openmanus_tui import cli
@@ -30,10 +31,11 @@ def _digest(path: Path) -> str:
 
 @pytest.fixture
 def damaged(isolated_env: Path) -> tuple[Path, list[str]]:
+    # Made in this process: how the sessions were made is not under test, the damage is.
     for i in range(2):
-        done = run_cli("run", f"hello {i}", "--json", "--approval", "yolo")
+        done = cli_here("run", f"hello {i}", "--json", "--approval", "yolo")
         assert done.returncode == 0, done.stderr
-    ids = [e["id"] for e in json_events(run_cli("sessions", "list", "--json").stdout)]
+    ids = [e["id"] for e in json_events(cli_here("sessions", "list", "--json").stdout)]
     db = isolated_env / "data" / "openmanus.db"
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

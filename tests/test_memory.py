@@ -3,10 +3,10 @@ a 200-step session in a 4k window, pins, compaction preview and apply, and large
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-import bpe_openai
 import pytest
 from conftest import check_tool_pairing, use_server
 from langchain_core.messages import AIMessage, ToolMessage
@@ -19,19 +19,28 @@ from openmanus_tui.models.scripted import scripted_summary
 from openmanus_tui.runtime.session import Runtime
 
 WINDOW = 4096
-_ENC = bpe_openai.get_encoding("o200k_base")
+
+
+@functools.cache
+def o200k() -> Any:
+    """bpe-openai's own tiktoken-style encoding: an independent count of what was sent (the
+    app uses only its Rust core). Imported when needed: the import alone takes 2 s."""
+    import bpe_openai
+
+    return bpe_openai.get_encoding("o200k_base")
 
 
 def wire_tokens(body: dict[str, Any]) -> int:
     """Prompt tokens of a request as sent: contents, tool calls and tool definitions (o200k)."""
+    enc = o200k()
     n = 3
     for m in body["messages"]:
-        n += 4 + len(_ENC.encode_ordinary(str(m.get("content") or "")))
+        n += 4 + len(enc.encode_ordinary(str(m.get("content") or "")))
         for call in m.get("tool_calls") or []:
             fn = call["function"]
-            n += 8 + len(_ENC.encode_ordinary(fn["name"] + fn["arguments"]))
+            n += 8 + len(enc.encode_ordinary(fn["name"] + fn["arguments"]))
     if body.get("tools"):
-        n += len(_ENC.encode_ordinary(json.dumps(body["tools"])))
+        n += len(enc.encode_ordinary(json.dumps(body["tools"])))
     return n
 
 
@@ -162,7 +171,8 @@ async def test_compaction_preview_is_what_compact_applies(server: OpenAITestServ
     seen: list[ev.Event] = []
     try:
         session = await runtime.create_session()
-        await session.run("Write the eight parts.")
+        written = await session.run("Write the eight parts.")
+        assert written.status == "completed", written.reason
         before = await session.context_parts()
         assert not any(p.kind == "summary" for p in before.parts)  # a big window: no need yet
         requests = server.request_count

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-import bpe_openai
 from conftest import check_tool_pairing
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai.chat_models.base import _convert_message_to_dict
@@ -99,10 +98,17 @@ def test_pins_summary_and_memories_are_placed_and_counted() -> None:
 
 
 def test_token_counts_and_reconciliation() -> None:
-    enc = bpe_openai.get_encoding("o200k_base")
+    import bpe_openai  # the library's own tiktoken-style API (the app loads only its Rust core)
+
     counter = TokenCounter("openai:gpt-4o-mini")
-    text = "Ünïcode, code: def f(x): return x ** 2  # and numbers 12345"
-    assert counter.text(text) == len(enc.encode_ordinary(text))
+    texts = ["Ünïcode, code: def f(x): return x ** 2  # and numbers 12345",
+             "<|endoftext|> is ordinary text here", "a lone \ud800 surrogate", "x" * 250_000]
+    for name, model in (("o200k_base", "openai:gpt-4o-mini"), ("cl100k_base", "gpt-4")):
+        enc, counter = bpe_openai.get_encoding(name), TokenCounter(model)
+        for text in texts[:3]:
+            assert counter.text(text) == len(enc.encode_ordinary(text))
+    assert counter.text(texts[3]) > 0  # longer than one piece: counted in pieces
+    counter = TokenCounter("openai:gpt-4o-mini")
     assert encoding_name("gpt-4") == "cl100k_base" and encoding_name("some-local") == "o200k_base"
     ai = AIMessage(content="", tool_calls=[{"id": "c", "name": "file_read", "args": {"path": "a"}}])
     assert counter.message(ai) > counter.message(AIMessage(content=""))

@@ -7,6 +7,7 @@ depends on it (see the individual docstrings).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -436,3 +437,26 @@ def test_binds_loopback_only_and_shuts_down_cleanly() -> None:
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     server.close()  # idempotent
+
+
+# -- one process, many event loops ---------------------------------------------------
+def test_the_cached_async_client_belongs_to_the_first_event_loop() -> None:
+    """langchain-openai keeps one async httpx client per (base URL, timeout) for the whole
+    process, bound to the event loop it first ran in. A program has one loop; the test process
+    has one per async test, and a loopback server can get the port an earlier test's server
+    had: the later test's model calls then fail with "Event loop is closed" (a run that ends
+    after its request; test_memory's compaction preview came back None this way). conftest's
+    autouse ``forget_async_http_clients`` forgets the client after every test."""
+    from conftest import _forget_async_http_clients
+
+    with OpenAITestServer([Reply(text="one"), Reply(text="two")]) as server:
+        async def ask() -> str:
+            reply = await chat(server, streaming=False).ainvoke([HumanMessage("hi")])
+            return str(reply.content)
+
+        _forget_async_http_clients()
+        assert asyncio.run(ask()) == "one"
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            asyncio.run(ask())  # a second loop, the first loop's client
+        _forget_async_http_clients()
+        assert asyncio.run(ask()) == "one"  # a new client: fine

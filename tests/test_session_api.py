@@ -311,6 +311,15 @@ async def test_rename_delete_copy_and_replay_start(isolated_env: Path) -> None:
         deleted = await runtime.delete_session(empty.id[:-1])
         assert deleted.id == empty.id
         assert {r.id for r in await runtime.list_sessions()} == {session.id, copy.id}
+
+        # A deleted session's pins go with it (they are keyed by its id).
+        first = (await copy.graph.aget_state(await copy.current_config())).values["messages"][0]
+        await copy.pin(first.id)
+        await runtime.delete_session(copy.id)
+        async with runtime.db.conn.execute(
+            "SELECT count(*) FROM memory_pins WHERE session_id = ?", (copy.id,)
+        ) as cur:
+            assert (await cur.fetchone())[0] == 0
     finally:
         await runtime.close()
 

@@ -13,8 +13,15 @@ Invariants after every rule:
 - the tree read from events has the same lineage as LangGraph's own parent links;
 - the session's status matches reality (never "running" between rules: no run is alive).
 
-CI runs a bounded number of examples (the ``ci`` profile). For a long run:
-``OPENMANUS_STATEFUL_EXAMPLES=5000 pytest tests/test_session_state_machine.py``.
+CI runs 200 examples (the ``ci`` profile), in ``SHARDS`` tests of 50 with seeds of their own so
+that pytest-xdist spreads them over the workers. For a long run (more examples, longer
+programs, fresh random seeds): ``OPENMANUS_STATEFUL_PROFILE=long
+OPENMANUS_STATEFUL_EXAMPLES=5000 pytest -n auto tests/test_session_state_machine.py`` (the
+examples are shared out among the shards in the same way).
+
+The sandbox is not what this machine tests (``tally`` runs in-process): the session reports a
+fixed isolation level instead of starting a sandbox (a helper process in a mount namespace)
+for every example's session.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -48,9 +55,11 @@ from openmanus_tui.runtime.session import AgentSession, Runtime
 from openmanus_tui.store.tree import SessionTree, lineage_sql, load_tree
 
 EXAMPLES = int(os.environ.get("OPENMANUS_STATEFUL_EXAMPLES", "200"))
+SHARDS = 4
+SHARD_EXAMPLES = -(-EXAMPLES // SHARDS)  # rounded up: at least EXAMPLES in all
 settings.register_profile(
     "ci",
-    max_examples=EXAMPLES,
+    max_examples=SHARD_EXAMPLES,
     stateful_step_count=5,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -58,7 +67,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "long",
-    max_examples=EXAMPLES,
+    max_examples=SHARD_EXAMPLES,
     stateful_step_count=12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -309,12 +318,23 @@ class SessionMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_session_state_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_session_state_machine(
+    shard: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENMANUS_DATA_DIR", str(tmp_path / "data"))  # restored afterwards
     monkeypatch.setenv("TALLY_FILE", str(tmp_path / "tally.txt"))
+    monkeypatch.setattr(AgentSession, "isolation", lambda self: "L2")
     profile = os.environ.get("OPENMANUS_STATEFUL_PROFILE", "ci")
+
+    def machine() -> SessionMachine:
+        return SessionMachine()
+
+    if profile == "ci":
+        # derandomized per shard: the same examples on every CI run, different in each shard
+        machine = seed(20_000 + shard)(machine)
     Shared.start(tmp_path)
     try:
-        run_state_machine_as_test(SessionMachine, settings=settings.get_profile(profile))
+        run_state_machine_as_test(machine, settings=settings.get_profile(profile))
     finally:
         Shared.stop()

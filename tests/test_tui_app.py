@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from scenes import workbench as scenes
 from textual.widgets import Button, DataTable, Input, OptionList, TextArea
-from tui_helpers import make_app, send, wait_for
+from tui_helpers import make_app, notices, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -369,7 +369,7 @@ async def test_broken_theme_is_reported_once_and_skipped(isolated_env: Path) -> 
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await app.ready.wait()
         await pilot.pause()
-        warnings = [n for n in app._notifications if "theme" in n.message]
+        warnings = [n for n in notices(app) if "theme" in n.message]
         assert len(warnings) == 1
         assert "broken.toml" in warnings[0].message and "badcolour.toml" in warnings[0].message
         assert "mine" in app.available_themes and "openmanus-ocean" in app.available_themes

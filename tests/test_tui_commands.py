@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from scenes import workbench as scenes
 from textual.widgets import Input
-from tui_helpers import make_app, send, wait_for
+from tui_helpers import make_app, notices, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -42,7 +42,7 @@ async def run_task(app: OpenManusApp, pilot, text: str) -> None:
 
 
 def messages(app: OpenManusApp) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in notices(app)]
 
 
 async def test_model_switch_and_a_wrong_spec(tmp_path: Path) -> None:

@@ -175,14 +175,14 @@ async def test_fork_edited_args_then_switch_restores_files(isolated_env: Path) -
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "a.txt" in app.screen.question
-        await pilot.click("#cancel")
+        await click_landed(pilot, "#cancel")
         await wait_for(pilot, idle_screen(app))
         assert (workspace / "a.txt").read_text() == "changed by a person"
         assert app.session.head == main_head
         await open_tree_at(app, pilot, lambda n: n.checkpoint_id == fork_head)
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.click("#confirm")
+        await click_landed(pilot, "#confirm")
         await wait_for(pilot, idle_screen(app))
         await wait_for(pilot, lambda: (workspace / "a.txt").read_text() == "two")
         assert app.session.head == fork_head
@@ -408,6 +408,17 @@ async def test_palette_tree_and_live_replay_makes_a_branch(isolated_env: Path) -
         assert shown(app).blocks[-1].kind == "answer"
 
 
+async def click_landed(pilot, selector: str) -> None:
+    """Click a dialog's button once it is laid out: a click sent before the new screen's first
+    layout lands elsewhere and is lost (seen on a loaded machine). ``click`` says whether it
+    landed on the button; one that did not changed nothing, so it is sent again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not await pilot.click(selector):
+        assert loop.time() < deadline, f"{selector} never took a click"
+        await pilot.pause(0.05)
+
+
 async def test_database_size_and_prune(isolated_env: Path) -> None:
     # A long session (built without the TUI, for speed): enough steps for LangGraph to write a
     # full snapshot of the messages, so that older checkpoints can go.
@@ -429,6 +440,17 @@ async def test_database_size_and_prune(isolated_env: Path) -> None:
         await runtime.close()
 
 
+async def _wait_for_dialog(pilot, app: OpenManusApp) -> None:
+    """The confirmation is up, laid out (a click lands on its buttons) and not covered by a
+    toast: a click before that missed on a loaded machine, leaving the dialog open and the
+    prune waiting for an answer."""
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                   and app.screen.query("#confirm")
+                   and app.screen.query_one("#confirm").region.area > 0)
+    app.clear_notifications()
+    await pilot.pause()
+
+
 async def _prune_from_the_tui(app: OpenManusApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
@@ -438,18 +460,21 @@ async def _prune_from_the_tui(app: OpenManusApp) -> None:
         assert footer == f"database {branching.human_bytes(size)}"
 
         app.run_slash("/prune 1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await _wait_for_dialog(pilot, app)
         assert "last 1 steps" in app.screen.question
-        await pilot.click("#cancel")
+        await click_landed(pilot, "#cancel")
         await pilot.pause(0.1)
         tree = await app.session.history.tree()
         assert not any(n.pruned for n in tree.nodes.values())
 
         app.run_slash("/prune 1")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.click("#confirm")
+        await _wait_for_dialog(pilot, app)
+        await click_landed(pilot, "#confirm")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        # Pruning rewrites and VACUUMs the database: on a loaded machine more than the usual
+        # 30 s hang guard.
         await wait_for(pilot, lambda: not any(w.group == "history" and w.is_running
-                                              for w in app.workers))
+                                              for w in app.workers), timeout=120)
         tree = await app.session.history.tree()
         assert sum(n.pruned for n in tree.nodes.values()) > len(tree.nodes) // 2
         assert not tree.nodes[tree.current].pruned

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scenes import workbench as scenes
 from textual.widgets import Button, DataTable
-from tui_helpers import make_app, send, wait_for
+from tui_helpers import make_app, notices, send, wait_for
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -135,7 +135,7 @@ async def test_no_compaction_while_a_run_is_going() -> None:
         pane = app.query_one(MemoryPane)
         await pane.preview_compaction().wait()
         assert pane.preview is None
-        assert any("run is in progress" in n.message for n in app._notifications)
+        assert any("run is in progress" in n.message for n in notices(app))
         app.action_stop_run()
         await wait_for(pilot, lambda: not app.run_in_progress())
 

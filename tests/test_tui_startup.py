@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tui_helpers import wait_for
+from tui_helpers import notices, wait_for
 
 from openmanus_tui import launch, paths
 from openmanus_tui.config import load_settings
@@ -109,6 +109,48 @@ async def test_a_wrong_guess_is_corrected_once_the_settings_are_in(
         assert app.theme == "openmanus-ember"
 
 
+async def _first_frame_facts(overrides: dict | None = None) -> tuple[str, str, str]:
+    """(the welcome's facts in the first frame, the status line then, the facts once the
+    settings are in) of a start as ``openmanus`` makes it."""
+    from openmanus_tui.tui.widgets.welcome import Welcome
+
+    app = OpenManusApp(blink=False, overrides=overrides)
+    first: list[tuple[str, str]] = []
+
+    def facts() -> str:
+        return str(app.query_one(Welcome).query_one("#welcome-facts").render())
+
+    app.call_after_refresh(lambda: first.append((facts(), str(app.query_one(StatusLine).render()))))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: bool(first))
+        for worker in [w for w in app.workers if w.group == "ui-state"]:
+            await worker.wait()  # the facts are stored for the next start
+        return first[0][0], first[0][1], facts()
+
+
+async def test_the_first_frame_names_the_model_a_start_with_the_same_inputs_found(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The welcome of the first frame: "Reading the configuration…" on a first start, the real
+    facts (model, approval) on the next start with the same config file, environment, flags
+    and folder; a changed input is not trusted (the facts wait for the settings again)."""
+    (isolated_env / "config.toml").write_text('[approval]\nmode = "ask"\n')
+    flags = {"model": {"provider": "scripted", "name": "demo"}}
+    first, _, loaded = await _first_frame_facts(flags)
+    assert "Reading the configuration" in first
+    assert "scripted:demo" in loaded and "ask" in loaded
+    again, status, _ = await _first_frame_facts(flags)
+    assert again == loaded  # before pydantic has read anything
+    assert "scripted:demo" in status and "approval ask" in status
+    monkeypatch.setenv("OPENMANUS_APPROVAL__MODE", "yolo")  # another input: no guess
+    changed, _, loaded = await _first_frame_facts(flags)
+    assert "Reading the configuration" in changed and "yolo" in loaded
+    (isolated_env / "config.toml").write_text('[approval]\nmode = "auto"\n')  # the file too
+    changed, _, _ = await _first_frame_facts(flags)
+    assert "Reading the configuration" in changed
+
+
 async def test_resume_last_opens_the_newest_session(isolated_env: Path) -> None:
     runtime = await Runtime.open(load_settings({"approval": {"mode": "yolo"}}))
     try:
@@ -171,7 +213,7 @@ async def test_keys_and_commands_before_the_settings_are_in(
             app.query_one(PromptInput).load_text(text)
             await pilot.press("enter")
         await pilot.pause(0.1)
-        says = [n.message for n in app._notifications]
+        says = [n.message for n in notices(app)]
         assert says.count("Still starting up…") == 4
         assert "Starting up: the task runs as soon as the agent is ready." in says
         app.run_slash("/theme openmanus-light")  # needs no settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
-from tui_helpers import make_app, wait_for
+from tui_helpers import make_app, notices, wait_for
 
 from openmanus_tui.runtime.session import AgentSession
 from openmanus_tui.tui.screens import approval as approval_mod
@@ -82,7 +82,7 @@ async def test_enter_on_a_complete_command_name_sends_it() -> None:
         await pilot.press(*"/approval", "enter")
         await pilot.pause()
         assert prompt.text == ""
-        assert any(n.message == "Approval mode: auto" for n in app._notifications)
+        assert any(n.message == "Approval mode: auto" for n in notices(app))
 
 
 def _key(key: str):
@@ -227,7 +227,7 @@ async def test_a_current_folder_holding_openmanus_state_is_not_the_workspace(
         await app.ready.wait()
         await wait_for(pilot, lambda: "L3" in _status(app))
         assert app.settings is not None and app.settings.sandbox.workspace is None
-        notes = [n.message for n in app._notifications]
+        notes = [n.message for n in notices(app)]
         assert any("data folder" in n and "folder of its own" in n for n in notes), notes
         facts = str(app.query_one(Welcome).query_one("#welcome-facts").render())
         assert "a new folder for each session" in facts
@@ -399,22 +399,54 @@ async def test_resume_a_waiting_approval_from_the_sidebar_palette_and_slash(
         # Nothing left: /resume says so.
         app.run_slash("/resume")
         await wait_for(pilot, lambda: any("Nothing to resume" in n.message
-                                          for n in app._notifications))
+                                          for n in notices(app)))
 
 
 # ---- queued follow-ups, Esc and Ctrl+C ----------------------------------------------------------
-def _slow_app(tmp: Path, clock=None):
-    import json
+class HeldModel:
+    """The loopback model server, holding its answer to the task "first" until ``release()``:
+    a run that is still going for as long as the test needs, however loaded the machine is
+    (a scripted reply streamed slowly could end before the test had typed its follow-ups).
+    Any other task is echoed at once."""
 
+    def __init__(self) -> None:
+        import threading
+
+        from openai_server import OpenAITestServer, echo_responder
+
+        self._gate = threading.Event()
+
+        def responder(body):
+            users = [m for m in body["messages"] if m["role"] == "user"]
+            if users and users[-1]["content"] == "first":
+                self._gate.wait(timeout=120)
+            return echo_responder(body)
+
+        self.server = OpenAITestServer(responder)
+
+    def release(self) -> None:
+        self._gate.set()
+
+
+@pytest.fixture
+def held_model(monkeypatch: pytest.MonkeyPatch):
+    from conftest import use_server
+
+    held = HeldModel()
+    with held.server:
+        use_server(monkeypatch, held.server)
+        try:
+            yield held
+        finally:
+            held.release()  # a handler thread still waiting must not outlive the server
+
+
+def _held_app(clock=None):
     from openmanus_tui.config import load_settings
     from openmanus_tui.tui.app import OpenManusApp
 
-    script = tmp / "slow.json"
-    words = " ".join(f"word{n}" for n in range(400))
-    script.write_text(json.dumps({"steps": [], "final": words, "token_delay": 0.01}))
-    settings = load_settings({"model": {"provider": "scripted", "name": str(script)}})
     kwargs = {"clock": clock} if clock is not None else {}
-    return OpenManusApp(settings, blink=False, **kwargs)
+    return OpenManusApp(load_settings(), blink=False, **kwargs)
 
 
 async def _type(pilot, app, text: str) -> None:
@@ -430,11 +462,11 @@ async def _inputs(app) -> list[str | None]:
 
 
 async def test_messages_typed_during_a_run_are_queued_and_sent_in_order(
-    isolated_env: Path,
+    held_model: HeldModel,
 ) -> None:
     from openmanus_tui.tui.widgets.queue import QueuedMessages
 
-    app = _slow_app(isolated_env)
+    app = _held_app()
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await _type(pilot, app, "first")
@@ -447,14 +479,15 @@ async def test_messages_typed_during_a_run_are_queued_and_sent_in_order(
         assert "⏳ queued second" in str(queue.query(".queued-text").first().render())
         await pilot.click("#queued-cancel-1")  # ✕ on "dropped"
         await wait_for(pilot, lambda: app.queued == ["second", "third"])
+        held_model.release()  # the first run ends; the queued ones follow
         await wait_for(pilot, lambda: not app.queued, timeout=60)
         await wait_for(pilot, lambda: not app.run_in_progress(), timeout=60)
         assert await _inputs(app) == ["first", "second", "third"]
         assert not queue.display
 
 
-async def test_escape_stops_a_run_and_gives_queued_messages_back(isolated_env: Path) -> None:
-    app = _slow_app(isolated_env)
+async def test_escape_stops_a_run_and_gives_queued_messages_back(held_model: HeldModel) -> None:
+    app = _held_app()
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await _type(pilot, app, "first")
@@ -473,17 +506,17 @@ async def test_escape_stops_a_run_and_gives_queued_messages_back(isolated_env: P
         assert app.query_one(PromptInput).text == "not like that"
 
 
-async def test_ctrl_c_stops_a_run_and_twice_quits(isolated_env: Path) -> None:
+async def test_ctrl_c_stops_a_run_and_twice_quits(held_model: HeldModel) -> None:
     from scenes import workbench as scenes
 
     clock = scenes.FixedClock()
-    app = _slow_app(isolated_env, clock)
+    app = _held_app(clock)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         # Idle: one press warns; a second one after the window only warns again.
         await pilot.press("ctrl+c")
         assert app.is_running
-        assert any("Ctrl+C again" in n.message for n in app._notifications)
+        assert any("Ctrl+C again" in n.message for n in notices(app))
         clock.now += 5
         await pilot.press("ctrl+c")
         assert app.is_running

@@ -1,10 +1,12 @@
 """What the workbench tests share: building the app from settings overrides, waiting for a
-condition while the app runs, and typing into the prompt as a person would."""
+condition while the app runs, typing into the prompt as a person would, and the notifications
+the app raised."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from textual import events
@@ -52,3 +54,11 @@ async def send(pilot: Any, text: str, *, close_menu: bool = False) -> None:
 def screen_text(app: Any) -> str:
     """The active screen as plain text, one line per terminal row (what a person reads)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def notices(app: Any) -> list[SimpleNamespace]:
+    """Every notification ``app`` raised (``message``, ``severity``), in order, whether its
+    toast is still up or not (recorded by conftest's ``record_notices``). ``app._notifications``
+    drops one once its toast times out (5 s), and a loaded machine can take that long between
+    the notify and a test's assertion."""
+    return list(app.__dict__.get("_test_notices", []))

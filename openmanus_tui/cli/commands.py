@@ -18,6 +18,7 @@ COMMANDS: list[str] = [
     "export",
     "import_",  # `import` is a Python keyword
     "config",
+    "secrets",
     "db",
     "mcp",
     "git",

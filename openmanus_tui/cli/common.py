@@ -53,6 +53,7 @@ def handles(
     needs: Needs = "runtime",
     read_only: bool = False,
     check_settings: bool = False,
+    resolve_secrets: bool = True,
 ) -> None:
     """Make ``handler`` run this (sub)command. ``needs`` says what it is called with:
 
@@ -64,9 +65,12 @@ def handles(
       output sanitiser (``serve``, which runs its own server loop).
 
     ``check_settings=True`` runs ``config_check.check_settings`` first (what ``run`` checks).
+    ``resolve_secrets=False`` leaves ``"secret:NAME"`` settings unresolved (``secrets``,
+    ``config history``: they must work while a secret the config names is missing).
     """
     parser.set_defaults(
-        handler=handler, needs=needs, read_only=read_only, check_settings=check_settings
+        handler=handler, needs=needs, read_only=read_only, check_settings=check_settings,
+        resolve_secrets=resolve_secrets,
     )
 
 

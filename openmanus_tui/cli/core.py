@@ -31,6 +31,15 @@ from openmanus_tui.termsafe import installed, sanitize
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = _top_parser()
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    for command in command_modules():
+        command.add_parser(sub)
+    return parser
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    """The top-level options, without the commands (bare ``openmanus`` needs no more)."""
     parser = Parser(
         prog="openmanus",
         usage="openmanus [TASK] [--workspace DIR] [--model SPEC] [--approval MODE] "
@@ -44,9 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="configuration file (default: the user config dir)"
     )
     workbench.add_arguments(parser)
-    sub = parser.add_subparsers(dest="command", parser_class=Parser)
-    for command in command_modules():
-        command.add_parser(sub)
     return parser
 
 
@@ -88,13 +94,19 @@ def split_task(argv: list[str], commands: set[str]) -> tuple[str | None, list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        argv = sys.argv[1:] if argv is None else list(argv)
-        subparsers = next(a for a in parser._actions
-                          if isinstance(a, argparse._SubParsersAction))
-        task, argv = split_task(argv, set(subparsers.choices))
-        args = parser.parse_args(argv)
+        if not argv:
+            # Bare ``openmanus``, the workbench: building every command's parser would be a
+            # tenth of the time to its first frame (bench/startup.py).
+            args = _top_parser().parse_args([])
+            args.command, task = None, None
+        else:
+            parser = build_parser()
+            subparsers = next(a for a in parser._actions
+                              if isinstance(a, argparse._SubParsersAction))
+            task, argv = split_task(argv, set(subparsers.choices))
+            args = parser.parse_args(argv)
         args.workbench_task = task
         if args.config:
             os.environ["OPENMANUS_CONFIG"] = args.config
@@ -134,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace) -> int:
     from openmanus_tui.config import load_settings
 
-    settings = load_settings(_overrides(args))
+    settings = load_settings(
+        _overrides(args), resolve_secrets=getattr(args, "resolve_secrets", True)
+    )
     if args.check_settings:
         from openmanus_tui.config_check import check_settings
 

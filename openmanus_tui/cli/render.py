@@ -94,7 +94,10 @@ class Renderer:
 
     def _on_run_started(self, event: ev.RunStarted) -> None:
         what = "Resuming" if event.resumed else "Running"
-        self.out.print(Text(f"{what} with {event.model} (session {event.session_id})", style="dim"))
+        config = f", config version {event.config_version}" if event.config_version else ""
+        self.out.print(
+            Text(f"{what} with {event.model} (session {event.session_id}{config})", style="dim")
+        )
 
     def _on_tool_call(self, event: ev.ToolCall) -> None:
         self._end_stream()

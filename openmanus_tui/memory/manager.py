@@ -126,6 +126,15 @@ def last_user_text(messages: Sequence[BaseMessage]) -> str:
     return ""
 
 
+async def delete_pins(db: Database, session_id: str) -> None:
+    """Forget a deleted session's pins. (Its stored observations stay: a copied session's
+    history reads the original's under the original's id.)"""
+    async with db.saver.lock:
+        await db.conn.executescript(PINS_SCHEMA)
+        await db.conn.execute("DELETE FROM memory_pins WHERE session_id = ?", (session_id,))
+        await db.conn.commit()
+
+
 class MemoryManager:
     def __init__(
         self,

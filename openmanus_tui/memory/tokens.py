@@ -3,19 +3,26 @@ with the usage the server reports.
 
 ``bpe-openai`` ships ``o200k_base`` and ``cl100k_base`` inside its wheel (``tiktoken`` downloads
 its encodings at run time and fails offline). Models without a known encoding are counted with
-``o200k_base``. Local counts only plan the window; the server's reported usage is the truth, so
-the planner multiplies its counts by a calibration ratio learned from that usage
+``o200k_base``. Only its Rust tokenizer is used, loaded on first use and without the package's
+``__init__``, which decodes all three vocabularies in Python when imported (2 s of CPU in every
+process that counts a token; the Rust side builds one encoding in 0.1 s).
+
+Local counts only plan the window; the server's reported usage is the truth, so the planner
+multiplies its counts by a calibration ratio learned from that usage
 (:func:`reconcile`), which never goes below 1 — undercounting is what overflows a window.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
-import bpe_openai
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 DEFAULT_ENCODING = "o200k_base"
@@ -28,18 +35,52 @@ _PIECE = 200_000  # characters encoded at once (the tokenizer's own limit is ~1,
 RATIO_MIN, RATIO_MAX = 1.0, 4.0
 
 
+# bpe-openai's model table (``bpe_openai.compat``) for the encodings its Rust side has.
+_MODEL_ENCODINGS = {
+    **dict.fromkeys(("cl100k_base", "gpt-3.5", "gpt-3.5-turbo", "gpt-3.5-turbo-0301",
+                     "gpt-3.5-turbo-0401", "gpt-3.5-turbo-0125", "gpt-35-turbo", "gpt-4",
+                     "gpt-4-0314", "gpt-4-0613", "gpt-4-32k"), "cl100k_base"),
+    **dict.fromkeys(("o200k_base", "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini",
+                     "gpt-4o-128k", "gpt-4.1-128k"), "o200k_base"),
+    **dict.fromkeys(("voyage3_base", "voyage-3"), "voyage3_base"),
+}
+_BINDINGS = "bpe_openai._bindings"
+
+
+def _rust_bindings() -> ModuleType:
+    """``bpe_openai._bindings`` (the compiled tokenizer), registered under its own name so that
+    a later ``import bpe_openai`` uses this module instead of initialising it a second time."""
+    loaded = sys.modules.get(_BINDINGS)
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("bpe_openai")  # finds it; does not import it
+    spec = None
+    if package is not None and package.submodule_search_locations:
+        spec = importlib.machinery.PathFinder.find_spec(
+            _BINDINGS, list(package.submodule_search_locations)
+        )
+    if spec is None or spec.loader is None:  # an unusual install: the slow, ordinary way
+        return importlib.import_module(_BINDINGS)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_BINDINGS] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_BINDINGS]
+        raise
+    return module
+
+
 @lru_cache(maxsize=8)
 def _encoding(name: str) -> Any:
-    return bpe_openai.get_encoding(name)
+    """The Rust tokenizer of an encoding (``count(text)``: ordinary text, no special tokens)."""
+    return _rust_bindings().tokenizer_for_encoding(name)
 
 
 def encoding_name(model: str) -> str:
     """The encoding of a model name (``gpt-4o-mini``, ``openai:gpt-4.1``), else o200k_base."""
     name = model.split(":", 1)[-1].split("/")[-1]
-    try:
-        return str(bpe_openai.encoding_name_for_model(name))
-    except (KeyError, ValueError, bpe_openai.UnsupportedModelError):
-        return DEFAULT_ENCODING
+    return _MODEL_ENCODINGS.get(name.lower(), DEFAULT_ENCODING)
 
 
 def content_text(content: Any) -> str:
@@ -62,7 +103,7 @@ class TokenCounter:
 
     def __init__(self, model: str = "") -> None:
         self.encoding_name = encoding_name(model)
-        self._enc = _encoding(self.encoding_name)
+        self._enc_loaded: Any = None
         self._cache: dict[tuple[Any, ...], int] = {}
         # Messages in a run's state are the same objects from step to step: counting them by
         # identity first skips building the content key (a JSON dump of every tool call's
@@ -72,11 +113,24 @@ class TokenCounter:
         # Per-turn analysis cache for agent/context.py, keyed the same way.
         self.turns: dict[tuple[Any, ...], Any] = {}
 
+    @property
+    def _enc(self) -> Any:
+        if self._enc_loaded is None:
+            self._enc_loaded = _encoding(self.encoding_name)
+        return self._enc_loaded
+
+    def _count_piece(self, text: str) -> int:
+        try:
+            return int(self._enc.count(text))
+        except UnicodeEncodeError:  # lone surrogates: counted as the replacement character
+            return int(self._enc.count(
+                text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")))
+
     def text(self, text: str) -> int:
         if not text:
             return 0
         if len(text) <= _PIECE:
-            return len(self._enc.encode_ordinary(text))
+            return self._count_piece(text)
         # bpe-openai refuses inputs of about 1,000,000 characters ("Input too long to encode
         # safely"): count long text in pieces cut at whitespace, a count within a few tokens.
         total, start = 0, 0
@@ -86,7 +140,7 @@ class TokenCounter:
                 cut = max(text.rfind(" ", start + _PIECE // 2, end),
                           text.rfind("\n", start + _PIECE // 2, end))
                 end = cut + 1 if cut > start else end
-            total += len(self._enc.encode_ordinary(text[start:end]))
+            total += self._count_piece(text[start:end])
             start = end
         return total
 

@@ -215,6 +215,7 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
+    from openmanus_tui.memory.manager import delete_pins
     from openmanus_tui.research.store import ResearchResults
     from openmanus_tui.store.retention import remove_store
     from openmanus_tui.writing.records import WritingRecords
@@ -226,6 +227,7 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
         await records.setup()
         await records.delete_session(record.id)
     await ResearchResults(runtime.db).delete_session(record.id)
+    await delete_pins(runtime.db, record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     await _delete_sources(runtime, record.id)
     return record

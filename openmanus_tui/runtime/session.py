@@ -85,6 +85,10 @@ class Runtime:
         # Problems found while starting (a plugin or MCP server that failed): told to the
         # person at the start of the next run, never fatal.
         self.startup_notices: list[str] = list(registry.load_errors)
+        # The configuration version in force (``runtime/config_versions.py``): recorded on
+        # every run's run_started event. None: not recorded (a read-only database).
+        self.config_version: int | None = None
+        self.settings_listeners: list[Callable[[Settings, Settings], None]] = []
 
     def graph_for(self, profile: str) -> CompiledStateGraph:
         """The graph a profile runs: the research graph for Research, the writing graph for
@@ -126,6 +130,9 @@ class Runtime:
             runtime.startup_notices.append(str(damaged_error(db.path, db.damaged)))
             return runtime
         try:
+            from openmanus_tui.runtime.config_versions import record_applied
+
+            runtime.config_version = await record_applied(db, "start")
             if settings.storage.retention_days is not None:
                 # The automatic policy: sessions idle for longer are pruned at start-up.
                 await runtime.prune(
@@ -170,6 +177,18 @@ class Runtime:
                     "(sandbox = false in its config)"
                 )
         self.mcp.register(self.registry)
+
+    def apply_settings(self, settings: Settings, version: int | None = None) -> None:
+        """Replace the settings (a hot reload, ``runtime/config_reload.py``): the next run of
+        every session uses them; sessions rebuild what they made from the old ones (their
+        sandbox, their memory manager) when they next need it. State kept elsewhere from the
+        old settings (a breaker registry, a cache) is updated by ``settings_listeners``:
+        each is called with (old, new) and must not raise."""
+        old, self.settings = self.settings, settings
+        if version is not None:
+            self.config_version = version
+        for listener in list(self.settings_listeners):
+            listener(old, settings)
 
     async def prune(self, *, keep_last: int, older_than_days: float | None = None) -> Any:
         """Retention (``store/retention.py``): keep heads and recent steps, compact the file."""
@@ -267,6 +286,7 @@ class AgentSession:
         self.head: str | None = record.head
         self._history: History | None = None
         self._sandbox: Any = None
+        self._built_from: Settings = runtime.settings  # what _sandbox and memory were made of
         self._sink: EventSink | None = None
         self._seen_checkpoints: set[str] = set()
         self._lock = SessionLock(runtime.db.path, record.id)
@@ -344,6 +364,21 @@ class AgentSession:
         return Path(self.record.workspace)
 
     # ---- the sandbox -------------------------------------------------------------------
+    def _follow_settings(self) -> None:
+        """The runtime's settings were replaced (a hot reload): drop what this session built
+        from the old ones, when the sections it was built from changed. Called when a run
+        starts, so that a run keeps one sandbox and one memory manager from start to end."""
+        current = self.runtime.settings
+        old = self._built_from
+        if current is old:
+            return
+        self._built_from = current
+        if old.sandbox != current.sandbox and self._sandbox is not None:
+            stale, self._sandbox = self._sandbox, None
+            stale.close()  # no command of this session runs between two runs
+        if old.memory != current.memory or old.model != current.model:
+            self.__dict__.pop("memory", None)
+
     def sandbox(self) -> Any:
         if self._sandbox is None:
             from openmanus_tui.sandbox import IsolationLevel, Sandbox, SandboxLimits
@@ -531,7 +566,8 @@ class AgentSession:
     @cached_property
     def memory(self) -> MemoryManager:
         """Long-term memory (``save``, ``search``, ``memories``, ``forget``), stored large
-        observations (``read_observation``) and the planning behind the methods below."""
+        observations (``read_observation``) and the planning behind the methods below; built
+        again for the next run after a reload changed the memory or model settings."""
         settings = self.runtime.settings
         # A workspace of its own per session is no project; a chosen folder is.
         default_ws = settings.sandbox.workspace is None and Path(
@@ -870,6 +906,7 @@ class AgentSession:
         user_input: str | None,
     ) -> RunOutcome:
         graph = self.graph
+        self._follow_settings()
         model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
@@ -896,6 +933,7 @@ class AgentSession:
                 model=info.spec,
                 input=user_input,
                 resumed=user_input is None,
+                config_version=self.runtime.config_version,
             )
         )
         # Approval rules: this session's, its workspace's (project) and the global ones.

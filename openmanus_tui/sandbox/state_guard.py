@@ -67,6 +67,9 @@ def program_state(settings: Any | None = None) -> list[StateItem]:
     items.append(StateItem(_resolve(default_config_dir), "config folder", True))
     if _resolve(config_file).parent != _resolve(default_config_dir):
         items.append(StateItem(_resolve(config_file), "config file", False))
+    overlay = paths.overlay_path()  # OPENMANUS_ENV's config.<env>.toml, next to the file
+    if overlay is not None and _resolve(overlay).parent != _resolve(default_config_dir):
+        items.append(StateItem(_resolve(overlay), "config overlay file", False))
     data_dir = settings.resolved_data_dir if settings is not None else paths.probable_data_dir()
     items.append(StateItem(_resolve(data_dir), "data folder", True))
     items.append(StateItem(_resolve(paths.default_data_dir()), "data folder", True))
@@ -101,8 +104,8 @@ def _settings_or_none() -> Any | None:
 
     key = tuple(
         os.environ.get(k)
-        for k in ("OPENMANUS_CONFIG", "OPENMANUS_DATA_DIR", "OPENMANUS_STORAGE__PATH", "HOME",
-                  "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+        for k in ("OPENMANUS_CONFIG", "OPENMANUS_ENV", "OPENMANUS_DATA_DIR",
+                  "OPENMANUS_STORAGE__PATH", "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
     )
     try:
         stamp = str(paths.config_path().stat().st_mtime_ns)

@@ -111,8 +111,12 @@ class OpenManusApp(App[int]):
         self._overrides = overrides
         self.status = StatusInfo()
         self._default_model = ""  # the model a new session runs without a /model switch
+        self._welcome_guess: Any = None  # the facts a start with the same inputs showed
+        self._fingerprint = ""
         if settings is not None:
             self._status_from_settings()
+        else:
+            self._guess_welcome()
         self._starting = True  # until the runtime is open (``_boot``)
         # Typed before the runtime was open, or given on the command line: run once it is.
         self._pending_task: str | None = task
@@ -133,6 +137,7 @@ class OpenManusApp(App[int]):
         self._theme_errors: list[str] = []
         self._theme_missing: str | None = None
         self._theme_memory: Any = None
+        self.config_reloader: Any = None  # once the runtime is open (tui/config_watch.py)
         self._select_startup_theme()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -232,6 +237,10 @@ class OpenManusApp(App[int]):
             self._q(PromptInput).focus()
 
     async def on_unmount(self) -> None:
+        if self.config_reloader is not None:
+            from openmanus_tui.tui.config_watch import stop_config_watch
+
+            await stop_config_watch(self)
         # Stop a run before the database closes under it.
         run_workers = [w for w in self.workers if w.group == "run" and w.is_running]
         for worker in run_workers:
@@ -319,7 +328,18 @@ class OpenManusApp(App[int]):
         self._status_from_settings()
         self._refresh_welcome()
         self.refresh_status()
+        self._remember_welcome()
         return True
+
+    def _remember_welcome(self) -> None:
+        """The facts for the next start with the same inputs (see ``_guess_welcome``)."""
+        from openmanus_tui.tui.ui_state import remember_welcome
+        from openmanus_tui.tui.widgets.welcome import WelcomeInfo
+
+        if self._fingerprint:
+            info = WelcomeInfo.of(self.settings).as_dict()
+            self.run_worker(asyncio.to_thread(remember_welcome, self.settings,
+                                              self._fingerprint, info), group="ui-state")
 
     async def _check_workspace(self) -> None:
         """The current folder is the default workspace; when it holds openmanus's own state
@@ -368,6 +388,10 @@ class OpenManusApp(App[int]):
                 )
                 self.runtime = await module.Runtime.open(self.settings)
             settle_after_startup()
+            # Hot reload: config file edits apply without a restart (tui/config_watch.py).
+            from openmanus_tui.tui.config_watch import start_config_watch
+
+            self.config_reloader = start_config_watch(self)
             self._probe_sandbox()
             self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
@@ -481,9 +505,26 @@ class OpenManusApp(App[int]):
         self.status.profile = self.settings.agent.profile
         self.status.approval = self.settings.approval.mode
 
+    def _guess_welcome(self) -> None:
+        """Before the settings are read: the welcome facts and status line of the last start
+        whose inputs were the same (``ui_state.settings_fingerprint``), so that the first frame
+        already names the model in use. ``_load_settings`` confirms them."""
+        from openmanus_tui.tui.ui_state import remembered_welcome, settings_fingerprint
+        from openmanus_tui.tui.widgets.welcome import WelcomeInfo
+
+        self._fingerprint = settings_fingerprint(self._overrides)
+        guess = WelcomeInfo.from_dict(remembered_welcome(self._fingerprint))
+        if guess is not None:
+            self._welcome_guess = guess
+            self.status.model = guess.model
+            self.status.profile = guess.profile
+            self.status.approval = guess.approval
+
     def _make_welcome(self) -> Any:
         from openmanus_tui.tui.widgets.welcome import Welcome, WelcomeInfo
 
+        if self.settings is None and self._welcome_guess is not None:
+            return Welcome(self._welcome_guess)
         return Welcome(WelcomeInfo.of(self.settings))
 
     def _refresh_welcome(self) -> None:

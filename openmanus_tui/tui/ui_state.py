@@ -10,10 +10,17 @@ the choice: a later start-up with the old configuration gets it back).
 Before the settings are loaded (the workbench's first frame), ``guess_startup_theme`` applies
 the same rule to the configured theme as the environment and the file say it, read without
 validation; the app confirms the guess once the settings are in.
+
+The welcome's facts (the model in use, the workspace, the approval mode) are remembered the
+same way, with a fingerprint of everything the settings are made of (``settings_fingerprint``):
+a start whose fingerprint matches the stored one shows them in its first frame, before pydantic
+has read anything; the app refreshes them once the settings are in (they are the same unless
+the check of the workspace folder found something new).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -67,6 +74,49 @@ def guess_startup_theme() -> str:
     if not isinstance(configured, str) or not configured:
         configured = DEFAULT_THEME
     return choose_theme(_read_state(probable_data_dir() / STATE_FILE), configured)
+
+
+# Environment variables whose values are secrets: only whether they are set is fingerprinted.
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def settings_fingerprint(overrides: dict[str, Any] | None) -> str:
+    """What the settings are built from, known without building them: the config file (path,
+    size, modification time, inode), every ``OPENMANUS_*`` and ``OPENAI_*`` variable (secrets
+    as set or not), the command-line overrides and the current folder."""
+    path = config_path()
+    try:
+        st = path.stat()
+        file: list[Any] = [str(path), st.st_size, st.st_mtime_ns, st.st_ino]
+    except OSError:
+        file = [str(path), None]
+    env = sorted(
+        (name, bool(value) if any(w in name for w in _SECRET_WORDS) else value)
+        for name, value in os.environ.items()
+        if name.startswith((ENV_PREFIX, "OPENAI_"))
+    )
+    data = json.dumps([file, env, overrides or {}, os.getcwd()], default=str, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def remembered_welcome(fingerprint: str) -> dict[str, Any] | None:
+    """The welcome facts stored by a start with the same fingerprint, else None."""
+    stored = _read_state(probable_data_dir() / STATE_FILE).get("welcome")
+    if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint:
+        info = stored.get("info")
+        return info if isinstance(info, dict) else None
+    return None
+
+
+def remember_welcome(settings: Any, fingerprint: str, info: dict[str, Any]) -> None:
+    """Store the facts for the next start (no write when they are stored already)."""
+    entry = {"fingerprint": fingerprint, "info": info}
+    if load_ui_state(settings).get("welcome") == entry:
+        return
+    try:
+        save_ui_state(settings, welcome=entry)
+    except OSError:
+        pass  # a read-only data folder: the next start reads the configuration first
 
 
 def save_ui_state(settings: Any, **changes: Any) -> None:

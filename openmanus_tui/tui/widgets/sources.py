@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from openmanus_tui.tui.terminal_guard import plain
 from openmanus_tui.tui.widgets.deferred import DeferredPane
 
 # The panel is about 50 cells wide: each row is two lines (the title, and the domain under it)
@@ -135,7 +136,7 @@ class SourcesPane(DeferredPane):
         try:
             records = await api.session_sources(session)
         except OpenManusError as exc:
-            summary.update(f"Sources unavailable: {exc.message}")
+            summary.update(plain(f"Sources unavailable: {exc.message}"))
             return
         if session is not self.session:
             return

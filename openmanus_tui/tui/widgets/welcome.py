@@ -9,7 +9,7 @@ the welcome is part of the first screen), then the widget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -49,6 +49,19 @@ class WelcomeInfo:
     workspaces_root: str = ""
     approval: str = ""
     profile: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> WelcomeInfo | None:
+        """Stored facts (``ui_state.remembered_welcome``); None if they do not fit."""
+        if not data:
+            return None
+        try:
+            return cls(**{k: data[k] for k in asdict(cls())})
+        except (KeyError, TypeError):
+            return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
     def of(cls, settings: Settings | None) -> WelcomeInfo:
