@@ -19,7 +19,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +56,34 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# ---- fallback models (issue 16, part 2) ------------------------------------------------------
+class FallbackModel(_Section):
+    """One model to try when the one before it is down: ``"openai:NAME"`` shares the primary's
+    base URL and key; ``"openai:NAME@URL"`` or a table with its own ``base_url`` talks to
+    another server and never gets the primary's key (``api_key`` / ``api_key_env`` give it one)."""
+
+    model: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            spec, sep, url = data.partition("@")
+            data = {"model": spec.strip(), "base_url": url.strip() if sep else None}
+        return data
+
+    @field_validator("model")
+    @classmethod
+    def _spec(cls, value: str) -> str:
+        provider, sep, name = value.partition(":")
+        if not sep or not name or provider not in ("openai", "scripted"):
+            raise ValueError(f"{value!r} is not a model spec; expected openai:<model>[@base_url]")
+        return value
+
+
 class ModelSettings(_Section):
     provider: Literal["openai", "scripted"] = "openai"
     name: str = "gpt-4.1-mini"
@@ -63,6 +99,8 @@ class ModelSettings(_Section):
     stream: bool = Field(True, description="stream replies token by token; false: whole replies")
     price_in_per_1m: float | None = Field(None, ge=0, le=100_000)
     price_out_per_1m: float | None = Field(None, ge=0, le=100_000)
+    # Tried in order when this model's retries end in a transient error or its breaker is open.
+    fallbacks: list[FallbackModel] = Field(default_factory=list)
 
     @property
     def spec(self) -> str:
@@ -103,7 +141,10 @@ class SandboxSettings(_Section):
     level: Literal["auto", "L0", "L1", "L2", "L3"] = "auto"
     min_isolation: Isolation = "L0"
     below_min: Literal["refuse", "ask"] = "refuse"
-    timeout: float = Field(120.0, gt=0, le=86_400)
+    timeout: float = Field(
+        120.0, gt=0, le=86_400,
+        description="default seconds per command (shell_exec, code_exec); at most 1800",
+    )
     cpu_seconds: int = Field(120, gt=0, le=86_400)
     memory_mb: int = Field(2048, gt=0, le=1_048_576)
     max_processes: int = Field(256, gt=0, le=65_536)
@@ -182,6 +223,39 @@ class MemorySettings(_Section):
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_timeout: float = Field(30.0, gt=0, le=3600)
+
+
+# ---- resilience and caching (issue 16, parts 1, 3, 4) ---------------------------------------
+class ResilienceSettings(_Section):
+    """Circuit breakers (``resilience/breakers.py``), retries of tools (``runtime/tool_runner``)."""
+
+    failure_threshold: int = Field(5, ge=1, le=1_000, description="failures that open a breaker")
+    recovery_timeout: float = Field(
+        60.0, gt=0, le=86_400, description="seconds an open breaker waits before a probe"
+    )
+    tool_retry_backoff: float = Field(
+        0.5, ge=0, le=600, description="seconds before a read-only tool's first retry; doubles"
+    )
+
+
+class CacheSettings(_Section):
+    """Model responses (opt-in) and read-only network tool results (``resilience/*_cache.py``)."""
+
+    model: bool = Field(False, description="answer identical model requests from the cache")
+    model_any_temperature: bool = Field(
+        False, description="also cache requests made with temperature > 0"
+    )
+    model_ttl: float = Field(7 * 86_400.0, gt=0, le=10**9, description="seconds")
+    model_max_mb: int = Field(100, ge=1, le=1_048_576)
+    tools: bool = Field(True, description="cache results of read-only network tools")
+    tool_ttl: float = Field(3600.0, gt=0, le=10**9, description="seconds")
+    tool_max_mb: int = Field(50, ge=1, le=1_048_576)
+
+
+class ToolsSettings(_Section):
+    max_file_mb: float = Field(
+        10.0, gt=0, le=1_048_576, description="largest content file_write accepts"
+    )
 
 
 class LimitsSettings(_Section):
@@ -317,6 +391,9 @@ class _Sections(BaseModel):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     writing: WritingSettings = Field(default_factory=WritingSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)

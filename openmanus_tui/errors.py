@@ -32,6 +32,26 @@ class ConfigError(OpenManusError):
 class ModelError(OpenManusError):
     """The model endpoint failed (after retries where the failure was transient)."""
 
+    # False when retrying cannot help even though the failure is transient (an open breaker:
+    # the fallback model, not a retry, is the answer).
+    retryable: bool = True
+
+
+class CircuitOpen(OpenManusError):
+    """A circuit breaker is open: the endpoint failed too often and is not called until its
+    recovery timeout has passed (``resilience/breakers.py``)."""
+
+    error_class: ErrorClass = "transient"
+
+    def __init__(self, name: str, retry_in: float) -> None:
+        super().__init__(
+            f"{name} is not called: its circuit breaker is open after repeated failures "
+            f"(next probe in {max(0.0, retry_in):.0f} s)",
+            hint="Wait for the probe, or check the endpoint (openmanus doctor shows breakers).",
+        )
+        self.name = name
+        self.retry_in = retry_in
+
 
 class SessionNotFound(OpenManusError):
     error_class: ErrorClass = "user"

@@ -167,6 +167,7 @@ class ToolFinished(_Event):
     truncated: bool = False
     artifacts: list[str] = Field(default_factory=list)
     replayed: bool = False
+    cached: bool = False  # from the tool-result cache: nothing was fetched
 
 
 class Usage(_Event):
@@ -179,6 +180,11 @@ class Usage(_Event):
     context_window: int = 0
     latency_ms: float = 0.0
     retries: int = 0
+    # The model that answered (a fallback's spec when the primary was down), and whether the
+    # answer came from the model cache (then nothing was spent).
+    model: str = ""
+    fallback: bool = False
+    cached: bool = False
     total_tokens_in: int = 0
     total_tokens_out: int = 0
     total_cost: float = 0.0
@@ -189,6 +195,37 @@ class Retry(_Event):
     attempt: int
     wait_s: float
     error: str
+
+
+class Breaker(_Event):
+    """A circuit breaker changed state (``resilience/breakers.py``): ``open`` means the
+    endpoint is not called until a probe after ``recovery_timeout``."""
+
+    type: Literal["breaker"] = "breaker"
+    name: str
+    state: Literal["closed", "open", "half_open"]
+    previous: Literal["closed", "open", "half_open"] = "closed"
+    failures: int = 0
+    error: str = ""
+
+
+class Fallback(_Event):
+    """A step left one model for the next of ``model.fallbacks``."""
+
+    type: Literal["fallback"] = "fallback"
+    from_model: str
+    to_model: str
+    reason: str = ""
+
+
+class CacheHit(_Event):
+    """An answer came from a cache: a model reply (no request, no cost) or a tool result."""
+
+    type: Literal["cache_hit"] = "cache_hit"
+    cache: Literal["model", "tool"]
+    label: str  # the model spec or the tool name
+    key: str = ""
+    call_id: str = ""
 
 
 class Memory(_Event):
@@ -269,6 +306,9 @@ Event = Annotated[
     | ToolFinished
     | Usage
     | Retry
+    | Breaker
+    | Fallback
+    | CacheHit
     | Memory
     | Checkpoint
     | FinalAnswer

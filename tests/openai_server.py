@@ -610,6 +610,11 @@ class OpenAITestServer:
         with self._lock:
             self._faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Drop the queued faults: the server answers normally again."""
+        with self._lock:
+            self._faults.clear()
+
     def inject(self, kind: FaultKind, **options: Any) -> Fault:
         """Shorthand: ``server.inject("status", status=429, retry_after=0.05)``."""
         fault = Fault(kind, **options)

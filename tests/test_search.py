@@ -22,7 +22,6 @@ import pytest
 from ddgs.exceptions import DDGSException, TimeoutException
 
 from openmanus_tui.errors import ConfigError
-from openmanus_tui.tools import search as search_mod
 from openmanus_tui.tools import search_backends
 from openmanus_tui.tools.base import Risk, ToolContext, ToolResult, run_tool
 from openmanus_tui.tools.search import OUTPUT_CAP_CHARS, SEARCH_INFO, search_tools
@@ -122,7 +121,6 @@ def closed_port() -> int:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (ENV_BACKEND, ENV_BASE_URL, ENV_PROXY, "DDGS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(search_mod, "RETRY_DELAY", 0.05)
 
 
 def use_searxng(monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
@@ -138,7 +136,7 @@ def ws(tmp_path: Path) -> Path:
 
 
 async def search(ws: Path, **args: Any) -> ToolResult:
-    return await run_tool(SEARCH_INFO, ToolContext(workspace=ws), args)
+    return await run_tool(SEARCH_INFO, ToolContext(workspace=ws, retry_backoff=0.05), args)
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -536,3 +534,20 @@ async def test_registered_backend_is_used_and_its_crash_contained(
         "Note: web search is unavailable: broken failed: RuntimeError: bug in plugin;"
     )
     assert result.data["hits"][0]["url"] == "a.txt:1"
+
+
+async def test_a_failing_backend_opens_its_breaker(
+    monkeypatch: pytest.MonkeyPatch, standin: StandIn, ws: Path
+) -> None:
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+    use_searxng(monkeypatch, standin.base_url)
+    board = BreakerBoard(failure_threshold=2, recovery_timeout=60)
+    ctx = ToolContext(workspace=ws, retry_backoff=0.01, breakers=board)
+    standin.script = [(503, "busy")] * 5
+    result = await run_tool(SEARCH_INFO, ctx, {"query": "q", "source": "web"})
+    assert result.status == "error" and len(standin.requests) == 2  # the call and its retry
+    assert board.is_open("search searxng")
+    result = await run_tool(SEARCH_INFO, ctx, {"query": "q", "source": "web"})
+    assert len(standin.requests) == 2  # not called while open, and not retried either
+    assert "search searxng is not called: its circuit breaker is open" in result.content

@@ -273,6 +273,15 @@ def test_a_cancelled_run_leaves_no_call_running() -> None:
     assert shown.state == "cancelled" and shown.interrupted_calls == ["c1"]
 
 
+def _unique_prefix(target: str, ids: list[str]) -> str:
+    """The shortest prefix (past the timestamp) naming ``target`` alone: ids made in the same
+    second share their first 16 characters, and a fixed-length prefix can match two."""
+    for n in range(17, len(target)):
+        if sum(i.startswith(target[:n]) for i in ids) == 1:
+            return target[:n]
+    return target
+
+
 # ---- session operations -----------------------------------------------------------------
 async def test_rename_delete_copy_and_replay_start(isolated_env: Path) -> None:
     settings = _settings(_script(isolated_env / "quick.json", "printf one", "Done."))
@@ -288,7 +297,9 @@ async def test_rename_delete_copy_and_replay_start(isolated_env: Path) -> None:
 
         session = await runtime.create_session()
         assert (await session.run("task")).ok
-        renamed = await runtime.rename_session(session.id[:17], "  a   new\ttitle ")
+        ids = [r.id for r in await runtime.list_sessions()]
+        renamed = await runtime.rename_session(_unique_prefix(session.id, ids),
+                                               "  a   new\ttitle ")
         assert renamed.id == session.id and renamed.title == "a new title"
         assert (await runtime.get_session(session.id)).title == "a new title"
 
@@ -308,7 +319,8 @@ async def test_rename_delete_copy_and_replay_start(isolated_env: Path) -> None:
         assert kinds(await api.branch_transcript(copy)) == kinds(
             await api.branch_transcript(session))
 
-        deleted = await runtime.delete_session(empty.id[:-1])
+        ids = [r.id for r in await runtime.list_sessions()]
+        deleted = await runtime.delete_session(_unique_prefix(empty.id, ids))
         assert deleted.id == empty.id
         assert {r.id for r in await runtime.list_sessions()} == {session.id, copy.id}
 

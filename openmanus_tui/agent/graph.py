@@ -37,7 +37,8 @@ from openmanus_tui.agent.state import AgentState
 from openmanus_tui.errors import ModelError
 from openmanus_tui.limits import DEFAULT_MESSAGE_CHARS, cut, scrub, scrub_value
 from openmanus_tui.memory.tokens import reconcile
-from openmanus_tui.models.factory import ModelInfo
+from openmanus_tui.models.factory import Endpoint, ModelInfo
+from openmanus_tui.models.fallback import OnFallback, call_chain
 from openmanus_tui.models.retry import with_retries
 from openmanus_tui.models.toolcalls import strict_args, strict_message, unique_call_ids
 from openmanus_tui.tools.base import ToolRegistry
@@ -45,6 +46,8 @@ from openmanus_tui.tools.provenance import marked, tool_sources, with_note
 
 if TYPE_CHECKING:
     from openmanus_tui.memory.manager import MemoryManager
+    from openmanus_tui.resilience.breakers import BreakerBoard
+    from openmanus_tui.resilience.model_cache import ModelCache
 
 RunTools = Callable[
     [list[dict[str, Any]], dict[str, dict[str, Any]], str],
@@ -76,6 +79,15 @@ class AgentContext:
     message_chars: int = DEFAULT_MESSAGE_CHARS
     # (tool, canonical arguments) per call id, so the repeat guard serialises each call once.
     call_keys: dict[str, str] = field(default_factory=dict)
+    # The primary model and its fallbacks, tools bound (models/factory.py make_chain); None:
+    # ``model`` alone. Breakers guard each; the cache answers repeated requests (issue 16).
+    chain: list[Endpoint] | None = None
+    summary_chain: list[Endpoint] | None = None  # the same models without tools
+    breakers: BreakerBoard | None = None
+    on_fallback: OnFallback | None = None
+    cache: ModelCache | None = None
+    on_cache_hit: Callable[[str, str], Awaitable[None]] | None = None
+    session_id: str = ""
     # Each history message as sent (see _as_sent), by identity.
     sent_cache: dict[int, tuple[BaseMessage, BaseMessage]] = field(default_factory=dict)
 
@@ -205,6 +217,20 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                     request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]}, stream=False
                 )
 
+            if ctx.summary_chain and model is ctx.summary_chain[0].model:
+                # A summary is a model call too: the fallbacks take it when the primary is down.
+                async def on(endpoint: Endpoint) -> AIMessage:
+                    return await endpoint.model.ainvoke(  # type: ignore[no-any-return]
+                        request, config={"tags": [TAG_NOSTREAM, "openmanus:summary"]},
+                        stream=False,
+                    )
+
+                reply, _, _ = await call_chain(
+                    ctx.summary_chain, on, board=ctx.breakers, max_retries=ctx.max_retries,
+                    base_delay=ctx.retry_backoff, on_retry=ctx.on_retry,
+                    on_fallback=ctx.on_fallback,
+                )
+                return reply
             reply, _ = await with_retries(
                 attempt,
                 max_retries=ctx.max_retries,
@@ -245,9 +271,9 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     # the whole state at every node start (bench/step_overhead.py).
     write = get_stream_writer()
 
-    async def once() -> AIMessage:
+    async def once(endpoint: Endpoint) -> AIMessage:
         full = None
-        async for chunk in ctx.model.astream(prompt):
+        async for chunk in endpoint.model.astream(prompt):
             full = chunk if full is None else full + chunk
             text = chunk.text if isinstance(getattr(chunk, "text", None), str) else ""
             if text:
@@ -258,9 +284,8 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         return _bounded(strict_message(full), ctx.message_chars)
 
     started = time.perf_counter()
-    ai, retries = await with_retries(
-        once, max_retries=ctx.max_retries, base_delay=ctx.retry_backoff, on_retry=ctx.on_retry
-    )
+    chain = ctx.chain or [Endpoint(ctx.model_info.spec, ctx.model, ctx.model_info, "")]  # type: ignore[arg-type]
+    ai, retries, endpoint, cached = await _ask_chain(ctx, chain, prompt, once, write)
     latency_ms = (time.perf_counter() - started) * 1000
     if not ai.id:
         ai.id = f"ai_{uuid.uuid4().hex}"
@@ -279,7 +304,9 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     reported_in = int(usage.get("input_tokens", 0) or 0)
     tokens_in = reported_in or context_tokens
     tokens_out = int(usage.get("output_tokens", 0))
-    cost = ctx.model_info.cost(tokens_in, tokens_out)
+    if cached:  # no request was made: nothing spent
+        reported_in = tokens_in = tokens_out = 0
+    cost = endpoint.info.cost(tokens_in, tokens_out)
     # A compaction's own model call counts towards the totals and the run's budget too.
     all_in, all_out = tokens_in + summary_in, tokens_out + summary_out
     cost_all = cost + ctx.model_info.cost(summary_in, summary_out)
@@ -304,6 +331,11 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             "cost": cost,
             "latency_ms": latency_ms,
             "retries": retries,
+            # Which model answered (a fallback when the primary was down) and whether the
+            # reply came from the model cache.
+            "model": endpoint.spec,
+            "fallback": endpoint is not chain[0],
+            "cached": cached,
             "context_tokens": context_tokens,
             "context_window": ctx.model_info.context_window,
             "turns_dropped": dropped,
@@ -331,6 +363,49 @@ async def call_llm(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     if not pending:
         update["decisions"] = decisions  # routes straight to call_tool (see _after_llm)
     return update
+
+
+async def _ask_chain(
+    ctx: AgentContext,
+    chain: list[Endpoint],
+    prompt: list[BaseMessage],
+    once: Callable[[Endpoint], Awaitable[AIMessage]],
+    write: Callable[[Any], None],
+) -> tuple[AIMessage, int, Endpoint, bool]:
+    """The reply from the cache when it has one, else from the first model of the chain that
+    answers. Returns (reply, retries, the endpoint that answered, from the cache)."""
+    cache = ctx.cache
+    keys: list[str] = []
+    if cache is not None and cache.enabled:
+        keys = [
+            cache.key(f"{endpoint.spec} {endpoint.breaker}", prompt, ctx.tool_schemas)
+            for endpoint in chain
+        ]
+        found = await cache.lookup([(k, e.spec) for k, e in zip(keys, chain, strict=True)])
+        if found is not None:
+            index, hit = found
+            endpoint = chain[index]
+            # A message id of its own: the same id twice in a history would replace the
+            # earlier message.
+            hit = hit.model_copy(update={"id": f"ai_{uuid.uuid4().hex}"})
+            if ctx.on_cache_hit is not None:
+                await ctx.on_cache_hit(endpoint.spec, keys[index])
+            text = hit.text if isinstance(hit.text, str) else ""
+            if text:
+                write({"token": text, "message_id": hit.id or ""})
+            return hit, 0, endpoint, True
+    ai, retries, endpoint = await call_chain(
+        chain,
+        once,
+        board=ctx.breakers,
+        max_retries=ctx.max_retries,
+        base_delay=ctx.retry_backoff,
+        on_retry=ctx.on_retry,
+        on_fallback=ctx.on_fallback,
+    )
+    if cache is not None and keys:
+        await cache.put(keys[chain.index(endpoint)], endpoint.spec, ai, ctx.session_id)
+    return ai, retries, endpoint, False
 
 
 def policy_decisions(

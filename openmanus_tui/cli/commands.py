@@ -20,6 +20,7 @@ COMMANDS: list[str] = [
     "config",
     "secrets",
     "db",
+    "cache",
     "mcp",
     "git",
     "doctor",

@@ -1,5 +1,6 @@
 """``openmanus doctor``: what the sandbox can do here and how to improve it, which level gives
-which protection (issue 12), the model in use, and where the config and database are."""
+which protection (issue 12), the model in use and its fallbacks, where the config and database
+are, and the circuit breakers as last recorded (issue 16)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def handle(args: argparse.Namespace, settings: Any) -> int:
             "config_file": str(config_path()),
             "database": str(settings.db_path),
             "protection": protection_rows(report),
+            "breakers": [b.as_dict() for b in api.stored_breakers(settings)],
+            "fallbacks": [f.model for f in settings.model.fallbacks],
         }
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
@@ -46,8 +49,16 @@ def handle(args: argparse.Namespace, settings: Any) -> int:
     print(format_protections(report, settings))
     print()
     print(f"model:    {info.spec}" + (f"  ({info.offline_reason})" if info.offline_reason else ""))
+    for fallback in settings.model.fallbacks:
+        where = f" at {fallback.base_url}" if fallback.base_url else ""
+        print(f"fallback: {fallback.model}{where}")
     print(f"config:   {config_path()}")
     print(f"database: {settings.db_path}")
+    breakers = api.stored_breakers(settings)
+    if breakers:
+        print("circuit breakers (as last recorded):")
+        for state in breakers:
+            print(f"  {state.describe()}")
     return EXIT_OK
 
 

@@ -152,6 +152,20 @@ class Renderer:
             f"! model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f} s"
         )
 
+    def _on_breaker(self, event: ev.Breaker) -> None:
+        from openmanus_tui.runtime.api import resilience_text
+
+        self.note(f"⚡ {resilience_text(event)}", "cyan" if event.state == "closed" else "yellow")
+
+    def _on_fallback(self, event: ev.Fallback) -> None:
+        from openmanus_tui.runtime.api import resilience_text
+
+        self.note(f"⚡ {resilience_text(event)}")
+
+    def _on_cache_hit(self, event: ev.CacheHit) -> None:
+        if event.cache == "model":
+            self.note(f"ⓘ answered from the model cache ({event.label}): no request", "dim")
+
     def _on_research_step(self, event: ev.ResearchStep) -> None:
         self._end_stream()
         warn = event.stage == "verify" and event.data.get("removed")

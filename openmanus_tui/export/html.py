@@ -24,6 +24,7 @@ from openmanus_tui.export.transcript import (
     header_rows,
     lineage,
     plural,
+    resilience_text,
     result_head,
     run_totals_text,
     usage_text,
@@ -202,6 +203,8 @@ def _run(index: int, run: RunView) -> str:
             parts.append(
                 f'<p class="note">Retry {e.attempt} after {e.wait_s:.1f} s: {_e(e.error)}</p>'
             )
+        elif isinstance(e, ev.Breaker | ev.Fallback):
+            parts.append(f'<p class="note">{_e(resilience_text(e))}</p>')
         elif isinstance(e, ev.Memory):
             detail = f": {_e(e.detail)}" if e.detail else ""
             parts.append(f'<p class="note">Memory {_e(e.action)}{detail}</p>')

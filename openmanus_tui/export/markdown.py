@@ -20,6 +20,7 @@ from openmanus_tui.export.transcript import (
     header_rows,
     lineage,
     plural,
+    resilience_text,
     result_head,
     run_totals_text,
     usage_text,
@@ -146,6 +147,8 @@ def _run(index: int, run: RunView) -> list[str]:
             out += [f"_Notice ({e.level}): {inline(e.text)}_", ""]
         elif isinstance(e, ev.Retry):
             out += [f"_Retry {e.attempt} after {e.wait_s:.1f} s: {inline(e.error)}_", ""]
+        elif isinstance(e, ev.Breaker | ev.Fallback):
+            out += [f"_{inline(resilience_text(e))}_", ""]
         elif isinstance(e, ev.InjectionFlagged):
             what = inline(", ".join(e.patterns))
             out += [f"**⚠ Possible prompt injection in {inline(e.tool)} output:** {what}", ""]

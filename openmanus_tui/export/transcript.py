@@ -15,7 +15,8 @@ from typing import Any, Literal
 from openmanus_tui import events as ev
 
 EntryKind = Literal[
-    "user", "thought", "tool", "usage", "final", "error", "notice", "retry", "memory", "injection"
+    "user", "thought", "tool", "usage", "final", "error", "notice", "retry", "memory", "injection",
+    "resilience",
 ]
 
 
@@ -195,6 +196,8 @@ def _add(run: RunView, runs: list[RunView], event: ev.Event) -> None:
         run.entries.append(Entry("memory", event))
     elif isinstance(event, ev.InjectionFlagged):
         run.entries.append(Entry("injection", event))
+    elif isinstance(event, ev.Breaker | ev.Fallback):
+        run.entries.append(Entry("resilience", event))
     # Checkpoints and token deltas are not part of the transcript (lineage covers checkpoints).
 
 
@@ -283,9 +286,22 @@ def usage_text(u: ev.Usage) -> str:
         text += f" · {money(u.cost)}"
     if u.retries:
         text += f" · {u.retries} retries"
+    if u.cached:
+        text += " · from the model cache (no request, free)"
+    elif u.fallback and u.model:
+        text += f" · answered by the fallback {u.model}"
     if u.context_window:
         text += f" · context {u.context_tokens:,}/{u.context_window:,}"
     return text
+
+
+def resilience_text(e: ev.Breaker | ev.Fallback) -> str:
+    """A breaker's change or a step's fallback, in one line."""
+    if isinstance(e, ev.Fallback):
+        return f"fell back from {e.from_model} to {e.to_model}: {e.reason}"
+    word = {"open": "opened", "half_open": "half-open (probing)", "closed": "closed"}[e.state]
+    why = f" after {e.failures} failures: {e.error}" if e.state == "open" and e.error else ""
+    return f"circuit breaker {e.name} {word}{why}"
 
 
 def fold(text: str, max_lines: int, max_chars: int) -> tuple[str, int, int]:

@@ -8,11 +8,14 @@ configured, the offline ``scripted:demo`` model is used and ``ModelInfo.offline_
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
-from openmanus_tui.config import ModelSettings, Settings, model_limits
+from openmanus_tui.config import FallbackModel, ModelSettings, Settings, model_limits
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.models.scripted import ScriptedChatModel, load_script
 
@@ -48,7 +51,10 @@ def effective_model_settings(settings: Settings, spec: str | None = None) -> Mod
 
 
 def make_model(settings: Settings, spec: str | None = None) -> tuple[BaseChatModel, ModelInfo]:
-    model = effective_model_settings(settings, spec)
+    return _build(effective_model_settings(settings, spec))
+
+
+def _build(model: ModelSettings) -> tuple[BaseChatModel, ModelInfo]:
     offline_reason = ""
     if model.offline:
         offline_reason = (
@@ -79,3 +85,56 @@ def make_model(settings: Settings, spec: str | None = None) -> tuple[BaseChatMod
         stream_usage=True,
     )
     return chat, info
+
+
+# ---- the model chain: the primary and its fallbacks (issue 16) -------------------------------
+@dataclass
+class Endpoint:
+    """One model of the chain: what to call, what it costs, and the breaker guarding it."""
+
+    spec: str
+    model: BaseChatModel
+    info: ModelInfo
+    breaker: str  # the circuit breaker's name: model and server
+
+
+def breaker_name(model: ModelSettings) -> str:
+    if model.provider == "scripted":
+        return f"model {model.spec}"
+    host = urlsplit(model.base_url).netloc if model.base_url else "api.openai.com"
+    return f"model {model.name}@{host or model.base_url}"
+
+
+def _fallback_settings(primary: ModelSettings, fallback: FallbackModel) -> ModelSettings:
+    model = primary.model_copy()
+    model.provider, model.name = parse_spec(fallback.model)  # type: ignore[assignment]
+    own_key = fallback.api_key
+    if own_key is None and fallback.api_key_env and os.environ.get(fallback.api_key_env):
+        own_key = SecretStr(os.environ[fallback.api_key_env])
+    if fallback.base_url and fallback.base_url != primary.base_url:
+        # Another server never gets the primary's key.
+        model.base_url, model.api_key = fallback.base_url, own_key
+    elif own_key is not None:
+        model.api_key = own_key
+    # Context window and prices are the fallback model's own (KNOWN_MODELS), not the primary's.
+    model.context_window = model.price_in_per_1m = model.price_out_per_1m = None
+    return model
+
+
+def make_chain(settings: Settings, spec: str | None = None) -> list[Endpoint]:
+    """The primary model (as ``make_model``) followed by ``model.fallbacks`` in order. The
+    offline demo has no fallbacks: it cannot fail the way a server does."""
+    primary = effective_model_settings(settings, spec)
+    chat, info = _build(primary)
+    chain = [Endpoint(info.spec, chat, info, breaker_name(primary))]
+    if info.offline_reason:
+        return chain
+    for fallback in primary.fallbacks:
+        model = _fallback_settings(primary, fallback)
+        if model.provider == "openai" and not model.base_url and model.api_key is None:
+            continue  # nothing to reach it with; `openmanus doctor` names it
+        fb_chat, fb_info = _build(model)
+        if fb_info.spec == info.spec and breaker_name(model) == chain[0].breaker:
+            continue  # the primary itself
+        chain.append(Endpoint(fb_info.spec, fb_chat, fb_info, breaker_name(model)))
+    return chain

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import httpx
 
-from openmanus_tui.errors import ModelError
+from openmanus_tui.errors import CircuitOpen, ModelError
 
 T = TypeVar("T")
 
@@ -70,6 +70,10 @@ def classify(exc: BaseException) -> ModelError:
     """Turn any model-call exception into a ``ModelError`` with a class and a hint."""
     if isinstance(exc, ModelError):
         return exc
+    if isinstance(exc, CircuitOpen):
+        error = ModelError(exc.message, hint=exc.hint, error_class="transient")
+        error.retryable = False  # the next model in the chain, not a retry, is the answer
+        return error
     status = _status(exc)
     name = type(exc).__name__
     if status is not None:
@@ -115,7 +119,7 @@ async def with_retries(
             raise
         except Exception as exc:
             error = classify(exc)
-            if error.error_class != "transient" or attempt >= max_retries:
+            if error.error_class != "transient" or not error.retryable or attempt >= max_retries:
                 if attempt:
                     error.message += f" (after {attempt} retries)"
                 raise error from exc

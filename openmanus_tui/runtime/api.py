@@ -51,8 +51,10 @@ if TYPE_CHECKING:
     from openmanus_tui.agent.rules import explain_miss as explain_miss
     from openmanus_tui.agent.rules import subject as subject
     from openmanus_tui.agent.rules import suggest_pattern as suggest_pattern
+    from openmanus_tui.config import Settings
     from openmanus_tui.export import ExportDoc
     from openmanus_tui.export import is_live_only as is_live_only
+    from openmanus_tui.export.transcript import resilience_text as resilience_text
     from openmanus_tui.models.factory import make_model as make_model
     from openmanus_tui.research import Fetched, SourceRecord
     from openmanus_tui.research.export import render_research as render_research
@@ -95,10 +97,13 @@ __all__ = [
     "BranchTranscript",
     "UsageTotals",
     "add_usage",
+    "apply_resilience_settings",
     "branch_events",
     "branch_transcript",
+    "cache_stats",
     "check_edited_args",
     "check_fetch_url",
+    "clear_cache",
     "copy_branch",
     "database_size",
     "delete_session",
@@ -112,11 +117,13 @@ __all__ = [
     "rename_session",
     "render_export",
     "research_result",
+    "resilience_status",
     "session_sources",
     "session_transcript",
     "set_session_model",
     "set_session_profile",
     "source_excerpt",
+    "stored_breakers",
     "tool_calls_at",
     "transcript_of",
     "user_message_at",
@@ -148,6 +155,7 @@ _REEXPORTS: dict[str, str] = {
     "PROFILES": "openmanus_tui.agent.prompts",
     "resolve_profile": "openmanus_tui.agent.prompts",
     "make_model": "openmanus_tui.models.factory",
+    "resilience_text": "openmanus_tui.export.transcript",
     "PolicyRefusal": "openmanus_tui.research.policy",
     "DEPTHS": "openmanus_tui.research.graph",
     "ResearchResult": "openmanus_tui.research.models",
@@ -229,8 +237,19 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     await ResearchResults(runtime.db).delete_session(record.id)
     await delete_pins(runtime.db, record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
+    await _forget_cached(runtime, record.id)
     await _delete_sources(runtime, record.id)
     return record
+
+
+async def _forget_cached(runtime: Runtime, session_id: str) -> None:
+    """Cached model replies and tool results hold the session's messages: they go too."""
+    from openmanus_tui.resilience.model_cache import TABLE as MODEL_TABLE
+    from openmanus_tui.resilience.tool_cache import TABLE as TOOL_TABLE
+    from openmanus_tui.resilience.ttl_table import TtlTable
+
+    for table in (MODEL_TABLE, TOOL_TABLE):
+        await TtlTable(runtime.db, table, ttl=1, max_bytes=1).forget_session(session_id)
 
 
 async def _delete_sources(runtime: Runtime, session_id: str) -> None:
@@ -393,6 +412,74 @@ def describe_bounds(settings: Any) -> str:
         else "unbounded"
     )
     return f"{text}\n  workspace writes: {write}"
+
+
+# ---- resilience (issue 16): breakers, fallbacks, caches ----------------------------------
+def resilience_status(runtime: Runtime) -> dict[str, Any]:
+    """What ``/health``, ``/metrics``, the status line and ``doctor`` show: every circuit
+    breaker this process has used (name, state, failures in a row, opened_at, last error,
+    threshold, recovery timeout), how many steps each model answered, and this process's
+    counts of fallbacks and cache hits (``fallbacks``, ``model_cache_hits``,
+    ``tool_cache_hits``)."""
+    return {
+        "breakers": [state.as_dict() for state in runtime.breakers.states()],
+        "answers": dict(runtime.answers),
+        **runtime.counters,
+    }
+
+
+def apply_resilience_settings(runtime: Runtime) -> None:
+    """After a configuration reload: the breakers take the new ``resilience`` limits (the
+    caches and fallbacks are read from ``runtime.settings`` at each run anyway)."""
+    r = runtime.settings.resilience
+    runtime.breakers.configure(
+        failure_threshold=r.failure_threshold, recovery_timeout=r.recovery_timeout
+    )
+
+
+def stored_breakers(settings: Settings) -> list[Any]:
+    """The breaker states recorded in the database file, for a process that runs nothing
+    (``openmanus doctor``): ``BreakerState`` objects with ``describe()``."""
+    from openmanus_tui.resilience.breakers import stored_states
+
+    return stored_states(settings.db_path, recovery_timeout=settings.resilience.recovery_timeout)
+
+
+async def cache_stats(runtime: Runtime) -> dict[str, Any]:
+    """Entries, size, hits and misses (by model or tool) of the model and tool caches."""
+    from openmanus_tui.resilience.model_cache import ModelCache
+    from openmanus_tui.resilience.tool_cache import ToolCache
+
+    settings = runtime.settings
+    model = ModelCache(runtime.db, settings.cache, settings.model.temperature)
+    tool = ToolCache(runtime.db, settings.cache)
+    why = ""
+    if not settings.cache.model:
+        why = "cache.model = false"
+    elif not model.enabled:
+        why = (f"model.temperature is {settings.model.temperature:g}: only temperature 0 is "
+               "cached unless cache.model_any_temperature = true")
+    return {
+        "model": {**(await model.stats()).as_dict(), "enabled": model.enabled, "off_why": why},
+        "tool": {**(await tool.stats()).as_dict(), "enabled": tool.enabled,
+                 "off_why": "" if tool.enabled else "cache.tools = false"},
+    }
+
+
+async def clear_cache(runtime: Runtime, which: str = "all") -> dict[str, int]:
+    """Empty the model cache, the tool cache or both; returns the entries removed."""
+    from openmanus_tui.resilience.model_cache import ModelCache
+    from openmanus_tui.resilience.tool_cache import ToolCache
+
+    settings = runtime.settings
+    removed: dict[str, int] = {}
+    if which in ("all", "model"):
+        removed["model"] = await ModelCache(
+            runtime.db, settings.cache, settings.model.temperature
+        ).table.clear()
+    if which in ("all", "tool"):
+        removed["tool"] = await ToolCache(runtime.db, settings.cache).table.clear()
+    return removed
 
 
 # ---- research sources (research/): the Sources tab and ``openmanus fetch`` -----------------

@@ -34,7 +34,10 @@ from openmanus_tui.errors import ModelError, OpenManusError
 from openmanus_tui.limits import check_task, check_workspace
 from openmanus_tui.memory.compaction import CompactionPreview
 from openmanus_tui.memory.manager import ContextView, MemoryManager
-from openmanus_tui.models.factory import ModelInfo, make_model
+from openmanus_tui.models.factory import Endpoint, ModelInfo, make_chain, make_model
+from openmanus_tui.resilience.breakers import BreakerBoard, BreakerChange
+from openmanus_tui.resilience.model_cache import ModelCache
+from openmanus_tui.resilience.tool_cache import ToolCache
 from openmanus_tui.runtime.history import History
 from openmanus_tui.runtime.sink import EventSink, Listener
 from openmanus_tui.runtime.stream import StreamMapper
@@ -82,6 +85,15 @@ class Runtime:
         self._research_graph: CompiledStateGraph | None = None
         self._writing_graph: CompiledStateGraph | None = None
         self.mcp: Any = None
+        # Circuit breakers of this process's endpoints (models, MCP servers, search backends).
+        self.breakers = BreakerBoard(
+            failure_threshold=settings.resilience.failure_threshold,
+            recovery_timeout=settings.resilience.recovery_timeout,
+        )
+        # Which model answered how many steps (the fallback metric), and cache hits by kind.
+        self.answers: dict[str, int] = {}
+        self.counters: dict[str, int] = {"fallbacks": 0, "model_cache_hits": 0,
+                                          "tool_cache_hits": 0}
         # Problems found while starting (a plugin or MCP server that failed): told to the
         # person at the start of the next run, never fatal.
         self.startup_notices: list[str] = list(registry.load_errors)
@@ -130,6 +142,7 @@ class Runtime:
             runtime.startup_notices.append(str(damaged_error(db.path, db.damaged)))
             return runtime
         try:
+            await runtime.breakers.attach(db)
             from openmanus_tui.runtime.config_versions import record_applied
 
             runtime.config_version = await record_applied(db, "start")
@@ -161,6 +174,7 @@ class Runtime:
 
         self.mcp = McpManager(
             servers,
+            breakers=self.breakers,
             log_dir=self.settings.resolved_data_dir / "logs",
             policy=LaunchPolicy.from_settings(self.settings),  # trust + sandbox (issue 12)
         )
@@ -378,6 +392,12 @@ class AgentSession:
             stale.close()  # no command of this session runs between two runs
         if old.memory != current.memory or old.model != current.model:
             self.__dict__.pop("memory", None)
+        if old.resilience != current.resilience:
+            # The breakers take the new limits; caches and fallbacks are read at each run.
+            r = current.resilience
+            self.runtime.breakers.configure(
+                failure_threshold=r.failure_threshold, recovery_timeout=r.recovery_timeout
+            )
 
     def sandbox(self) -> Any:
         if self._sandbox is None:
@@ -431,6 +451,7 @@ class AgentSession:
         info: ModelInfo,
         ask_human: AskHuman | None,
         rules: list[Any] | None = None,
+        chain: list[Endpoint] | None = None,
     ) -> AgentContext:
         settings = self.runtime.settings
         registry = self.runtime.registry
@@ -452,6 +473,10 @@ class AgentSession:
                 session_id=self.id,
                 call_id=call_id,
                 network=settings.sandbox.network,
+                breakers=self.runtime.breakers,
+                retry_backoff=settings.resilience.tool_retry_backoff,
+                command_timeout=settings.sandbox.timeout,
+                max_write_bytes=int(settings.tools.max_file_mb * 1024 * 1024),
             )
             try:
                 ctx.sandbox = self.sandbox()
@@ -469,8 +494,30 @@ class AgentSession:
         async def on_retry(attempt: int, wait: float, error: ModelError) -> None:
             await sink.emit(ev.Retry(attempt=attempt, wait_s=round(wait, 3), error=error.message))
 
+        async def on_fallback(failed: Endpoint, to: Endpoint, error: ModelError) -> None:
+            await sink.emit(
+                ev.Fallback(from_model=failed.spec, to_model=to.spec, reason=error.message)
+            )
+
+        async def on_cache_hit(label: str, key: str) -> None:
+            await sink.emit(ev.CacheHit(cache="model", label=label, key=key[:16]))
+
         schemas = registry.openai_schemas()
+        summary_chain = [Endpoint(e.spec, e.model, e.info, e.breaker) for e in (chain or [])]
+        bound = [
+            Endpoint(e.spec, e.model.bind_tools(schemas), e.info, e.breaker)  # type: ignore[arg-type]
+            for e in (chain or [])
+        ]
         return AgentContext(
+            chain=bound or None,
+            summary_chain=summary_chain or None,
+            breakers=self.runtime.breakers,
+            on_fallback=on_fallback,
+            cache=ModelCache(self.runtime.db, settings.cache, settings.model.temperature)
+            if settings.cache.model
+            else None,
+            on_cache_hit=on_cache_hit,
+            session_id=self.id,
             model=model.bind_tools(schemas),
             model_info=info,
             registry=registry,
@@ -484,6 +531,7 @@ class AgentSession:
             run_tools=ToolRunner(
                 sink, registry, make_tool_context, self.isolation,
                 result_chars=settings.limits.tool_result_chars,
+                cache=ToolCache(self.runtime.db, settings.cache) if settings.cache.tools else None,
             ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
@@ -889,9 +937,32 @@ class AgentSession:
         # Hits of approval rules are counted from the decisions the run reports.
         self._rule_hits = HitCounter(self.rules)
         sink.listeners.append(self._rule_hits)
+
+        async def on_breaker(change: BreakerChange) -> None:
+            await sink.emit(
+                ev.Breaker(
+                    name=change.name, state=change.new, previous=change.old,
+                    failures=change.failures, error=change.error,
+                )
+            )
+
+        def count_answers(event: Any) -> None:
+            counters = self.runtime.counters
+            if isinstance(event, ev.Usage) and event.model:
+                answers = self.runtime.answers
+                answers[event.model] = answers.get(event.model, 0) + 1
+            elif isinstance(event, ev.Fallback):
+                counters["fallbacks"] += 1
+            elif isinstance(event, ev.CacheHit):
+                counters[f"{event.cache}_cache_hits"] += 1
+
+        self.runtime.breakers.listeners.append(on_breaker)
+        sink.listeners.append(count_answers)
         try:
             return await self._drive_inner(sink, graph_input, approver, ask_human, user_input)
         finally:
+            self.runtime.breakers.listeners.remove(on_breaker)
+            sink.listeners.remove(count_answers)
             sink.listeners.remove(self._rule_hits)
             await asyncio.shield(self._rule_hits.flush(self.id))
             if on_event is not None:
@@ -907,7 +978,8 @@ class AgentSession:
     ) -> RunOutcome:
         graph = self.graph
         self._follow_settings()
-        model, info = make_model(self.runtime.settings, self.model_override or self.record.model)
+        chain = make_chain(self.runtime.settings, self.model_override or self.record.model)
+        model, info = chain[0].model, chain[0].info
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
         # Events of this run follow the checkpoint it starts from (its branch), not whatever
         # checkpoint this process saw last.
@@ -938,7 +1010,7 @@ class AgentSession:
         )
         # Approval rules: this session's, its workspace's (project) and the global ones.
         rules = await self.rules.applicable(self.id, str(self.workspace))
-        context: Any = self._agent_context(sink, model, info, ask_human, rules)
+        context: Any = self._agent_context(sink, model, info, ask_human, rules, chain)
         if self.research:
             context = self._research_context(model, info, context)
         elif self.writing:

@@ -19,6 +19,7 @@ from langchain_core.messages import ToolMessage
 
 from openmanus_tui import events as ev
 from openmanus_tui.limits import DEFAULT_TOOL_RESULT_CHARS, cut, scrub
+from openmanus_tui.resilience.tool_cache import ToolCache, call_key
 from openmanus_tui.runtime.sink import EventSink
 from openmanus_tui.sandbox import git_guard
 from openmanus_tui.tools.base import Risk, ToolContext, ToolRegistry, ToolResult, run_tool
@@ -39,8 +40,11 @@ class ToolRunner:
         isolation: Callable[[], str | None],
         *,
         result_chars: int = DEFAULT_TOOL_RESULT_CHARS,
+        cache: ToolCache | None = None,
     ) -> None:
         self.result_chars = result_chars
+        # Results of read-only network tools (issue 16); None or disabled: always run.
+        self.cache = cache if cache is not None and cache.enabled else None
         self.sink = sink
         self.registry = registry
         self.make_context = make_context
@@ -130,6 +134,7 @@ class ToolRunner:
             truncated=result.truncated,
             artifacts=result.artifacts,
             checkpoint_id=base,
+            cached=result.cached,
         )
         await self.sink.emit(event)
         return event
@@ -182,17 +187,36 @@ class ToolRunner:
         # the workspace's git repositories (new hooks and executing config are neutralised).
         guard = await self._git_before(ctx) if spec.risk != Risk.READ else None
         started = time.perf_counter()
-        try:
-            result = await asyncio.wait_for(run_tool(spec, ctx, call["args"]), spec.timeout + 30)
-        except TimeoutError:
-            result = ToolResult(
-                f"Error: {spec.name} did not finish within {spec.timeout:.0f} s", status="timeout"
+        key = call_key(spec, call["args"]) if self.cache is not None else None
+        cached = await self.cache.get(spec, key) if self.cache is not None and key else None
+        if cached is not None:
+            result = cached
+            await self.sink.emit(
+                ev.CacheHit(
+                    cache="tool", label=spec.name, key=key[:16] if key else "",
+                    call_id=call["id"], checkpoint_id=base,
+                )
             )
+        else:
+            # Each attempt of a read-only tool's retries may take its whole timeout.
+            limit = (spec.timeout + 1) * (spec.retry_limit + 1) + 30
+            try:
+                result = await asyncio.wait_for(run_tool(spec, ctx, call["args"]), limit)
+            except TimeoutError:
+                result = ToolResult(
+                    f"Error: {spec.name} did not finish within {spec.timeout:.0f} s",
+                    status="timeout",
+                )
+            if self.cache is not None and key:
+                await self.cache.put(spec, key, result, self.sink.session_id)
         if guard is not None:
             await self._git_after(guard, result)
         result.duration_ms = result.duration_ms or (time.perf_counter() - started) * 1000
         result.isolation = result.isolation or self.isolation()
-        self.registry.record(spec.name, result.duration_ms, result.status == "ok")
+        self.registry.record(
+            spec.name, result.duration_ms, result.status == "ok", cached=result.cached,
+            retries=int((result.data or {}).get("retries", 0) or 0),
+        )
         finished = await self._finish(base, call, result)
         patterns = detect(finished.result)
         if patterns:  # shown to the person; the model gets the result marked untrusted anyway

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from openmanus_tui.sandbox import Sandbox
 
 ENTRY_POINT_GROUP = "openmanus.tools"
+DEFAULT_RETRY_BACKOFF = 0.5  # seconds; resilience.tool_retry_backoff in a runtime
 
 
 class Risk(StrEnum):
@@ -47,6 +48,11 @@ class ToolResult:
     truncated: bool = False
     artifacts: list[str] = field(default_factory=list)
     data: dict[str, Any] | None = None
+    # The failure may pass (a timeout, a dropped connection, HTTP 5xx): a read-only tool with
+    # ``retries`` is run again (``run_tool``).
+    transient: bool = False
+    # Answered from the tool-result cache (``resilience/tool_cache.py``): nothing was fetched.
+    cached: bool = False
 
 
 OutputSink = Callable[[str, str], None]
@@ -69,6 +75,13 @@ class ToolContext:
     call_id: str = ""
     network: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Issue 16: the runtime's circuit breakers (``resilience.breakers.BreakerBoard``; None
+    # outside a runtime), the first wait of a read-only tool's retries (doubles, with jitter),
+    # the default command timeout (``sandbox.timeout``), file_write's cap (``tools.max_file_mb``).
+    breakers: Any = None
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
+    command_timeout: float | None = None
+    max_write_bytes: int | None = None
 
 
 ToolFunc = Callable[[ToolContext, Any], Awaitable["ToolResult | str"]]
@@ -83,8 +96,23 @@ class ToolSpec:
     tier: int = 1
     risk: Risk = Risk.READ
     timeout: float = 60.0
+    # Extra attempts after a transient failure; honoured only for ``read_only`` tools.
     retries: int = 0
     source: str = "builtin"
+    # No side effects (search, fetch, read): safe to run again and to answer from a cache.
+    # Tools that write, execute or post are never retried, whatever ``retries`` says.
+    read_only: bool = False
+    # Which calls of a read-only network tool may come from the cache (None: every call);
+    # e.g. a search of the workspace may not, its files change.
+    cacheable: Callable[[dict[str, Any]], bool] | None = None
+
+    @property
+    def retry_limit(self) -> int:
+        return self.retries if self.read_only and self.risk in (Risk.READ, Risk.NETWORK) else 0
+
+    @property
+    def cache_eligible(self) -> bool:
+        return self.read_only and self.risk == Risk.NETWORK
 
     def openai_schema(self) -> dict[str, Any]:
         schema = self.args_model.model_json_schema()
@@ -105,6 +133,12 @@ class ToolStats:
     calls: int = 0
     failures: int = 0
     total_ms: float = 0.0
+    cache_hits: int = 0
+    retries: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.cache_hits / self.calls if self.calls else 0.0
 
     @property
     def mean_ms(self) -> float:
@@ -146,10 +180,14 @@ class ToolRegistry:
     def openai_schemas(self) -> list[dict[str, Any]]:
         return [spec.openai_schema() for spec in self._tools.values()]
 
-    def record(self, name: str, duration_ms: float, ok: bool) -> None:
+    def record(
+        self, name: str, duration_ms: float, ok: bool, *, cached: bool = False, retries: int = 0
+    ) -> None:
         stats = self.stats.setdefault(name, ToolStats())
         stats.calls += 1
         stats.total_ms += duration_ms
+        stats.cache_hits += int(cached)
+        stats.retries += retries
         if not ok:
             stats.failures += 1
 
@@ -169,8 +207,20 @@ class ToolRegistry:
                 self.load_errors.append(f"tool plugin {ep.name!r}: {exc}")
 
 
+def _transient_exception(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(
+        exc, TimeoutError | ConnectionError | httpx.TimeoutException | httpx.TransportError
+    )
+
+
 async def run_tool(spec: ToolSpec, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    """Validate and run one tool call; errors become error results, never exceptions."""
+    """Validate and run one tool call; errors become error results, never exceptions.
+
+    A read-only tool whose result is a transient failure is run again up to ``spec.retries``
+    times, waiting ``ctx.retry_backoff`` seconds and doubling, with full jitter (tenacity);
+    ``data["retries"]`` then says how many it took."""
     start = time.perf_counter()
     try:
         parsed = spec.validate_args(args)
@@ -179,11 +229,38 @@ async def run_tool(spec: ToolSpec, ctx: ToolContext, args: dict[str, Any]) -> To
             content=f"Error: invalid arguments for {spec.name}: {describe_validation_error(exc)}",
             status="error",
         )
-    try:
-        out = await spec.func(ctx, parsed)
-    except Exception as exc:
-        out = ToolResult(content=f"Error: {type(exc).__name__}: {exc}", status="error")
-    result = out if isinstance(out, ToolResult) else ToolResult(content=str(out))
+
+    async def once() -> ToolResult:
+        try:
+            out = await spec.func(ctx, parsed)
+        except Exception as exc:
+            out = ToolResult(
+                content=f"Error: {type(exc).__name__}: {exc}",
+                status="error",
+                transient=_transient_exception(exc),
+            )
+        return out if isinstance(out, ToolResult) else ToolResult(content=str(out))
+
+    if spec.retry_limit:
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_result,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(spec.retry_limit + 1),
+            wait=wait_random_exponential(multiplier=ctx.retry_backoff, max=30),
+            retry=retry_if_result(lambda r: r.transient),
+            retry_error_callback=lambda state: state.outcome.result(),  # the last result
+        )
+        result = await retrying(once)
+        tries = retrying.statistics.get("attempt_number", 1) - 1
+        if tries:
+            result.data = {**(result.data or {}), "retries": tries}
+    else:
+        result = await once()
     if not result.duration_ms:
         result.duration_ms = (time.perf_counter() - start) * 1000
     return result

@@ -11,7 +11,7 @@ from openmanus_tui.errors import SandboxError
 from openmanus_tui.sandbox import ExecResult, Sandbox
 from openmanus_tui.tools.base import Risk, ToolContext, ToolResult, ToolSpec
 
-DEFAULT_TIMEOUT = 60
+DEFAULT_TIMEOUT = 60  # outside a runtime; a runtime passes sandbox.timeout
 MAX_TIMEOUT = 1800
 ARTIFACT_SCAN_LIMIT = 20_000  # entries; a huge workspace is scanned partially
 SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules", ".cache", ".mypy_cache"}
@@ -93,12 +93,16 @@ def _to_result(res: ExecResult, timeout: float, artifacts: list[str] | None = No
     )
 
 
-def _timeout(value: int | None) -> float:
-    return float(value) if value is not None else float(DEFAULT_TIMEOUT)
+def _timeout(value: int | None, ctx: ToolContext) -> float:
+    """The model's timeout, else ``sandbox.timeout`` (within the tool's own bound)."""
+    if value is not None:
+        return float(value)
+    default = ctx.command_timeout if ctx.command_timeout is not None else DEFAULT_TIMEOUT
+    return float(min(default, MAX_TIMEOUT))
 
 
 async def shell_exec(ctx: ToolContext, args: ShellExecArgs) -> ToolResult:
-    timeout = _timeout(args.timeout)
+    timeout = _timeout(args.timeout, ctx)
     try:
         sandbox = _sandbox(ctx)
         res = await sandbox.exec(args.command, timeout=timeout, on_output=ctx.emit_output)
@@ -138,7 +142,7 @@ def changed_files(before: Snapshot, after: Snapshot) -> list[str]:
 
 
 async def code_exec(ctx: ToolContext, args: CodeExecArgs) -> ToolResult:
-    timeout = _timeout(args.timeout)
+    timeout = _timeout(args.timeout, ctx)
     try:
         sandbox = _sandbox(ctx)
         before = snapshot(sandbox.workspace)

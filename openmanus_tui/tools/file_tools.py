@@ -219,6 +219,15 @@ class FileWriteArgs(BaseModel):
 
 
 async def _file_write(ctx: ToolContext, args: FileWriteArgs) -> ToolResult:
+    if ctx.max_write_bytes is not None:
+        size = len(args.content.encode("utf-8", "surrogatepass"))
+        if size > ctx.max_write_bytes:
+            return ToolResult(
+                content=f"Error: the content is {size:,} bytes, over the "
+                f"{ctx.max_write_bytes:,}-byte limit of file_write (tools.max_file_mb); nothing "
+                "was written. Split it into smaller files, or generate it with code_exec.",
+                status="error",
+            )
     holder: dict[str, Any] = {}
 
     def work() -> ToolResult:

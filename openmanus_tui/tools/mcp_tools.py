@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model, model_validator
 
+from openmanus_tui.errors import CircuitOpen
 from openmanus_tui.tools.base import Risk, ToolContext, ToolRegistry, ToolResult, ToolSpec
 from openmanus_tui.utilities.mcp_config import (
     McpServerConfig,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     import mcp_types
     from mcp import Client
 
+    from openmanus_tui.resilience.breakers import BreakerBoard
     from openmanus_tui.tools.mcp_trust import LaunchPolicy
 
 ServerState = Literal["starting", "running", "failed", "stopped", "untrusted"]
@@ -254,7 +256,11 @@ class McpManager:
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         log_dir: Path | None = None,
         policy: LaunchPolicy | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
+        # One circuit breaker per server (``mcp <name>``): a server that keeps timing out or
+        # dropping its connection is not called until its probe (issue 16).
+        self.breakers = breakers
         configs = list(servers.values()) if isinstance(servers, Mapping) else list(servers)
         # The runtime passes a policy: stdio servers must be trusted and run sandboxed
         # (``mcp_trust.py``). Without one (library use, ``manus-mcp-cli`` inside the sandbox)
@@ -468,8 +474,21 @@ class McpManager:
                 content=f"Error: MCP server {server!r} is {entry.status.state}{why}",
                 status="error",
             )
+        def unhealthy(exc: BaseException) -> bool:
+            if isinstance(exc, MCPError):
+                return exc.code in (REQUEST_TIMEOUT, CONNECTION_CLOSED)
+            return isinstance(exc, OSError | RuntimeError | TimeoutError)
+
         try:
-            result = await client.call_tool(tool, arguments or {})
+            if self.breakers is not None:
+                result = await self.breakers.call(
+                    f"mcp {server}", lambda: client.call_tool(tool, arguments or {}),
+                    counts=unhealthy,
+                )
+            else:
+                result = await client.call_tool(tool, arguments or {})
+        except CircuitOpen as exc:
+            return ToolResult(content=f"Error: {exc}", status="error")
         except MCPError as exc:
             if exc.code == REQUEST_TIMEOUT:
                 return ToolResult(

@@ -11,9 +11,11 @@ Failures never raise: when the web backend cannot be reached (no network, DNS fa
 connection, misconfiguration) the result says ``web search is unavailable: <reason>`` and, when
 the workspace was searched too, that the results come from the workspace only. The status is
 ``error`` only when no source could give anything. Web calls are bounded (``WEB_TIMEOUT`` per
-attempt) and a transient failure (timeout, rate limit, HTTP 5xx) is retried once here, because
-``run_tool`` does not act on ``ToolSpec.retries`` itself; refused connections and DNS failures
-are not retried, so an offline machine gets its answer at once.
+attempt) and a transient failure (timeout, rate limit, HTTP 5xx) with nothing else to show is
+retried once by ``run_tool`` (the tool is read-only; backoff with jitter); refused connections
+and DNS failures are not retried, so an offline machine gets its answer at once. Each web
+backend has a circuit breaker (``search <backend>``), and web-only searches are answered from
+the tool-result cache within its TTL.
 
 Network policy: the search runs in this (host) process, not in the sandbox, so ``ctx.network``
 — the sandbox's network switch for code the model runs — does not apply. The tool's risk is
@@ -27,11 +29,14 @@ out, and a note says how many and why. Kept hits are registered as the session's
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from openmanus_tui.errors import ConfigError
+if TYPE_CHECKING:
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+from openmanus_tui.errors import CircuitOpen, ConfigError
 from openmanus_tui.tools.base import Risk, ToolContext, ToolResult, ToolSpec
 from openmanus_tui.tools.search_backends import (
     SearchBackend,
@@ -42,8 +47,7 @@ from openmanus_tui.tools.search_backends import (
     clean_text,
 )
 
-RETRIES = 1  # extra attempts after a transient web failure
-RETRY_DELAY = 0.5  # seconds
+RETRIES = 1  # extra attempts after a transient web failure (run_tool, with backoff)
 TOOL_TIMEOUT = 20.0  # two web attempts of WEB_TIMEOUT each, plus the delay, fit inside
 SNIPPET_CHARS = 300  # per hit, in the text the model sees (data keeps the full snippet)
 OUTPUT_CAP_CHARS = 8000
@@ -73,15 +77,20 @@ class SearchInfoArgs(BaseModel):
         return value
 
 
-async def _web_search(backend: SearchBackend, query: str, max_results: int) -> list[SearchHit]:
-    for attempt in range(RETRIES + 1):
-        try:
-            return await backend.search(query, max_results)
-        except SearchUnavailable as exc:
-            if not exc.transient or attempt == RETRIES:
-                raise
-        await asyncio.sleep(RETRY_DELAY)
-    raise AssertionError("unreachable")
+async def _web_search(
+    backend: SearchBackend, query: str, max_results: int, breakers: BreakerBoard | None
+) -> list[SearchHit]:
+    """One search, through the backend's circuit breaker when the runtime has one."""
+    if breakers is None:
+        return await backend.search(query, max_results)
+    try:
+        return await breakers.call(
+            f"search {backend.name}",
+            lambda: backend.search(query, max_results),
+            counts=lambda exc: isinstance(exc, SearchUnavailable),
+        )
+    except CircuitOpen as exc:
+        raise SearchUnavailable(str(exc)) from None
 
 
 def _format_hit(number: int, hit: SearchHit) -> str:
@@ -173,7 +182,7 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
         if backend is None:
             return []
         try:
-            return await _web_search(backend, args.query, args.max_results)
+            return await _web_search(backend, args.query, args.max_results, ctx.breakers)
         except SearchUnavailable as exc:
             return exc
         except Exception as exc:  # a registered third-party backend broke its contract
@@ -188,8 +197,10 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
             return exc
 
     web_out, local_out = await asyncio.gather(web(), local())
+    transient = False
     if isinstance(web_out, SearchUnavailable):
         web_error = str(web_out)
+        transient = web_out.transient
     local_error = str(local_out) if isinstance(local_out, SearchUnavailable) else None
     web_hits = web_out if isinstance(web_out, list) else []
     local_hits = local_out if isinstance(local_out, list) else []
@@ -242,7 +253,16 @@ async def _search_info(ctx: ToolContext, args: SearchInfoArgs) -> ToolResult:
         "hits": [{**hit.as_dict(), **numbers.get(hit.url, {})} for hit in hits],
         "refused": refused,
     }
-    return ToolResult(content=content, status=status, truncated=truncated, data=data)
+    # A web failure that may pass, with nothing else to show: run_tool tries again.
+    return ToolResult(
+        content=content, status=status, truncated=truncated, data=data,
+        transient=transient and status == "error",
+    )
+
+
+def _cacheable(args: dict[str, Any]) -> bool:
+    # Only the web: the workspace's files change under a cached answer.
+    return args.get("source") == "web"
 
 
 SEARCH_INFO = ToolSpec(
@@ -258,6 +278,8 @@ SEARCH_INFO = ToolSpec(
     risk=Risk.NETWORK,
     timeout=TOOL_TIMEOUT,
     retries=RETRIES,
+    read_only=True,
+    cacheable=_cacheable,
 )
 
 

@@ -393,6 +393,7 @@ class OpenManusApp(App[int]):
 
             self.config_reloader = start_config_watch(self)
             self._probe_sandbox()
+            self.refresh_breakers()  # an endpoint another run found dead is still open
             self._q("#tools-pane").refresh_tools(self.runtime)
             for error in getattr(self.runtime.registry, "load_errors", []):
                 self.notify(error, severity="warning")
@@ -912,6 +913,8 @@ class OpenManusApp(App[int]):
             self._tools_dirty = True
             if event.tool in SOURCE_TOOLS:
                 self.refresh_sources()
+        elif kind == "breaker":
+            self._tools_dirty = True  # the Tools tab lists the breakers that are not closed
         elif kind == "tool_started" and event.isolation:
             self.status.isolation = event.isolation
         elif kind == "research_step" and event.stage in ("read", "research", "verify"):
@@ -919,6 +922,8 @@ class OpenManusApp(App[int]):
         elif kind == "run_finished":
             self._stop_clock()
             self.refresh_document()  # a run may have written or changed a document
+        if kind in ("breaker", "run_started"):
+            self.refresh_breakers()
         if kind in ("run_started", "tool_finished", "run_finished"):
             self.refresh_memory()  # what the next model call will contain just changed
         if kind not in ("thought_delta", "tool_output"):
@@ -1005,6 +1010,15 @@ class OpenManusApp(App[int]):
         self.status.elapsed = (self.clock() - started) if started is not None \
             else self._last_elapsed
         self._q(StatusLine).show(self.status)
+
+    def refresh_breakers(self) -> None:
+        """The status line's breaker word, from the runtime (``api.resilience_status``)."""
+        if self.runtime is None:
+            return
+        from openmanus_tui.runtime import api
+        from openmanus_tui.tui.widgets.status import breaker_text
+
+        self.status.breakers = breaker_text(api.resilience_status(self.runtime)["breakers"])
 
     def _stop_clock(self) -> None:
         if self._run_started_at is not None:

@@ -316,6 +316,21 @@ class Transcript:
     def _on_notice(self, e: ev.Notice) -> list[str]:
         return [self._add("notice", text=e.text, level=e.level).key]
 
+    def _on_breaker(self, e: ev.Breaker) -> list[str]:
+        if e.state == "open":
+            why = f" after {e.failures} failures ({e.error})" if e.error else ""
+            text = f"⚡ Circuit breaker {e.name} opened{why}: not called until its probe"
+        elif e.state == "half_open":
+            text = f"⚡ Circuit breaker {e.name}: probing"
+        else:
+            text = f"Circuit breaker {e.name} closed: the endpoint answers again"
+        level = "info" if e.state == "closed" else "warning"
+        return [self._add("notice", text=text, level=level).key]
+
+    def _on_fallback(self, e: ev.Fallback) -> list[str]:
+        text = f"{e.from_model} failed ({e.reason}); the step goes to {e.to_model}"
+        return [self._add("notice", text=text, level="warning").key]
+
     def _on_research_step(self, e: ev.ResearchStep) -> list[str]:
         # The research graph's progress (research/graph.py); the report itself, with its
         # citation check and contradiction list, is the answer block.

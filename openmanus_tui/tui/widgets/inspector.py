@@ -2,7 +2,8 @@
 
 For a tool call: the call as the model sent it (parsed and raw), the approval, the arguments
 that really ran, the raw result, status, timings (model latency, tool duration), the model
-call's tokens, cost and retries, and the checkpoint ids with the state keys the step changed.
+call's tokens, cost, retries and the model that answered (a fallback, the cache), and the
+checkpoint ids with the state keys the step changed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def _model_call(transcript: Transcript, message_id: str | None) -> dict[str, Any
         "context_window": u.context_window,
         "retries": u.retries,
         "retry_errors": [r.error for r in retries],
+        # Which model answered (a fallback when the primary was down), from the cache or not.
+        "model": u.model or None,
+        "fallback": u.fallback,
+        "cached": u.cached,
     }
 
 

@@ -1,5 +1,6 @@
 """The always-on status line: model, profile, approval mode, isolation, context, tokens, cost,
-run state and elapsed time. Fixed height, so updates skip layout."""
+run state, elapsed time and any circuit breaker that is not closed. Fixed height, so updates
+skip layout."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import Static
+
+from openmanus_tui.termsafe import sanitize
 
 
 def human_tokens(n: int) -> str:
@@ -39,6 +42,19 @@ class StatusInfo:
     cost: float = 0.0
     state: str = "idle"
     elapsed: float = 0.0
+    # Open or half-open circuit breakers ("" when all are closed): ``breaker_text``.
+    breakers: str = ""
+
+
+def breaker_text(states: list[dict[str, object]]) -> str:
+    """The status line's word on the breakers: the first open one, and how many more."""
+    down = [s for s in states if s.get("state") in ("open", "half_open")]
+    if not down:
+        return ""
+    first = down[0]
+    word = "OPEN" if first["state"] == "open" else "probing"
+    more = f" +{len(down) - 1}" if len(down) > 1 else ""
+    return sanitize(f"⚡ {first['name']} {word}{more}", keep_sgr=False)  # a name from config
 
 
 COMPACT_WIDTH = 110
@@ -64,4 +80,7 @@ class StatusLine(Static):
                     f"approval {info.approval} │ {info.isolation} │ {ctx} │ {tokens} │ "
                     f"${info.cost:.4f}")
         state = (f" {info.state} ", STATE_STYLES.get(info.state, "bold"))
-        self.update(Text.assemble(state, rest, no_wrap=True, overflow="ellipsis"), layout=False)
+        # A breaker goes first after the state: it explains a slow or fallen-back run.
+        breakers = (f" {info.breakers} │", "bold reverse") if info.breakers else ""
+        self.update(Text.assemble(state, breakers, rest, no_wrap=True, overflow="ellipsis"),
+                    layout=False)

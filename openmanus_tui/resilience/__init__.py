@@ -1,0 +1,1 @@
+"""Resilience: circuit breakers, model-response and tool-result caches (issue 16)."""
