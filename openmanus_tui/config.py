@@ -286,6 +286,20 @@ class ServiceSettings(_Section):
     drain_timeout: float = Field(30.0, ge=0, le=3600, description="seconds SIGTERM waits")
 
 
+# --- writing (openmanus_tui/writing) ---------------------------------------------------------
+class WritingSettings(_Section):
+    """The writing system: citation style, review rounds, the long-sentence limit."""
+
+    citation_style: Literal["apa", "mla", "chicago-author-date", "chicago-notes"] = Field(
+        "apa", description="default citation style of write, write check and cite")
+    max_revision_rounds: int = Field(
+        2, ge=0, le=5, description="review → revise rounds before a section is kept as it is")
+    long_sentence_words: int = Field(
+        25, ge=8, le=200, description="a sentence longer than this counts as long")
+    length_tolerance: float = Field(
+        0.15, ge=0.0, le=1.0, description="accepted distance from the target length (share)")
+
+
 # ---- secrets at rest (secret_store.py) -------------------------------------------------------
 class SecretsSettings(_Section):
     keyring: bool = Field(
@@ -393,6 +407,9 @@ class _Sections(BaseModel):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+
+    writing: WritingSettings = Field(default_factory=WritingSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)

@@ -127,6 +127,13 @@ async def research_scene(app, pilot) -> None:
     await stage_research(app, pilot, Path(os.environ["SHOTS_TMP"]) / "research-workspace")
 
 
+async def document_scene(app, pilot) -> None:
+    # The scene lives with the tests (tests/scenes/document.py), as the Sources one does.
+    from scenes.document import stage_document
+
+    await stage_document(app)
+
+
 async def palette_scene(app, pilot) -> None:
     await main_scene(app, pilot)
     await pilot.press("ctrl+p")
@@ -175,6 +182,7 @@ SHOTS = [
     ("tools", (140, 40), "openmanus-dark", tools_scene),
     ("sources", (150, 44), "openmanus-dark", sources_scene),
     ("research", (150, 48), "openmanus-dark", research_scene),
+    ("document", (150, 50), "openmanus-dark", document_scene),
     ("palette", (140, 40), "openmanus-dark", palette_scene),
     ("narrow-80x24", (80, 24), "openmanus-dark", main_scene),
     ("theme-light", (140, 40), "openmanus-light", main_scene),

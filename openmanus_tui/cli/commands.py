@@ -26,6 +26,8 @@ COMMANDS: list[str] = [
     "doctor",
     "fetch",
     "serve",
+    "write",
+    "cite",
 ]
 
 

@@ -15,7 +15,8 @@ drive the invalid-tool-call paths.
 
 A summarisation request (memory compaction, marked with ``SUMMARY_MARKER`` in its system message)
 is answered by :func:`scripted_summary`, which quotes the turns it is given, deterministically;
-a research stage (``research/prompts.py``) by ``scripted_research.scripted_research``.
+a research stage (``research/prompts.py``) by ``scripted_research.scripted_research``; a
+writing-graph step (``writing/prompts.py``) by ``scripted_writing.scripted_writing``.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ from pydantic import BaseModel, Field
 from openmanus_tui.errors import ConfigError
 from openmanus_tui.memory.compaction import SUMMARY_MARKER
 from openmanus_tui.models.scripted_research import scripted_research
+from openmanus_tui.models.scripted_writing import scripted_writing
 from openmanus_tui.research.prompts import stage_of
 from openmanus_tui.tools.provenance import unwrap
+from openmanus_tui.writing.prompts import SYSTEM as WRITING_SYSTEM
 
 
 class ScriptedToolCall(BaseModel):
@@ -203,6 +206,10 @@ class ScriptedChatModel(BaseChatModel):
                 text = scripted_summary(system, str(messages[-1].content))
                 digest = hashlib.sha1(text.encode()).hexdigest()[:10]
                 return AIMessage(content=text, id=f"msg_summary_{digest}")
+            if system.startswith(WRITING_SYSTEM):  # the writing graph (writing/prompts.py)
+                text = scripted_writing(str(messages[-1].content)) or ""
+                digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+                return AIMessage(content=text, id=f"msg_writing_{digest}")
             stage = stage_of(system)
             if stage is not None:  # the research graph (research/prompts.py)
                 text = scripted_research(stage, system, str(messages[-1].content))

@@ -239,10 +239,15 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     from openmanus_tui.research.store import ResearchResults
     from openmanus_tui.store.api_runs import ApiRunStore
     from openmanus_tui.store.retention import remove_store
+    from openmanus_tui.writing.records import WritingRecords
 
     record = await runtime.db.get_session(session_id)
     await runtime.db.delete_session(record.id)
     await ApiRunStore(runtime.db).delete_for_session(record.id)  # the REST API's runs
+    if runtime.db.damaged is None:
+        records = WritingRecords(runtime.db)  # documents written from the session
+        await records.setup()
+        await records.delete_session(record.id)
     await ResearchResults(runtime.db).delete_session(record.id)
     await delete_pins(runtime.db, record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)

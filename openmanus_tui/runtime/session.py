@@ -85,6 +85,7 @@ class Runtime:
         self.registry = registry
         self.graph: CompiledStateGraph = build_graph().compile(checkpointer=db.saver)
         self._research_graph: CompiledStateGraph | None = None
+        self._writing_graph: CompiledStateGraph | None = None
         self.mcp: Any = None
         # Circuit breakers of this process's endpoints (models, MCP servers, search backends).
         self.breakers = BreakerBoard(
@@ -104,7 +105,14 @@ class Runtime:
         self.settings_listeners: list[Callable[[Settings, Settings], None]] = []
 
     def graph_for(self, profile: str) -> CompiledStateGraph:
-        """The graph a profile runs: the research graph for Research, else the ReAct agent."""
+        """The graph a profile runs: the research graph for Research, the writing graph for
+        Writing, else the ReAct agent."""
+        if profile == "writing":
+            if self._writing_graph is None:
+                from openmanus_tui.writing.graph import build_writing_graph
+
+                self._writing_graph = build_writing_graph().compile(checkpointer=self.db.saver)
+            return self._writing_graph
         if profile != "research":
             return self.graph
         if self._research_graph is None:
@@ -316,6 +324,10 @@ class AgentSession:
     @property
     def research(self) -> bool:
         return self.record.profile == "research"
+
+    @property
+    def writing(self) -> bool:
+        return self.record.profile == "writing"
 
     def use_approval_mode(self, explicit: str | None) -> str:
         """The approval mode for a run of this session from a command line: ``explicit`` (a
@@ -573,6 +585,34 @@ class AgentSession:
             save_result=save,
         )
 
+    def _writing_context(self, model: Any, agent: AgentContext, sink: EventSink) -> Any:
+        """The writing graph's context (writing/graph.py): the plain model (no tools), the
+        workspace the document is written to, its steps as notices, results stored under the
+        session (``writing_documents``), the [writing] settings."""
+        from openmanus_tui.writing.graph import WritingContext
+        from openmanus_tui.writing.records import WritingRecords
+
+        settings = self.runtime.settings
+        records = WritingRecords(self.runtime.db)
+        workspace = self.workspace
+
+        async def save(generated: Any) -> None:
+            await records.setup()
+            output = generated.metadata.get("output") or ""
+            path = str((workspace / output).resolve()) if output else ""
+            generated.metadata["document_id"] = await records.add(
+                generated, brief=generated.metadata.get("requirements", {}).get("brief", ""),
+                path=path, fmt=generated.metadata.get("requirements", {}).get("format", "md"),
+                session_id=self.id)
+
+        async def progress(step: str) -> None:
+            await sink.emit(ev.Notice(level="info", text=f"writing: {step}"))
+
+        workspace.mkdir(parents=True, exist_ok=True)
+        return WritingContext(model=model, max_rounds=settings.writing.max_revision_rounds,
+                              progress=progress, output_dir=workspace, save_result=save,
+                              policy=agent.policy)
+
     def _system_prompt(self) -> str:
         settings = self.runtime.settings
         return system_prompt(
@@ -760,6 +800,10 @@ class AgentSession:
     def _run_input(
         self, text: str, message: HumanMessage, research: dict[str, Any] | None
     ) -> dict[str, Any]:
+        if self.writing:
+            from openmanus_tui.writing.session_input import writing_session_input
+
+            return writing_session_input(text, message, self.workspace, self.runtime.settings)
         if not self.research:
             return run_input(text, message)
         from openmanus_tui.research.graph import research_input
@@ -829,8 +873,8 @@ class AgentSession:
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
-        if self.research:
-            return  # the research graph's history holds no tool calls to close
+        if self.research or self.writing:
+            return  # the research and writing graphs' histories hold no tool calls to close
         snapshot = await self.graph.aget_state(await self.current_config())
         if not _unfinished(snapshot):
             return
@@ -981,6 +1025,8 @@ class AgentSession:
         context: Any = self._agent_context(sink, model, info, ask_human, rules, chain)
         if self.research:
             context = self._research_context(model, info, context)
+        elif self.writing:
+            context = self._writing_context(model, context, sink)
         self._rule_hits.policy = context.policy
         mapper = StreamMapper(
             sink,

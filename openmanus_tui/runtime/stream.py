@@ -102,7 +102,8 @@ class StreamMapper:
                 total_tokens_in=update["tokens_in"], total_tokens_out=update["tokens_out"],
                 total_cost=update.get("cost", 0.0),
             ))
-        if node == "verify" and update.get("final_answer") is not None:
+        if node in ("verify", "assemble") and update.get("final_answer") is not None:
+            # verify: the research graph's report; assemble: the writing graph's document.
             self.final_answer = update["final_answer"]
             await self.sink.emit(ev.FinalAnswer(text=self.final_answer or ""))
 

@@ -447,6 +447,7 @@ class OpenManusApp(App[int]):
         from openmanus_tui.runtime import api
 
         self.session = session
+        self.refresh_document()
         # The current branch, read as every front end reads it: a run stored mid-way (the
         # process ended early) is interrupted, and so are its calls without a result.
         transcript = branching.transcript_from(await api.branch_transcript(session))
@@ -920,6 +921,7 @@ class OpenManusApp(App[int]):
             self.refresh_sources()  # the research graph registered or cited sources
         elif kind == "run_finished":
             self._stop_clock()
+            self.refresh_document()  # a run may have written or changed a document
         if kind in ("breaker", "run_started"):
             self.refresh_breakers()
         if kind in ("run_started", "tool_finished", "run_finished"):
@@ -1026,6 +1028,11 @@ class OpenManusApp(App[int]):
     def _tick(self) -> None:
         if self._run_started_at is not None:
             self.refresh_status(keep_state=self.status.state == "awaiting approval")
+
+    def refresh_document(self) -> None:
+        """The Document tab follows the open session's workspace (``tui/widgets/document.py``)."""
+        if self._has_main_screen() and self.session is not None:
+            self._q("#document").show_workspace(self.runtime, self.session.workspace)
 
     def refresh_memory(self) -> None:
         if self._has_main_screen():

@@ -1,10 +1,10 @@
 """``manus-md-to-pdf``: convert a Markdown file to PDF, offline.
 
-Uses ``markdown-pdf`` (markdown-it-py for parsing, PyMuPDF's Story engine for layout): no
-browser, no LaTeX, no downloads. Tables (GFM pipe tables), fenced code blocks and images are
-supported. Relative image paths are resolved against the Markdown file's folder; images that
-cannot be found (or are remote: nothing is fetched) are reported as warnings on stderr and
-rendered as a placeholder, not treated as failures.
+markdown-it-py parses, ReportLab (BSD) lays out (``pdf_render.py``): no browser, no LaTeX, no
+downloads. Tables (GFM pipe tables), fenced code blocks and images are supported. Relative image
+paths are resolved against the Markdown file's folder; images that cannot be found (or are
+remote: nothing is fetched) are reported as warnings on stderr and rendered as a placeholder,
+not treated as failures.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
 
 from openmanus_tui.utilities._cli import (
     EXIT_CODES_HELP,
@@ -25,47 +23,9 @@ from openmanus_tui.utilities._cli import (
     UsageError,
     run_main,
 )
+from openmanus_tui.utilities.pdf_render import paper_size, render_pdf
 
 PROG = "manus-md-to-pdf"
-
-# PyMuPDF's Story renders a subset of CSS; these rules keep tables and code readable.
-DEFAULT_CSS = """
-body { font-family: sans-serif; font-size: 11pt; }
-table { border-collapse: collapse; margin: 6pt 0; }
-th, td { border: 1px solid #888888; padding: 3pt 6pt; }
-th { background-color: #eeeeee; }
-pre { background-color: #f4f4f4; padding: 6pt; font-family: monospace; font-size: 9pt; }
-code { font-family: monospace; }
-img { max-width: 100%; }
-"""
-
-
-def _archive_path(path: Path, root: Path) -> str:
-    # Images are named relative to the Story archive's root, which holds them all.
-    return path.resolve().relative_to(root).as_posix()
-
-
-def _local_image(src: str, base: Path) -> Path | None:
-    """The file a Markdown image source names, if it is a local file that exists."""
-    parsed = urlparse(src)
-    if parsed.scheme not in ("", "file"):
-        return None
-    path = Path(unquote(parsed.path))
-    resolved = path if path.is_absolute() else base / path
-    return resolved.resolve() if resolved.is_file() else None
-
-
-def _archive_root(md: Any, text: str, base: Path) -> Path:
-    """The deepest folder holding the document's folder and every local image. Not simply
-    ``/``: the archive lists its root, and a sandbox may not let ``/`` be listed."""
-    folders = [base]
-    for token in md.parse(text):
-        for child in token.children or []:
-            if child.type == "image":
-                found = _local_image(str(child.attrGet("src") or ""), base)
-                if found is not None:
-                    folders.append(found.parent)
-    return Path(os.path.commonpath(folders))
 
 
 def _title_from(markdown: str, fallback: str) -> str:
@@ -76,13 +36,15 @@ def _title_from(markdown: str, fallback: str) -> str:
 
 
 def convert(source: Path, target: Path, *, css: str | None = None, paper: str = "A4") -> list[str]:
-    """Write ``target`` from the Markdown file ``source``; return warnings (missing images).
+    """Write ``target`` from the Markdown file ``source``; return warnings (missing images,
+    CSS the renderer does not apply).
 
-    Raises ``UsageError`` for unreadable input, ``Failure`` if the PDF cannot be produced.
+    Raises ``UsageError`` for unreadable input or an unknown paper size, ``Failure`` if the PDF
+    cannot be produced.
     """
-    from markdown_it.renderer import RendererHTML
-    from markdown_pdf import MarkdownPdf, Section
-
+    size = paper_size(paper)
+    if size is None:
+        raise UsageError(f"unknown paper size: {paper!r}")
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -94,44 +56,18 @@ def convert(source: Path, target: Path, *, css: str | None = None, paper: str = 
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
 
-    base = source.resolve().parent
-    warnings: list[str] = []
-
-    def image_rule(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        token = tokens[idx]
-        src = str(token.attrGet("src") or "")
-        parsed = urlparse(src)
-        if parsed.scheme in ("http", "https"):
-            warnings.append(f"remote image not fetched (offline): {src}")
-        elif parsed.scheme in ("", "file"):
-            resolved = _local_image(src, base)
-            if resolved is not None:
-                token.attrSet("src", _archive_path(resolved, root))
-            else:
-                warnings.append(f"image not found: {src}")
-        return RendererHTML.image(renderer, tokens, idx, options, env)
-
-    pdf = MarkdownPdf(toc_level=3)
-    pdf.m_d.enable("strikethrough")
-    pdf.m_d.add_render_rule("image", image_rule)
-    root = _archive_root(pdf.m_d, text, base)
-    # ``meta`` is a class attribute in markdown-pdf; copy before changing it.
-    pdf.meta = {**MarkdownPdf.meta, "title": _title_from(text, source.stem), "creator": PROG}
-    try:
-        pdf.add_section(Section(text, root=str(root), paper_size=paper),
-                        user_css=css or DEFAULT_CSS)
-    except (ValueError, RuntimeError) as exc:
-        raise Failure(f"cannot lay out {source}: {exc}") from None
     # Write beside the target and rename, so a failed run never leaves a truncated PDF.
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        pdf.save(partial)
+        warnings = render_pdf(text, partial, base=source.resolve().parent,
+                              title=_title_from(text, source.stem), creator=PROG, css=css,
+                              paper=size)
         os.replace(partial, target)
     except OSError as exc:
         raise Failure(f"cannot write {target}: {exc.strerror or exc}") from None
-    except Exception as exc:  # PyMuPDF raises its own FzError* classes for I/O problems
-        raise Failure(f"cannot write {target}: {exc}") from None
+    except ValueError as exc:
+        raise Failure(f"cannot lay out {source}: {exc}") from None
     finally:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
@@ -147,9 +83,12 @@ def _build_parser() -> OneLineParser:
     )
     parser.add_argument("input", type=Path, help="Markdown file to convert")
     parser.add_argument("output", type=Path, help="PDF file to write")
-    parser.add_argument("--css", type=Path, help="CSS file replacing the default style")
+    parser.add_argument("--css", type=Path,
+                        help="CSS file adjusting the default style (fonts, sizes, colours; "
+                        "rules the renderer cannot apply are listed as warnings)")
     parser.add_argument(
-        "--paper", default="A4", help="paper size known to PyMuPDF, e.g. A4, letter (default A4)"
+        "--paper", default="A4",
+        help="paper size, e.g. A4, A5, letter, legal; -L for landscape (default A4)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     return parser
@@ -163,10 +102,6 @@ def _main(argv: Sequence[str] | None) -> int:
             css = args.css.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read CSS file {args.css}: {exc}") from None
-    import pymupdf
-
-    if pymupdf.paper_size(args.paper) == (-1, -1):
-        raise UsageError(f"unknown paper size: {args.paper!r}")
     warnings = convert(args.input, args.output, css=css, paper=args.paper)
     if not args.quiet:
         for warning in warnings:

@@ -1,4 +1,4 @@
-"""The right-hand panel's tabs: Inspector, Memory, Tools and Sources (``#panel``).
+"""The right-hand panel's tabs: Inspector, Memory, Tools, Sources and Document (``#panel``).
 
 The app mounts them into their slot just after its first frame (``OpenManusApp._mount_panel``):
 they are about a third of the workbench's widgets and show nothing until a session is open, so
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent, TabPane
 
+from openmanus_tui.tui.widgets.document import DocumentPane
 from openmanus_tui.tui.widgets.inspector import Inspector
 from openmanus_tui.tui.widgets.memory import MemoryPane
 from openmanus_tui.tui.widgets.sources import SourcesPane
@@ -22,4 +23,5 @@ def side_panel() -> TabbedContent:
     panel.compose_add_child(TabPane("Memory", MemoryPane(id="memory"), id="tab-memory"))
     panel.compose_add_child(TabPane("Tools", ToolsPane(id="tools-pane"), id="tab-tools"))
     panel.compose_add_child(TabPane("Sources", SourcesPane(id="sources"), id="tab-sources"))
+    panel.compose_add_child(TabPane("Document", DocumentPane(id="document"), id="tab-document"))
     return panel
