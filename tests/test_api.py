@@ -718,11 +718,11 @@ async def test_stateless_runs(tmp_path: Path) -> None:
         client = srv.client()
         done = await client.runs.wait(None, "manus", input={"input": "hi"}, config=_cfg(model))
         assert done["final_answer"] == "stateless answer"
-        parts = await collect(client.runs.stream(None, "writing", input={"input": "hi"},
+        parts = await collect(client.runs.stream(None, "data_analysis", input={"input": "hi"},
                                                  config=_cfg(model), on_completion="keep"))
         assert parts[-1][1]["final_answer"] == "stateless answer"
         kept = await client.threads.search()
-        assert len(kept) == 1 and kept[0]["metadata"]["profile"] == "writing"
+        assert len(kept) == 1 and kept[0]["metadata"]["profile"] == "data_analysis"
 
 
 async def test_cancelling_a_run_that_asks_frees_the_thread(tmp_path: Path) -> None:
