@@ -345,3 +345,16 @@ def test_reexports_name_the_core_objects() -> None:
         assert getattr(api, name) is not None
     with pytest.raises(AttributeError):
         api.no_such_name  # noqa: B018
+
+
+def test_a_long_final_answer_wraps_inside_its_panel() -> None:
+    """The Answer panel wraps its lines (the console soft-wraps everything else: a panel's
+    long line used to be cut at the border, losing the end of the answer)."""
+    from rich.console import Console
+
+    renderer = cli_render.Renderer()
+    renderer.out = Console(width=50, highlight=False, soft_wrap=True, record=True)
+    answer = "The city planted 1,200 trees in 2023, according to the parks department [1]."
+    renderer(ev.FinalAnswer(text=f"- {answer}"))
+    shown = " ".join(line.strip("│ ") for line in renderer.out.export_text().splitlines())
+    assert answer in " ".join(shown.split())

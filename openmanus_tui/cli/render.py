@@ -189,7 +189,9 @@ class Renderer:
                 Markdown(event.text or "(empty answer)", hyperlinks=False),
                 title="Answer",
                 border_style="green",
-            )
+            ),
+            # The console soft-wraps plain lines; a panel's lines would be cut at its border.
+            soft_wrap=False,
         )
 
     def _on_error(self, event: ev.Error) -> None:
