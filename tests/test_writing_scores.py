@@ -77,6 +77,16 @@ def test_style_counts_passive_and_long_sentences_and_proselint_findings() -> Non
     assert doc.splitlines()[2][unique.column - 1:].startswith("very unique")
 
 
+def test_code_is_not_linted_as_prose() -> None:
+    """A command in a code block or a code span is no style finding; the same words in prose
+    are, at the document's own line and column."""
+    prose = "This is very unique."
+    doc = (f"# Notes\n\n```bash\necho '{prose}'\n```\n\nRun `echo {prose}` first.\n\n"
+           f"    {prose}\n\nAnd {prose}\n")
+    found = [f for f in check_document(doc).style.findings if f.check == "uncomparables"]
+    assert [(f.line, f.column) for f in found] == [(11, len("And This is ") + 1)]
+
+
 def test_structure_outline_sections_lists_tables_figures() -> None:
     doc = ("# Title\n\nIntro words here.\n\n## One\n\nFirst section has five words.\n\n"
            "- a point\n- another\n\n#### Deep\n\nSkipped a level.\n\n## Two\n\n"

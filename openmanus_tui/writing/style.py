@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from openmanus_tui.writing.prose import Paragraph, sentences, words
+from openmanus_tui.writing.prose import Paragraph, markdown_parser, sentences, words
 
 # A form of "to be" (or "get"), at most one adverb, then a past participle.
 _IRREGULAR = (  # noqa: SIM905 (a word list reads best as text)
@@ -88,14 +88,35 @@ def _is_slow_fancy_check(check: Any) -> bool:
 MAX_FINDINGS = 200
 
 
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+
+
+def without_code(markdown: str) -> str:
+    """The document with its code blocks and inline code spans blanked out, every other
+    character where it was (so findings keep the document's lines and columns): code is not
+    prose, and a command or a straight quote in it is no style finding."""
+    lines = markdown.split("\n")
+    in_code: set[int] = set()
+    for token in markdown_parser().parse(markdown):
+        if token.type in ("fence", "code_block") and token.map:
+            in_code.update(range(token.map[0], token.map[1]))
+    for n, line in enumerate(lines):
+        if n in in_code:
+            lines[n] = " " * len(line)
+        elif "`" in line:
+            lines[n] = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+    return "\n".join(lines)
+
+
 def proselint_findings(markdown: str) -> tuple[list[Finding], bool]:
-    """proselint's findings on the whole document (line numbers are the document's)."""
+    """proselint's findings on the document's prose (line numbers are the document's)."""
     from proselint.config import DEFAULT
     from proselint.registry import CheckRegistry
     from proselint.tools import LintFile
 
     _registered()
-    linted = LintFile("<document>", markdown)  # pads the text; positions are 1-based
+    # LintFile pads the text; positions are 1-based
+    linted = LintFile("<document>", without_code(markdown))
     found: list[Finding] = []
     # LintFile.lint's loop, with the slow check replaced by the one-pass pattern.
     for check in CheckRegistry().get_all_enabled(DEFAULT["checks"]):
