@@ -775,3 +775,53 @@ async def test_resume_keyed_by_interrupt_id(tmp_path: Path) -> None:
             "resume": {interrupt["id"]: {"decision": "approve"}}})
         assert done["final_answer"] == "done: Created a.txt (2 bytes)"
         assert (_workspace(thread) / "a.txt").read_text() == "hi"
+
+
+async def test_open_breaker_fallback_and_cache_show_in_health_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_server
+) -> None:
+    """The primary endpoint answers 500 to everything: its breaker opens, the fallback answers;
+    ``/health`` says degraded and names the open breaker, ``/metrics`` has the breaker's state,
+    the steps per answering model, the fallbacks and the model cache's hits and misses."""
+    from conftest import use_server
+    from openai_server import OpenAITestServer, Reply
+
+    use_server(monkeypatch, llm_server)
+    llm_server.inject("status", status=500, times=10**6)
+    with OpenAITestServer([Reply(text="done by the fallback")] * 4,
+                          models=("fallback-model",)) as fallback:
+        overrides = {
+            "model": {"temperature": 0, "retry_backoff": 0, "fallbacks": [{
+                "model": "openai:fallback-model", "base_url": fallback.base_url,
+                "api_key": "sk-fallback"}]},
+            "resilience": {"failure_threshold": 2, "recovery_timeout": 3600},
+            "cache": {"model": True},
+        }
+        with serve(overrides) as srv:
+            before = httpx.get(f"{srv.url}/health").json()
+            assert before["status"] == "ok" and before["breakers"] == []
+            client = srv.client()
+            for _ in range(2):  # the same request twice: the second is a cache hit
+                tid = (await client.threads.create())["thread_id"]
+                done = await client.runs.wait(tid, "manus", input={"input": "hello"},
+                                              config=_cfg("openai:test-model", **YOLO))
+                assert done["final_answer"] == "done by the fallback"
+            health = httpx.get(f"{srv.url}/health")
+            assert health.status_code == 200
+            body = health.json()
+            assert body["status"] == "degraded"
+            states = {b["name"]: b["state"] for b in body["breakers"]}
+            primary = f"model test-model@127.0.0.1:{llm_server.port}"
+            assert states[primary] == "open"
+            assert states[f"model fallback-model@127.0.0.1:{fallback.port}"] == "closed"
+            text = httpx.get(f"{srv.url}/metrics").text
+    assert fallback.request_count == 1  # the second run was answered by the cache
+    assert f'openmanus_breaker_state{{breaker="{primary}"}} 2.0' in text
+    assert f'openmanus_breaker_failures{{breaker="{primary}"}} 2.0' in text
+    # Both steps were the fallback's answer (the second from the cache), one step fell back.
+    assert 'openmanus_model_steps_total{model="openai:fallback-model"} 2.0' in text
+    assert 'openmanus_model_steps_total{model="openai:test-model"}' not in text
+    assert "openmanus_model_fallbacks_total 1.0" in text
+    assert 'openmanus_cache_hits_total{cache="model"} 1.0' in text
+    assert 'openmanus_cache_misses_total{cache="model"} 1.0' in text
+    assert 'openmanus_cache_entries{cache="model"} 1.0' in text

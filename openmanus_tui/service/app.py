@@ -155,9 +155,16 @@ def _health(app: FastAPI, state: State) -> None:
     @app.get("/health", tags=["health"])
     async def health() -> JSONResponse:
         database = await _database_health(state)
+        breakers = _breaker_health(state)
+        # A model endpoint's open breaker: runs still go (to a fallback, or fail fast) but the
+        # service is not what it should be; ``degraded`` keeps 200 (only ``unavailable`` is 503).
+        model_open = any(b["state"] == "open" and b["name"].startswith("model ")
+                         for b in breakers)
+        status = "unavailable" if not database["ok"] else "degraded" if model_open else "ok"
         body = {
-            "status": "ok" if database["ok"] else "unavailable",
+            "status": status,
             "database": database,
+            "breakers": breakers,
             "sandbox": {"level": state.sandbox},
             "model": await _model_health(state),
             "runs": {
@@ -170,11 +177,25 @@ def _health(app: FastAPI, state: State) -> None:
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:
+        if state.runtime is not None:
+            try:
+                caches = await api.cache_stats(state.runtime)
+            except Exception:  # a damaged database: the rest of the scrape still matters
+                caches = {}
+            state.metrics.resilience.update(api.resilience_status(state.runtime), caches)
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/info", tags=["health"])
     async def info() -> dict[str, Any]:
         return {"version": "0.1.0", "flags": {"assistants": True, "crons": False}}
+
+
+def _breaker_health(state: State) -> list[dict[str, Any]]:
+    """Each circuit breaker this process has used: name, state, failures in a row, last error."""
+    if state.runtime is None:
+        return []
+    return [{k: b[k] for k in ("name", "state", "failures", "last_error")}
+            for b in api.resilience_status(state.runtime)["breakers"]]
 
 
 async def _database_health(state: State) -> dict[str, Any]:

@@ -3,14 +3,22 @@
 Counted from the typed event stream (``observe``: the listener every run gets) and from the
 pool (queue depth, active runs, queue wait, run time). Each app has a registry of its own, so
 several servers in one process (tests) keep apart.
+
+The resilience figures (circuit breakers, steps per answering model, fallbacks, cache hits and
+misses) are not counted here a second time: ``ResilienceCollector`` reports, at each scrape, the
+snapshot the ``/metrics`` route takes from ``runtime.api`` just before (the cache counters live
+in the database and are async to read, a collector's ``collect`` is not).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from openmanus_tui import events as ev
 
@@ -21,9 +29,63 @@ _LATENCY = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _RUN_TIME = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
+# A breaker's state as a number: alert on ``openmanus_breaker_state == 2``.
+BREAKER_STATE_VALUE = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class ResilienceCollector(Collector):
+    """Breakers, model answers, fallbacks and caches, from the last ``update`` snapshot."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.caches: dict[str, Any] = {}
+
+    def update(self, status: dict[str, Any], caches: dict[str, Any]) -> None:
+        """``status`` from ``api.resilience_status``, ``caches`` from ``api.cache_stats``."""
+        self.status, self.caches = status, caches
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "openmanus_breaker_state",
+            "circuit breaker state: 0 closed, 1 half-open, 2 open", labels=["breaker"],
+        )
+        failures = GaugeMetricFamily(
+            "openmanus_breaker_failures", "a breaker's failures in a row", labels=["breaker"]
+        )
+        for b in self.status.get("breakers", []):
+            state.add_metric([b["name"]], BREAKER_STATE_VALUE.get(b["state"], 0))
+            failures.add_metric([b["name"]], b.get("failures", 0))
+        yield state
+        yield failures
+        answered = CounterMetricFamily(
+            "openmanus_model_steps", "model steps by the model that answered", labels=["model"]
+        )
+        for model, count in sorted(self.status.get("answers", {}).items()):
+            answered.add_metric([model], count)
+        yield answered
+        yield CounterMetricFamily(
+            "openmanus_model_fallbacks", "steps that left a model for the next fallback",
+            value=self.status.get("fallbacks", 0),
+        )
+        hits = CounterMetricFamily("openmanus_cache_hits", "cache hits", labels=["cache"])
+        misses = CounterMetricFamily("openmanus_cache_misses", "cache misses", labels=["cache"])
+        entries = GaugeMetricFamily(
+            "openmanus_cache_entries", "live (unexpired) cache entries", labels=["cache"]
+        )
+        size = GaugeMetricFamily("openmanus_cache_bytes", "cache size", labels=["cache"])
+        for name, stats in sorted(self.caches.items()):
+            hits.add_metric([name], stats.get("hits", 0))
+            misses.add_metric([name], stats.get("misses", 0))
+            entries.add_metric([name], stats.get("entries", 0))
+            size.add_metric([name], stats.get("bytes", 0))
+        yield from (hits, misses, entries, size)
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        self.resilience = ResilienceCollector()
+        r.register(self.resilience)
         self.runs = Counter("openmanus_runs", "API runs by final status", ["status"], registry=r)
         self.steps = Counter("openmanus_steps", "model steps", registry=r)
         self.model_latency = Histogram(
