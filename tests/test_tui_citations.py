@@ -84,3 +84,21 @@ async def test_clicking_a_citation_opens_its_source() -> None:
         await settle(app)
         assert table.get_row_at(table.cursor_row)[0].plain == "1"
         await wait_for(pilot, lambda: detail(app).startswith("[1] "))
+
+
+async def test_c_on_the_focused_report_steps_through_its_sources() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await stage_sources(app)
+        app.query_one("#panel").active = "tab-inspector"
+        app.handle_event(ev.ResearchStep(stage="verify", text="2 citation(s) checked",
+                                         data={"sources": {"1": 3, "2": 1}}))
+        app.handle_event(ev.FinalAnswer(text=REPORT))
+        await wait_for(pilot, lambda: bool(app.query(MarkdownBlock).filter(".block-answer")))
+        app.query(MarkdownBlock).filter(".block-answer").last().focus()
+        table = app.query_one("#sources-table")
+        for expected in ("3", "1", "3"):  # report [1], [2], then round again
+            await pilot.press("c")
+            await wait_for(pilot, lambda: app.query_one("#panel").active == "tab-sources")
+            await settle(app)
+            assert table.get_row_at(table.cursor_row)[0].plain == expected

@@ -146,8 +146,12 @@ class TextBlock(BlockWidget):
 class MarkdownBlock(BlockWidget):
     """Thoughts (streamed) and the final answer."""
 
+    # Keyboard users' way to the sources a report cites: each press shows the next one.
+    BINDINGS = [Binding("c", "next_citation", "Next cited source", show=False)]
+
     def __init__(self, block: Block, transcript: Transcript) -> None:
         super().__init__(block, transcript)
+        self._citation = -1  # the citation the last "c" showed (an index into the report's)
         self._shown = ""
         self._stream: MarkdownStream | None = None
         self._token = secrets.token_hex(6)
@@ -171,6 +175,13 @@ class MarkdownBlock(BlockWidget):
             self.focus()  # a link: its own message says what to do (not the inspector)
             return
         super().on_click()
+
+    def action_next_citation(self) -> None:
+        numbers = sorted(self.block.citations)
+        if not numbers:
+            return
+        self._citation = (self._citation + 1) % len(numbers)
+        self.post_message(CitationClicked(self.block.citations[numbers[self._citation]]))
 
     def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
         event.stop()
