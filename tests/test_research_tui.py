@@ -47,6 +47,9 @@ async def test_workbench_asks_the_clarifying_question_and_shows_the_contradictio
             await wait_for(pilot, lambda: any(b.kind == "answer" for b in blocks())
                            and not app.run_in_progress(), 60)
             answer = next(b.text for b in blocks() if b.kind == "answer")
+            # the report's citations map to the Sources tab's numbers (its links follow them)
+            citations = next(b.citations for b in blocks() if b.kind == "answer")
+            assert citations and all(isinstance(n, int) for n in citations.values())
             notices = [b.text for b in blocks() if b.kind == "notice"]
     assert "## Contradictions" in answer and "1934" in answer
     assert "## Citation check" in answer and "[9]" not in answer.split("## References")[0]

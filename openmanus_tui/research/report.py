@@ -247,6 +247,9 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
             f"{len(checked.verdicts)} citation(s) checked: "
             f"{len(checked.verdicts) - caught} supported, {caught} removed",
             citations=len(checked.verdicts), removed=caught,
+            # The report's numbers → the Sources tab's (the workbench links its citations).
+            sources={str(s.number): s.registry_number for s in result_sources
+                     if s.cited and s.registry_number is not None},
         )],
     }
 

@@ -33,7 +33,7 @@ from openmanus_tui.termsafe import safe_event, sanitize
 from openmanus_tui.tui import branching, commands, terminal_guard
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
-from openmanus_tui.tui.widgets.blocks import BlockSelected
+from openmanus_tui.tui.widgets.blocks import BlockSelected, CitationClicked
 from openmanus_tui.tui.widgets.prompt import PromptBar, PromptInput
 from openmanus_tui.tui.widgets.queue import QueueAction, QueuedMessages
 from openmanus_tui.tui.widgets.resume_banner import ResumeChosen
@@ -1073,6 +1073,11 @@ class OpenManusApp(App[int]):
     def _on_block_selected(self, message: BlockSelected) -> None:
         self._q("#inspector").show(self._q(StreamView).transcript, message.key)
         self._show_panel("tab-inspector")
+
+    @on(CitationClicked)
+    def _on_citation_clicked(self, message: CitationClicked) -> None:
+        self._show_panel("tab-sources")
+        self._q("#sources").select_source(message.number)
 
     # ---- actions -------------------------------------------------------------------------------
     def action_toggle_expand(self) -> None:

@@ -37,6 +37,8 @@ class Block:
     hint: str = ""
     level: str = "info"
     streaming: bool = False
+    # answer blocks of a research report: the report's citation number → the source registry's
+    citations: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Transcript:
         self.usage: dict[str, ev.Usage] = {}  # by model message id
         self.retries: dict[str, list[ev.Retry]] = {}  # by the message id they preceded
         self._pending_retries: list[ev.Retry] = []
+        self._citations: dict[int, int] = {}  # the last research report's, for its answer
         self.totals = Totals()
         self.run_state = "idle"
         self.run_started_ts: float | None = None
@@ -307,7 +310,8 @@ class Transcript:
                 break
             elif block.kind != "notice":
                 break
-        changed.append(self._add("answer", text=e.text).key)
+        changed.append(self._add("answer", text=e.text, citations=self._citations).key)
+        self._citations = {}
         return changed
 
     def _on_error(self, e: ev.Error) -> list[str]:
@@ -335,6 +339,10 @@ class Transcript:
         # The research graph's progress (research/graph.py); the report itself, with its
         # citation check and contradiction list, is the answer block.
         level = "warning" if e.stage == "verify" and e.data.get("removed") else "info"
+        if e.stage == "verify" and isinstance(e.data.get("sources"), dict):
+            # The report (the next answer) cites by its own numbers: keep the map to the registry.
+            self._citations = {int(k): int(v) for k, v in e.data["sources"].items()
+                               if str(k).isdigit() and isinstance(v, int)}
         return [self._add("notice", text=f"research · {e.stage}: {e.text}", level=level).key]
 
     def _on_clarification(self, e: ev.Clarification) -> list[str]:

@@ -9,6 +9,8 @@ block for the inspector.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,6 +23,8 @@ from textual.widgets import Button, Static
 from openmanus_tui.tui.transcript import Block, CallRecord, Transcript
 
 if TYPE_CHECKING:
+    from textual import events
+    from textual.widgets import Markdown
     from textual.widgets.markdown import MarkdownStream
 
 FOLD_LINES = 12
@@ -38,6 +42,39 @@ class BlockSelected(Message):
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
+
+
+class CitationClicked(Message):
+    """A research report's citation was clicked: ``number`` is the source registry's."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+
+
+# A citation as the research report writes it: "[3]", not a link's text "[3](…)" nor "[[3]".
+_CITATION = re.compile(r"(?<![\[\\`])\[(\d{1,4})\](?![(\[:])")
+
+
+def link_citations(text: str, citations: dict[int, int], token: str) -> str:
+    """``text`` with each ``[n]`` it knows (``citations``) as a Markdown link to ``cite-TOKEN-n``.
+
+    Only numbers of this report become links, and the block only follows hrefs carrying its own
+    random token, so a link the model wrote itself cannot pose as a citation. Fenced code stays
+    as written."""
+    out: list[str] = []
+    fenced = False
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            line = _CITATION.sub(
+                lambda m: f"[\\[{m[1]}\\]](cite-{token}-{m[1]})"
+                if int(m[1]) in citations else m[0],
+                line,
+            )
+        out.append(line)
+    return "".join(out)
 
 
 def format_args(args: dict[str, Any] | None, max_lines: int = ARG_PREVIEW_LINES) -> str:
@@ -109,10 +146,15 @@ class TextBlock(BlockWidget):
 class MarkdownBlock(BlockWidget):
     """Thoughts (streamed) and the final answer."""
 
+    # Keyboard users' way to the sources a report cites: each press shows the next one.
+    BINDINGS = [Binding("c", "next_citation", "Next cited source", show=False)]
+
     def __init__(self, block: Block, transcript: Transcript) -> None:
         super().__init__(block, transcript)
+        self._citation = -1  # the citation the last "c" showed (an index into the report's)
         self._shown = ""
         self._stream: MarkdownStream | None = None
+        self._token = secrets.token_hex(6)
 
     def compose(self) -> ComposeResult:
         # Imported here: the Markdown widget (and markdown-it) is a sizeable part of start-up,
@@ -123,7 +165,33 @@ class MarkdownBlock(BlockWidget):
             yield Static(Text("✔ Answer", style="bold"), classes="block-title")
         # A block that is still streaming starts empty: the stream writes its text.
         self._shown = "" if self.block.streaming else self.block.text
-        yield Markdown(self._shown, classes="block-body")
+        shown = self._shown
+        if self.block.citations and not self.block.streaming:
+            shown = link_citations(shown, self.block.citations, self._token)
+        yield Markdown(shown, classes="block-body", open_links=False)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.style.meta.get("@click"):
+            self.focus()  # a link: its own message says what to do (not the inspector)
+            return
+        super().on_click()
+
+    def action_next_citation(self) -> None:
+        numbers = sorted(self.block.citations)
+        if not numbers:
+            return
+        self._citation = (self._citation + 1) % len(numbers)
+        self.post_message(CitationClicked(self.block.citations[numbers[self._citation]]))
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        prefix = f"cite-{self._token}-"
+        if event.href.startswith(prefix) and event.href[len(prefix):].isdigit():
+            number = self.block.citations.get(int(event.href[len(prefix):]))
+            if number is not None:
+                self.post_message(CitationClicked(number))
+        else:
+            self.app.open_url(event.href)  # what the Markdown widget does by itself
 
     async def flush_stream(self) -> None:
         from textual.widgets import Markdown

@@ -99,6 +99,7 @@ class SourcesPane(DeferredPane):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.records: list[Any] = []
+        self._wanted: int | None = None  # the source to highlight after the next load
 
     def build(self) -> list[Widget]:
         return [
@@ -120,6 +121,15 @@ class SourcesPane(DeferredPane):
     @work(group="sources", exclusive=True)
     async def reload(self) -> None:
         """Read the session's sources and show them (the highlighted row is kept)."""
+        await self._load()
+
+    def select_source(self, number: int) -> None:
+        """Read the sources again and highlight source ``number`` (a citation was clicked).
+        Kept until a load completes: the reload that showing the tab starts may cancel ours."""
+        self._wanted = number
+        self.reload()
+
+    async def _load(self) -> None:
         from openmanus_tui.errors import OpenManusError
         from openmanus_tui.runtime import api
 
@@ -152,6 +162,9 @@ class SourcesPane(DeferredPane):
             else "No sources yet: web_fetch and search_info add them."
         )
         if records:
+            wanted = next((i for i, r in enumerate(records) if r.number == self._wanted), None)
+            self._wanted = None
+            row = wanted if wanted is not None else row
             table.move_cursor(row=min(max(row, 0), len(records) - 1))
             self.show_detail(records[table.cursor_row].number)
         else:
