@@ -66,3 +66,29 @@ async def test_edit_that_drops_a_citation_is_refused_in_one_line(tmp_path: Path,
         assert refusal.severity == "error"
         assert not isinstance(app.screen, EditDiffScreen)
     assert source.read_text() == ORIGINAL
+
+
+async def test_document_tab_edit_button_accept_refreshes_the_tab(tmp_path: Path, monkeypatch,
+                                                                  llm_server) -> None:
+    from textual.widgets import Button, Select, TextArea
+
+    use_server(monkeypatch, llm_server)
+    llm_server.set_responder(WriterModel())
+    source = tmp_path / "note.md"
+    source.write_text(ORIGINAL)
+    app = make_app()
+    async with app.run_test(size=(110, 40)) as pilot:
+        await app.ready.wait()
+        pane = app.query_one("#document")
+        await pane.ensure_built()
+        pane.shown = True
+        pane.show_workspace(app.runtime, tmp_path)
+        text = pane.query_one("#doc-text", TextArea)
+        await wait_for(pilot, lambda: "utilize" in text.text)
+        pane.query_one("#doc-edit-type", Select).value = "simplify"
+        pane.query_one("#doc-edit", Button).press()
+        await wait_for(pilot, lambda: isinstance(app.screen, EditDiffScreen))
+        assert "(simplify)" in app.screen.diff_text
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "We use a unique method" in text.text)
+    assert source.read_text() == EDITED

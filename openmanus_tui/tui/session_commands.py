@@ -156,6 +156,8 @@ async def edit_document(app: OpenManusApp, arg: str) -> bool:
         app.notify(f"/edit: {exc.message}", severity="error")
         return False
     app.refresh_document()
+    if session is None:  # the tab shows a folder picked without a session: reload it too
+        app.query_one("#document").request_update()
     app.notify(f"Wrote {path}")
     return True
 
