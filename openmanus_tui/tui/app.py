@@ -807,7 +807,7 @@ class OpenManusApp(App[int]):
             self.action_toggle_expand()
         elif name == "help":
             self.action_help()
-        elif name in ("model", "agent", "export", "compact"):
+        elif name in ("model", "agent", "export", "compact", "edit"):
             self._session_command(name, arg)
         elif name in branching.SLASH_NAMES:
             branching.slash(self, name, arg)
@@ -1043,7 +1043,7 @@ class OpenManusApp(App[int]):
             self._q("#sources").request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
-        """/model, /agent, /export and /compact (``tui/session_commands.py``, the memory pane)."""
+        """/model, /agent, /export, /edit, /compact (``tui/session_commands.py``, memory pane)."""
         from openmanus_tui.tui import session_commands as sc
 
         if self.starting_up():
@@ -1061,6 +1061,8 @@ class OpenManusApp(App[int]):
             self.run_worker(sc.switch_profile(self, arg), group="session-command")
         elif name == "export":
             self.run_worker(sc.export_session(self, arg), group="session-command")
+        elif name == "edit":
+            self.run_worker(sc.edit_document(self, arg), group="session-command")
 
     def _show_panel(self, tab: str) -> None:
         """Bring ``tab`` to the front, opening the panel if it was folded away."""

@@ -45,6 +45,8 @@ SLASH_COMMANDS = [
     SlashCommand("resume", "continue this session's interrupted run (or session ID's)", "[ID]"),
     SlashCommand("compact", "preview a compaction of older turns, then apply it", "[FOCUS]"),
     SlashCommand("export", "write the session to its workspace (or PATH)", "[md|json|html] [PATH]"),
+    SlashCommand("edit", "edit a document: a diff to accept or reject",
+                 "FILE proofread|shorten|expand|simplify|restyle"),
     SlashCommand("theme", "show or switch the theme", "NAME"),
     SlashCommand("rename", "rename this session", "TITLE"),
     SlashCommand("expand", "expand or fold all tool output"),

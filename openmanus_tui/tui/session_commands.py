@@ -1,4 +1,5 @@
-"""What ``/model``, ``/agent``, ``/export`` and the help screen do, kept out of ``app.py``.
+"""What ``/model``, ``/agent``, ``/export``, ``/edit`` and the help screen do, kept out of
+``app.py``.
 
 Each function takes the running ``OpenManusApp``, reports with notifications (a person's
 mistake is one clear line, never a traceback) and returns whether it did something.
@@ -119,6 +120,46 @@ async def export_session(app: OpenManusApp, arg: str) -> Path | None:
         return None
     app.notify(f"Exported {len(doc.events)} events to {target}", timeout=10)
     return target
+
+
+async def edit_document(app: OpenManusApp, arg: str) -> bool:
+    """``/edit FILE TYPE``: one editing pass (``runtime.writing.edit_file``, the same as
+    ``openmanus write --edit``) with the session's model; the diff shows in a modal, and only
+    Accept writes the file (then the Document tab refreshes). A relative FILE is in the
+    session's workspace. Returns whether the file was written."""
+    from openmanus_tui.runtime import writing
+    from openmanus_tui.tui.screens.edit_diff import EditDiffScreen
+
+    words = arg.rsplit(maxsplit=1)
+    if len(words) != 2 or words[1] not in writing.EDIT_TYPES:
+        app.notify(f"/edit FILE TYPE: TYPE is one of {'|'.join(writing.EDIT_TYPES)}",
+                   severity="error")
+        return False
+    path, edit_type = Path(words[0]).expanduser(), words[1]
+    session = app.session
+    if not path.is_absolute():
+        path = (session.workspace if session is not None else Path.cwd()) / path
+    spec = session.record.model if session is not None else app.status.model or None
+    app.notify(f"Editing {path.name} ({edit_type})…")
+    try:
+        edited, diff = await writing.edit_file(app.settings, path, edit_type, model_spec=spec)
+    except OpenManusError as exc:
+        app.notify(f"/edit: {exc.message}", severity="error", timeout=10)
+        return False
+    accepted = await app.push_screen_wait(EditDiffScreen(f"{edit_type}: {path}", diff))
+    if not accepted:
+        app.notify(f"Edit rejected: {path.name} unchanged.")
+        return False
+    try:
+        writing.save_text(path, edited)
+    except OpenManusError as exc:
+        app.notify(f"/edit: {exc.message}", severity="error")
+        return False
+    app.refresh_document()
+    if session is None:  # the tab shows a folder picked without a session: reload it too
+        app.query_one("#document").request_update()
+    app.notify(f"Wrote {path}")
+    return True
 
 
 def key_help(app: OpenManusApp) -> list[KeyHelp]:

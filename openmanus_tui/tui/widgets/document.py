@@ -1,6 +1,7 @@
 """The Document tab: a Markdown file of the session's workspace checked by the writing system —
 its outline, the scores with their parts, the citation problems (select one to jump to its
-line in the text below) and the review rubric of the writing run that produced it.
+line in the text below) and the review rubric of the writing run that produced it. "Edit…"
+runs ``/edit FILE TYPE`` on the file shown (the diff opens in ``tui/screens/edit_diff.py``).
 
 Presentation only: ``runtime/writing.py`` (``document_view``) computes everything shown.
 """
@@ -13,8 +14,9 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
+from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import DataTable, Select, Static, TextArea, Tree
+from textual.widgets import Button, DataTable, Select, Static, TextArea, Tree
 
 from openmanus_tui.termsafe import sanitize
 from openmanus_tui.tui.widgets.deferred import DeferredPane
@@ -40,6 +42,8 @@ class DocumentPane(DeferredPane):
     DocumentPane { overflow-y: auto; }
     DocumentPane .doc-title { height: 1; margin-top: 1; text-style: bold; }
     DocumentPane #doc-file { width: 1fr; }
+    DocumentPane #doc-edit-row { height: auto; }
+    DocumentPane #doc-edit-type { width: 20; }
     DocumentPane #doc-summary { height: auto; }
     DocumentPane #doc-outline { height: auto; max-height: 10; }
     DocumentPane DataTable { height: auto; max-height: 16; overflow-x: hidden; }
@@ -51,6 +55,8 @@ class DocumentPane(DeferredPane):
     current: Path | None = None
 
     def build(self) -> list[Widget]:
+        from openmanus_tui.runtime.writing import EDIT_TYPES
+
         problems = DataTable(id="doc-problems", cursor_type="row", zebra_stripes=True)
         problems.add_columns("level", "problem")
         scores = DataTable(id="doc-scores", cursor_type="row")
@@ -61,6 +67,9 @@ class DocumentPane(DeferredPane):
         outline.show_root = False
         return [
             Select[str]([], prompt="document", id="doc-file", allow_blank=True),
+            Horizontal(Select[str]([(t, t) for t in EDIT_TYPES], value=EDIT_TYPES[0],
+                                   allow_blank=False, id="doc-edit-type"),
+                       Button("Edit…", id="doc-edit"), id="doc-edit-row"),
             Static("", id="doc-summary"),
             Static("Outline", classes="doc-title"), outline,
             Static("Scores", classes="doc-title"), scores,
@@ -166,6 +175,16 @@ class DocumentPane(DeferredPane):
                                _wrap(result.reason, width - 34), height=None)
         if not view.reviews:
             rubric.add_row("–", "–", "", "not written by the writing graph: no review")
+
+    @on(Button.Pressed, "#doc-edit")
+    def _edit_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.current is None:
+            self.app.notify("No document to edit: the workspace has no Markdown file yet.",
+                            severity="warning")
+            return
+        edit_type = self.query_one("#doc-edit-type", Select).value
+        self.app.run_slash(f"/edit {self.current} {edit_type}")  # type: ignore[attr-defined]
 
     # ---- jumping to a line ----------------------------------------------------------------
     def jump_to(self, line: int) -> None:
