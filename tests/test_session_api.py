@@ -358,3 +358,24 @@ def test_a_long_final_answer_wraps_inside_its_panel() -> None:
     renderer(ev.FinalAnswer(text=f"- {answer}"))
     shown = " ".join(line.strip("│ ") for line in renderer.out.export_text().splitlines())
     assert answer in " ".join(shown.split())
+
+
+async def test_closing_the_runtime_stops_its_sessions_sandbox_helpers(isolated_env: Path) -> None:
+    """A session's sandbox may keep a helper process (the mount namespace, as root); closing
+    the runtime stops those of every session object still alive, not only the garbage
+    collector (a server or a long test run piled them up)."""
+    import psutil
+
+    runtime = await Runtime.open(_settings(_script(isolated_env / "q.json", "true", "Done.")))
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    sessions = [await runtime.create_session() for _ in range(3)]
+    for session in sessions:
+        session.sandbox()
+    started = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    if os.geteuid() == 0:
+        assert started, "as root each session's sandbox keeps a helper process"
+    await runtime.close()
+    alive = [p for p in psutil.Process().children(recursive=True) if p.pid in started]
+    psutil.wait_procs(alive, timeout=10)
+    assert not [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert len(sessions) == 3  # the session objects are still alive here

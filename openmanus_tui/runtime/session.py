@@ -14,6 +14,7 @@ import contextlib
 import secrets
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -87,6 +88,9 @@ class Runtime:
         self._research_graph: CompiledStateGraph | None = None
         self._writing_graph: CompiledStateGraph | None = None
         self.mcp: Any = None
+        # Session objects still alive: closing the runtime stops their sandboxes' helper
+        # processes (otherwise they end only when the garbage collector gets to them).
+        self.live_sessions: weakref.WeakSet[AgentSession] = weakref.WeakSet()
         # Circuit breakers of this process's endpoints (models, MCP servers, search backends).
         self.breakers = BreakerBoard(
             failure_threshold=settings.resilience.failure_threshold,
@@ -224,6 +228,8 @@ class Runtime:
         return stats
 
     async def close(self) -> None:
+        for session in list(self.live_sessions):
+            session.close_sandbox()
         if self.mcp is not None:
             await self.mcp.aclose()
             self.mcp = None
@@ -295,6 +301,7 @@ class AgentSession:
         self, runtime: Runtime, record: SessionRecord, *, model_override: str | None = None
     ):
         self.runtime = runtime
+        runtime.live_sessions.add(self)
         self.record = record
         self.model_override = model_override
         # The tip of the branch this session continues from; None means the thread's newest
