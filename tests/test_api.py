@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -825,3 +827,32 @@ async def test_open_breaker_fallback_and_cache_show_in_health_and_metrics(
     assert 'openmanus_cache_hits_total{cache="model"} 1.0' in text
     assert 'openmanus_cache_misses_total{cache="model"} 1.0' in text
     assert 'openmanus_cache_entries{cache="model"} 1.0' in text
+
+
+def test_the_server_follows_config_file_edits(isolated_env: Path) -> None:
+    """Hot reload in the API server, as in the workbench: an edit of the config file applies
+    without a restart; an invalid one is refused and the running settings stay."""
+    config = isolated_env / "config.toml"  # OPENMANUS_CONFIG (conftest)
+    with serve() as srv:
+        runtime = srv.app.state.om.runtime
+        reloader = srv.app.state.config_reloader
+        results: list[Any] = []
+        logged = reloader.on_result
+        reloader.on_result = lambda result: (results.append(result), logged(result))[1]
+
+        def wait(condition: Any, what: str) -> None:
+            deadline = time.monotonic() + 60
+            while not condition():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.01)
+
+        wait(reloader.watching.is_set, "the config file is not watched")
+        assert runtime.settings.approval.mode == "auto"
+        config.write_text('[approval]\nmode = "ask"\n')
+        wait(lambda: runtime.settings.approval.mode == "ask", "the edit was not applied")
+        version = runtime.config_version
+        config.write_text('[approval]\nmode = "sometimes"\n')
+        wait(lambda: any(r.error for r in results), "the invalid edit was not reported")
+        refused = next(r for r in results if r.error)
+        assert "approval.mode" in refused.error and "\n" not in refused.error
+        assert runtime.settings.approval.mode == "ask" and runtime.config_version == version

@@ -27,6 +27,7 @@ from sse_starlette.sse import EventSourceResponse
 from openmanus_tui.config import Settings
 from openmanus_tui.errors import OpenManusError
 from openmanus_tui.runtime import api
+from openmanus_tui.runtime.config_reload import ConfigReloader, ReloadResult
 from openmanus_tui.runtime.session import Runtime
 from openmanus_tui.runtime.views import sandbox_level
 from openmanus_tui.service import assistants, wire
@@ -75,6 +76,29 @@ class State:
         return self.runtime
 
 
+def _watch_config(runtime: Runtime) -> tuple[ConfigReloader, asyncio.Task[None]]:
+    """Hot reload, as in the workbench: a valid edit of the config files applies to the next
+    runs; an invalid one is logged with ``config validate``'s line and changes nothing."""
+
+    def told(result: ReloadResult) -> None:
+        if result.error:
+            log.warning("configuration change refused: %s", result.error)
+        elif result.applied:
+            log.info("configuration reloaded (version %s)", result.version)
+
+    reloader = ConfigReloader(runtime, on_result=told)
+
+    async def watch() -> None:
+        try:
+            await reloader.watch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # no inotify (a watch limit reached): say so, keep serving
+            log.warning("config file changes are not followed: %s", exc)
+
+    return reloader, asyncio.create_task(watch(), name="config-watch")
+
+
 def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
     state = State(settings)
 
@@ -90,9 +114,15 @@ def create_app(settings: Settings, *, host: str = "127.0.0.1") -> FastAPI:
                 len(recovered),
                 "are continued" if settings.service.resume_on_start else "marked interrupted",
             )
+        reloader, watch = _watch_config(state.runtime)
+        app.state.config_reloader = reloader
         try:
             yield
         finally:
+            reloader.stop()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
             await state.runs.drain(settings.service.drain_timeout)
             await state.runtime.close()
             state.runtime = None
