@@ -227,3 +227,32 @@ async def test_keys_and_commands_before_the_settings_are_in(
         await wait_for(pilot, lambda: app.session is not None and not app.run_in_progress())
         stored = await app.runtime.db.events(app.session.id)
         assert [e.input for e in stored if e.type == "run_started"] == ["a task"]
+
+
+def test_the_remembered_start_follows_every_settings_input(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first frame shows remembered facts only for a start whose inputs are the same: an
+    edit of the config file or of the OPENMANUS_ENV overlay, a variable, a flag or the folder
+    makes it a different start; a secret counts as set or not, never by its value."""
+    from openmanus_tui.tui.ui_state import settings_fingerprint
+
+    config = isolated_env / "config.toml"
+    overlay = isolated_env / "config.dev.toml"
+    first = settings_fingerprint(None)
+    assert settings_fingerprint(None) == first
+    config.write_text('[approval]\nmode = "ask"\n')
+    after_config = settings_fingerprint(None)
+    assert after_config != first
+    monkeypatch.setenv("OPENMANUS_ENV", "dev")
+    with_env = settings_fingerprint(None)
+    assert with_env != after_config
+    overlay.write_text('[model]\nname = "gpt-4.1-nano"\n')
+    assert settings_fingerprint(None) != with_env
+    with_overlay = settings_fingerprint(None)
+    assert settings_fingerprint({"approval": {"mode": "yolo"}}) != with_overlay
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-one")
+    with_key = settings_fingerprint(None)
+    assert with_key != with_overlay
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-two")
+    assert settings_fingerprint(None) == with_key

@@ -27,7 +27,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from openmanus_tui.paths import DEFAULT_THEME, ENV_PREFIX, config_path, probable_data_dir
+from openmanus_tui.paths import (
+    DEFAULT_THEME,
+    ENV_PREFIX,
+    config_files,
+    config_path,
+    probable_data_dir,
+)
 
 STATE_FILE = "ui-state.json"
 
@@ -81,15 +87,16 @@ _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 
 def settings_fingerprint(overrides: dict[str, Any] | None) -> str:
-    """What the settings are built from, known without building them: the config file (path,
-    size, modification time, inode), every ``OPENMANUS_*`` and ``OPENAI_*`` variable (secrets
-    as set or not), the command-line overrides and the current folder."""
-    path = config_path()
-    try:
-        st = path.stat()
-        file: list[Any] = [str(path), st.st_size, st.st_mtime_ns, st.st_ino]
-    except OSError:
-        file = [str(path), None]
+    """What the settings are built from, known without building them: the config file and the
+    environment's overlay (path, size, modification time, inode), every ``OPENMANUS_*`` and
+    ``OPENAI_*`` variable (secrets as set or not), the command-line overrides and the folder."""
+    file: list[Any] = []
+    for path in config_files():  # the config file and the OPENMANUS_ENV overlay
+        try:
+            st = path.stat()
+            file.append([str(path), st.st_size, st.st_mtime_ns, st.st_ino])
+        except OSError:
+            file.append([str(path), None])
     env = sorted(
         (name, bool(value) if any(w in name for w in _SECRET_WORDS) else value)
         for name, value in os.environ.items()
