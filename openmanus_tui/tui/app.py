@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer
 
-from openmanus_tui.launch import settle_after_startup
+from openmanus_tui.launch import after_first_frame, hold_collector, settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.termsafe import safe_event, sanitize
 from openmanus_tui.tui import branching, commands, terminal_guard
@@ -54,6 +54,25 @@ QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
 SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
+
+
+class WorkbenchFooter(Footer):
+    """Textual's footer, whose keys are first composed one refresh later.
+
+    Focusing the prompt in ``on_mount`` tells the footer that the bindings changed; it composed
+    its keys in the batch of callbacks that runs once the first frame is painted, ahead of the
+    work scheduled for "after the first frame". The keys are not in that frame anyway (they are
+    painted in a later one), but composing them took ~10 ms before anything else could run
+    (bench/startup.py). Later changes of the bindings are handled as usual."""
+
+    _deferred_once = False
+
+    def bindings_changed(self, screen: Any) -> None:
+        if not self._deferred_once:
+            self._deferred_once = True
+            self.call_after_refresh(super().bindings_changed, screen)
+            return
+        super().bindings_changed(screen)
 
 
 class OpenManusApp(App[int]):
@@ -153,7 +172,7 @@ class OpenManusApp(App[int]):
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
         yield StatusLine(id="status")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
         """Every toast (a widget's ``notify`` comes here too) shows control sequences in error
@@ -202,10 +221,13 @@ class OpenManusApp(App[int]):
 
     async def _mount_panel(self) -> None:
         """The Inspector / Memory / Tools tabs (``tui/widgets/side_panel.py``) go into their slot
-        after the first frame, and are painted before ``_boot`` goes on: the settings are
-        imported in a thread that would otherwise compete with that frame for the GIL."""
+        after the first frame, with the sidebar's list and the prompt's completion menu, and
+        are painted before ``_boot`` goes on: the settings are imported in a thread that would
+        otherwise compete with that frame for the GIL."""
         from openmanus_tui.tui.widgets.side_panel import side_panel
 
+        self._q(PromptBar).ensure_menu()
+        self._q(Sidebar).fill()
         await self._q("#panel-slot").mount(side_panel())
         painted = asyncio.Event()
         self.call_after_refresh(painted.set)
@@ -376,6 +398,7 @@ class OpenManusApp(App[int]):
     async def _boot(self) -> None:
         from openmanus_tui.errors import OpenManusError
 
+        after_first_frame()  # the collector was held for the first frame (``run_tui``)
         try:
             await self._mount_panel()
             if self.settings is None and not await self._load_settings():
@@ -1125,7 +1148,11 @@ def run_tui(settings: Settings | None = None, session_id: str | None = None,
     ``task`` runs as soon as the runtime is open."""
     app = OpenManusApp(settings, session_id=session_id, resume_last=resume_last,
                        overrides=overrides, task=task)
-    result = app.run()
+    hold_collector()
+    try:
+        result = app.run()
+    finally:
+        after_first_frame()  # ended before its first frame: a no-op otherwise
     if app.return_code:
         return app.return_code
     return result if isinstance(result, int) else 0

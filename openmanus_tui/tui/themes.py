@@ -31,9 +31,13 @@ ALLOWED = {f.name for f in fields(Theme)}
 def shipped_theme_dir() -> Path:
     """The theme files shipped in the top-level ``themes/`` folder, installed with the
     package as ``openmanus_tui.themes`` (see ``package-dir`` in pyproject.toml)."""
-    from importlib import resources
+    # find_spec, not importlib.resources: that one imports zipfile and friends, a few
+    # milliseconds of the first frame. The folder is a plain package in every install.
+    from importlib.util import find_spec
 
-    return Path(str(resources.files("openmanus_tui.themes")))
+    spec = find_spec("openmanus_tui.themes")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def user_theme_dir() -> Path:

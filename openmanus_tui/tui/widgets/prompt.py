@@ -131,13 +131,20 @@ class PromptBar(Vertical):
         self._menu_text: str | None = None  # the text the menu's entries were made for
 
     def compose(self) -> ComposeResult:
-        menu = OptionList(id="slash-menu")
-        menu.display = False
-        menu.can_focus = False
-        yield menu
-        prompt = PromptInput(id="prompt")
-        prompt.menu = menu
-        yield prompt
+        yield PromptInput(id="prompt")
+
+    def ensure_menu(self) -> OptionList:
+        """The completion menu, mounted above the input the first time it is needed (or just
+        after the first frame, by the app): an OptionList is not worth its share of the
+        first frame while hidden."""
+        prompt = self.query_one(PromptInput)
+        if prompt.menu is None:
+            menu = OptionList(id="slash-menu")
+            menu.display = False
+            menu.can_focus = False
+            self.mount(menu, before=prompt)
+            prompt.menu = menu
+        return prompt.menu
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.update_menu(event.text_area.text)
@@ -147,7 +154,7 @@ class PromptBar(Vertical):
         if text == self._menu_text:
             return  # already showing these (keeps the highlighted entry)
         self._menu_text = text
-        menu = self.query_one("#slash-menu", OptionList)
+        menu = self.ensure_menu()
         matches = self.complete(text) if text.startswith("/") and "\n" not in text else []
         menu.clear_options()
         if not matches:

@@ -68,22 +68,38 @@ def _label(record: Any, current: bool, now: float) -> Text:
 
 
 class Sidebar(Vertical):
+    """Its title is in the first frame; the rest (the button, the list, the database size) is
+    mounted just after it (``fill``): no session is listed before the runtime is open anyway,
+    and a Button and an OptionList cost about a sixth of the first frame (bench/startup.py)."""
+
     DEFAULT_CSS = """
     #db-size { height: 1; padding: 0 1; color: $text-muted; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._filled = False
+
     def compose(self) -> ComposeResult:
         yield Static("Sessions", classes="pane-title")
-        yield Button("+ New session", id="new-session", compact=True)
-        yield SessionList(id="session-list")
-        yield Static("", id="db-size")
+
+    def fill(self) -> Any:
+        """Mount the button, the list and the database size (once; the list can be queried
+        as soon as this returns). Returns what to await for them to be mounted, or None."""
+        if self._filled:
+            return None
+        self._filled = True
+        return self.mount_all([Button("+ New session", id="new-session", compact=True),
+                               SessionList(id="session-list"), Static("", id="db-size")])
 
     def show_db_size(self, size: str) -> None:
         """The database's size on disk (``/prune`` shrinks it), refreshed after runs."""
+        self.fill()
         self.query_one("#db-size", Static).update(f"database {size}")
 
     def show(self, records: list[Any], current: str | None, now: float | None = None) -> None:
         now = time.time() if now is None else now
+        self.fill()
         sessions = self.query_one(SessionList)
         sessions.clear_options()
         sessions.add_options([Option(_label(r, r.id == current, now), id=r.id) for r in records])
