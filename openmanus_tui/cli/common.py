@@ -8,7 +8,6 @@ Kept light: it is imported to build the parser, which every ``openmanus`` start 
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -87,6 +86,8 @@ async def with_runtime(
 ) -> int:
     """Open the runtime, run ``handler(args, runtime)``, close it. A damaged database is one
     line (not a traceback); a handler that only reads works on it all the same."""
+    import sqlite3  # here, not at the top: the bare command (the workbench) does not need it
+
     from openmanus_tui.runtime.session import Runtime
 
     try:

@@ -25,15 +25,15 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.screen import Screen
 from textual.widgets import Footer
 
 from openmanus_tui.launch import after_first_frame, hold_collector, settle_after_startup
 from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.termsafe import safe_event, sanitize
-from openmanus_tui.tui import branching, commands, terminal_guard
+from openmanus_tui.tui import terminal_guard
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
 from openmanus_tui.tui.transcript import Transcript
-from openmanus_tui.tui.widgets.blocks import BlockSelected, CitationClicked
 from openmanus_tui.tui.widgets.prompt import PromptBar, PromptInput
 from openmanus_tui.tui.widgets.queue import QueueAction, QueuedMessages
 from openmanus_tui.tui.widgets.resume_banner import ResumeChosen
@@ -43,8 +43,15 @@ from openmanus_tui.tui.widgets.stream import StreamView
 from openmanus_tui.tui.widgets.welcome import ExampleChosen
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from openmanus_tui import events as ev
     from openmanus_tui.config import Settings
+    from openmanus_tui.tui.widgets.blocks import BlockSelected, CitationClicked
+
+# Imported when first used, not on the way to the first frame: the slash commands and the
+# palette's providers (``tui/commands.py``, ``tui/branching.py``: they bring the runtime's API
+# and its views), the stream's block widgets.
 
 # Below these widths the side panels start hidden (80×24 must stay usable).
 PANEL_MIN_WIDTH = 120
@@ -54,6 +61,23 @@ QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
 SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
+
+
+def _lazy_provider(module: str, name: str) -> Callable[[], type[Provider]]:
+    def load() -> type[Provider]:
+        return getattr(importlib.import_module(f"openmanus_tui.tui.{module}"), name)
+
+    load.__qualname__ = f"{module}.{name}"
+    return load
+
+
+class WorkbenchScreen(Screen):
+    """The main screen. It focuses the prompt as soon as it is composed (``AUTO_FOCUS``; the
+    app's ``"*"`` gave the focus to the stream first, then ``on_mount`` moved it to the prompt:
+    two re-stylings of the stream and the welcome before the first frame). Other screens keep
+    Textual's rule (the first focusable widget)."""
+
+    AUTO_FOCUS = "#prompt"
 
 
 class WorkbenchFooter(Footer):
@@ -78,7 +102,12 @@ class WorkbenchFooter(Footer):
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
-    COMMANDS = App.COMMANDS | commands.PROVIDERS | {branching.HistoryCommands}
+    # The palette's providers, imported when it first opens (Textual calls each to get it).
+    COMMANDS = App.COMMANDS | {
+        _lazy_provider("commands", name) for name in (
+            "ActionCommands", "SessionCommands", "ModelCommands", "ProfileCommands",
+            "ApprovalCommands", "ThemeCommands")
+    } | {_lazy_provider("branching", "HistoryCommands")}
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", id="app.new_session"),
         Binding("ctrl+o", "toggle_expand", "Expand", id="app.expand"),
@@ -160,6 +189,9 @@ class OpenManusApp(App[int]):
         self._select_startup_theme()
 
     # ---- layout -------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return WorkbenchScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         stream = StreamView(id="stream")
         stream.placeholder_factory = self._make_welcome
@@ -167,7 +199,7 @@ class OpenManusApp(App[int]):
             yield Sidebar(id="sidebar")
             with Vertical(id="center"):
                 yield stream
-                yield QueuedMessages()
+                # QueuedMessages (above the prompt) is mounted just after the first frame.
                 yield PromptBar(self._complete, id="prompt-bar")
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
@@ -221,12 +253,15 @@ class OpenManusApp(App[int]):
 
     async def _mount_panel(self) -> None:
         """The Inspector / Memory / Tools tabs (``tui/widgets/side_panel.py``) go into their slot
-        after the first frame, with the sidebar's list and the prompt's completion menu, and
+        after the first frame, with the sidebar's contents, the prompt's completion menu and the
+        queued messages' strip, and
         are painted before ``_boot`` goes on: the settings are imported in a thread that would
         otherwise compete with that frame for the GIL."""
         from openmanus_tui.tui.widgets.side_panel import side_panel
 
-        self._q(PromptBar).ensure_menu()
+        prompt_bar = self._q(PromptBar)
+        prompt_bar.ensure_menu()
+        self._q("#center").mount(QueuedMessages(), before=prompt_bar)
         self._q(Sidebar).fill()
         await self._q("#panel-slot").mount(side_panel())
         painted = asyncio.Event()
@@ -450,6 +485,8 @@ class OpenManusApp(App[int]):
         self._q(Sidebar).show(
             self.session_records, self.session.id if self.session else None, self.wall_clock()
         )
+        from openmanus_tui.tui import branching
+
         await branching.refresh_db_size(self)
 
     def run_in_progress(self) -> bool:
@@ -468,6 +505,7 @@ class OpenManusApp(App[int]):
             self.notify(exc.message, severity="error")
             return
         from openmanus_tui.runtime import api
+        from openmanus_tui.tui import branching
 
         self.session = session
         self.refresh_document()
@@ -775,6 +813,8 @@ class OpenManusApp(App[int]):
 
     # ---- the prompt ------------------------------------------------------------------------------
     def _complete(self, text: str) -> list[tuple[str, str]]:
+        from openmanus_tui.tui import commands
+
         return commands.complete(text, self.theme_names(),
                                  commands.model_specs(self.status.model))
 
@@ -801,6 +841,8 @@ class OpenManusApp(App[int]):
         self.run_task(text)
 
     def run_slash(self, text: str) -> None:
+        from openmanus_tui.tui import branching, commands
+
         name, arg = commands.parse(text)
         command = commands.BY_NAME.get(name)
         if command is not None and name not in NO_SETTINGS_NEEDED and self.starting_up():
@@ -842,6 +884,8 @@ class OpenManusApp(App[int]):
             self.exit(0)
 
     def set_approval_mode(self, mode: str) -> bool:
+        from openmanus_tui.tui import commands
+
         if self.starting_up():
             return False
         if mode not in commands.APPROVAL_MODES:
@@ -1094,13 +1138,12 @@ class OpenManusApp(App[int]):
             self._panel_pref = True
             self._apply_width(self.size.width)
 
-    @on(BlockSelected)
-    def _on_block_selected(self, message: BlockSelected) -> None:
+    # Handlers by name (``widgets/blocks.py`` is not imported for the first frame).
+    def on_block_selected(self, message: BlockSelected) -> None:
         self._q("#inspector").show(self._q(StreamView).transcript, message.key)
         self._show_panel("tab-inspector")
 
-    @on(CitationClicked)
-    def _on_citation_clicked(self, message: CitationClicked) -> None:
+    def on_citation_clicked(self, message: CitationClicked) -> None:
         self._show_panel("tab-sources")
         self._q("#sources").select_source(message.number)
 
@@ -1110,6 +1153,8 @@ class OpenManusApp(App[int]):
         stream.set_expand_all(not stream.expand_all)
 
     def action_history(self) -> None:
+        from openmanus_tui.tui import branching
+
         branching.open_tree(self)
 
     def action_toggle_sidebar(self) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +127,8 @@ def remember_welcome(settings: Any, fingerprint: str, info: dict[str, Any]) -> N
 
 def save_ui_state(settings: Any, **changes: Any) -> None:
     """Merge ``changes`` into the file, atomically (a crash never leaves half a file)."""
+    import tempfile  # only when writing: not on the way to the first frame
+
     path = state_path(settings)
     data = {**load_ui_state(settings), **changes}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -154,6 +153,8 @@ class MarkdownBlock(BlockWidget):
         self._citation = -1  # the citation the last "c" showed (an index into the report's)
         self._shown = ""
         self._stream: MarkdownStream | None = None
+        import secrets  # (hmac, hashlib: not needed before the first block)
+
         self._token = secrets.token_hex(6)
 
     def compose(self) -> ComposeResult:

@@ -68,9 +68,9 @@ def _label(record: Any, current: bool, now: float) -> Text:
 
 
 class Sidebar(Vertical):
-    """Its title is in the first frame; the rest (the button, the list, the database size) is
-    mounted just after it (``fill``): no session is listed before the runtime is open anyway,
-    and a Button and an OptionList cost about a sixth of the first frame (bench/startup.py)."""
+    """Empty in the first frame: its title, button, list and database size are mounted just
+    after it (``fill``). No session is listed before the runtime is open anyway, and a Button
+    and an OptionList cost about a sixth of the first frame (bench/startup.py)."""
 
     DEFAULT_CSS = """
     #db-size { height: 1; padding: 0 1; color: $text-muted; }
@@ -81,15 +81,17 @@ class Sidebar(Vertical):
         self._filled = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Sessions", classes="pane-title")
+        return iter(())
 
     def fill(self) -> Any:
-        """Mount the button, the list and the database size (once; the list can be queried
-        as soon as this returns). Returns what to await for them to be mounted, or None."""
+        """Mount the title, the button, the list and the database size (once; they can be
+        queried as soon as this returns). Returns what to await for them to be mounted, or
+        None."""
         if self._filled:
             return None
         self._filled = True
-        return self.mount_all([Button("+ New session", id="new-session", compact=True),
+        return self.mount_all([Static("Sessions", classes="pane-title"),
+                               Button("+ New session", id="new-session", compact=True),
                                SessionList(id="session-list"), Static("", id="db-size")])
 
     def show_db_size(self, size: str) -> None:

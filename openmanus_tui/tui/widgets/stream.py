@@ -21,10 +21,13 @@ from textual.widget import Widget
 from textual.widgets import Button
 
 from openmanus_tui.tui.transcript import Transcript
-from openmanus_tui.tui.widgets.blocks import BlockWidget, ObservationBlock, make_block_widget
 
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
+    from openmanus_tui.tui.widgets.blocks import BlockWidget
+
+# The block widgets (``widgets/blocks.py``) are imported when the first block is made: the
+# first frame (an empty session's welcome) has none.
 
 WINDOW = 24
 LOAD_MORE = 100
@@ -93,6 +96,8 @@ class StreamView(VerticalScroll):
             self.run_worker(self.load_earlier_in_place(), group="stream-earlier")
 
     def _make(self, key: str) -> BlockWidget:
+        from openmanus_tui.tui.widgets.blocks import make_block_widget
+
         widget = make_block_widget(
             self.transcript.by_key[key], self.transcript, expanded=self.expand_all
         )
@@ -157,6 +162,8 @@ class StreamView(VerticalScroll):
         return len(self._widgets)
 
     def set_expand_all(self, expanded: bool) -> None:
+        from openmanus_tui.tui.widgets.blocks import ObservationBlock
+
         self.expand_all = expanded
         for widget in self._widgets.values():
             if isinstance(widget, ObservationBlock):
