@@ -33,7 +33,6 @@ from openmanus_tui.paths import DEFAULT_THEME
 from openmanus_tui.termsafe import safe_event, sanitize
 from openmanus_tui.tui import terminal_guard
 from openmanus_tui.tui.themes import load_themes, shipped_theme_dir, user_theme_dir
-from openmanus_tui.tui.transcript import Transcript
 from openmanus_tui.tui.widgets.prompt import PromptBar, PromptInput
 from openmanus_tui.tui.widgets.queue import QueueAction, QueuedMessages
 from openmanus_tui.tui.widgets.resume_banner import ResumeChosen
@@ -47,11 +46,12 @@ if TYPE_CHECKING:
 
     from openmanus_tui import events as ev
     from openmanus_tui.config import Settings
+    from openmanus_tui.tui.transcript import Transcript
     from openmanus_tui.tui.widgets.blocks import BlockSelected, CitationClicked
 
 # Imported when first used, not on the way to the first frame: the slash commands and the
 # palette's providers (``tui/commands.py``, ``tui/branching.py``: they bring the runtime's API
-# and its views), the stream's block widgets.
+# and its views), the transcript model and the stream's block widgets.
 
 # Below these widths the side panels start hidden (80×24 must stay usable).
 PANEL_MIN_WIDTH = 120
@@ -61,6 +61,12 @@ QUIT_WINDOW_S = 2.0  # a second Ctrl+C within this many seconds quits
 SOURCE_TOOLS = {"web_fetch", "search_info"}  # their results change the Sources tab
 # Slash commands that work before the settings are loaded (the first second after start).
 NO_SETTINGS_NEEDED = {"theme", "help", "expand", "quit"}
+
+
+def _empty_transcript() -> Transcript:
+    from openmanus_tui.tui.transcript import Transcript
+
+    return Transcript()
 
 
 def _lazy_provider(module: str, name: str) -> Callable[[], type[Provider]]:
@@ -463,7 +469,7 @@ class OpenManusApp(App[int]):
                 await self.open_session(self.initial_session_id)
             else:
                 await self.refresh_sessions()
-                await self._show_transcript(Transcript())
+                await self._show_transcript(_empty_transcript())
             if self._pending_task is not None:
                 task, self._pending_task = self._pending_task, None
                 self.run_task(task)
@@ -618,7 +624,7 @@ class OpenManusApp(App[int]):
         self.session = None
         self.title = "OpenManus — new session"
         self._status_from_settings()
-        self.run_worker(self._show_transcript(Transcript()), group="open", exclusive=True)
+        self.run_worker(self._show_transcript(_empty_transcript()), group="open", exclusive=True)
         self.run_worker(self.refresh_sessions(), group="sessions")
         self.action_focus_prompt()
 
@@ -807,7 +813,7 @@ class OpenManusApp(App[int]):
             return
         if self.session is not None and self.session.id == session_id:
             self.session = None
-            await self._show_transcript(Transcript())
+            await self._show_transcript(_empty_transcript())
         await self.refresh_sessions()
         self.notify(f"Deleted “{name}”.")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from openmanus_tui.runtime.views import add_usage
 from openmanus_tui.termsafe import safe_event
 
 if TYPE_CHECKING:  # the workbench's first frame comes before pydantic is imported
@@ -280,6 +279,8 @@ class Transcript:
         if self._pending_retries:
             self.retries[e.message_id] = self._pending_retries
             self._pending_retries = []
+        from openmanus_tui.runtime.views import add_usage
+
         t = self.totals
         add_usage(t, e)  # the core's totals rule (runtime/views.py)
         t.context_tokens, t.context_window = e.context_tokens, e.context_window or t.context_window

@@ -20,14 +20,13 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button
 
-from openmanus_tui.tui.transcript import Transcript
-
 if TYPE_CHECKING:
     from openmanus_tui import events as ev
+    from openmanus_tui.tui.transcript import Transcript
     from openmanus_tui.tui.widgets.blocks import BlockWidget
 
-# The block widgets (``widgets/blocks.py``) are imported when the first block is made: the
-# first frame (an empty session's welcome) has none.
+# The transcript model and the block widgets (``tui/transcript.py``, ``widgets/blocks.py``) are
+# imported when first needed: the first frame (an empty session's welcome) has neither.
 
 WINDOW = 24
 LOAD_MORE = 100
@@ -41,7 +40,7 @@ TOP_EDGE = 2  # rows from the top at which scrolling up loads earlier blocks
 class StreamView(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.transcript = Transcript()
+        self._transcript: Transcript | None = None  # an empty one, made when first asked for
         self.expand_all = False
         self._start = 0  # index in transcript.blocks of the first mounted block
         self._limit = WINDOW  # grows when the user loads earlier blocks
@@ -53,10 +52,22 @@ class StreamView(VerticalScroll):
         self.placeholder_factory: Callable[[], Widget] | None = None
         self.placeholder: Widget | None = None
 
+    @property
+    def transcript(self) -> Transcript:
+        if self._transcript is None:
+            from openmanus_tui.tui.transcript import Transcript
+
+            self._transcript = Transcript()
+        return self._transcript
+
+    @transcript.setter
+    def transcript(self, transcript: Transcript) -> None:
+        self._transcript = transcript
+
     def on_mount(self) -> None:
         self.anchor()
         self.set_interval(FLUSH_S, self.flush, name="stream-flush")
-        if not self.transcript.blocks and not self.children:
+        if (self._transcript is None or not self._transcript.blocks) and not self.children:
             self._mount_placeholder()
 
     def _mount_placeholder(self) -> None:

@@ -15,14 +15,24 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from openmanus_tui.runtime.views import sandbox_level as sandbox_level  # tests stub it here
-
 if TYPE_CHECKING:
     from openmanus_tui.config import Settings
+
+def __getattr__(name: str) -> Any:
+    """``sandbox_level`` (``runtime/views.py``; tests stub it here), imported when first asked
+    for: not on the way to the first frame."""
+    if name == "sandbox_level":
+        from openmanus_tui.runtime.views import sandbox_level
+
+        globals()[name] = sandbox_level
+        return sandbox_level
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EXAMPLES = [
     "What is in my workspace?",
@@ -91,9 +101,10 @@ class Welcome(Vertical):
     """The empty session's placeholder in the stream (``StreamView`` removes it when the first
     block arrives)."""
 
+    # The title and the facts are one widget (``#welcome-facts``): the welcome is in the first
+    # frame, and each widget costs a few milliseconds of it.
     DEFAULT_CSS = """
     Welcome { height: auto; padding: 1 2; }
-    Welcome #welcome-title { text-style: bold; color: $primary; margin-bottom: 1; }
     Welcome #welcome-facts { height: auto; margin-bottom: 1; }
     Welcome #welcome-try { color: $text-muted; }
     Welcome ExampleList { height: auto; border: none; background: transparent; padding: 0; }
@@ -105,15 +116,20 @@ class Welcome(Vertical):
         self.info = info
 
     def compose(self) -> ComposeResult:
-        yield Static("Welcome to OpenManus", id="welcome-title")
-        yield Static(self.facts(), id="welcome-facts")
+        yield Static(self._head(), id="welcome-facts")
         yield Static("Try one (↑↓ and Enter), or type your own task below:", id="welcome-try")
         yield ExampleList(*[Option(f"  {text}", id=text) for text in EXAMPLES],
                           id="welcome-examples")
         yield Static("Ctrl+P commands · / slash commands · F1 help · Ctrl+B sessions",
                      id="welcome-keys")
 
+    def _head(self) -> Content:
+        return Content.assemble(("Welcome to OpenManus", "bold $primary"), "\n\n",
+                                Content.from_rich_text(self.facts()))
+
     def facts(self) -> Text:
+        """The model, the workspace and the approval mode (plain text: names and paths come
+        from the configuration, never read as markup)."""
         info = self.info
         text = Text()
         if not info.model:
@@ -140,7 +156,7 @@ class Welcome(Vertical):
     def update_info(self, info: WelcomeInfo) -> None:
         self.info = info
         for facts in self.query("#welcome-facts").results(Static):
-            facts.update(self.facts())
+            facts.update(self._head())
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
