@@ -36,11 +36,10 @@ _OFFSET = 40 * _SLOT
 if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
     # two ids a worker: its commands and, one below, its sandboxed MCP servers (probe.server_ids)
     _OFFSET += 2 * (1 + int(_WORKER[2:]))
-if _OFFSET:
-    import importlib
-
-    _probe = importlib.import_module("openmanus_tui.sandbox.probe")  # the package has a probe()
-    _probe.DEFAULT_SANDBOX_ID -= _OFFSET
+# Named in the environment (isolated_env keeps it), so the CLI subprocesses a test starts use
+# their worker's id too.
+_SANDBOX_ID = str(59999 - _OFFSET)
+os.environ["OPENMANUS_SANDBOX_ID"] = _SANDBOX_ID
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +53,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OPENMANUS_CONFIG", str(config))
     monkeypatch.setenv("OPENMANUS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("OPENMANUS_MODEL__RETRY_BACKOFF", "0.01")
+    monkeypatch.setenv("OPENMANUS_SANDBOX_ID", _SANDBOX_ID)
     return tmp_path
 
 

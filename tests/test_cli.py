@@ -4,10 +4,12 @@ rule that the core never loads Textual."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import cli, json_events, run_cli
 
 from openmanus_tui import __version__
@@ -94,6 +96,21 @@ def test_version_help_and_doctor() -> None:
     assert data["model"]["spec"] == "scripted:demo" and data["model"]["offline_reason"]
     text = run_cli("doctor")
     assert text.returncode == 0 and "L" in text.stdout and "scripted:demo" in text.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox id is chosen only when run as root")
+def test_the_sandbox_id_is_taken_from_the_environment() -> None:
+    """Two openmanus processes as root each need an id of their own (the sweep after a command
+    below L2 kills every process of the id): the process takes it from its environment."""
+    named = run_cli("doctor", env={"OPENMANUS_SANDBOX_ID": "61234"})
+    assert named.returncode == 0, named.stderr
+    assert "commands run as uid 61234 (unprivileged)" in named.stdout
+    for bad in ("abc", "1000"):
+        wrong = run_cli("doctor", env={"OPENMANUS_SANDBOX_ID": bad})
+        assert "Traceback" not in wrong.stderr
+        assert f"OPENMANUS_SANDBOX_ID must be a number from 1001 to 2147483646, not '{bad}'" in (
+            wrong.stdout + wrong.stderr
+        )
 
 
 def test_broken_database_file_is_a_clear_error(isolated_env: Path) -> None:
