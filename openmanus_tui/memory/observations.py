@@ -137,6 +137,18 @@ class ObservationStore:
             return None
         return ObservationPiece(handle.strip(), row[0] or "", max(0, offset), row[1], row[2])
 
+    async def delete_session(self, session_id: str) -> int:
+        """Drop a deleted session's stored results. A copy of the session does not need them:
+        its tool messages were rebuilt with ids of its own, so its results are stored anew
+        under handles of its own when its prompts need them."""
+        async with self.db.saver.lock:
+            cur = await self.db.conn.execute(
+                "DELETE FROM memory_observations WHERE session_id = ?", (session_id,)
+            )
+            await self.db.conn.commit()
+        self._known.clear()
+        return cur.rowcount or 0
+
     async def list(self, session_id: str) -> list[dict[str, object]]:
         async with self.db.conn.execute(
             "SELECT handle, message_id, tool, created, chars FROM memory_observations "

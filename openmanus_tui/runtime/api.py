@@ -236,6 +236,7 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
     from openmanus_tui.memory.manager import delete_pins
+    from openmanus_tui.memory.observations import ObservationStore
     from openmanus_tui.research.store import ResearchResults
     from openmanus_tui.store.api_runs import ApiRunStore
     from openmanus_tui.store.retention import remove_store
@@ -250,6 +251,7 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
         await records.delete_session(record.id)
     await ResearchResults(runtime.db).delete_session(record.id)
     await delete_pins(runtime.db, record.id)
+    await ObservationStore(runtime.db).delete_session(record.id)  # large results, stored once
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     await _forget_cached(runtime, record.id)
     await _delete_sources(runtime, record.id)
