@@ -251,7 +251,8 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
         await records.delete_session(record.id)
     await ResearchResults(runtime.db).delete_session(record.id)
     await delete_pins(runtime.db, record.id)
-    await ObservationStore(runtime.db).delete_session(record.id)  # large results, stored once
+    if runtime.db.damaged is None:  # large results, stored once
+        await ObservationStore(runtime.db).delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     await _forget_cached(runtime, record.id)
     await _delete_sources(runtime, record.id)
