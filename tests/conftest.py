@@ -42,6 +42,14 @@ _SANDBOX_ID = str(59999 - _OFFSET)
 os.environ["OPENMANUS_SANDBOX_ID"] = _SANDBOX_ID
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one and a half workers per core. Measured on 2 cores, the suite's tests
+    spend about a third of their time waiting (on the sandbox's processes, loopback servers,
+    CLI subprocesses) with the core idle: 3 workers finished in 333 s where 2 took 418 s."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, (3 * (cores or 1) + 1) // 2)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep the user's config, data and keys out of every test."""
