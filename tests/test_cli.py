@@ -98,6 +98,28 @@ def test_version_help_and_doctor() -> None:
     assert text.returncode == 0 and "L" in text.stdout and "scripted:demo" in text.stdout
 
 
+def test_each_commands_help_names_the_command() -> None:
+    """``openmanus run --help`` starts "usage: openmanus run …", not with the top level's
+    whole usage line; a mistake names the command once."""
+    from openmanus_tui.cli.core import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert {"run", "sessions", "write", "research"} <= set(commands)
+    for name, parser in commands.items():
+        shown = cli(name, "--help")
+        assert shown.returncode == 0, (name, shown.stderr)
+        first = shown.stdout.splitlines()[0]
+        assert first.startswith(f"usage: openmanus {name} ") and "[TASK]" not in first, first
+        actions = [a for a in parser._actions if a.dest == "action"]
+        for action in actions[0].choices if actions else ():
+            nested = cli(name, action, "--help")
+            first = nested.stdout.splitlines()[0]
+            assert first.startswith(f"usage: openmanus {name} {action} "), first
+    wrong = cli("sessions", "bogus")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1].startswith("openmanus: sessions: argument")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox id is chosen only when run as root")
 def test_the_sandbox_id_is_taken_from_the_environment() -> None:
     """Two openmanus processes as root each need an id of their own (the sweep after a command
