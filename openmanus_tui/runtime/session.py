@@ -589,6 +589,10 @@ class AgentSession:
             max_retries=agent.max_retries,
             retry_backoff=agent.retry_backoff,
             on_retry=agent.on_retry,
+            # The agent's chain without tools: same breakers, fallbacks and events (issue 16).
+            chain=agent.summary_chain,
+            breakers=agent.breakers,
+            on_fallback=agent.on_fallback,
             save_result=save,
         )
 
