@@ -132,7 +132,7 @@ class Runtime:
         to their fixture web server. ``ConfigError`` when the domain list is broken."""
         from openmanus_tui.research.service import SourceService
 
-        return SourceService.from_settings(self.db, self.settings)
+        return SourceService.from_settings(self.db, self.settings, breakers=self.breakers)
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
