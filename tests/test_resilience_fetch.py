@@ -63,6 +63,11 @@ def _hits(web: WebFixture, host: str) -> int:
     return sum(1 for h, _ in web.requests if h == host)
 
 
+def _fetch_breakers(runtime: Runtime) -> dict[str, str]:
+    return {b["name"]: b["state"] for b in api.resilience_status(runtime)["breakers"]
+            if b["name"].startswith("fetch ")}
+
+
 async def _runtime(web: WebFixture) -> Runtime:
     runtime = await Runtime.open(load_settings({
         "approval": {"mode": "yolo"},
@@ -96,9 +101,7 @@ async def test_a_failing_host_opens_its_breaker_and_is_not_asked_again(
         assert [(e.name, e.previous, e.state) for e in opened] == [(BREAKER, "closed", "open")]
         assert opened[0].failures == THRESHOLD
         # What /health, /metrics, the status line and doctor read.
-        states = {b["name"]: b["state"] for b in api.resilience_status(runtime)["breakers"]
-                  if b["name"].startswith("fetch ")}
-        assert states == {BREAKER: "open"}
+        assert _fetch_breakers(runtime) == {BREAKER: "open"}
         assert [(s.name, s.state) for s in stored_states(runtime.settings.db_path)
                 if s.name.startswith("fetch ")] == [(BREAKER, "open")]
         # The research graph reads through the same service: refused at once too.
@@ -108,6 +111,8 @@ async def test_a_failing_host_opens_its_breaker_and_is_not_asked_again(
         # Other hosts are not affected.
         ok = web.url("stats.energy-agency.gov", "/report-2024.html")
         assert [r.status for r in _results(await _run(runtime, tmp_path, "two", [ok]))] == ["ok"]
+        # ... and a host that answers leaves no breaker behind (one per host would pile up).
+        assert _fetch_breakers(runtime) == {BREAKER: "open"}
 
         # The recovery timeout passes and the host is back: the next call is the probe.
         clock.t += RECOVERY + 1
@@ -118,6 +123,9 @@ async def test_a_failing_host_opens_its_breaker_and_is_not_asked_again(
         assert _results(seen)[0].status == "ok"
         assert [(e.previous, e.state) for e in seen if isinstance(e, ev.Breaker)] == [
             ("open", "half_open"), ("half_open", "closed")]
+        assert _fetch_breakers(runtime) == {}  # healthy again: forgotten, in the database too
+        assert not [s for s in stored_states(runtime.settings.db_path)
+                    if s.name.startswith("fetch ")]
     finally:
         await runtime.close()
 

@@ -217,6 +217,10 @@ class SourceService:
         except CircuitOpen as exc:
             last = next((b.last_error for b in board.states() if b.name == name), "")
             raise HostFailing(name.removeprefix("fetch "), name, exc.retry_in, last) from None
+        finally:
+            # One breaker per host ever fetched would grow without bound (memory, metrics
+            # labels, doctor's list): a host that answered goes, a failing one stays.
+            await board.forget_if_healthy(name)
 
     async def _register(
         self, doc: Document, session_id: str | None, kind: str, half_life_days: float | None
