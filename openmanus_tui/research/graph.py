@@ -51,6 +51,7 @@ from openmanus_tui.research.state import (
     depth_of,
     log_step,
     research_input,
+    spent_record,
 )
 
 
@@ -81,13 +82,13 @@ async def plan(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict[
         user += (f"\nYou asked: {clarification['question']}\n"
                  f"The person answered: {clarification['answer']}")
     note = " (you already asked once: do not ask again)" if clarification else ""
-    text, t_in, t_out = await ctx.ask(
+    answer = await ctx.ask(
         prompts.PLAN.format(max_sub=depth.sub_questions, clarify_note=note), user
     )
-    data = prompts.parse_json(text)
+    data = prompts.parse_json(answer.text)
     subs = prompts.strings(data.get("sub_questions"), depth.sub_questions)
     ask = data.get("clarify")
-    update: dict[str, Any] = {"spent": [{"id": "plan", "in": t_in, "out": t_out}]}
+    update: dict[str, Any] = {"spent": [spent_record("plan", [answer])]}
     if isinstance(ask, str) and ask.strip() and not clarification:
         update["clarification"] = {"question": ask.strip(), "answer": ""}
         update["sub_questions"] = []

@@ -132,7 +132,7 @@ class Runtime:
         to their fixture web server. ``ConfigError`` when the domain list is broken."""
         from openmanus_tui.research.service import SourceService
 
-        return SourceService.from_settings(self.db, self.settings)
+        return SourceService.from_settings(self.db, self.settings, breakers=self.breakers)
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
@@ -589,6 +589,10 @@ class AgentSession:
             max_retries=agent.max_retries,
             retry_backoff=agent.retry_backoff,
             on_retry=agent.on_retry,
+            # The agent's chain without tools: same breakers, fallbacks and events (issue 16).
+            chain=agent.summary_chain,
+            breakers=agent.breakers,
+            on_fallback=agent.on_fallback,
             save_result=save,
         )
 
