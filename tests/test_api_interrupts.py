@@ -14,7 +14,12 @@ import pytest
 from api_helpers import collect, custom_types, serve, write_file_script, write_script
 from langgraph_sdk.errors import UnprocessableEntityError
 from openai_server import OpenAITestServer
-from test_research_graph import DOCS, _asking, no_web_search  # noqa: F401 (autouse fixture)
+from test_research_graph import (  # noqa: F401 (no_web_search: an autouse fixture)
+    DOCS,
+    _asking,
+    no_web_search,
+    responder,
+)
 
 from openmanus_tui.config import load_settings
 from openmanus_tui.runtime import api
@@ -221,6 +226,64 @@ async def test_interrupt_before_call_tool_pauses_and_a_resume_still_asks(
         assert path.read_text() == "hi"
         assert [d for e, d in done if e == "values"][-1]["final_answer"].startswith("done:")
         assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_research_paused_after_web_approval_asks_again_in_ask_mode(docs: Path) -> None:
+    from openmanus_tui.research.prompts import stage_of
+
+    def stages(model: OpenAITestServer) -> list[str]:
+        return [stage_of(r.body["messages"][0]["content"]) for r in model.records]
+
+    with OpenAITestServer(responder) as model, serve({
+        "approval": {"mode": "yolo"},
+        "model": {"base_url": model.base_url, "api_key": "sk-test", "name": "test-model"},
+    }) as srv:
+        client = srv.client()
+        tid = (await client.threads.create(metadata={"workspace": str(docs)}))["thread_id"]
+        await client.runs.wait(tid, "research", input={"input": "When did it open?"},
+                               interrupt_after=["approve_web"])
+        state = await client.threads.get_state(tid)
+        assert set(state["next"]) == {"researcher"} and state["values"]["web_allowed"]
+        assert stages(model) == ["plan"]  # no researcher ran
+        asked = await client.runs.wait(tid, "research", config={"configurable": {
+            "approval": "ask"}})
+        calls = asked["__interrupt__"][0]["value"]["calls"]
+        assert [c["tool"] for c in calls] == ["web_fetch"] and stages(model) == ["plan"]
+        done = await client.runs.wait(tid, "research",
+                                      command={"resume": {"decision": "deny"}})
+        assert "1932" in done["final_answer"] and done["web_allowed"] is False
+
+
+async def test_a_call_cut_off_is_neither_asked_for_nor_run_again_in_a_stricter_mode(
+    tmp_path: Path,
+) -> None:
+    """The re-asking above stops where exactly once begins: a call that started (its run
+    cancelled while it ran) is reported as interrupted, never approved or run a second time."""
+    model = write_script(tmp_path / "slow_tool.json", [{
+        "text": "Noting.", "tool_calls": [
+            {"name": "shell_exec", "args": {"command": "sleep 1; echo ran >> log.txt"}}],
+    }], final="noted")
+    with serve() as srv:
+        client = srv.client()
+        tid = (await client.threads.create())["thread_id"]
+        stream = client.runs.stream(tid, "manus", input={"input": "go"}, stream_mode=["custom"],
+                                    config=_cfg(model, approval="yolo"))
+        run_id = ""
+        async for part in stream:
+            if part.event == "metadata":
+                run_id = part.data["run_id"]
+            elif part.event == "custom" and part.data["type"] == "tool_started":
+                break
+        await stream.aclose()
+        await client.runs.cancel(tid, run_id, wait=True)
+        assert (await client.threads.get_state(tid))["next"] == ["call_tool"]
+        again = await collect(client.runs.stream(tid, "manus", stream_mode=["values", "custom"],
+                                                 config=_cfg(model, approval="ask")))
+        final = [d for e, d in again if e == "values"][-1]
+        assert "__interrupt__" not in final and final["final_answer"] == "noted"
+        assert "tool_started" not in custom_types(again)
+        tool = next(m for m in final["messages"] if m["type"] == "tool")
+        assert "program stopped before it finished" in tool["content"]
 
 
 async def test_interrupt_after_call_llm_and_before_approve(tmp_path: Path) -> None:

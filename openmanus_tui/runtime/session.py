@@ -909,17 +909,15 @@ class AgentSession:
         are taken back, so that the approve step asks the person for those calls. Only while
         no call of the step has started: a started call is never run twice (exactly once),
         and its step continues as it was decided."""
-        if self.research or self.writing or tuple(snapshot.next or ()) != ("call_tool",):
+        if self.research:
+            await self._recheck_web_approval(snapshot)
+            return
+        if self.writing or tuple(snapshot.next or ()) != ("call_tool",):
             return
         values = snapshot.values or {}
         calls = values.get("tool_calls") or []
         decisions = values.get("decisions") or {}
-        policy = ApprovalPolicy(
-            self.approval_mode or self.runtime.settings.approval.mode,
-            self.runtime.registry,
-            force_ask_execute=self._below_min_ask(),
-            rules=await self.rules.applicable(self.id, str(self.workspace)),
-        )
+        policy = await self._policy()
         stale = [
             c for c in calls
             if (decisions.get(c["id"]) or {}).get("decision") == "approve"
@@ -937,6 +935,38 @@ class AgentSession:
             await self.current_config(), {"decisions": {}}, as_node="call_llm"
         )
         await self._announce(await self._get_sink(), written, base, "call_llm", ["approvals"])
+
+    async def _recheck_web_approval(self, snapshot: Any) -> None:
+        """The research graph's form of ``_recheck_policy_approvals``: web access the policy
+        allowed under a laxer mode, the researchers not started yet (paused after
+        ``approve_web``), is asked for again (``plan``'s route leads to ``approve_web``)."""
+        tasks = snapshot.tasks or ()
+        values = snapshot.values or {}
+        if not values.get("web_allowed") or not tasks or any(
+            t.name != "researcher" or t.result is not None or t.error for t in tasks
+        ):
+            return
+        from openmanus_tui.research.graph import web_request
+
+        call_id, args = web_request(values, self.runtime.settings.research.max_research_sources)
+        if ((values.get("decisions") or {}).get(call_id) or {}).get("by") == "user":
+            return
+        if (await self._policy()).evaluate("web_fetch", args).action == "allow":
+            return
+        base = snapshot.config["configurable"]["checkpoint_id"]
+        written = await self.graph.aupdate_state(
+            await self.current_config(), {"web_allowed": False}, as_node="plan"
+        )
+        await self._announce(await self._get_sink(), written, base, "plan", ["approvals"])
+
+    async def _policy(self) -> ApprovalPolicy:
+        """The approval policy a run of this session would apply now."""
+        return ApprovalPolicy(
+            self.approval_mode or self.runtime.settings.approval.mode,
+            self.runtime.registry,
+            force_ask_execute=self._below_min_ask(),
+            rules=await self.rules.applicable(self.id, str(self.workspace)),
+        )
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
