@@ -116,16 +116,22 @@ def _web_call_id(state: ResearchState) -> str:
     return "research_web_" + hashlib.sha1(seed.encode()).hexdigest()[:12]
 
 
+def web_request(state: ResearchState, max_sources: int) -> tuple[str, dict[str, Any]]:
+    """The call id and arguments of a run's one request for web access (what the policy and
+    the person decide on)."""
+    return _web_call_id(state), {
+        "purpose": "research",
+        "question": state.get("question", ""),
+        "sub_questions": state.get("sub_questions") or [],
+        "max_sources": max_sources,
+    }
+
+
 def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict[str, Any]:
     """Web access for this run, through the approval policy (one request). Side-effect free:
     re-run from the top on resume, it asks the same question and reads the answer."""
     ctx = runtime.context
-    args = {
-        "purpose": "research",
-        "question": state.get("question", ""),
-        "sub_questions": state.get("sub_questions") or [],
-        "max_sources": ctx.max_sources,
-    }
+    call_id, args = web_request(state, ctx.max_sources)
     if not ctx.web_search:
         return {"web_allowed": False, "research_log": [
             log_step("approve", "no web search with this model: workspace and reading list only")]}
@@ -136,7 +142,6 @@ def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict
         allowed = verdict.action == "allow"
         why = "allowed" if allowed else f"refused ({verdict.reason or verdict.rule})"
         return {"web_allowed": allowed, "research_log": [log_step("approve", f"web access {why}")]}
-    call_id = _web_call_id(state)
     answer = interrupt(
         {"calls": [{"call_id": call_id, "tool": "web_fetch", "args": args, "risk": "network",
                     "tier": 1, "rule": verdict.rule, "reason": "research reads web pages"}]}
