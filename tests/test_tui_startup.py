@@ -38,8 +38,21 @@ def test_the_workbench_modules_do_not_import_pydantic() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pydantic', 'pydantic_settings', 'langgraph', 'langchain_core') or m in "
             "('openmanus_tui.tui.widgets.side_panel', 'openmanus_tui.tui.widgets.inspector', "
-            "'openmanus_tui.tui.widgets.memory', 'openmanus_tui.tui.widgets.tools_pane')))")
+            "'openmanus_tui.tui.widgets.memory', 'openmanus_tui.tui.widgets.tools_pane', "
+            # Imported when first used: the palette's providers and the slash commands (with
+            # the runtime's API), the transcript model and the block widgets.
+            "'openmanus_tui.tui.commands', 'openmanus_tui.tui.branching', "
+            "'openmanus_tui.runtime.api', 'openmanus_tui.runtime.views', "
+            "'openmanus_tui.tui.transcript', 'openmanus_tui.tui.widgets.blocks', 'sqlite3')))")
     assert fresh_python(code).strip() == "[]"
+
+
+def test_the_palette_providers_load_when_asked_for() -> None:
+    from openmanus_tui.tui import branching, commands
+
+    # Textual calls what is not a class (as its command palette does) to get the provider.
+    loaded = {p if isinstance(p, type) else p() for p in OpenManusApp.COMMANDS}
+    assert commands.PROVIDERS | {branching.HistoryCommands} <= loaded
 
 
 def test_only_the_openmanus_process_tunes_the_collector() -> None:
@@ -54,6 +67,49 @@ def test_only_the_openmanus_process_tunes_the_collector() -> None:
         "gc.get_freeze_count() > 0)")
     assert fresh_python(code).split() == [
         "True", str(launch.STARTUP_THRESHOLD), "True", str(launch.SETTLED_THRESHOLD), "True"]
+
+
+def test_the_collector_is_held_for_the_first_frame_only_in_the_openmanus_process() -> None:
+    code = (
+        "import gc; from openmanus_tui import launch; "
+        "launch.hold_collector(); untouched = gc.isenabled(); "
+        "launch.configure_process(); launch.hold_collector(); held = not gc.isenabled(); "
+        "launch.after_first_frame(); "
+        "print(untouched, held, gc.isenabled(), gc.get_freeze_count() > 0, "
+        "gc.get_threshold()[0])")
+    assert fresh_python(code).split() == [
+        "True", "True", "True", "True", str(launch.STARTUP_THRESHOLD)]
+
+
+async def test_the_first_frame_holds_only_what_it_shows(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first frame: the welcome, the focused prompt, the status line and the footer. The
+    sidebar's contents, the slash menu, the queued strip and the side panel come right after it,
+    when the collector comes back too (``launch.after_first_frame``)."""
+    from openmanus_tui.tui.widgets.welcome import Welcome
+
+    seen: dict[str, object] = {}
+
+    def first_frame() -> None:
+        seen["focused"] = app.focused
+        seen["welcome"] = bool(app.query(Welcome))
+        seen["later"] = [s for s in ("#session-list", "#slash-menu", "#queued", "#panel")
+                         if app.query(s)]
+
+    came_back: list[bool] = []
+    monkeypatch.setattr(tui_app, "after_first_frame",
+                        lambda: came_back.append(bool(app.query("#panel"))))
+    app = OpenManusApp(blink=False)
+    app.call_after_refresh(first_frame)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await wait_for(pilot, lambda: bool(seen))
+        assert isinstance(seen["focused"], PromptInput) and seen["welcome"]
+        assert seen["later"] == []
+        for selector in ("#session-list", "#slash-menu", "#queued", "#panel"):
+            app.query_one(selector)  # all there once the app is ready
+        assert came_back == [False]  # once, before the side panel was mounted
 
 
 async def test_starts_without_settings_and_loads_them_after_the_first_frame(
