@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button
@@ -63,6 +64,14 @@ class StreamView(VerticalScroll):
     @transcript.setter
     def transcript(self, transcript: Transcript) -> None:
         self._transcript = transcript
+
+    def compose(self) -> ComposeResult:
+        # An empty session's placeholder (the welcome) is composed with the view, not mounted
+        # from ``on_mount``: it is then part of the first layout, instead of re-laying out and
+        # repainting the screen once more before the first frame.
+        if self._transcript is None and self.placeholder_factory is not None:
+            self.placeholder = self.placeholder_factory()
+            yield self.placeholder
 
     def on_mount(self) -> None:
         self.anchor()
