@@ -604,15 +604,17 @@ class AgentSession:
             max_sources=settings.research.max_research_sources,
             timeout=settings.research.research_timeout,
             cross_referencing=settings.research.enable_cross_referencing,
-            max_retries=agent.max_retries,
-            retry_backoff=agent.retry_backoff,
-            on_retry=agent.on_retry,
-            # The agent's chain without tools: same breakers, fallbacks and events (issue 16).
-            chain=agent.summary_chain,
-            breakers=agent.breakers,
-            on_fallback=agent.on_fallback,
             save_result=save,
+            **self._chain_calls(agent),
         )
+
+    @staticmethod
+    def _chain_calls(agent: AgentContext) -> dict[str, Any]:
+        """The research and writing graphs' model path (``ChainCalls``): the agent's chain
+        without tools, the same breakers, fallbacks, retries and events (issue 16)."""
+        return {"chain": agent.summary_chain, "breakers": agent.breakers,
+                "on_fallback": agent.on_fallback, "max_retries": agent.max_retries,
+                "retry_backoff": agent.retry_backoff, "on_retry": agent.on_retry}
 
     def _writing_context(self, model: Any, agent: AgentContext, sink: EventSink) -> Any:
         """The writing graph's context (writing/graph.py): the plain model (no tools), the
@@ -640,7 +642,7 @@ class AgentSession:
         workspace.mkdir(parents=True, exist_ok=True)
         return WritingContext(model=model, max_rounds=settings.writing.max_revision_rounds,
                               progress=progress, output_dir=workspace, save_result=save,
-                              policy=agent.policy)
+                              policy=agent.policy, **self._chain_calls(agent))
 
     def _system_prompt(self) -> str:
         settings = self.runtime.settings

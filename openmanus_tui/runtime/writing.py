@@ -173,7 +173,7 @@ async def write_from_brief(settings: Settings, requirements: WritingRequirements
     if info.offline_reason:
         raise _user(NEEDS_MODEL.format(what="writing"))
     graph = WritingGraph(model, max_rounds=settings.writing.max_revision_rounds,
-                         progress=progress)
+                         progress=progress, **_standalone_calls(settings, model_spec, progress))
     try:
         generated = await graph.run(requirements, items)
     except WritingError as exc:
@@ -196,6 +196,27 @@ async def write_from_brief(settings: Settings, requirements: WritingRequirements
     return generated
 
 
+def _standalone_calls(settings: Settings, model_spec: str | None,
+                      progress: Progress | None) -> dict[str, Any]:
+    """The model path of a write outside a session (``openmanus write``): the configured
+    fallbacks and breakers as a session's runs have them, a fallback said in the progress."""
+    from openmanus_tui.models.factory import make_chain
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+    async def on_fallback(failed: Any, to: Any, error: Any) -> None:
+        if progress is not None:
+            result = progress(f"{failed.spec} failed ({error.message}): using {to.spec}")
+            if result is not None:
+                await result
+
+    return {"chain": make_chain(settings, model_spec),
+            "breakers": BreakerBoard(
+                failure_threshold=settings.resilience.failure_threshold,
+                recovery_timeout=settings.resilience.recovery_timeout),
+            "on_fallback": on_fallback, "max_retries": settings.model.max_retries,
+            "retry_backoff": settings.model.retry_backoff}
+
+
 async def edit_file(settings: Settings, path: Path, edit_type: str, *,
                     model_spec: str | None = None,
                     requirements: WritingRequirements | None = None) -> tuple[str, str]:
@@ -210,7 +231,8 @@ async def edit_file(settings: Settings, path: Path, edit_type: str, *,
     model, info = make_model(settings, model_spec)
     if info.offline_reason:
         raise _user(NEEDS_MODEL.format(what="editing"))
-    edited = await edit_content(model, text, edit_type, requirements)
+    edited = await edit_content(model, text, edit_type, requirements,
+                                **_standalone_calls(settings, model_spec, None))
     before = {r.key for m in find_markers(text) for r in m.refs}
     after = {r.key for m in find_markers(edited) for r in m.refs}
     lost = sorted(before - after)

@@ -27,6 +27,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from openmanus_tui.agent.state import AgentState
+from openmanus_tui.models.fallback import ChainCalls
 from openmanus_tui.writing import prompts
 from openmanus_tui.writing.citations import CitationManager, find_markers
 from openmanus_tui.writing.prose import paragraphs, words
@@ -69,8 +70,9 @@ class WritingState(AgentState, total=False):
 
 
 @dataclass
-class WritingContext:
-    """What the nodes use that is not state (never checkpointed)."""
+class WritingContext(ChainCalls):
+    """What the nodes use that is not state (never checkpointed). Its model calls take the
+    agent's path (``ChainCalls``: the chain, breakers, fallbacks and retry/fallback events)."""
 
     model: Any
     max_rounds: int = 2
@@ -88,10 +90,9 @@ class WritingContext:
                 await result
 
     async def ask(self, prompt: str) -> str:
-        reply = await self.model.ainvoke(
-            [SystemMessage(prompts.SYSTEM), HumanMessage(prompt)],
-            config={"tags": [TAG_NOSTREAM, "openmanus:writing"]},
-        )
+        reply, _ = await self.invoke(
+            self.model, [SystemMessage(prompts.SYSTEM), HumanMessage(prompt)],
+            {"tags": [TAG_NOSTREAM, "openmanus:writing"]})
         content = reply.content
         if isinstance(content, list):
             content = "".join(part.get("text", "") if isinstance(part, dict) else str(part)
@@ -366,8 +367,10 @@ class WritingGraph:
     """The graph run on its own (no session, no checkpoints), as ``openmanus write`` does."""
 
     def __init__(self, model: BaseChatModel, *, max_rounds: int = 2,
-                 progress: Progress | None = None) -> None:
-        self.context = WritingContext(model=model, max_rounds=max_rounds, progress=progress)
+                 progress: Progress | None = None, **calls: Any) -> None:
+        # ``calls``: the model path (``ChainCalls``' chain, breakers, fallbacks, retries).
+        self.context = WritingContext(model=model, max_rounds=max_rounds, progress=progress,
+                                      **calls)
         self.max_rounds = max_rounds
         self.graph = build_writing_graph().compile()
 
@@ -391,11 +394,12 @@ def _latest_reviews(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def edit_content(model: BaseChatModel, text: str, edit_type: str,
-                       requirements: WritingRequirements | None = None) -> str:
-    """One editing pass (proofread, shorten, expand, simplify, restyle) over a document."""
+                       requirements: WritingRequirements | None = None, **calls: Any) -> str:
+    """One editing pass (proofread, shorten, expand, simplify, restyle) over a document;
+    ``calls``: the model path (``ChainCalls``)."""
     if edit_type not in prompts.EDIT_INSTRUCTIONS:
         raise ValueError(f"unknown edit type {edit_type!r}: use "
                          + ", ".join(prompts.EDIT_INSTRUCTIONS))
-    content = await WritingContext(model=model).ask(
+    content = await WritingContext(model=model, **calls).ask(
         prompts.edit_prompt(edit_type, text, requirements))
     return prompts.strip_fence(content).rstrip() + "\n"
