@@ -803,9 +803,12 @@ class AgentSession:
         ask_human: AskHuman | None = None,
         research: dict[str, Any] | None = None,
         breakpoints: Breakpoints | None = None,
+        writing: dict[str, Any] | None = None,
     ) -> RunOutcome:
         """Start a run with ``text``. ``research``: the research graph's options for a Research
         session (``depth``, ``reading_list``, ``allow_domains``; see research/graph.py).
+        ``writing``: a Writing session's requirements, references and output file
+        (``runtime.writing.session_write_options``; none: the [writing] settings).
         ``breakpoints``: nodes to pause before / after (``Breakpoints``)."""
         text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         async with self.exclusive():
@@ -821,9 +824,11 @@ class AgentSession:
             pending = {"text": text, "message_id": message.id}
             if research:
                 pending["research"] = research
+            if writing:
+                pending["writing"] = writing
             await self._set_pending_input(pending)
             return await self._drive(
-                self._run_input(text, message, research),
+                self._run_input(text, message, research, writing),
                 approver=approver,
                 on_event=on_event,
                 ask_human=ask_human,
@@ -832,12 +837,14 @@ class AgentSession:
             )
 
     def _run_input(
-        self, text: str, message: HumanMessage, research: dict[str, Any] | None
+        self, text: str, message: HumanMessage, research: dict[str, Any] | None,
+        writing: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if self.writing:
             from openmanus_tui.writing.session_input import writing_session_input
 
-            return writing_session_input(text, message, self.workspace, self.runtime.settings)
+            return writing_session_input(text, message, self.workspace, self.runtime.settings,
+                                         writing)
         if not self.research:
             return run_input(text, message)
         from openmanus_tui.research.graph import research_input
@@ -884,7 +891,8 @@ class AgentSession:
             if pending is not None:
                 message = HumanMessage(content=pending["text"], id=pending["message_id"])
                 return await self._drive(
-                    self._run_input(pending["text"], message, pending.get("research")),
+                    self._run_input(pending["text"], message, pending.get("research"),
+                                    pending.get("writing")),
                     approver=approver,
                     on_event=on_event,
                     ask_human=ask_human,

@@ -67,6 +67,7 @@ class WritingState(AgentState, total=False):
     content: str
     source: str  # the assembled document before citations were formatted
     writing: dict[str, Any] | None  # the GeneratedContent, when finished
+    output: str  # in a session: the file to write (relative: in the workspace); "": by title
 
 
 @dataclass
@@ -102,8 +103,10 @@ class WritingContext(ChainCalls):
 
 def writing_input(brief: str, message: BaseMessage | None = None, *,
                   requirements: WritingRequirements | None = None,
-                  references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The update that starts a writing run (in a session, the agent's counters reset too)."""
+                  references: list[dict[str, Any]] | None = None,
+                  output: str | None = None) -> dict[str, Any]:
+    """The update that starts a writing run (in a session, the agent's counters reset too);
+    ``output``: the file a session's run writes (none: named after the title)."""
     from openmanus_tui.agent.state import run_input
 
     req = requirements or WritingRequirements()
@@ -111,7 +114,8 @@ def writing_input(brief: str, message: BaseMessage | None = None, *,
         req = req.model_copy(update={"brief": brief})
     start = run_input(brief, message) if message is not None else {"input": brief}
     return {**start, "requirements": req.model_dump(), "references": references or [],
-            "drafts": None, "reviews": None, "round": 0, "pending": [], "writing": None}
+            "drafts": None, "reviews": None, "round": 0, "pending": [], "writing": None,
+            "output": output or ""}
 
 
 # Model-made extras the assembly removes: a heading repeating the section's, a reference list.
@@ -300,9 +304,14 @@ async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dic
     if ctx.output_dir is not None:  # in a session: the file is the output, not the chat
         from openmanus_tui.writing.output import free_name, write_document
 
-        target = free_name(ctx.output_dir, state["title"], req.format)
+        chosen = state.get("output")
+        target = ctx.output_dir / chosen if chosen else free_name(
+            ctx.output_dir, state["title"], req.format)
         write_document(content, target, req.format)
-        generated.metadata["output"] = target.name
+        # Relative to the workspace when inside it (the answer's "Wrote <name>").
+        generated.metadata["output"] = str(
+            target.relative_to(ctx.output_dir) if target.is_relative_to(ctx.output_dir)
+            else target)
     if ctx.save_result is not None:
         await ctx.save_result(generated)
     update["writing"] = generated.model_dump(mode="json")
