@@ -175,11 +175,11 @@ def build_requirements(settings: Settings, *, brief: str, output: str | None = N
     suffix = Path(output).suffix.lstrip(".").lower() if output else ""
     suffix = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
     if fmt and suffix not in ("", fmt):
-        raise ConfigError(f"-o {output} and --format {fmt} disagree")
+        raise ConfigError(f"the output file {output} and the format {fmt} disagree")
     values["format"] = fmt or suffix or "md"
     if values["format"] not in FORMATS:
-        raise ConfigError(f"-o {output}: unknown format {values['format']!r}; use .md, .html, "
-                          ".pdf or .docx (or --format)")
+        raise ConfigError(f"output file {output}: unknown format {values['format']!r}; use "
+                          ".md, .html, .pdf or .docx (or choose the format)")
     try:
         return WritingRequirements(**values)
     except ValueError as exc:
