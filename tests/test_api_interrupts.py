@@ -9,9 +9,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from api_helpers import collect, custom_types, serve, write_file_script, write_script
+from api_helpers import (
+    collect,
+    custom_types,
+    http_post,
+    serve,
+    write_file_script,
+    write_script,
+)
 from langgraph_sdk.errors import UnprocessableEntityError
 from openai_server import OpenAITestServer
 from test_research_graph import (  # noqa: F401 (no_web_search: an autouse fixture)
@@ -318,7 +324,7 @@ async def test_bad_breakpoints_update_and_goto_are_refused_precisely(tmp_path: P
         body = {"assistant_id": "manus", "input": {"input": "hi"}}
 
         def refused(extra: dict[str, Any]) -> str:
-            r = httpx.post(f"{srv.url}/threads/{tid}/runs", json={**body, **extra})
+            r = http_post(f"{srv.url}/threads/{tid}/runs", json={**body, **extra})
             assert r.status_code == 422, r.text
             return str(json.loads(r.text)["detail"])
 

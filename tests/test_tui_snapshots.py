@@ -119,3 +119,21 @@ def test_welcome_80x24(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_approval_modal_80x24(snap_compare) -> None:
     """Every button on screen; the body scrolls between the docked title and buttons."""
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=approval_scene)
+
+
+async def write_form_scene(pilot) -> None:
+    from openmanus_tui.tui.screens.write_form import WriteFormScreen
+
+    app = pilot.app
+    await app.ready.wait()
+    app.run_slash("/write Why and how to write plainly")
+    for _ in range(600):
+        if isinstance(app.screen, WriteFormScreen):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def test_write_form_80x24(snap_compare) -> None:
+    """The /write form at 80×24: the title and the buttons on screen, the fields scroll."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=write_form_scene)

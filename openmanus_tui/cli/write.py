@@ -162,29 +162,12 @@ async def _edit(args: argparse.Namespace, settings: Any) -> int:
 
 # ---- write "BRIEF" ----------------------------------------------------------------------
 def _requirements(args: argparse.Namespace, settings: Any, *, brief: str) -> Any:
-    from openmanus_tui.runtime.writing import WritingRequirements, read_text
+    from openmanus_tui.runtime.writing import build_requirements
 
-    values: dict[str, Any] = {
-        "brief": brief,
-        "citation_style": args.citation_style or settings.writing.citation_style,
-        "length_tolerance": settings.writing.length_tolerance,
-        "citations_required": bool(args.cite),
-    }
-    for name, key in (("style", "style"), ("tone", "tone"), ("audience", "audience"),
-                      ("length", "length_words"), ("level", "technical_level")):
-        if getattr(args, name, None) is not None:
-            values[key] = getattr(args, name)
-    if args.style_guide:
-        values["style_guide"] = read_text(Path(args.style_guide), "style guide")
-    output = Path(args.output) if args.output else None
-    fmt = args.format or (output.suffix.lstrip(".").lower() if output else "md")
-    values["format"] = {"markdown": "md", "htm": "html"}.get(fmt, fmt)
-    try:
-        return WritingRequirements(**values)
-    except ValueError as exc:
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc), "loc": ()}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise ConfigError(f"write: {where + ': ' if where else ''}{first['msg']}") from None
+    return build_requirements(
+        settings, brief=brief, output=args.output, fmt=args.format, style=args.style,
+        tone=args.tone, audience=args.audience, length=args.length, level=args.level,
+        citation_style=args.citation_style, cite=args.cite, style_guide=args.style_guide)
 
 
 async def _write(args: argparse.Namespace, settings: Any) -> int:
@@ -195,12 +178,7 @@ async def _write(args: argparse.Namespace, settings: Any) -> int:
         raise ConfigError('write needs a BRIEF: openmanus write "what to write" -o FILE')
     if not args.output:
         raise ConfigError("write needs -o FILE (the document is the output, not the terminal)")
-    if args.format and Path(args.output).suffix.lstrip(".").lower() not in ("", args.format):
-        raise ConfigError(f"-o {args.output} and --format {args.format} disagree")
     requirements = _requirements(args, settings, brief=brief)
-    if requirements.format not in ("md", "html", "pdf", "docx"):
-        raise ConfigError(f"-o {args.output}: unknown format {requirements.format!r}; use "
-                          ".md, .html, .pdf or .docx (or --format)")
     def progress(step: str) -> None:
         print(f"writing: {step}", file=sys.stderr)
 

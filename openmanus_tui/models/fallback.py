@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_core.messages import AIMessage, BaseMessage
 
 from openmanus_tui.errors import CircuitOpen, ModelError
 from openmanus_tui.models.factory import Endpoint
@@ -65,3 +68,42 @@ async def call_chain(
             if on_fallback is not None:
                 await on_fallback(endpoint, chain[index + 1], error)
     raise AssertionError("an empty model chain")  # make_chain always has the primary
+
+
+@dataclass(kw_only=True)
+class ChainCalls:
+    """The path a graph's own model calls take (the research and writing graphs' contexts
+    inherit it): the primary model and its fallbacks without tools (the agent's
+    ``summary_chain``), the runtime's breakers and the session's retry/fallback events, as the
+    agent's calls do. No chain: the plain model alone, with retries."""
+
+    chain: list[Endpoint] | None = None
+    breakers: BreakerBoard | None = None
+    on_fallback: OnFallback | None = None
+    max_retries: int = 3
+    retry_backoff: float = 1.0
+    on_retry: OnRetry | None = None
+
+    async def invoke(self, model: Any, messages: list[BaseMessage], config: Any,
+                     ) -> tuple[AIMessage, Endpoint | None]:
+        """One call: the reply and the endpoint that answered (None without a chain)."""
+        if self.chain:
+
+            async def on(endpoint: Endpoint) -> AIMessage:
+                return await endpoint.model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
+
+            reply, _, endpoint = await call_chain(
+                self.chain, on, board=self.breakers, max_retries=self.max_retries,
+                base_delay=self.retry_backoff, on_retry=self.on_retry,
+                on_fallback=self.on_fallback,
+            )
+            return reply, endpoint
+
+        async def attempt() -> AIMessage:
+            return await model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
+
+        reply, _ = await with_retries(
+            attempt, max_retries=self.max_retries, base_delay=self.retry_backoff,
+            on_retry=self.on_retry,
+        )
+        return reply, None

@@ -11,24 +11,19 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.constants import TAG_NOSTREAM
 
 from openmanus_tui.agent.approval import ApprovalPolicy
 from openmanus_tui.agent.state import AgentState
-from openmanus_tui.errors import ModelError
-from openmanus_tui.models.factory import Endpoint, ModelInfo
-from openmanus_tui.models.fallback import OnFallback, call_chain
-from openmanus_tui.models.retry import with_retries
+from openmanus_tui.models.factory import ModelInfo
+from openmanus_tui.models.fallback import ChainCalls
 from openmanus_tui.research.library import Library, ReadSource
 from openmanus_tui.research.models import (
     ResearchResult,
 )
-
-if TYPE_CHECKING:
-    from openmanus_tui.resilience.breakers import BreakerBoard
 
 EXCERPT_CHARS = 12_000  # of a source's text sent to the extraction prompt
 RESET = {"id": "__reset__"}
@@ -139,8 +134,9 @@ class Answer(NamedTuple):
 
 
 @dataclass
-class ResearchContext:
-    """What the nodes use that is not state (never checkpointed)."""
+class ResearchContext(ChainCalls):
+    """What the nodes use that is not state (never checkpointed). Its model calls take the
+    agent's path (``ChainCalls``: the chain, breakers, fallbacks and retry/fallback events)."""
 
     model: Any
     model_info: ModelInfo
@@ -151,44 +147,16 @@ class ResearchContext:
     cross_referencing: bool = True
     # False for the offline demo model: no web search, so no web access to ask for.
     web_search: bool = True
-    max_retries: int = 3
-    retry_backoff: float = 1.0
-    on_retry: Callable[[int, float, ModelError], Awaitable[None]] | None = None
     save_result: Callable[[ResearchResult], Awaitable[None]] | None = None
     read_cache: dict[str, ReadSource] = field(default_factory=dict)
     read_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    # The primary model and its fallbacks without tools (the agent's ``summary_chain``), the
-    # runtime's breakers and the session's fallback event: the research graph's calls take
-    # the same path as the agent's (models/fallback.py). None: ``model`` alone, with retries.
-    chain: list[Endpoint] | None = None
-    breakers: BreakerBoard | None = None
-    on_fallback: OnFallback | None = None
 
     async def ask(self, system: str, user: str) -> Answer:
         """One model call, through the chain's breakers and fallbacks when there is one."""
-        messages = [SystemMessage(content=system), HumanMessage(content=user)]
-        config: Any = {"tags": [TAG_NOSTREAM, "openmanus:research"]}
-        info = self.model_info
-        if self.chain:
-
-            async def on(endpoint: Endpoint) -> AIMessage:
-                return await endpoint.model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
-
-            reply, _, endpoint = await call_chain(
-                self.chain, on, board=self.breakers, max_retries=self.max_retries,
-                base_delay=self.retry_backoff, on_retry=self.on_retry,
-                on_fallback=self.on_fallback,
-            )
-            info = endpoint.info
-        else:
-
-            async def attempt() -> AIMessage:
-                return await self.model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
-
-            reply, _ = await with_retries(
-                attempt, max_retries=self.max_retries, base_delay=self.retry_backoff,
-                on_retry=self.on_retry,
-            )
+        reply, endpoint = await self.invoke(
+            self.model, [SystemMessage(content=system), HumanMessage(content=user)],
+            {"tags": [TAG_NOSTREAM, "openmanus:research"]})
+        info = endpoint.info if endpoint is not None else self.model_info
         usage = reply.usage_metadata or {}
         text = reply.text if isinstance(reply.text, str) else str(reply.content)
         t_in, t_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))

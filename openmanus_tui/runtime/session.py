@@ -604,15 +604,17 @@ class AgentSession:
             max_sources=settings.research.max_research_sources,
             timeout=settings.research.research_timeout,
             cross_referencing=settings.research.enable_cross_referencing,
-            max_retries=agent.max_retries,
-            retry_backoff=agent.retry_backoff,
-            on_retry=agent.on_retry,
-            # The agent's chain without tools: same breakers, fallbacks and events (issue 16).
-            chain=agent.summary_chain,
-            breakers=agent.breakers,
-            on_fallback=agent.on_fallback,
             save_result=save,
+            **self._chain_calls(agent),
         )
+
+    @staticmethod
+    def _chain_calls(agent: AgentContext) -> dict[str, Any]:
+        """The research and writing graphs' model path (``ChainCalls``): the agent's chain
+        without tools, the same breakers, fallbacks, retries and events (issue 16)."""
+        return {"chain": agent.summary_chain, "breakers": agent.breakers,
+                "on_fallback": agent.on_fallback, "max_retries": agent.max_retries,
+                "retry_backoff": agent.retry_backoff, "on_retry": agent.on_retry}
 
     def _writing_context(self, model: Any, agent: AgentContext, sink: EventSink) -> Any:
         """The writing graph's context (writing/graph.py): the plain model (no tools), the
@@ -640,7 +642,7 @@ class AgentSession:
         workspace.mkdir(parents=True, exist_ok=True)
         return WritingContext(model=model, max_rounds=settings.writing.max_revision_rounds,
                               progress=progress, output_dir=workspace, save_result=save,
-                              policy=agent.policy)
+                              policy=agent.policy, **self._chain_calls(agent))
 
     def _system_prompt(self) -> str:
         settings = self.runtime.settings
@@ -801,9 +803,12 @@ class AgentSession:
         ask_human: AskHuman | None = None,
         research: dict[str, Any] | None = None,
         breakpoints: Breakpoints | None = None,
+        writing: dict[str, Any] | None = None,
     ) -> RunOutcome:
         """Start a run with ``text``. ``research``: the research graph's options for a Research
         session (``depth``, ``reading_list``, ``allow_domains``; see research/graph.py).
+        ``writing``: a Writing session's requirements, references and output file
+        (``runtime.writing.session_write_options``; none: the [writing] settings).
         ``breakpoints``: nodes to pause before / after (``Breakpoints``)."""
         text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         async with self.exclusive():
@@ -819,9 +824,11 @@ class AgentSession:
             pending = {"text": text, "message_id": message.id}
             if research:
                 pending["research"] = research
+            if writing:
+                pending["writing"] = writing
             await self._set_pending_input(pending)
             return await self._drive(
-                self._run_input(text, message, research),
+                self._run_input(text, message, research, writing),
                 approver=approver,
                 on_event=on_event,
                 ask_human=ask_human,
@@ -830,12 +837,14 @@ class AgentSession:
             )
 
     def _run_input(
-        self, text: str, message: HumanMessage, research: dict[str, Any] | None
+        self, text: str, message: HumanMessage, research: dict[str, Any] | None,
+        writing: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if self.writing:
             from openmanus_tui.writing.session_input import writing_session_input
 
-            return writing_session_input(text, message, self.workspace, self.runtime.settings)
+            return writing_session_input(text, message, self.workspace, self.runtime.settings,
+                                         writing)
         if not self.research:
             return run_input(text, message)
         from openmanus_tui.research.graph import research_input
@@ -882,7 +891,8 @@ class AgentSession:
             if pending is not None:
                 message = HumanMessage(content=pending["text"], id=pending["message_id"])
                 return await self._drive(
-                    self._run_input(pending["text"], message, pending.get("research")),
+                    self._run_input(pending["text"], message, pending.get("research"),
+                                    pending.get("writing")),
                     approver=approver,
                     on_event=on_event,
                     ask_human=ask_human,

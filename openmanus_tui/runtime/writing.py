@@ -44,6 +44,7 @@ __all__ = [
     "DocumentView",
     "GeneratedContent",
     "WritingRequirements",
+    "build_requirements",
     "check_file",
     "document_view",
     "edit_file",
@@ -52,6 +53,7 @@ __all__ = [
     "references_for",
     "save_text",
     "session_references",
+    "session_write_options",
     "workspace_documents",
     "write_from_brief",
 ]
@@ -146,6 +148,72 @@ def check_file(path: Path, settings: Settings, *, references: Path | None = None
                           long_sentence_words=settings.writing.long_sentence_words)
 
 
+def build_requirements(settings: Settings, *, brief: str, output: str | None = None,
+                       fmt: str | None = None, style: str | None = None,
+                       tone: str | None = None, audience: str | None = None,
+                       length: int | str | None = None, level: str | None = None,
+                       citation_style: str | None = None, cite: bool = False,
+                       style_guide: str | None = None) -> WritingRequirements:
+    """A writer's requirements from ``openmanus write``'s flags or the workbench's form: the
+    one validation of both (unset values take the [writing] settings or the defaults; the
+    format comes from ``output``'s suffix unless given, and they must agree). Raises
+    ``ConfigError`` with one line naming the field."""
+    from openmanus_tui.errors import ConfigError
+
+    values: dict[str, Any] = {
+        "brief": brief,
+        "citation_style": citation_style or settings.writing.citation_style,
+        "length_tolerance": settings.writing.length_tolerance,
+        "citations_required": bool(cite),
+    }
+    for key, value in (("style", style), ("tone", tone), ("audience", audience),
+                       ("length_words", length), ("technical_level", level)):
+        if value is not None and value != "":
+            values[key] = value
+    if style_guide:
+        values["style_guide"] = read_text(Path(style_guide), "style guide")
+    suffix = Path(output).suffix.lstrip(".").lower() if output else ""
+    suffix = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
+    if fmt and suffix not in ("", fmt):
+        raise ConfigError(f"the output file {output} and the format {fmt} disagree")
+    values["format"] = fmt or suffix or "md"
+    if values["format"] not in FORMATS:
+        raise ConfigError(f"output file {output}: unknown format {values['format']!r}; use "
+                          ".md, .html, .pdf or .docx (or choose the format)")
+    try:
+        return WritingRequirements(**values)
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc), "loc": ()}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise ConfigError(f"write: {where + ': ' if where else ''}{first['msg']}") from None
+
+
+def session_write_options(settings: Settings, *, brief: str, folder: Path,
+                          references: str | None = None, output: str | None = None,
+                          **requirements: Any) -> dict[str, Any]:
+    """What ``Session.run(brief, writing=...)`` takes (JSON, kept for a resume), validated as
+    ``openmanus write`` validates its flags: the requirements (``build_requirements``), the
+    references file read now (relative to ``folder``), the output file (relative paths are
+    in the session's workspace when the run writes it; none: named after the title there).
+    Raises ``OpenManusError`` with one line."""
+    from openmanus_tui.errors import ConfigError
+
+    if not brief.strip():
+        raise ConfigError("write needs a brief: what to write")
+    req = build_requirements(settings, brief=brief.strip(), output=output or None,
+                             **requirements)
+    ref_path: str | None = None
+    if references:
+        path = Path(references).expanduser()
+        path = path if path.is_absolute() else folder / path
+        _references(path)  # one line now, not an error in the middle of the run
+        ref_path = str(path.resolve())
+    if req.citations_required and not ref_path:
+        raise ConfigError("citations are required but no references were given")
+    return {"requirements": req.model_dump(), "references": ref_path,
+            "output": str(Path(output).expanduser()) if output else None}
+
+
 Progress = Callable[[str], Awaitable[None] | None]
 NEEDS_MODEL = ("{what} needs a real model (the offline demo model cannot write): set "
                "OPENAI_API_KEY, and OPENAI_BASE_URL for Ollama, vLLM, LM Studio or Gemini")
@@ -173,7 +241,7 @@ async def write_from_brief(settings: Settings, requirements: WritingRequirements
     if info.offline_reason:
         raise _user(NEEDS_MODEL.format(what="writing"))
     graph = WritingGraph(model, max_rounds=settings.writing.max_revision_rounds,
-                         progress=progress)
+                         progress=progress, **_standalone_calls(settings, model_spec, progress))
     try:
         generated = await graph.run(requirements, items)
     except WritingError as exc:
@@ -196,6 +264,27 @@ async def write_from_brief(settings: Settings, requirements: WritingRequirements
     return generated
 
 
+def _standalone_calls(settings: Settings, model_spec: str | None,
+                      progress: Progress | None) -> dict[str, Any]:
+    """The model path of a write outside a session (``openmanus write``): the configured
+    fallbacks and breakers as a session's runs have them, a fallback said in the progress."""
+    from openmanus_tui.models.factory import make_chain
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
+    async def on_fallback(failed: Any, to: Any, error: Any) -> None:
+        if progress is not None:
+            result = progress(f"{failed.spec} failed ({error.message}): using {to.spec}")
+            if result is not None:
+                await result
+
+    return {"chain": make_chain(settings, model_spec),
+            "breakers": BreakerBoard(
+                failure_threshold=settings.resilience.failure_threshold,
+                recovery_timeout=settings.resilience.recovery_timeout),
+            "on_fallback": on_fallback, "max_retries": settings.model.max_retries,
+            "retry_backoff": settings.model.retry_backoff}
+
+
 async def edit_file(settings: Settings, path: Path, edit_type: str, *,
                     model_spec: str | None = None,
                     requirements: WritingRequirements | None = None) -> tuple[str, str]:
@@ -210,7 +299,8 @@ async def edit_file(settings: Settings, path: Path, edit_type: str, *,
     model, info = make_model(settings, model_spec)
     if info.offline_reason:
         raise _user(NEEDS_MODEL.format(what="editing"))
-    edited = await edit_content(model, text, edit_type, requirements)
+    edited = await edit_content(model, text, edit_type, requirements,
+                                **_standalone_calls(settings, model_spec, None))
     before = {r.key for m in find_markers(text) for r in m.refs}
     after = {r.key for m in find_markers(edited) for r in m.refs}
     lost = sorted(before - after)

@@ -878,7 +878,7 @@ class OpenManusApp(App[int]):
             self.action_toggle_expand()
         elif name == "help":
             self.action_help()
-        elif name in ("model", "agent", "export", "compact", "edit"):
+        elif name in ("model", "agent", "export", "compact", "edit", "write"):
             self._session_command(name, arg)
         elif name in branching.SLASH_NAMES:
             branching.slash(self, name, arg)
@@ -908,8 +908,9 @@ class OpenManusApp(App[int]):
 
     # ---- running the agent ---------------------------------------------------------------------
     @work(group="run", exclusive=True)
-    async def run_task(self, text: str | None) -> None:
-        """Run ``text`` as a new task; None continues the session from its head (a fork)."""
+    async def run_task(self, text: str | None, writing: dict[str, Any] | None = None) -> None:
+        """Run ``text`` as a new task; None continues the session from its head (a fork).
+        ``writing``: a Writing session's requirements (the /write form)."""
         from openmanus_tui.errors import OpenManusError
 
         self._schedule_resume_banner()  # removes it: a run is in progress
@@ -932,7 +933,8 @@ class OpenManusApp(App[int]):
             else:
                 self.title = f"OpenManus — {' '.join(text.split())[:40]}"
                 await self.session.run(
-                    text, approver=self.approve, on_event=self._listener, ask_human=self.ask_human
+                    text, approver=self.approve, on_event=self._listener, ask_human=self.ask_human,
+                    writing=writing,
                 )
         except OpenManusError as exc:
             self.notify(exc.message + (f"\n{exc.hint}" if exc.hint else ""), severity="error")
@@ -1116,7 +1118,8 @@ class OpenManusApp(App[int]):
             self._q("#sources").request_update()
 
     def _session_command(self, name: str, arg: str) -> None:
-        """/model, /agent, /export, /edit, /compact (``tui/session_commands.py``, memory pane)."""
+        """/model, /agent, /export, /edit, /write, /compact (``tui/session_commands.py``,
+        memory pane)."""
         from openmanus_tui.tui import session_commands as sc
 
         if self.starting_up():
@@ -1136,6 +1139,8 @@ class OpenManusApp(App[int]):
             self.run_worker(sc.export_session(self, arg), group="session-command")
         elif name == "edit":
             self.run_worker(sc.edit_document(self, arg), group="session-command")
+        elif name == "write":
+            self.run_worker(sc.write_document(self, arg), group="session-command")
 
     def _show_panel(self, tab: str) -> None:
         """Bring ``tab`` to the front, opening the panel if it was folded away."""

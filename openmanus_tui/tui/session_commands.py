@@ -1,5 +1,5 @@
-"""What ``/model``, ``/agent``, ``/export``, ``/edit`` and the help screen do, kept out of
-``app.py``.
+"""What ``/model``, ``/agent``, ``/export``, ``/edit``, ``/write`` and the help screen do,
+kept out of ``app.py``.
 
 Each function takes the running ``OpenManusApp``, reports with notifications (a person's
 mistake is one clear line, never a traceback) and returns whether it did something.
@@ -122,27 +122,64 @@ async def export_session(app: OpenManusApp, arg: str) -> Path | None:
     return target
 
 
+EDIT_OPTIONS = ("style", "tone", "audience")  # what restyle takes, as ``write --edit`` does
+
+
+def parse_edit_arg(arg: str) -> tuple[str, str, dict[str, str]]:
+    """(FILE, TYPE, restyle options) of ``FILE TYPE [--style S] [--tone T] [--audience A]``
+    (quote a value with spaces). Raises ``ValueError`` with the line to show."""
+    import shlex
+
+    from openmanus_tui.runtime import writing
+
+    head, dashes, tail = arg.partition(" --")
+    words = head.rsplit(maxsplit=1)
+    if len(words) != 2 or words[1] not in writing.EDIT_TYPES:
+        raise ValueError(f"/edit FILE TYPE: TYPE is one of {'|'.join(writing.EDIT_TYPES)}")
+    try:
+        tokens = shlex.split(dashes.strip() + tail)
+    except ValueError as exc:
+        raise ValueError(f"/edit: {exc}") from None
+    options: dict[str, str] = {}
+    while tokens:
+        flag = tokens.pop(0)
+        name = flag.removeprefix("--")
+        if not flag.startswith("--") or name not in EDIT_OPTIONS or not tokens:
+            raise ValueError(f"/edit: {flag} is not one of --style S, --tone T, --audience A")
+        options[name] = tokens.pop(0)
+    if options and words[1] != "restyle":
+        raise ValueError("/edit: --style, --tone and --audience apply to restyle only")
+    return words[0], words[1], options
+
+
 async def edit_document(app: OpenManusApp, arg: str) -> bool:
     """``/edit FILE TYPE``: one editing pass (``runtime.writing.edit_file``, the same as
     ``openmanus write --edit``) with the session's model; the diff shows in a modal, and only
     Accept writes the file (then the Document tab refreshes). A relative FILE is in the
-    session's workspace. Returns whether the file was written."""
+    session's workspace. ``restyle`` takes ``--style``, ``--tone`` and ``--audience``,
+    validated as ``openmanus write`` validates them. Returns whether the file was written."""
     from openmanus_tui.runtime import writing
     from openmanus_tui.tui.screens.edit_diff import EditDiffScreen
 
-    words = arg.rsplit(maxsplit=1)
-    if len(words) != 2 or words[1] not in writing.EDIT_TYPES:
-        app.notify(f"/edit FILE TYPE: TYPE is one of {'|'.join(writing.EDIT_TYPES)}",
-                   severity="error")
+    try:
+        name, edit_type, options = parse_edit_arg(arg)
+        requirements = writing.build_requirements(app.settings, brief="", **options) \
+            if edit_type == "restyle" else None
+    except ValueError as exc:
+        app.notify(str(exc), severity="error")
         return False
-    path, edit_type = Path(words[0]).expanduser(), words[1]
+    except OpenManusError as exc:
+        app.notify(f"/edit: {exc.message}", severity="error")
+        return False
+    path = Path(name).expanduser()
     session = app.session
     if not path.is_absolute():
         path = (session.workspace if session is not None else Path.cwd()) / path
     spec = session.record.model if session is not None else app.status.model or None
     app.notify(f"Editing {path.name} ({edit_type})…")
     try:
-        edited, diff = await writing.edit_file(app.settings, path, edit_type, model_spec=spec)
+        edited, diff = await writing.edit_file(app.settings, path, edit_type, model_spec=spec,
+                                               requirements=requirements)
     except OpenManusError as exc:
         app.notify(f"/edit: {exc.message}", severity="error", timeout=10)
         return False
@@ -162,10 +199,36 @@ async def edit_document(app: OpenManusApp, arg: str) -> bool:
     return True
 
 
+async def write_document(app: OpenManusApp, arg: str) -> bool:
+    """``/write [BRIEF]``: the write form (``screens/write_form.py``), then the writing graph
+    runs in this session like any task (its steps in the stream, the answer naming the file and
+    its quality, the Document tab refreshed). The session becomes a Writing session (the
+    profile that runs the writing graph; a new session starts as one). Returns whether a run
+    started."""
+    from openmanus_tui.tui.screens.write_form import WriteFormScreen
+
+    if _busy(app, "write"):
+        return False
+    session = app.session
+    folder = session.workspace if session is not None else Path.cwd()
+    result = await app.push_screen_wait(WriteFormScreen(app.settings, folder, brief=arg))
+    if result is None:
+        return False
+    if _busy(app, "write"):  # a queued task may have started while the form was open
+        return False
+    if session is None:
+        app.status.profile = "writing"
+    elif session.record.profile != "writing" and not await switch_profile(app, "writing"):
+        return False
+    app.run_task(result["brief"], writing=result["options"])
+    return True
+
+
 def key_help(app: OpenManusApp) -> list[KeyHelp]:
     """Every binding with an id, from the app and the widgets that have their own keys."""
     from openmanus_tui.tui.screens.approval import ApprovalScreen
     from openmanus_tui.tui.screens.help import KeyHelp, bindings_help
+    from openmanus_tui.tui.screens.write_form import WriteFormScreen
     from openmanus_tui.tui.widgets.memory import MemoryPane
     from openmanus_tui.tui.widgets.sidebar import SessionList
 
@@ -174,6 +237,7 @@ def key_help(app: OpenManusApp) -> list[KeyHelp]:
         ("sessions list", SessionList.BINDINGS),
         ("memory tab", MemoryPane.BINDINGS),
         ("approval dialog", ApprovalScreen.BINDINGS),
+        ("write form", WriteFormScreen.BINDINGS),
     ]
     keymap = app.settings.ui.keymap if app.settings is not None else {}
     keys = bindings_help(owners, keymap, app.get_key_display)

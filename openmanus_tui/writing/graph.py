@@ -27,6 +27,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from openmanus_tui.agent.state import AgentState
+from openmanus_tui.models.fallback import ChainCalls
 from openmanus_tui.writing import prompts
 from openmanus_tui.writing.citations import CitationManager, find_markers
 from openmanus_tui.writing.prose import paragraphs, words
@@ -66,11 +67,13 @@ class WritingState(AgentState, total=False):
     content: str
     source: str  # the assembled document before citations were formatted
     writing: dict[str, Any] | None  # the GeneratedContent, when finished
+    output: str  # in a session: the file to write (relative: in the workspace); "": by title
 
 
 @dataclass
-class WritingContext:
-    """What the nodes use that is not state (never checkpointed)."""
+class WritingContext(ChainCalls):
+    """What the nodes use that is not state (never checkpointed). Its model calls take the
+    agent's path (``ChainCalls``: the chain, breakers, fallbacks and retry/fallback events)."""
 
     model: Any
     max_rounds: int = 2
@@ -88,10 +91,9 @@ class WritingContext:
                 await result
 
     async def ask(self, prompt: str) -> str:
-        reply = await self.model.ainvoke(
-            [SystemMessage(prompts.SYSTEM), HumanMessage(prompt)],
-            config={"tags": [TAG_NOSTREAM, "openmanus:writing"]},
-        )
+        reply, _ = await self.invoke(
+            self.model, [SystemMessage(prompts.SYSTEM), HumanMessage(prompt)],
+            {"tags": [TAG_NOSTREAM, "openmanus:writing"]})
         content = reply.content
         if isinstance(content, list):
             content = "".join(part.get("text", "") if isinstance(part, dict) else str(part)
@@ -101,8 +103,10 @@ class WritingContext:
 
 def writing_input(brief: str, message: BaseMessage | None = None, *,
                   requirements: WritingRequirements | None = None,
-                  references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The update that starts a writing run (in a session, the agent's counters reset too)."""
+                  references: list[dict[str, Any]] | None = None,
+                  output: str | None = None) -> dict[str, Any]:
+    """The update that starts a writing run (in a session, the agent's counters reset too);
+    ``output``: the file a session's run writes (none: named after the title)."""
     from openmanus_tui.agent.state import run_input
 
     req = requirements or WritingRequirements()
@@ -110,7 +114,8 @@ def writing_input(brief: str, message: BaseMessage | None = None, *,
         req = req.model_copy(update={"brief": brief})
     start = run_input(brief, message) if message is not None else {"input": brief}
     return {**start, "requirements": req.model_dump(), "references": references or [],
-            "drafts": None, "reviews": None, "round": 0, "pending": [], "writing": None}
+            "drafts": None, "reviews": None, "round": 0, "pending": [], "writing": None,
+            "output": output or ""}
 
 
 # Model-made extras the assembly removes: a heading repeating the section's, a reference list.
@@ -299,9 +304,14 @@ async def assemble(state: WritingState, runtime: Runtime[WritingContext]) -> dic
     if ctx.output_dir is not None:  # in a session: the file is the output, not the chat
         from openmanus_tui.writing.output import free_name, write_document
 
-        target = free_name(ctx.output_dir, state["title"], req.format)
+        chosen = state.get("output")
+        target = ctx.output_dir / chosen if chosen else free_name(
+            ctx.output_dir, state["title"], req.format)
         write_document(content, target, req.format)
-        generated.metadata["output"] = target.name
+        # Relative to the workspace when inside it (the answer's "Wrote <name>").
+        generated.metadata["output"] = str(
+            target.relative_to(ctx.output_dir) if target.is_relative_to(ctx.output_dir)
+            else target)
     if ctx.save_result is not None:
         await ctx.save_result(generated)
     update["writing"] = generated.model_dump(mode="json")
@@ -366,8 +376,10 @@ class WritingGraph:
     """The graph run on its own (no session, no checkpoints), as ``openmanus write`` does."""
 
     def __init__(self, model: BaseChatModel, *, max_rounds: int = 2,
-                 progress: Progress | None = None) -> None:
-        self.context = WritingContext(model=model, max_rounds=max_rounds, progress=progress)
+                 progress: Progress | None = None, **calls: Any) -> None:
+        # ``calls``: the model path (``ChainCalls``' chain, breakers, fallbacks, retries).
+        self.context = WritingContext(model=model, max_rounds=max_rounds, progress=progress,
+                                      **calls)
         self.max_rounds = max_rounds
         self.graph = build_writing_graph().compile()
 
@@ -391,11 +403,12 @@ def _latest_reviews(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def edit_content(model: BaseChatModel, text: str, edit_type: str,
-                       requirements: WritingRequirements | None = None) -> str:
-    """One editing pass (proofread, shorten, expand, simplify, restyle) over a document."""
+                       requirements: WritingRequirements | None = None, **calls: Any) -> str:
+    """One editing pass (proofread, shorten, expand, simplify, restyle) over a document;
+    ``calls``: the model path (``ChainCalls``)."""
     if edit_type not in prompts.EDIT_INSTRUCTIONS:
         raise ValueError(f"unknown edit type {edit_type!r}: use "
                          + ", ".join(prompts.EDIT_INSTRUCTIONS))
-    content = await WritingContext(model=model).ask(
+    content = await WritingContext(model=model, **calls).ask(
         prompts.edit_prompt(edit_type, text, requirements))
     return prompts.strip_fence(content).rstrip() + "\n"

@@ -1,6 +1,7 @@
 """The input of a Writing-profile session's run: the task is the brief; the requirements take
-the [writing] settings; the references are the workspace's ``references.json|bib`` (or
-``refs.json|bib``) when there is one, so ``[@key]`` citations are formatted and checked."""
+the [writing] settings (or the workbench form's); the references are the workspace's
+``references.json|bib`` (or ``refs.json|bib``) when there is one, or the form's file, so
+``[@key]`` citations are formatted and checked."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from openmanus_tui.errors import OpenManusError
 from openmanus_tui.writing.citations import REFERENCE_NAMES, CitationError, load_references
 from openmanus_tui.writing.graph import writing_input
 from openmanus_tui.writing.requirements import WritingRequirements
@@ -26,12 +28,24 @@ def workspace_references(workspace: Path) -> list[dict[str, Any]]:
 
 
 def writing_session_input(text: str, message: BaseMessage, workspace: Path,
-                          settings: Any) -> dict[str, Any]:
-    references = workspace_references(workspace)
-    requirements = WritingRequirements(
-        brief=text,
-        citation_style=settings.writing.citation_style,
-        length_tolerance=settings.writing.length_tolerance,
-        citations_required=bool(references),
-    )
-    return writing_input(text, message, requirements=requirements, references=references)
+                          settings: Any, options: dict[str, Any] | None = None,
+                          ) -> dict[str, Any]:
+    """``options`` (the workbench's /write form, ``runtime.writing.session_write_options``):
+    the requirements, a references file and an output file; citations are required when
+    there are references, as without options."""
+    options = options or {}
+    if options.get("references"):
+        try:
+            references = load_references(Path(options["references"]))
+        except CitationError as exc:  # checked when the form was sent; changed since
+            raise OpenManusError(str(exc), error_class="user") from None
+    else:
+        references = workspace_references(workspace)
+    base = {"citation_style": settings.writing.citation_style,
+            "length_tolerance": settings.writing.length_tolerance}
+    requirements = WritingRequirements(**{**base, **(options.get("requirements") or {}),
+                                          "brief": text})
+    if references and not requirements.citations_required:
+        requirements = requirements.model_copy(update={"citations_required": True})
+    return writing_input(text, message, requirements=requirements, references=references,
+                         output=options.get("output"))
