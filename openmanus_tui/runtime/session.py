@@ -997,6 +997,7 @@ class AgentSession:
     ) -> RunOutcome:
         graph = self.graph
         self._follow_settings()
+        self.memory.reload_pins()  # cached for the run's steps; another process may change them
         chain = make_chain(self.runtime.settings, self.model_override or self.record.model)
         model, info = chain[0].model, chain[0].info
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
