@@ -96,6 +96,13 @@ class History:
         self._store: Any = None
         self._store_error: str | None = None
         self._told_skipped: tuple[set[str], bool] = (set(), False)
+        # The snapshot after a tool step is taken while the next model call runs (it cost
+        # ~1 ms a step in line; seconds with a large workspace): nothing changes the workspace
+        # between a tool step and the next one, which awaits ``settle`` first (ToolRunner), as
+        # do the end of a run and a restore. Only for graphs whose tools all go through the
+        # ToolRunner (the agent's): ``overlap`` is set per run by the session.
+        self.overlap = False
+        self._pending: asyncio.Task[None] | None = None
 
     # ---- workspace snapshots -----------------------------------------------------------
     def store(self) -> Any:
@@ -117,6 +124,19 @@ class History:
         """Record the workspace at the start of each run and after every tool step."""
         if event.source != "input" and "call_tool" not in event.nodes:
             return
+        await self.settle()  # one at a time, in checkpoint order
+        if self.overlap:
+            self._pending = asyncio.create_task(self._record(event))
+        else:
+            await self._record(event)
+
+    async def settle(self) -> None:
+        """Wait for the snapshot being taken, if any (its errors surface here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await asyncio.shield(pending)  # a cancelled waiter must not cut the record short
+
+    async def _record(self, event: ev.Checkpoint) -> None:
         # The start of the first run may come before anything created the folder: record
         # it empty, so a rewind to before the first tool removes what the run made.
         self.session.workspace.mkdir(parents=True, exist_ok=True)
@@ -139,6 +159,7 @@ class History:
 
     async def restore(self, checkpoint_id: str, *, force: bool = False) -> list[Any]:
         """Make the workspace what it was at ``checkpoint_id``; returns what changed."""
+        await self.settle()
         store = self.store()
         if store is None:
             raise OpenManusError(

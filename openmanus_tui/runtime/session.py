@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 import uuid
@@ -55,6 +56,8 @@ AskHuman = Callable[[str], Awaitable[str]]
 
 STREAM_MODES = ["custom", "updates", "checkpoints"]
 STRICTNESS = ["ask", "auto", "yolo"]  # approval modes, strictest first
+
+log = logging.getLogger(__name__)
 
 
 def _unfinished(snapshot: Any) -> bool:
@@ -551,6 +554,7 @@ class AgentSession:
                 sink, registry, make_tool_context, self.isolation,
                 result_chars=settings.limits.tool_result_chars,
                 cache=ToolCache(self.runtime.db, settings.cache) if settings.cache.tools else None,
+                before=self.history.settle,
             ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
@@ -1036,6 +1040,9 @@ class AgentSession:
         elif self.writing:
             context = self._writing_context(model, context, sink)
         self._rule_hits.policy = context.policy
+        # Research and writing nodes write to the workspace themselves, not through the
+        # ToolRunner that waits for the snapshot: theirs are taken in line.
+        self.history.overlap = not (self.research or self.writing)
         mapper = StreamMapper(
             sink,
             self.runtime.registry,
@@ -1128,6 +1135,10 @@ class AgentSession:
         self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome
     ) -> RunOutcome:
         totals = mapper.totals
+        try:
+            await self.history.settle()  # the last step's workspace snapshot
+        except Exception:
+            log.exception("workspace snapshot failed")
         await sink.emit(
             ev.RunFinished(
                 status=outcome.status,
