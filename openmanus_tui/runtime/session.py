@@ -554,7 +554,7 @@ class AgentSession:
                 sink, registry, make_tool_context, self.isolation,
                 result_chars=settings.limits.tool_result_chars,
                 cache=ToolCache(self.runtime.db, settings.cache) if settings.cache.tools else None,
-                before=self.history.settle,
+                before=self.history.before_tools,
             ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,

@@ -41,11 +41,12 @@ class ToolRunner:
         *,
         result_chars: int = DEFAULT_TOOL_RESULT_CHARS,
         cache: ToolCache | None = None,
-        before: Callable[[], Awaitable[None]] | None = None,
+        before: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
     ) -> None:
         self.result_chars = result_chars
-        # Awaited before a step's tools run: the workspace snapshot of the previous step,
-        # taken while the model answered, must be complete before anything can change it.
+        # Awaited with a step's calls before they run: the workspace snapshot of the previous
+        # step, taken while the model answered, must be complete before anything can change
+        # it, and a step that may write gets a snapshot of its own (History.before_tools).
         self.before = before
         # Results of read-only network tools (issue 16); None or disabled: always run.
         self.cache = cache if cache is not None and cache.enabled else None
@@ -66,7 +67,7 @@ class ToolRunner:
         fresh = base in self.sink.fresh_checkpoints and base not in self._bases_run
         self._bases_run.add(base)
         if self.before is not None:
-            await self.before()
+            await self.before(calls)
         for call in calls:
             decision = decisions.get(call["id"])
             finished = await self._run_one(call, decision, base, fresh)

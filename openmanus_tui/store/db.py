@@ -10,14 +10,12 @@ cheap WAL append, and a SIGKILL loses nothing that was emitted before it.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import sqlite3
-from collections.abc import Callable, Sequence
 
 import aiosqlite
 from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_metadata
