@@ -137,7 +137,8 @@ async def _one(item: dict[str, Any], server: OpenAITestServer, web: WebFixture,
     })
     workspace = Path(tempfile.mkdtemp(prefix="ws-"))
     async with await Runtime.open(settings) as runtime:
-        runtime.sources = web.service(runtime.db)
+        # Wired as the runtime wires its own: through the per-host fetch breakers.
+        runtime.sources = web.service(runtime.db, breakers=runtime.breakers)
         session = await runtime.create_session(workspace=workspace, profile="research")
         started = time.perf_counter()
         outcome = await session.run(item["question"], research={"depth": depth})

@@ -90,3 +90,22 @@ async def collect(stream: Any) -> list[tuple[str, Any]]:
 
 def custom_types(parts: list[tuple[str, Any]]) -> list[str]:
     return [data["type"] for event, data in parts if event == "custom"]
+
+
+# httpx's default timeout is 5 s: on a loaded 2-core machine the first /health (it probes the
+# model endpoint, in the same process as the test) has taken longer. Not what a test is about.
+HTTP_TIMEOUT = 60.0
+
+
+def http_get(url: str, **kwargs: Any) -> Any:
+    import httpx
+
+    kwargs.setdefault("timeout", HTTP_TIMEOUT)
+    return httpx.get(url, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> Any:
+    import httpx
+
+    kwargs.setdefault("timeout", HTTP_TIMEOUT)
+    return httpx.post(url, **kwargs)

@@ -14,6 +14,8 @@ import pytest
 from api_helpers import (
     collect,
     custom_types,
+    http_get,
+    http_post,
     serve,
     slow_script,
     write_file_script,
@@ -44,17 +46,17 @@ async def _wait_for(stream, predicate):
 
 def test_health_openapi_and_metrics(tmp_path: Path) -> None:
     with serve() as srv:
-        assert httpx.get(f"{srv.url}/ok").json() == {"ok": True}
-        health = httpx.get(f"{srv.url}/health").json()
+        assert http_get(f"{srv.url}/ok").json() == {"ok": True}
+        health = http_get(f"{srv.url}/health").json()
         assert health["status"] == "ok" and health["database"]["ok"] is True
         assert health["sandbox"]["level"] in ("L0", "L1", "L2", "L3")
         assert health["model"] == {"spec": "scripted:demo", "state": "offline"}
-        assert httpx.get(f"{srv.url}/ready").json() == {"ready": True}
-        paths = httpx.get(f"{srv.url}/openapi.json").json()["paths"]
+        assert http_get(f"{srv.url}/ready").json() == {"ready": True}
+        paths = http_get(f"{srv.url}/openapi.json").json()["paths"]
         for path in ("/threads", "/threads/{thread_id}/runs/stream", "/assistants/search",
                      "/threads/{thread_id}/history", "/threads/{thread_id}/runs/{run_id}/cancel"):
             assert path in paths
-        metrics = httpx.get(f"{srv.url}/metrics").text
+        metrics = http_get(f"{srv.url}/metrics").text
         assert "openmanus_queue_depth 0.0" in metrics and "openmanus_active_runs 0.0" in metrics
 
 
@@ -260,7 +262,7 @@ async def test_interrupt_strategy_and_queue_limit(tmp_path: Path) -> None:
         t1 = (await client.threads.create())["thread_id"]
         t2 = (await client.threads.create())["thread_id"]
         first = await client.runs.create(t1, "manus", input={"input": "go"}, config=_cfg(slow))
-        async with httpx.AsyncClient(base_url=srv.url) as raw:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as raw:
             # the one slot is busy and nothing may wait: 429 with Retry-After
             deadline = asyncio.get_running_loop().time() + 20
             while (await client.runs.get(t1, first["run_id"]))["status"] != "running":
@@ -313,7 +315,7 @@ async def test_delete_thread_and_validation(tmp_path: Path) -> None:
                                     return_exceptions=True)
         assert sorted(type(r).__name__ for r in both) == ["ConflictError", "ConflictError",
                                                           "dict"]
-        async with httpx.AsyncClient(base_url=srv.url) as raw:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=60) as raw:
             bad = await raw.post("/threads", json={"thread_id": "../etc"})
             assert bad.status_code == 422
             empty = await raw.post("/threads/my-thread/runs",
@@ -336,20 +338,20 @@ def test_token_required_off_loopback(tmp_path: Path) -> None:
         token_file = tmp_path / "data" / "api_token"
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text().strip()
-        assert httpx.get(f"{srv.url}/ok").status_code == 200
+        assert http_get(f"{srv.url}/ok").status_code == 200
         for path in ("/health", "/metrics", "/openapi.json"):
-            assert httpx.get(f"{srv.url}{path}").status_code == 401
-            wrong = httpx.get(f"{srv.url}{path}", headers={"Authorization": "Bearer nope"})
+            assert http_get(f"{srv.url}{path}").status_code == 401
+            wrong = http_get(f"{srv.url}{path}", headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401
-        ok = httpx.get(f"{srv.url}/health", headers={"Authorization": f"Bearer {token}"})
+        ok = http_get(f"{srv.url}/health", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
-        assert httpx.post(f"{srv.url}/assistants/search", json={},
+        assert http_post(f"{srv.url}/assistants/search", json={},
                           headers={"x-api-key": token}).status_code == 200
 
 
 async def test_sdk_with_api_key(tmp_path: Path) -> None:
     with serve({"service": {"token": "s3cret-token"}}) as srv:
-        assert httpx.get(f"{srv.url}/health").status_code == 401
+        assert http_get(f"{srv.url}/health").status_code == 401
         client = srv.client(api_key="s3cret-token")
         assert (await client.threads.create())["status"] == "idle"
 
@@ -357,13 +359,13 @@ async def test_sdk_with_api_key(tmp_path: Path) -> None:
 def test_body_limit(tmp_path: Path) -> None:
     with serve({"service": {"max_body_kb": 1}}) as srv:
         big = {"assistant_id": "manus", "input": {"input": "x" * 4000}}
-        r = httpx.post(f"{srv.url}/threads/x/runs", json=big)
+        r = http_post(f"{srv.url}/threads/x/runs", json=big)
         assert r.status_code == 413
 
         def chunks():
             yield json.dumps(big).encode()
 
-        r = httpx.post(f"{srv.url}/threads/x/runs", content=chunks(),
+        r = http_post(f"{srv.url}/threads/x/runs", content=chunks(),
                        headers={"content-type": "application/json"})
         assert r.status_code in (400, 413)
 
@@ -374,7 +376,7 @@ async def test_metrics_count_a_run(tmp_path: Path) -> None:
         client = srv.client()
         tid = (await client.threads.create())["thread_id"]
         await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model, **YOLO))
-        text = httpx.get(f"{srv.url}/metrics").text
+        text = http_get(f"{srv.url}/metrics").text
         assert 'openmanus_runs_total{status="success"} 1.0' in text
         assert 'openmanus_tool_calls_total{status="ok",tool="file_write"} 1.0' in text
         assert "openmanus_steps_total 2.0" in text
@@ -468,12 +470,13 @@ async def test_request_timeout_and_rollback(tmp_path: Path) -> None:
 def test_cors_only_when_configured(tmp_path: Path) -> None:
     preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
     with serve() as srv:
-        r = httpx.options(f"{srv.url}/threads", headers=preflight)
+        r = httpx.options(f"{srv.url}/threads", headers=preflight, timeout=60)
         assert "access-control-allow-origin" not in r.headers
     with serve({"service": {"cors_origins": ["http://app.example"], "token": "t0ken"}}) as srv:
-        r = httpx.options(f"{srv.url}/threads", headers=preflight)  # no token in a preflight
+        # no token in a preflight
+        r = httpx.options(f"{srv.url}/threads", headers=preflight, timeout=60)
         assert r.headers["access-control-allow-origin"] == "http://app.example"
-        assert httpx.post(f"{srv.url}/threads", json={}).status_code == 401
+        assert http_post(f"{srv.url}/threads", json={}).status_code == 401
 
 
 def test_sessions_rm_deletes_the_threads_runs(tmp_path: Path) -> None:
@@ -556,7 +559,7 @@ async def test_real_openai_client_through_the_api(
         Reply(text="Wrote x.txt."),
     ])
     with serve() as srv:
-        health = httpx.get(f"{srv.url}/health").json()["model"]
+        health = http_get(f"{srv.url}/health").json()["model"]
         assert health == {"spec": "openai:test-model", "state": "reachable", "status_code": 200}
         client = srv.client()
         thread = await client.threads.create()
@@ -667,7 +670,7 @@ async def test_metrics_label_an_invented_tool_unknown(tmp_path: Path) -> None:
         tid = (await client.threads.create())["thread_id"]
         done = await client.runs.wait(tid, "manus", input={"input": "go"}, config=_cfg(model))
         assert done["final_answer"] == "gave up"
-        text = httpx.get(f"{srv.url}/metrics").text
+        text = http_get(f"{srv.url}/metrics").text
         assert "made_up_tool_123" not in text
         assert 'openmanus_tool_calls_total{status="error",tool="unknown"} 1.0' in text
 
@@ -708,7 +711,7 @@ async def test_model_failure_is_an_error_event_and_an_error_run(
         run = await client.runs.get(tid, parts[0][1]["run_id"])
         assert run["status"] == "error"
         assert (await client.threads.get(tid))["status"] == "error"
-        text = httpx.get(f"{srv.url}/metrics").text
+        text = http_get(f"{srv.url}/metrics").text
         assert 'openmanus_errors_total{error_class="permanent"} 1.0' in text
         assert 'openmanus_runs_total{status="error"} 1.0' in text
 
@@ -800,7 +803,7 @@ async def test_open_breaker_fallback_and_cache_show_in_health_and_metrics(
             "cache": {"model": True},
         }
         with serve(overrides) as srv:
-            before = httpx.get(f"{srv.url}/health").json()
+            before = http_get(f"{srv.url}/health").json()
             assert before["status"] == "ok" and before["breakers"] == []
             client = srv.client()
             for _ in range(2):  # the same request twice: the second is a cache hit
@@ -808,7 +811,7 @@ async def test_open_breaker_fallback_and_cache_show_in_health_and_metrics(
                 done = await client.runs.wait(tid, "manus", input={"input": "hello"},
                                               config=_cfg("openai:test-model", **YOLO))
                 assert done["final_answer"] == "done by the fallback"
-            health = httpx.get(f"{srv.url}/health")
+            health = http_get(f"{srv.url}/health")
             assert health.status_code == 200
             body = health.json()
             assert body["status"] == "degraded"
@@ -816,7 +819,7 @@ async def test_open_breaker_fallback_and_cache_show_in_health_and_metrics(
             primary = f"model test-model@127.0.0.1:{llm_server.port}"
             assert states[primary] == "open"
             assert states[f"model fallback-model@127.0.0.1:{fallback.port}"] == "closed"
-            text = httpx.get(f"{srv.url}/metrics").text
+            text = http_get(f"{srv.url}/metrics").text
     assert fallback.request_count == 1  # the second run was answered by the cache
     assert f'openmanus_breaker_state{{breaker="{primary}"}} 2.0' in text
     assert f'openmanus_breaker_failures{{breaker="{primary}"}} 2.0' in text

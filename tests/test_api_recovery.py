@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import serve, write_script
+from api_helpers import http_get, serve, write_script
 
 SHELL_STEP = {
     "text": "I'll note this run.",
@@ -106,7 +106,7 @@ def _start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen
     while True:  # polling the real server's liveness endpoint until it answers
         assert proc.poll() is None, log.read_text()[-3000:]
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
+            if http_get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass
@@ -180,8 +180,8 @@ async def test_serve_api_as_a_user_starts_it_then_sigterm(tmp_path: Path) -> Non
     proc = _start_server(port, env, tmp_path / "serve.log")
     try:
         url = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{url}/health").json()["database"]["ok"] is True
-        assert "openmanus_active_runs" in httpx.get(f"{url}/metrics").text
+        assert http_get(f"{url}/health").json()["database"]["ok"] is True
+        assert "openmanus_active_runs" in http_get(f"{url}/metrics").text
         client = get_client(url=url, api_key=None)
         thread = await client.threads.create()
         stream = client.runs.stream(

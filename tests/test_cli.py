@@ -4,10 +4,12 @@ rule that the core never loads Textual."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import cli, json_events, run_cli
 
 from openmanus_tui import __version__
@@ -94,6 +96,43 @@ def test_version_help_and_doctor() -> None:
     assert data["model"]["spec"] == "scripted:demo" and data["model"]["offline_reason"]
     text = run_cli("doctor")
     assert text.returncode == 0 and "L" in text.stdout and "scripted:demo" in text.stdout
+
+
+def test_each_commands_help_names_the_command() -> None:
+    """``openmanus run --help`` starts "usage: openmanus run …", not with the top level's
+    whole usage line; a mistake names the command once."""
+    from openmanus_tui.cli.core import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert {"run", "sessions", "write", "research"} <= set(commands)
+    for name, parser in commands.items():
+        shown = cli(name, "--help")
+        assert shown.returncode == 0, (name, shown.stderr)
+        first = shown.stdout.splitlines()[0]
+        assert first.startswith(f"usage: openmanus {name} ") and "[TASK]" not in first, first
+        actions = [a for a in parser._actions if a.dest == "action"]
+        for action in actions[0].choices if actions else ():
+            nested = cli(name, action, "--help")
+            first = nested.stdout.splitlines()[0]
+            assert first.startswith(f"usage: openmanus {name} {action} "), first
+    wrong = cli("sessions", "bogus")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1].startswith("openmanus: sessions: argument")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox id is chosen only when run as root")
+def test_the_sandbox_id_is_taken_from_the_environment() -> None:
+    """Two openmanus processes as root each need an id of their own (the sweep after a command
+    below L2 kills every process of the id): the process takes it from its environment."""
+    named = run_cli("doctor", env={"OPENMANUS_SANDBOX_ID": "61234"})
+    assert named.returncode == 0, named.stderr
+    assert "commands run as uid 61234 (unprivileged)" in named.stdout
+    for bad in ("abc", "1000"):
+        wrong = run_cli("doctor", env={"OPENMANUS_SANDBOX_ID": bad})
+        assert "Traceback" not in wrong.stderr
+        assert f"OPENMANUS_SANDBOX_ID must be a number from 1001 to 2147483646, not '{bad}'" in (
+            wrong.stdout + wrong.stderr
+        )
 
 
 def test_broken_database_file_is_a_clear_error(isolated_env: Path) -> None:

@@ -16,6 +16,7 @@ from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
 from openmanus_tui.memory.compaction import SUMMARY_MARKER
 from openmanus_tui.models.scripted import scripted_summary
+from openmanus_tui.runtime.api import delete_session
 from openmanus_tui.runtime.session import Runtime
 
 WINDOW = 4096
@@ -56,6 +57,14 @@ def is_summary(body: dict[str, Any]) -> bool:
 def summarise(body: dict[str, Any]) -> Reply:
     msgs = body["messages"]
     return Reply(text=scripted_summary(msgs[0]["content"], msgs[-1]["content"]))
+
+
+async def observation_rows(runtime: Runtime, session_id: str) -> int:
+    async with runtime.db.conn.execute(
+        "SELECT count(*) FROM memory_observations WHERE session_id = ?", (session_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def open_runtime(**overrides: Any) -> Runtime:
@@ -240,6 +249,9 @@ async def test_large_observation_costs_later_prompts_only_its_excerpt(
         (session.workspace / "big.txt").write_text(big)
         outcome = await session.run("Read big.txt", on_event=seen.append)
         state = (await runtime.graph.aget_state(session.config)).values
+        stored_rows = await observation_rows(runtime, session.id)
+        await delete_session(runtime, session.id)  # the stored result goes with the session
+        left_rows = await observation_rows(runtime, session.id)
     finally:
         await runtime.close()
 
@@ -260,3 +272,4 @@ async def test_large_observation_costs_later_prompts_only_its_excerpt(
     assert str(full.content)[30_000:30_200] in str(read.content)
     stored = [e for e in seen if isinstance(e, ev.Memory) and e.action == "observation_stored"]
     assert [e.data["handle"] for e in stored] == [handle]
+    assert stored_rows == 1 and left_rows == 0

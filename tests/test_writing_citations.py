@@ -30,9 +30,8 @@ GOLDEN = {
             "from https://www.plainlanguage.gov/audience",
             "Smith, J. A., & Okafor, C. (2020). Plain language and reader comprehension. "
             "Journal of Technical Writing, 50(2), 101–125. https://doi.org/10.1000/jtw.2020.02",
-            # Known gap: APA 7 drops the publisher when it is the author; the CSL style does not.
-            "World Health Organization. (2021). WHO global air quality guidelines. "
-            "World Health Organization.",
+            # APA 7 (9.24): no publisher when it is the author (the CSL style alone repeats it).
+            "World Health Organization. (2021). WHO global air quality guidelines.",
         ],
         ["(Smith & Okafor, 2020)", "(Garner, 2016)", "(Lee, n.d.)",
          "(World Health Organization, 2021)"],
@@ -119,6 +118,28 @@ def test_mla_adds_a_title_only_when_two_works_share_authors() -> None:
     assert manager.render_clusters([[find_markers("[@garner2016]")[0].refs[0]],
                                     [find_markers("[@garner2019]")[0].refs[0]]]) == [
         "(Garner, The Elements of Legal Style)", "(Garner, Legal Writing in Plain English)"]
+
+
+def test_mla_names_the_authors_of_the_entry_above_with_its_substitute() -> None:
+    """MLA's works cited: an entry by exactly the authors of the one above starts "———."
+    (the style's subsequent-author-substitute, which citeproc-py does not apply)."""
+    items = json.loads((FIXTURES / "refs.json").read_text())
+    second = dict(items[1], id="garner2019", title="Why legal writing matters",
+                  issued={"date-parts": [[2019]]})
+    coauthored = dict(items[1], id="garner2020", title="Making your case",
+                      author=[*items[1]["author"], {"family": "Scalia", "given": "Antonin"}],
+                      issued={"date-parts": [[2020]]})
+    entries = CitationManager([*items, second, coauthored], "mla").reference_list()
+    assert entries[:3] == [
+        "Garner, Bryan. The Elements of Legal Style. Oxford University Press, 2016.",
+        "———. Why Legal Writing Matters. Oxford University Press, 2019.",
+        "Garner, Bryan, and Antonin Scalia. Making Your Case. Oxford University Press, 2020.",
+    ]
+    apa = CitationManager([*items, second], "apa").reference_list()
+    assert apa[:2] == [  # a style without a substitute repeats the names
+        "Garner, B. (2016). The elements of legal style. Oxford University Press.",
+        "Garner, B. (2019). Why legal writing matters. Oxford University Press.",
+    ]
 
 
 def test_html_output_keeps_the_styles_italics() -> None:

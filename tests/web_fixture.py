@@ -92,6 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").split(":")[0].strip("[]").lower()
         path = self.path.split("?")[0]
         self.server.requests.append((host, self.path))
+        failing = self.server.failing.get((host, path), self.server.failing.get((host, None)))
+        if failing is not None:  # a host that keeps failing (circuit breaker tests)
+            self.send_error(failing)
+            return
         redirect = self.server.redirects.get((host, path))
         if redirect is not None:
             status, location = redirect
@@ -118,6 +122,8 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, str]] = []
         self.extra: dict[tuple[str, str], tuple[bytes, str]] = {}
+        # (host, path or None for every path) → the status it answers with, every time.
+        self.failing: dict[tuple[str, str | None], int] = {}
         self.redirects: dict[tuple[str, str], tuple[int, str]] = {
             ("news.dailyclarion.com", "/moved"): (301, "/solar-boom.html"),
             ("redirector.example.net", "/to-loopback"): (302, "http://127.0.0.1:{port}/internal"),
@@ -205,6 +211,16 @@ class WebFixture:
     def serve(self, host: str, path: str, body: bytes, content_type: str = "text/html") -> None:
         """Serve one more page (a test's own)."""
         self.server.extra[(host, path)] = (body, content_type)
+
+    def fail(self, host: str, status: int = 503, path: str | None = None) -> None:
+        """Make ``host`` answer every request (for ``path`` only, when given) with ``status``,
+        until :meth:`heal`; the requests are still counted in ``requests``."""
+        self.server.failing[(host, path)] = status
+
+    def heal(self, host: str) -> None:
+        """``host`` answers normally again."""
+        for key in [k for k in self.server.failing if k[0] == host]:
+            del self.server.failing[key]
 
     def resolver(self) -> Any:
         from openmanus_tui.research.policy import static_resolver

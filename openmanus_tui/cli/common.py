@@ -38,7 +38,9 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        raise ConfigError(f"{self.prog}: {message}")
+        # The line starts "openmanus: " already: name the command after it ("sessions: …").
+        command = self.prog.partition(" ")[2]
+        raise ConfigError(f"{command}: {message}" if command else message)
 
 
 def subcommands(parser: argparse.ArgumentParser) -> Any:

@@ -32,7 +32,9 @@ from openmanus_tui.termsafe import installed, sanitize
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _top_parser()
-    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    # ``prog``: a command's usage reads "openmanus run …", not the top level's whole usage
+    # line followed by "run".
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, prog="openmanus")
     for command in command_modules():
         command.add_parser(sub)
     return parser

@@ -145,8 +145,7 @@ def _pins_changed(db: Database, session_id: str) -> None:
 
 
 async def delete_pins(db: Database, session_id: str) -> None:
-    """Forget a deleted session's pins. (Its stored observations stay: a copied session's
-    history reads the original's under the original's id.)"""
+    """Forget a deleted session's pins."""
     async with db.saver.lock:
         await db.conn.executescript(PINS_SCHEMA)
         await db.conn.execute("DELETE FROM memory_pins WHERE session_id = ?", (session_id,))

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from openmanus_tui.store.db import Database
+from openmanus_tui.store.tables import TableStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memory_observations (
@@ -72,17 +73,14 @@ class ObservationPiece:
         return end if end < self.total_chars else None
 
 
-class ObservationStore:
+class ObservationStore(TableStore):
     """The table of stored observations, on the process's shared connection."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._known: set[str] = set()
+    SCHEMA = SCHEMA
 
-    async def setup(self) -> None:
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            await self.db.conn.commit()
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._known: set[str] = set()
 
     async def put_many(self, session_id: str, observations: list[Observation]) -> list[str]:
         """Store the observations not stored yet; returns the handles newly stored."""
@@ -136,6 +134,19 @@ class ObservationStore:
         if session_id is not None and row[3] != session_id and handle.strip() not in referenced:
             return None
         return ObservationPiece(handle.strip(), row[0] or "", max(0, offset), row[1], row[2])
+
+    async def delete_session(self, session_id: str) -> int:
+        """Drop a deleted session's stored results. A copy of the session does not need them:
+        its tool messages were rebuilt with ids of its own, so its results are stored anew
+        under handles of its own when its prompts need them."""
+        await self.setup()
+        async with self.db.saver.lock:
+            cur = await self.db.conn.execute(
+                "DELETE FROM memory_observations WHERE session_id = ?", (session_id,)
+            )
+            await self.db.conn.commit()
+        self._known.clear()
+        return cur.rowcount or 0
 
     async def list(self, session_id: str) -> list[dict[str, object]]:
         async with self.db.conn.execute(

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from openmanus_tui.errors import OpenManusError
-from openmanus_tui.store.db import Database
+from openmanus_tui.store.tables import TableStore
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PDF_TYPES = ("application/pdf", "application/x-pdf")
@@ -382,20 +382,10 @@ def _document_from_row(meta_json: str, text: str) -> Document:
     return Document(text=text, from_cache=True, **meta)
 
 
-class DocumentStore:
+class DocumentStore(TableStore):
     """The stored documents and the page cache, on the process's shared connection."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._ready = False
-
-    async def setup(self) -> None:
-        if self._ready:
-            return
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            await self.db.conn.commit()
-        self._ready = True
+    SCHEMA = SCHEMA
 
     async def put(self, doc: Document) -> None:
         """Store the text (once per content hash) and remember the page's last fetch under its

@@ -40,10 +40,15 @@ DEFAULT_MAX_REDIRECTS = 5
 
 
 class FetchError(OpenManusError):
-    """A fetch that failed for a reason other than the policy; ``str()`` is one line."""
+    """A fetch that failed for a reason other than the policy; ``str()`` is one line.
+    ``host_failure``: the host itself failed (no connection, a dropped or timed-out answer,
+    HTTP 5xx), which counts against its circuit breaker; a 404 or a bad redirect does not."""
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = False, host_failure: bool = False
+    ) -> None:
         super().__init__(message, error_class="transient" if transient else "permanent")
+        self.host_failure = host_failure
 
 
 @dataclass
@@ -161,18 +166,23 @@ async def http_get(
                     break
     except TimeoutError:
         raise FetchError(
-            f"{url}: no complete answer within {timeout:g} s", transient=True
+            f"{url}: no complete answer within {timeout:g} s", transient=True, host_failure=True
         ) from None
     except ResolveError as exc:
         raise FetchError(str(exc)) from None
     except httpx.HTTPError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         transient = isinstance(exc, httpx.TimeoutException)
-        raise FetchError(f"{hops[-1] if hops else url}: {detail}", transient=transient) from None
+        raise FetchError(
+            f"{hops[-1] if hops else url}: {detail}", transient=transient,
+            # Refused or dropped connections, timeouts, broken answers: the host is failing.
+            host_failure=isinstance(exc, httpx.TransportError),
+        ) from None
     status = response.status_code
     if status >= 400:
         raise FetchError(
-            f"{current} answered HTTP {status}", transient=status == 429 or status >= 500
+            f"{current} answered HTTP {status}", transient=status == 429 or status >= 500,
+            host_failure=status >= 500,
         )
     content_type = response.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()

@@ -51,6 +51,7 @@ from openmanus_tui.research.state import (
     depth_of,
     log_step,
     research_input,
+    spent_record,
 )
 
 
@@ -81,13 +82,13 @@ async def plan(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict[
         user += (f"\nYou asked: {clarification['question']}\n"
                  f"The person answered: {clarification['answer']}")
     note = " (you already asked once: do not ask again)" if clarification else ""
-    text, t_in, t_out = await ctx.ask(
+    answer = await ctx.ask(
         prompts.PLAN.format(max_sub=depth.sub_questions, clarify_note=note), user
     )
-    data = prompts.parse_json(text)
+    data = prompts.parse_json(answer.text)
     subs = prompts.strings(data.get("sub_questions"), depth.sub_questions)
     ask = data.get("clarify")
-    update: dict[str, Any] = {"spent": [{"id": "plan", "in": t_in, "out": t_out}]}
+    update: dict[str, Any] = {"spent": [spent_record("plan", [answer])]}
     if isinstance(ask, str) and ask.strip() and not clarification:
         update["clarification"] = {"question": ask.strip(), "answer": ""}
         update["sub_questions"] = []
@@ -115,16 +116,22 @@ def _web_call_id(state: ResearchState) -> str:
     return "research_web_" + hashlib.sha1(seed.encode()).hexdigest()[:12]
 
 
+def web_request(state: ResearchState, max_sources: int) -> tuple[str, dict[str, Any]]:
+    """The call id and arguments of a run's one request for web access (what the policy and
+    the person decide on)."""
+    return _web_call_id(state), {
+        "purpose": "research",
+        "question": state.get("question", ""),
+        "sub_questions": state.get("sub_questions") or [],
+        "max_sources": max_sources,
+    }
+
+
 def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict[str, Any]:
     """Web access for this run, through the approval policy (one request). Side-effect free:
     re-run from the top on resume, it asks the same question and reads the answer."""
     ctx = runtime.context
-    args = {
-        "purpose": "research",
-        "question": state.get("question", ""),
-        "sub_questions": state.get("sub_questions") or [],
-        "max_sources": ctx.max_sources,
-    }
+    call_id, args = web_request(state, ctx.max_sources)
     if not ctx.web_search:
         return {"web_allowed": False, "research_log": [
             log_step("approve", "no web search with this model: workspace and reading list only")]}
@@ -135,7 +142,6 @@ def approve_web(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict
         allowed = verdict.action == "allow"
         why = "allowed" if allowed else f"refused ({verdict.reason or verdict.rule})"
         return {"web_allowed": allowed, "research_log": [log_step("approve", f"web access {why}")]}
-    call_id = _web_call_id(state)
     answer = interrupt(
         {"calls": [{"call_id": call_id, "tool": "web_fetch", "args": args, "risk": "network",
                     "tier": 1, "rule": verdict.rule, "reason": "research reads web pages"}]}

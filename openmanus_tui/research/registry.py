@@ -34,6 +34,7 @@ from openmanus_tui.research.scoring import (
     freshness,
 )
 from openmanus_tui.store.db import Database
+from openmanus_tui.store.tables import TableStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -223,13 +224,14 @@ def _merged(func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
-class SourceRegistry:
+class SourceRegistry(TableStore):
     """The ``sources`` table on the process's shared connection."""
 
+    SCHEMA = SCHEMA
+
     def __init__(self, db: Database, scorer: Scorer | None = None) -> None:
-        self.db = db
+        super().__init__(db)
         self.scorer = scorer or Scorer()
-        self._ready = False
 
     @property
     def _merging(self) -> asyncio.Lock:
@@ -240,14 +242,6 @@ class SourceRegistry:
             lock = asyncio.Lock()
             self.db._sources_merge_lock = lock  # type: ignore[attr-defined]
         return lock
-
-    async def setup(self) -> None:
-        if self._ready:
-            return
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            await self.db.conn.commit()
-        self._ready = True
 
     # ---- reading ------------------------------------------------------------------------
     async def list(self, session_id: str) -> list[SourceRecord]:

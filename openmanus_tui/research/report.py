@@ -23,7 +23,13 @@ from openmanus_tui.research.models import (
     ResearchResult,
     ResearchSource,
 )
-from openmanus_tui.research.state import ResearchContext, ResearchState, log_step
+from openmanus_tui.research.state import (
+    ResearchContext,
+    ResearchState,
+    answered_by,
+    log_step,
+    spent_record,
+)
 from openmanus_tui.research.verify import SourceText, verify_report
 
 
@@ -89,8 +95,12 @@ async def cross_reference_node(
             updated_sources.append(
                 {"id": loc, "credibility": credibility["value"], "factors": factors}
             )
-    spent = [sum(r.get("in", 0) for r in state.get("spent") or []),
-             sum(r.get("out", 0) for r in state.get("spent") or [])]
+    records = state.get("spent") or []
+    spent = [sum(r.get("in", 0) for r in records), sum(r.get("out", 0) for r in records)]
+    # Each record priced at the models that answered it; a record from before costs were
+    # recorded (an older checkpoint) at the primary's prices.
+    cost = sum(r["cost"] if "cost" in r else runtime.context.model_info.cost(
+        r.get("in", 0), r.get("out", 0)) for r in records)
     by_id = {f.id: f for f in findings}
     return {
         "findings": [{"id": f.id, "status": f.status, "cluster": f.cluster,
@@ -99,7 +109,7 @@ async def cross_reference_node(
         "sources": updated_sources,
         "tokens_in": (state.get("tokens_in") or 0) + spent[0],
         "tokens_out": (state.get("tokens_out") or 0) + spent[1],
-        "cost": (state.get("cost") or 0.0) + runtime.context.model_info.cost(*spent),
+        "cost": (state.get("cost") or 0.0) + cost,
         "research_log": [log_step("cross_reference",
                               f"{len(findings)} finding(s) in {len(refs)} claim(s); "
                               f"{len(contradictions)} contradiction(s)",
@@ -130,14 +140,19 @@ async def write_report(state: ResearchState, runtime: Runtime[ResearchContext]) 
     if not lines:
         draft = ("The sources read do not answer this question: no finding could be "
                  "supported by a quote from them.")
-        t_in = t_out = 0
+        answers = []
     else:
-        draft, t_in, t_out = await ctx.ask(prompts.REPORT, user)
+        answers = [await ctx.ask(prompts.REPORT, user)]
+        draft = answers[0].text
+    # Recorded in ``spent`` for the models that answered (the tokens were summed already by
+    # cross_reference, so this record's go straight into the totals here).
+    record = spent_record("report", answers)
     return {
         "report_draft": draft,
-        "tokens_in": (state.get("tokens_in") or 0) + t_in,
-        "tokens_out": (state.get("tokens_out") or 0) + t_out,
-        "cost": (state.get("cost") or 0.0) + ctx.model_info.cost(t_in, t_out),
+        "spent": [record],
+        "tokens_in": (state.get("tokens_in") or 0) + record["in"],
+        "tokens_out": (state.get("tokens_out") or 0) + record["out"],
+        "cost": (state.get("cost") or 0.0) + record["cost"],
         "research_log": [log_step("report", f"report drafted ({len(draft.split())} words)")],
     }
 
@@ -228,6 +243,8 @@ async def verify(state: ResearchState, runtime: Runtime[ResearchContext]) -> dic
             "allow_domains": state.get("allow_domains") or [],
             "skipped": state.get("skipped") or [],
             "model": ctx.model_info.spec,
+            # Calls per model that answered: a fallback's when the primary was down.
+            "answered_by": answered_by(state.get("spent") or []),
             "started_at": state.get("started_at"),
             "seconds": round(time.time() - float(state.get("started_at") or time.time()), 3),
         },

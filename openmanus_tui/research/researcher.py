@@ -21,8 +21,10 @@ from openmanus_tui.research.library import ReadSource
 from openmanus_tui.research.state import (
     DEPTHS,
     EXCERPT_CHARS,
+    Answer,
     ResearchContext,
     log_step,
+    spent_record,
 )
 from openmanus_tui.research.text import normalise
 
@@ -43,19 +45,19 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
     findings: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     log: list[dict[str, Any]] = []
-    spent = [0, 0]
+    answers: list[Answer] = []
 
     async def extract(source: ReadSource) -> None:
-        text, t_in, t_out = await ctx.ask(
+        answer = await ctx.ask(
             prompts.EXTRACT.format(max_findings=depth.findings_per_source),
             f"Sub-question: {sub_q}\nSource: {source.title} ({source.location})\n"
             f"<source_text>\n{source.text[:EXCERPT_CHARS]}\n</source_text>",
         )
-        spent[0] += t_in
-        spent[1] += t_out
+        answers.append(answer)
         kept = dropped = 0
         normal_text = normalise(source.text)
-        for raw in (prompts.parse_json(text).get("findings") or [])[: depth.findings_per_source]:
+        found = prompts.parse_json(answer.text).get("findings") or []
+        for raw in found[: depth.findings_per_source]:
             if not isinstance(raw, dict):
                 continue
             claim = " ".join(str(raw.get("claim") or "").split())
@@ -91,14 +93,13 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
     for round_no in range(depth.rounds):
         if time.monotonic() > deadline or len(sources) >= budget:
             break
-        text, t_in, t_out = await ctx.ask(
+        answer = await ctx.ask(
             prompts.QUERIES.format(max_queries=depth.queries),
             f"Question: {task.get('question', '')}\nSub-question: {sub_q}\n"
             f"Already read: {', '.join(sorted(seen)) or 'nothing'}",
         )
-        spent[0] += t_in
-        spent[1] += t_out
-        queries = prompts.strings(prompts.parse_json(text).get("queries"), depth.queries)
+        answers.append(answer)
+        queries = prompts.strings(prompts.parse_json(answer.text).get("queries"), depth.queries)
         queries = queries or ([sub_q] if round_no == 0 else [])
         if not queries:
             break
@@ -128,7 +129,7 @@ async def researcher(task: dict[str, Any], runtime: Runtime[ResearchContext]) ->
         "sources": list(sources.values()),
         "findings": findings,
         "skipped": skipped,
-        "spent": [{"id": f"researcher_{index}", "in": spent[0], "out": spent[1]}],
+        "spent": [spent_record(f"researcher_{index}", answers)],
         "research_log": [*log, log_step("research", f"sub-question {index + 1} done: "
                                     f"{len(findings)} finding(s) from {len(sources)} new "
                                     "source(s)", sub_question=sub_q)],

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from openmanus_tui.errors import CircuitOpen
 from openmanus_tui.research.documents import (
     Document,
     DocumentStore,
@@ -29,13 +32,49 @@ from openmanus_tui.research.documents import (
     extract,
     normalize_url,
 )
-from openmanus_tui.research.fetch import http_get
+from openmanus_tui.research.fetch import FetchError, RawPage, http_get
 from openmanus_tui.research.policy import NetworkPolicy, PolicyRefusal, Resolver, static_resolver
 from openmanus_tui.research.registry import Scorer, SourceRecord, SourceRegistry
 from openmanus_tui.research.scoring import domain_classes
 from openmanus_tui.store.db import Database
 
+if TYPE_CHECKING:
+    from openmanus_tui.resilience.breakers import BreakerBoard
+
 MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class HostFailing(FetchError):
+    """The host's circuit breaker is open: no request was made. ``str()`` is one line for the
+    model: which host, why, and when it will be tried again."""
+
+    def __init__(self, host: str, breaker: str, retry_in: float, last_error: str) -> None:
+        why = f" (last: {last_error[:160]})" if last_error else ""
+        wait = max(0.0, retry_in)
+        when = f"in {wait:.0f} s" if wait >= 1 else "on the next call"
+        super().__init__(
+            f"{host} is failing repeatedly{why}; not requested now, its circuit breaker "
+            f"tries it again {when}",
+            transient=True,
+        )
+        self.host = host
+        self.breaker = breaker
+        self.retry_in = wait
+
+
+def breaker_name(url: str) -> str:
+    """The circuit breaker of the host ``url`` asks first (with its port when one is given)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"fetch {host}:{port}" if port else f"fetch {host}"
+
+
+def _host_failed(exc: BaseException) -> bool:
+    return isinstance(exc, FetchError) and exc.host_failure
 
 
 @dataclass
@@ -59,6 +98,7 @@ class SourceService:
         max_redirects: int = 5,
         cache_ttl: float = 24 * 3600.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self.db = db
         self.policy = policy or NetworkPolicy()
@@ -70,6 +110,7 @@ class SourceService:
         self.max_redirects = max_redirects
         self.cache_ttl = cache_ttl
         self.transport = transport
+        self.breakers = breakers  # None: no circuit breakers (a one-off ``openmanus fetch``)
         self._inflight: dict[str, asyncio.Future[Document]] = {}
 
     @classmethod
@@ -80,6 +121,7 @@ class SourceService:
         *,
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> SourceService:
         """From the ``[network]`` and ``[sources]`` sections (``ConfigError`` for a broken
         domain list)."""
@@ -95,6 +137,7 @@ class SourceService:
             max_redirects=net.max_redirects,
             cache_ttl=net.cache_ttl_hours * 3600,
             transport=transport,
+            breakers=breakers,
         )
 
     # ---- the web ------------------------------------------------------------------------
@@ -136,10 +179,7 @@ class SourceService:
         future: asyncio.Future[Document] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            raw = await http_get(
-                url, self.policy, timeout=self.timeout, max_bytes=self.max_bytes,
-                max_redirects=self.max_redirects, transport=self.transport,
-            )  # fmt: skip
+            raw = await self._get(url)
             # Keyed by where the page really is; the asked URL is an alias (http → https,
             # a moved page), so either spelling finds it in the cache and the registry.
             doc = await asyncio.to_thread(
@@ -157,6 +197,30 @@ class SourceService:
             raise
         finally:
             self._inflight.pop(key, None)
+
+    async def _get(self, url: str) -> RawPage:
+        """The HTTP fetch, through the breaker of the host asked (a redirect's failure counts
+        against the host that sent there)."""
+
+        def get() -> Awaitable[RawPage]:
+            return http_get(
+                url, self.policy, timeout=self.timeout, max_bytes=self.max_bytes,
+                max_redirects=self.max_redirects, transport=self.transport,
+            )  # fmt: skip
+
+        board = self.breakers
+        if board is None:
+            return await get()
+        name = breaker_name(url)
+        try:
+            return await board.call(name, get, counts=_host_failed)
+        except CircuitOpen as exc:
+            last = next((b.last_error for b in board.states() if b.name == name), "")
+            raise HostFailing(name.removeprefix("fetch "), name, exc.retry_in, last) from None
+        finally:
+            # One breaker per host ever fetched would grow without bound (memory, metrics
+            # labels, doctor's list): a host that answered goes, a failing one stays.
+            await board.forget_if_healthy(name)
 
     async def _register(
         self, doc: Document, session_id: str | None, kind: str, half_life_days: float | None

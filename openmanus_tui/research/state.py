@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.constants import TAG_NOSTREAM
@@ -19,12 +19,16 @@ from langgraph.constants import TAG_NOSTREAM
 from openmanus_tui.agent.approval import ApprovalPolicy
 from openmanus_tui.agent.state import AgentState
 from openmanus_tui.errors import ModelError
-from openmanus_tui.models.factory import ModelInfo
+from openmanus_tui.models.factory import Endpoint, ModelInfo
+from openmanus_tui.models.fallback import OnFallback, call_chain
 from openmanus_tui.models.retry import with_retries
 from openmanus_tui.research.library import Library, ReadSource
 from openmanus_tui.research.models import (
     ResearchResult,
 )
+
+if TYPE_CHECKING:
+    from openmanus_tui.resilience.breakers import BreakerBoard
 
 EXCERPT_CHARS = 12_000  # of a source's text sent to the extraction prompt
 RESET = {"id": "__reset__"}
@@ -123,6 +127,17 @@ def research_input(
     }
 
 
+class Answer(NamedTuple):
+    """One model call of the research graph: the reply and what it cost, priced at the model
+    that answered (a fallback when the primary was down)."""
+
+    text: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    model: str
+
+
 @dataclass
 class ResearchContext:
     """What the nodes use that is not state (never checkpointed)."""
@@ -142,23 +157,42 @@ class ResearchContext:
     save_result: Callable[[ResearchResult], Awaitable[None]] | None = None
     read_cache: dict[str, ReadSource] = field(default_factory=dict)
     read_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # The primary model and its fallbacks without tools (the agent's ``summary_chain``), the
+    # runtime's breakers and the session's fallback event: the research graph's calls take
+    # the same path as the agent's (models/fallback.py). None: ``model`` alone, with retries.
+    chain: list[Endpoint] | None = None
+    breakers: BreakerBoard | None = None
+    on_fallback: OnFallback | None = None
 
-    async def ask(self, system: str, user: str) -> tuple[str, int, int]:
-        """One model call: (reply text, tokens in, tokens out)."""
+    async def ask(self, system: str, user: str) -> Answer:
+        """One model call, through the chain's breakers and fallbacks when there is one."""
+        messages = [SystemMessage(content=system), HumanMessage(content=user)]
+        config: Any = {"tags": [TAG_NOSTREAM, "openmanus:research"]}
+        info = self.model_info
+        if self.chain:
 
-        async def attempt() -> AIMessage:
-            return await self.model.ainvoke(  # type: ignore[no-any-return]
-                [SystemMessage(content=system), HumanMessage(content=user)],
-                config={"tags": [TAG_NOSTREAM, "openmanus:research"]},
+            async def on(endpoint: Endpoint) -> AIMessage:
+                return await endpoint.model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
+
+            reply, _, endpoint = await call_chain(
+                self.chain, on, board=self.breakers, max_retries=self.max_retries,
+                base_delay=self.retry_backoff, on_retry=self.on_retry,
+                on_fallback=self.on_fallback,
             )
+            info = endpoint.info
+        else:
 
-        reply, _ = await with_retries(
-            attempt, max_retries=self.max_retries, base_delay=self.retry_backoff,
-            on_retry=self.on_retry,
-        )
+            async def attempt() -> AIMessage:
+                return await self.model.ainvoke(messages, config=config)  # type: ignore[no-any-return]
+
+            reply, _ = await with_retries(
+                attempt, max_retries=self.max_retries, base_delay=self.retry_backoff,
+                on_retry=self.on_retry,
+            )
         usage = reply.usage_metadata or {}
         text = reply.text if isinstance(reply.text, str) else str(reply.content)
-        return text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        t_in, t_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        return Answer(text, t_in, t_out, info.cost(t_in, t_out), info.spec)
 
     async def read(self, location: str) -> ReadSource:
         # Parallel researchers asking for one source read it once (one registry record).
@@ -170,6 +204,26 @@ class ResearchContext:
                 self.read_cache[location] = hit
                 self.read_cache[hit.location] = hit
         return hit
+
+
+def spent_record(node: str, answers: Sequence[Answer]) -> dict[str, Any]:
+    """A ``spent`` record of one node's model calls: tokens, cost, and how many calls each
+    model answered."""
+    models: dict[str, int] = {}
+    for a in answers:
+        models[a.model] = models.get(a.model, 0) + 1
+    return {"id": node, "in": sum(a.tokens_in for a in answers),
+            "out": sum(a.tokens_out for a in answers),
+            "cost": sum(a.cost for a in answers), "models": models}
+
+
+def answered_by(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Model calls per answering model over the ``spent`` records."""
+    out: dict[str, int] = {}
+    for record in records:
+        for model, calls in (record.get("models") or {}).items():
+            out[model] = out.get(model, 0) + calls
+    return out
 
 
 def log_step(stage: str, text: str, **data: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 import time
 
 from openmanus_tui.research.models import ResearchResult
-from openmanus_tui.store.db import Database
+from openmanus_tui.store.tables import TableStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS research_results (
@@ -26,21 +26,13 @@ CREATE TABLE IF NOT EXISTS research_results (
 """
 
 
-class ResearchResults:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._ready = False
+class ResearchResults(TableStore):
+    """Stored research results, per session."""
 
-    async def _setup(self) -> None:
-        if self._ready:
-            return
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            await self.db.conn.commit()
-        self._ready = True
+    SCHEMA = SCHEMA
 
     async def save(self, session_id: str, result: ResearchResult, started_at: float) -> str:
-        await self._setup()
+        await self.setup()
         rid = "rr_" + hashlib.sha1(f"{result.query}:{started_at}".encode()).hexdigest()[:12]
         async with self.db.saver.lock:
             await self.db.conn.execute(
@@ -52,7 +44,7 @@ class ResearchResults:
         return rid
 
     async def latest(self, session_id: str) -> ResearchResult | None:
-        await self._setup()
+        await self.setup()
         async with self.db.conn.execute(
             "SELECT result FROM research_results WHERE session_id = ? "
             "ORDER BY created DESC LIMIT 1", (session_id,),
@@ -62,7 +54,7 @@ class ResearchResults:
 
     async def copy_session(self, source_id: str, target_id: str) -> None:
         """A copied session (``sessions copy``) takes its research results along."""
-        await self._setup()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
                 "INSERT OR REPLACE INTO research_results (id, session_id, created, query, result)"
@@ -72,7 +64,7 @@ class ResearchResults:
             await self.db.conn.commit()
 
     async def delete_session(self, session_id: str) -> None:
-        await self._setup()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
                 "DELETE FROM research_results WHERE session_id = ?", (session_id,)

@@ -202,6 +202,27 @@ class BreakerBoard:
                 self._probing.discard(name)
             await self._dispatch()
 
+    async def forget_if_healthy(self, name: str) -> None:
+        """Drop the breaker ``name`` when it is closed with no failure counted: for families of
+        breakers without bound (one per web host), only the hosts that are failing or have
+        failed lately stay in memory, in ``states()`` (metrics labels) and in the database."""
+        context = self._contexts().get(name)
+        if (context is None or context.state != "closed" or context.failure_count
+                or name in self._probing):
+            return
+        self._contexts().pop(name, None)
+        recorded = self._known.pop(name, None) is not None
+        for table in (self._last_error, self._failures, self._changed_at):
+            table.pop(name, None)
+        db = self._db
+        if recorded and db is not None and db.damaged is None:
+            with contextlib.suppress(Exception):  # the record is only for people to read
+                async with db.saver.lock:
+                    await db.conn.execute(
+                        "DELETE FROM breaker_states WHERE name = ? AND state = 'closed'", (name,)
+                    )
+                    await db.conn.commit()
+
     def is_open(self, name: str) -> bool:
         context = self._contexts().get(name)
         return context is not None and context.state == "opened"

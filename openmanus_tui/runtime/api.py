@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from openmanus_tui.research.policy import PolicyRefusal as PolicyRefusal
     from openmanus_tui.research.verify import SUPPORT_THRESHOLD as SUPPORT_THRESHOLD
     from openmanus_tui.runtime.session import AgentSession, Runtime
+    from openmanus_tui.runtime.session import Breakpoints as Breakpoints
     from openmanus_tui.sandbox import IsolationLevel as IsolationLevel
     from openmanus_tui.sandbox import Sandbox as Sandbox
     from openmanus_tui.sandbox import format_report as format_sandbox_report  # noqa: F401
@@ -115,6 +116,7 @@ __all__ = [
     "export_document",
     "fetch_source",
     "get_session",
+    "graph_nodes",
     "import_document",
     "list_sessions",
     "live_replay_start",
@@ -143,6 +145,7 @@ EXPORT_FORMATS = ("md", "json", "html")
 # ``__getattr__`` below (PEP 562): the workbench imports this module before its first frame.
 _REEXPORTS: dict[str, str] = {
     "SessionRecord": "openmanus_tui.store.db",
+    "Breakpoints": "openmanus_tui.runtime.session",
     "ApiRun": "openmanus_tui.store.api_runs",
     "ApiRunStore": "openmanus_tui.store.api_runs",
     "SessionBusy": "openmanus_tui.store.locks",
@@ -236,6 +239,7 @@ async def rename_session(runtime: Runtime, session_id: str, title: str) -> Sessi
 async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
     """Delete a session, its checkpoints, events and snapshots; returns what was deleted."""
     from openmanus_tui.memory.manager import delete_pins
+    from openmanus_tui.memory.observations import ObservationStore
     from openmanus_tui.research.store import ResearchResults
     from openmanus_tui.store.api_runs import ApiRunStore
     from openmanus_tui.store.retention import remove_store
@@ -250,6 +254,8 @@ async def delete_session(runtime: Runtime, session_id: str) -> SessionRecord:
         await records.delete_session(record.id)
     await ResearchResults(runtime.db).delete_session(record.id)
     await delete_pins(runtime.db, record.id)
+    if runtime.db.damaged is None:  # large results, stored once
+        await ObservationStore(runtime.db).delete_session(record.id)
     remove_store(runtime.settings.resolved_data_dir / "snapshots", record.id)
     await _forget_cached(runtime, record.id)
     await _delete_sources(runtime, record.id)
@@ -296,7 +302,7 @@ async def branch_events(session: AgentSession, head: str | None = None) -> list[
     branch), in order. A session with one branch shows every stored event (also those of a
     run that failed before its first checkpoint), without building the tree."""
     history = session.history
-    if head is None and await history.head_count() <= 1:
+    if head is None and not history.emptied and await history.head_count() <= 1:
         return await session.runtime.db.events(session.id)
     return await history.recorded(head)
 
@@ -408,10 +414,16 @@ async def import_document(
 
 
 # ---- state as LangGraph shows it (the REST API's threads) --------------------------------
+def graph_nodes(runtime: Runtime, profile: str) -> list[str]:
+    """The node names of the graph a profile runs (what a breakpoint may name)."""
+    return [n for n in runtime.graph_for(profile).nodes if not n.startswith("__")]
+
+
 async def session_state(session: AgentSession, checkpoint_id: str | None = None) -> Any:
     """LangGraph's ``StateSnapshot`` of the session's current step, or of ``checkpoint_id``
-    (``OpenManusError`` when the session has no such checkpoint)."""
-    graph = session.runtime.graph
+    (``OpenManusError`` when the session has no such checkpoint), read with the graph of the
+    session's profile (its ``next`` and tasks name that graph's nodes)."""
+    graph = session.graph
     if checkpoint_id is None:
         return await graph.aget_state(await session.current_config())
     snapshot = await graph.aget_state(session.history.at(checkpoint_id))
@@ -424,7 +436,7 @@ async def session_state_history(
     session: AgentSession, *, limit: int, before: str | None = None
 ) -> list[Any]:
     """``StateSnapshot`` s of every checkpoint of the session (all branches), newest first."""
-    graph = session.runtime.graph
+    graph = session.graph
     config = {"configurable": {"thread_id": session.id, "checkpoint_ns": ""}}
     before_config = session.history.at(before) if before else None
     return [s async for s in graph.aget_state_history(config, before=before_config, limit=limit)]

@@ -21,7 +21,14 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from openmanus_tui import events as ev
 from openmanus_tui.errors import OpenManusError
-from openmanus_tui.store.tree import SessionTree, branch_events, head_count, load_tree
+from openmanus_tui.store.db import EMPTY_HEAD
+from openmanus_tui.store.tree import (
+    SessionTree,
+    branch_events,
+    head_count,
+    lineage_sql,
+    load_tree,
+)
 from openmanus_tui.tools.base import Risk
 
 if TYPE_CHECKING:
@@ -217,6 +224,11 @@ class History:
         )
         return (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
 
+    @property
+    def emptied(self) -> bool:
+        """Taken back to before its first run (``rollback``): no step is current."""
+        return self.session.head == EMPTY_HEAD
+
     async def head_count(self) -> int:
         """Branch heads in the tree (``tree().heads``), counted without building the tree."""
         return await head_count(self.db, self.session.id)
@@ -226,6 +238,8 @@ class History:
         await self.session.current_config()  # a run moves the head
         if self.session.head in tree.nodes:
             tree.current = self.session.head
+        elif self.session.head == EMPTY_HEAD:
+            tree.current = None  # taken back to before the first run (``rollback``)
         return tree
 
     async def resolve(self, checkpoint: str) -> str:
@@ -253,6 +267,27 @@ class History:
         changes = await self.restore(head, force=force)
         await self.session.set_head(head)
         return changes
+
+    async def rollback(self, start: str | None, *, force: bool = False) -> list[Any]:
+        """Undo a run that started at ``start`` (the session's checkpoint when it started;
+        None: it had none, the run was its first), files included: back to ``start``, or for a
+        first run to an empty session (its state reads as before any run; the next run starts
+        a new root). Nothing runs again: the run's steps stay in the tree as a branch of their
+        own, and its task, if the graph never stored it, is forgotten (a resume must not start
+        it). Returns what changed in the workspace."""
+        async with self.session.exclusive():
+            if self.session.record.meta.get("pending_input"):
+                await self.session._set_pending_input(None)
+            if start is not None:
+                return await self._switch(start, force=force)
+            current = await self.current_checkpoint()
+            changes: list[Any] = []
+            if current is not None:
+                # The first checkpoint of the branch holds the workspace as the run found it.
+                root = (await lineage_sql(self.db, self.session.id, current))[0]
+                changes = await self.restore(root, force=force)
+            await self.session.set_head(EMPTY_HEAD)
+            return changes
 
     # ---- forks ---------------------------------------------------------------------------
     async def _emit_fork(

@@ -17,10 +17,10 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.graph.state import CompiledStateGraph
@@ -69,6 +69,19 @@ def _unfinished(snapshot: Any) -> bool:
 def new_session_id() -> str:
     # Sortable by creation time, short enough to type a prefix of.
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class Breakpoints:
+    """Nodes a run pauses before / after (LangGraph's ``interrupt_before`` /
+    ``interrupt_after``; ``"*"`` for every node). Pausing never decides a tool call: the
+    approve step still asks for the calls that need a person."""
+
+    before: list[str] | Literal["*"] = field(default_factory=list)
+    after: list[str] | Literal["*"] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.before or self.after)
 
 
 @dataclass
@@ -135,7 +148,7 @@ class Runtime:
         to their fixture web server. ``ConfigError`` when the domain list is broken."""
         from openmanus_tui.research.service import SourceService
 
-        return SourceService.from_settings(self.db, self.settings)
+        return SourceService.from_settings(self.db, self.settings, breakers=self.breakers)
 
     @classmethod
     async def open(cls, settings: Settings, registry: ToolRegistry | None = None) -> Runtime:
@@ -466,6 +479,17 @@ class AgentSession:
             self._seen_checkpoints.update(await db.checkpoint_ids(self.id))
         return self._sink
 
+    def _below_min_ask(self) -> bool:
+        """``sandbox.below_min = "ask"`` and the sandbox is below the minimum isolation:
+        every execute call needs a person."""
+        s = self.runtime.settings.sandbox
+        if s.below_min != "ask":
+            return False
+        from openmanus_tui.sandbox import IsolationLevel, probe
+
+        level = probe().level if s.level == "auto" else IsolationLevel.parse(s.level)
+        return level < IsolationLevel.parse(s.min_isolation)
+
     def _agent_context(
         self,
         sink: EventSink,
@@ -477,13 +501,7 @@ class AgentSession:
     ) -> AgentContext:
         settings = self.runtime.settings
         registry = self.runtime.registry
-        below_min_ask = False
-        if settings.sandbox.below_min == "ask":
-            from openmanus_tui.sandbox import IsolationLevel, probe
-
-            s = settings.sandbox
-            level = probe().level if s.level == "auto" else IsolationLevel.parse(s.level)
-            below_min_ask = level < IsolationLevel.parse(s.min_isolation)
+        below_min_ask = self._below_min_ask()
 
         def make_tool_context(call_id: str) -> ToolContext:
             def output(stream: str, text: str) -> None:
@@ -593,6 +611,10 @@ class AgentSession:
             max_retries=agent.max_retries,
             retry_backoff=agent.retry_backoff,
             on_retry=agent.on_retry,
+            # The agent's chain without tools: same breakers, fallbacks and events (issue 16).
+            chain=agent.summary_chain,
+            breakers=agent.breakers,
+            on_fallback=agent.on_fallback,
             save_result=save,
         )
 
@@ -782,9 +804,11 @@ class AgentSession:
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
         research: dict[str, Any] | None = None,
+        breakpoints: Breakpoints | None = None,
     ) -> RunOutcome:
         """Start a run with ``text``. ``research``: the research graph's options for a Research
-        session (``depth``, ``reading_list``, ``allow_domains``; see research/graph.py)."""
+        session (``depth``, ``reading_list``, ``allow_domains``; see research/graph.py).
+        ``breakpoints``: nodes to pause before / after (``Breakpoints``)."""
         text = check_task(text, self.runtime.settings.limits.task_chars)  # empty / too large
         async with self.exclusive():
             sink = await self._get_sink()
@@ -806,6 +830,7 @@ class AgentSession:
                 on_event=on_event,
                 ask_human=ask_human,
                 user_input=text,
+                breakpoints=breakpoints,
             )
 
     def _run_input(
@@ -853,6 +878,7 @@ class AgentSession:
         approver: Approver | None = None,
         on_event: Listener | None = None,
         ask_human: AskHuman | None = None,
+        breakpoints: Breakpoints | None = None,
     ) -> RunOutcome:
         async with self.exclusive():
             snapshot = await self.graph.aget_state(await self.current_config())
@@ -865,6 +891,7 @@ class AgentSession:
                     on_event=on_event,
                     ask_human=ask_human,
                     user_input=pending["text"],
+                    breakpoints=breakpoints,
                 )
             if not _unfinished(snapshot):
                 values = snapshot.values or {}
@@ -878,9 +905,76 @@ class AgentSession:
                 if values.get("final_answer") is not None:
                     return RunOutcome("completed", "nothing to resume", values["final_answer"])
                 return RunOutcome("completed", "nothing to resume")
+            await self._recheck_policy_approvals(snapshot)
             return await self._drive(
-                None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None
+                None, approver=approver, on_event=on_event, ask_human=ask_human, user_input=None,
+                breakpoints=breakpoints,
             )
+
+    async def _recheck_policy_approvals(self, snapshot: Any) -> None:
+        """Before a resume runs a step's tools: approvals the policy gave under a laxer mode
+        than this run's (a run paused before ``call_tool`` in ``auto``, resumed in ``ask``)
+        are taken back, so that the approve step asks the person for those calls. Only while
+        no call of the step has started: a started call is never run twice (exactly once),
+        and its step continues as it was decided."""
+        if self.research:
+            await self._recheck_web_approval(snapshot)
+            return
+        if self.writing or tuple(snapshot.next or ()) != ("call_tool",):
+            return
+        values = snapshot.values or {}
+        calls = values.get("tool_calls") or []
+        decisions = values.get("decisions") or {}
+        policy = await self._policy()
+        stale = [
+            c for c in calls
+            if (decisions.get(c["id"]) or {}).get("decision") == "approve"
+            and (decisions.get(c["id"]) or {}).get("by") in ("policy", "rule")
+            and policy.evaluate(c["name"], c["args"]).action != "allow"
+        ]
+        if not stale:
+            return
+        base = snapshot.config["configurable"]["checkpoint_id"]
+        for call in calls:
+            if await self.runtime.db.journal(self.id, base, call["id"]):
+                return
+        # Written as the model's step again with no decisions: its route leads to approve.
+        written = await self.graph.aupdate_state(
+            await self.current_config(), {"decisions": {}}, as_node="call_llm"
+        )
+        await self._announce(await self._get_sink(), written, base, "call_llm", ["approvals"])
+
+    async def _recheck_web_approval(self, snapshot: Any) -> None:
+        """The research graph's form of ``_recheck_policy_approvals``: web access the policy
+        allowed under a laxer mode, the researchers not started yet (paused after
+        ``approve_web``), is asked for again (``plan``'s route leads to ``approve_web``)."""
+        tasks = snapshot.tasks or ()
+        values = snapshot.values or {}
+        if not values.get("web_allowed") or not tasks or any(
+            t.name != "researcher" or t.result is not None or t.error for t in tasks
+        ):
+            return
+        from openmanus_tui.research.graph import web_request
+
+        call_id, args = web_request(values, self.runtime.settings.research.max_research_sources)
+        if ((values.get("decisions") or {}).get(call_id) or {}).get("by") == "user":
+            return
+        if (await self._policy()).evaluate("web_fetch", args).action == "allow":
+            return
+        base = snapshot.config["configurable"]["checkpoint_id"]
+        written = await self.graph.aupdate_state(
+            await self.current_config(), {"web_allowed": False}, as_node="plan"
+        )
+        await self._announce(await self._get_sink(), written, base, "plan", ["approvals"])
+
+    async def _policy(self) -> ApprovalPolicy:
+        """The approval policy a run of this session would apply now."""
+        return ApprovalPolicy(
+            self.approval_mode or self.runtime.settings.approval.mode,
+            self.runtime.registry,
+            force_ask_execute=self._below_min_ask(),
+            rules=await self.rules.applicable(self.id, str(self.workspace)),
+        )
 
     async def _cancel_dangling_calls(self, sink: EventSink) -> None:
         """New input while calls wait (for approval, or after a crash): give each a result."""
@@ -953,6 +1047,7 @@ class AgentSession:
         on_event: Listener | None,
         ask_human: AskHuman | None,
         user_input: str | None,
+        breakpoints: Breakpoints | None = None,
     ) -> RunOutcome:
         sink = await self._get_sink()
         if on_event is not None:
@@ -982,7 +1077,9 @@ class AgentSession:
         self.runtime.breakers.listeners.append(on_breaker)
         sink.listeners.append(count_answers)
         try:
-            return await self._drive_inner(sink, graph_input, approver, ask_human, user_input)
+            return await self._drive_inner(
+                sink, graph_input, approver, ask_human, user_input, breakpoints or Breakpoints()
+            )
         finally:
             self.runtime.breakers.listeners.remove(on_breaker)
             sink.listeners.remove(count_answers)
@@ -998,6 +1095,7 @@ class AgentSession:
         approver: Approver | None,
         ask_human: AskHuman | None,
         user_input: str | None,
+        breakpoints: Breakpoints,
     ) -> RunOutcome:
         graph = self.graph
         self._follow_settings()
@@ -1010,6 +1108,8 @@ class AgentSession:
         start = await graph.aget_state(await self.current_config())
         sink.checkpoint_id = (start.config or {}).get("configurable", {}).get("checkpoint_id")
         await self.runtime.db.update_session(self.id, status="running")
+        if self.record.meta.get("paused_at"):
+            await self._set_meta("paused_at", None)
         mode = self.approval_mode or self.runtime.settings.approval.mode
         if self.record.meta.get("approval_mode") != mode:
             # Remembered for `resume` (use_approval_mode).
@@ -1063,6 +1163,8 @@ class AgentSession:
                     stream_mode=STREAM_MODES,
                     subgraphs=True,
                     durability="sync",
+                    interrupt_before=breakpoints.before or None,
+                    interrupt_after=breakpoints.after or None,
                 ):
                     await mapper.handle(namespace, mode, data)
                     if mode == "updates" and isinstance(data, dict) and (
@@ -1112,7 +1214,10 @@ class AgentSession:
                 graph_input = Command(
                     resume={k: v.model_dump(exclude_none=True) for k, v in decisions.items()}
                 )
-            if mapper.stop_reason:
+            paused = await self._paused(breakpoints) if breakpoints else None
+            if paused is not None:
+                outcome = paused
+            elif mapper.stop_reason:
                 outcome = RunOutcome("stopped", mapper.stop_reason)
             else:
                 outcome = RunOutcome("completed", "", mapper.final_answer)
@@ -1130,6 +1235,28 @@ class AgentSession:
             await asyncio.shield(self._finish(sink, mapper, outcome))
             raise
         return await self._finish(sink, mapper, outcome)
+
+    async def _paused(self, breakpoints: Breakpoints) -> RunOutcome | None:
+        """The graph ended its stream with work left and nothing asked: it stopped at a
+        breakpoint. The run reads as stopped (resumable: ``resume`` continues with the
+        node named); ``paused_at`` in the session's meta names it until the next run."""
+        snapshot = await self.graph.aget_state(await self.current_config())
+        if not snapshot.next or snapshot.interrupts:
+            return None
+        nodes = list(snapshot.next)
+        await self._set_meta("paused_at", nodes)
+        return RunOutcome(
+            "cancelled",
+            f"paused at a breakpoint before {', '.join(nodes)}; "
+            f"continue with `openmanus resume {self.id}`",
+        )
+
+    async def _set_meta(self, key: str, value: Any) -> None:
+        meta = {**self.record.meta, key: value}
+        if value is None:
+            meta.pop(key)
+        self.record.meta = meta
+        await self.runtime.db.set_meta(self.id, key, value)
 
     async def _finish(
         self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome

@@ -12,12 +12,19 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from openmanus_tui.errors import ConfigError
 from openmanus_tui.sandbox import landlock
 from openmanus_tui.sandbox.hostview import MINIMAL_ENV, reachable_by_others
 from openmanus_tui.sandbox.types import IsolationLevel
 
 SANDBOX_ACCOUNT = "openmanus-sandbox"
 DEFAULT_SANDBOX_ID = 59999  # used as uid and gid when no such account exists
+# Run as root, each openmanus process's commands share one id, and below L2 the sweep after a
+# command kills every process of that id: two processes side by side (two checkouts, a test
+# run's workers and their subprocesses) each need an id of their own, named here.
+SANDBOX_ID_ENV = "OPENMANUS_SANDBOX_ID"
+MIN_SANDBOX_ID = 1000  # below: system accounts
+MAX_SANDBOX_ID = 2**31 - 2
 
 
 SERVER_ID_OFFSET = 1  # MCP servers run as the sandbox id minus this (root only)
@@ -34,11 +41,33 @@ def sandbox_ids() -> tuple[int, int]:
     """The outer uid/gid commands run as: a dedicated unprivileged id when we are root."""
     if os.geteuid() != 0:
         return os.getuid(), os.getgid()
+    named = configured_id()
+    if named is not None:
+        return named, named
     try:
         entry = pwd.getpwnam(SANDBOX_ACCOUNT)
         return entry.pw_uid, entry.pw_gid
     except KeyError:
         return DEFAULT_SANDBOX_ID, DEFAULT_SANDBOX_ID
+
+
+def configured_id() -> int | None:
+    """The id ``$OPENMANUS_SANDBOX_ID`` names (uid and gid of the commands, root only), or
+    None when it is unset."""
+    raw = os.environ.get(SANDBOX_ID_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    # The MCP servers run one below (server_ids), which must stay a non-system id too.
+    if not MIN_SANDBOX_ID < value <= MAX_SANDBOX_ID:
+        raise ConfigError(
+            f"{SANDBOX_ID_ENV} must be a number from {MIN_SANDBOX_ID + 1} to {MAX_SANDBOX_ID}, "
+            f"not {raw!r}"
+        )
+    return value
 
 
 @dataclass

@@ -406,7 +406,9 @@ def _threads(app: FastAPI, state: State) -> None:
     @app.get("/threads/{thread_id}/state", tags=["threads"])
     async def get_state(thread_id: str) -> dict[str, Any]:
         session = await state.pool.open_thread(thread_id)
-        return wire.thread_state(session.id, await api.session_state(session))
+        question = state.pool.questions.get(session.id)
+        return wire.thread_state(session.id, await api.session_state(session),
+                                 asking=question.interrupt if question else None)
 
     @app.get("/threads/{thread_id}/state/{checkpoint_id}", tags=["threads"])
     async def get_state_at(thread_id: str, checkpoint_id: str) -> dict[str, Any]:

@@ -56,6 +56,24 @@ _STATUS = {
     "cancelled": "interrupted",
 }
 _DONE = object()
+UPDATE_GOTO = (
+    "command.update and command.goto are not supported: writing the agent's state or jumping "
+    "to a node would bypass the approval step (a tool call runs only after it); edit a step "
+    "with POST /threads/{thread_id}/state (a fork) and continue with a run with no input"
+)
+
+
+def answer_text(value: Any, question_id: str) -> str:
+    """The answer in a ``command.resume`` for the question ``question_id``: the text, or
+    ``{"answer": TEXT}``, either of them keyed by the interrupt's id; 400 otherwise."""
+    if isinstance(value, dict) and question_id in value:
+        value = value[question_id]
+    if isinstance(value, dict):
+        value = value.get("answer")
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, 'answer a question with command.resume = "TEXT" '
+                            'or {"answer": "TEXT"}')
+    return value
 
 
 def task_text(value: Any) -> str | None:
@@ -126,6 +144,9 @@ class RunHandle:
         self.task: asyncio.Task[None] | None = None
         self.cancel_action: str | None = None
         self.start_checkpoint: str | None = None
+        self.started = False  # start_checkpoint is known: the session's run may have begun
+        self.breakpoints: Any = None  # api.Breakpoints
+        self.answer: str | None = None  # resume: the answer to a stored (not live) question
         self.make_parts = True
         self.attempt = 1  # 2: continued by a restarted server (``recover``)
         self.cleanup: asyncio.Task[None] | None = None  # what ends with it (app.py)
@@ -243,8 +264,9 @@ class RunManager:
         profile = assistants.resolve(body.assistant_id)
         if profile is None:
             raise ApiError(404, f"assistant {body.assistant_id} not found")
-        if body.interrupt_before or body.interrupt_after:
-            raise ApiError(422, "interrupt_before / interrupt_after are not supported")
+        if body.command is not None and (body.command.update or body.command.goto):
+            raise ApiError(422, UPDATE_GOTO)
+        breakpoints = self._breakpoints(body, profile)
         handle = RunHandle(
             api.ApiRun(
                 run_id=str(uuid.uuid4()),
@@ -259,6 +281,7 @@ class RunManager:
         )
         handle.profile = profile
         handle.make_parts = parts
+        handle.breakpoints = breakpoints
         self._read_config(handle, body.configurable())
         question = self.questions.get(session.id)
         if question is not None:
@@ -292,14 +315,10 @@ class RunManager:
         if body.command is None or body.command.resume is None:
             raise ApiError(409, f"thread {session.id} waits for the answer to a question: "
                                 "resume it with command.resume, or cancel its run")
-        value = body.command.resume
-        if isinstance(value, dict) and question.id in value:
-            value = value[question.id]
-        if isinstance(value, dict):
-            value = value.get("answer")
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(400, 'answer a question with command.resume = "TEXT" '
-                                'or {"answer": "TEXT"}')
+        if handle.breakpoints:
+            raise ApiError(422, "interrupt_before / interrupt_after cannot apply to the answer "
+                                "of a question: its run goes on with the breakpoints it has")
+        answer_text(body.command.resume, question.id)
         handle.kind = "answer"
         await self.store.add(handle.record)
         self._remember(handle)
@@ -307,14 +326,36 @@ class RunManager:
         handle.task = asyncio.create_task(self._answer(handle, question))
         return handle
 
+    def _breakpoints(self, body: RunCreate, profile: str) -> Any:
+        """``interrupt_before`` / ``interrupt_after`` as the session's ``Breakpoints``: node
+        names of the profile's graph, or ``"*"`` (every node); 422 naming the nodes else."""
+        nodes = api.graph_nodes(self.runtime, profile)
+        chosen: dict[str, Any] = {}
+        for name in ("interrupt_before", "interrupt_after"):
+            value = getattr(body, name)
+            if value is None or value == "*":
+                chosen[name] = value or []
+                continue
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ApiError(422, f'{name} must be a list of node names or "*"')
+            unknown = [v for v in value if v not in nodes]
+            if unknown:
+                raise ApiError(422, f"{name}: the {profile} graph has no node {unknown[0]!r}; "
+                                    f"its nodes are {', '.join(nodes)}")
+            chosen[name] = list(dict.fromkeys(value))
+        return api.Breakpoints(before=chosen["interrupt_before"],
+                               after=chosen["interrupt_after"])
+
     @staticmethod
     def _classify(handle: RunHandle) -> None:
         """What the request asks: answer an interrupt (resume), run a task, or continue."""
         body = handle.body
+        if body.command is not None and (body.command.update or body.command.goto):
+            raise ApiError(422, UPDATE_GOTO)  # also checked on creation; a recovered request
         if body.command is not None and body.command.resume is not None:
             handle.kind = "resume"
-        elif body.command is not None and (body.command.update or body.command.goto):
-            raise ApiError(422, "command.update and command.goto are not supported")
         else:
             handle.text = task_text(body.input)
             if handle.text is not None:
@@ -365,6 +406,13 @@ class RunManager:
         pending = wire.interrupts(snapshot)
         if not pending:
             raise ApiError(400, f"thread {session.id} has no pending interrupt to resume")
+        questions = [i for i in pending if wire.is_question(i)]
+        if questions and len(questions) == len(pending):
+            # A stored question (the research graph's, its run gone: a restart, a cancel):
+            # the resumed graph asks it again, and this answer is given.
+            handle.answer = answer_text(handle.body.command.resume,  # type: ignore[union-attr]
+                                        questions[0]["id"])
+            return
         try:
             handle.decisions = parse_resume(
                 handle.body.command.resume,  # type: ignore[union-attr]
@@ -451,6 +499,9 @@ class RunManager:
                     log.exception("stream part for %s failed", event.type)
 
         async def ask_human(question: str) -> str:
+            if handle.answer is not None:  # the answer this run resumed the question with
+                answer, handle.answer = handle.answer, None
+                return answer
             return await self._ask(session, target, maker, inbox, question)
 
         pumping = asyncio.create_task(pump())
@@ -461,9 +512,10 @@ class RunManager:
             if handle.profile != session.record.profile:
                 await api.set_session_profile(session, handle.profile)
             session.use_approval_mode(handle.approval)
-            if handle.kind == "resume" and not handle.decisions:
+            if handle.kind == "resume" and not handle.decisions and handle.answer is None:
                 await self._check_resume(session, handle)  # enqueued: checked now
             handle.start_checkpoint = await session.history.current_checkpoint()
+            handle.started = True
             # Building the sandbox (its support folder; the helper starts with the first
             # command, sandbox/hostview.py) touches the disk: done off the event loop, so that
             # the other runs and requests go on meanwhile.
@@ -473,15 +525,18 @@ class RunManager:
             async with asyncio.timeout(self.settings.request_timeout):
                 if handle.kind == "run":
                     outcome = await session.run(
-                        handle.text or "", on_event=listener, ask_human=ask_human
+                        handle.text or "", on_event=listener, ask_human=ask_human,
+                        breakpoints=handle.breakpoints,
                     )
                 elif handle.kind == "resume":
                     outcome = await session.resume(
                         approver=self._answer_once(handle.decisions), on_event=listener,
-                        ask_human=ask_human,
+                        ask_human=ask_human, breakpoints=handle.breakpoints,
                     )
                 else:
-                    outcome = await session.resume(on_event=listener, ask_human=ask_human)
+                    outcome = await session.resume(
+                        on_event=listener, ask_human=ask_human, breakpoints=handle.breakpoints
+                    )
             status = _STATUS.get(outcome.status, "error")
             if outcome.status == "error":
                 error = {"error": "RunError", "message": outcome.reason}
@@ -498,10 +553,12 @@ class RunManager:
                 await asyncio.shield(pumping)
                 await asyncio.shield(asyncio.to_thread(session.close_sandbox))
                 raise
-            if target[0].cancel_action == "rollback" and handle.start_checkpoint:
+            if target[0].cancel_action == "rollback" and handle.started:
+                # Back to where the run started; for a thread's first run, to an empty
+                # thread (its steps stay in the tree, off the thread's branch).
                 with contextlib.suppress(OpenManusError):
                     await asyncio.shield(
-                        session.history.switch(handle.start_checkpoint, force=True)
+                        session.history.rollback(handle.start_checkpoint, force=True)
                     )
         except ApiError as exc:
             error = {"error": "BadRequest", "message": exc.detail}
@@ -568,11 +625,7 @@ class RunManager:
 
     async def _answer(self, handle: RunHandle, question: Question) -> None:
         """The task of a run that answered a question: it streams the adopted execution."""
-        value = handle.body.command.resume  # type: ignore[union-attr]
-        if isinstance(value, dict) and question.id in value:
-            value = value[question.id]
-        if isinstance(value, dict):
-            value = value.get("answer")
+        value = answer_text(handle.body.command.resume, question.id)  # type: ignore[union-attr]
         runner = question.target[0]
         question.target[0] = handle
         handle.cancel_action = None
@@ -654,6 +707,8 @@ class RunManager:
                     await self._set_status(handle, "interrupted")
                     continue
                 self._read_config(handle, handle.body.configurable())
+                handle.profile = assistants.resolve(record.assistant_id) or handle.profile
+                handle.breakpoints = self._breakpoints(handle.body, handle.profile)
                 if not started:  # queued when the server stopped: the request as it came
                     self._classify(handle)
             except ApiError:

@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openmanus_tui.store.tables import TableStore
+
 if TYPE_CHECKING:
-    from openmanus_tui.store.db import Database
+    pass
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_runs (
@@ -65,27 +67,15 @@ def _row(row: Any) -> ApiRun:
     )
 
 
-class ApiRunStore:
+class ApiRunStore(TableStore):
     """CRUD of ``api_runs`` on the shared connection (writes under the saver's lock)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._ready = False
-
-    async def _ensure(self) -> None:
-        if self._ready:
-            return
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            # Rows of sessions deleted by a front end that did not know this table.
-            await self.db.conn.execute(
-                "DELETE FROM api_runs WHERE thread_id NOT IN (SELECT id FROM sessions)"
-            )
-            await self.db.conn.commit()
-        self._ready = True
+    SCHEMA = SCHEMA
+    # Rows of sessions deleted by a front end that did not know this table.
+    CLEANUP = ("DELETE FROM api_runs WHERE thread_id NOT IN (SELECT id FROM sessions)",)
 
     async def add(self, run: ApiRun) -> ApiRun:
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
                 f"INSERT INTO api_runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -105,7 +95,7 @@ class ApiRunStore:
         return run
 
     async def set_status(self, run_id: str, status: str) -> None:
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
                 "UPDATE api_runs SET status = ?, updated_at = ? WHERE run_id = ?",
@@ -114,7 +104,7 @@ class ApiRunStore:
             await self.db.conn.commit()
 
     async def get(self, run_id: str) -> ApiRun | None:
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM api_runs WHERE run_id = ?", (run_id,)
         ) as cur:
@@ -122,7 +112,7 @@ class ApiRunStore:
         return _row(row) if row else None
 
     async def for_thread(self, thread_id: str, *, limit: int = 10, offset: int = 0) -> list[ApiRun]:
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM api_runs WHERE thread_id = ? "
             "ORDER BY created_at DESC LIMIT ? OFFSET ?",
@@ -132,7 +122,7 @@ class ApiRunStore:
 
     async def unfinished(self) -> list[ApiRun]:
         """Runs a previous server left pending or running (it stopped or was killed)."""
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM api_runs WHERE status IN (?, ?) ORDER BY created_at",
             UNFINISHED,
@@ -140,13 +130,13 @@ class ApiRunStore:
             return [_row(r) for r in await cur.fetchall()]
 
     async def delete(self, run_id: str) -> None:
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute("DELETE FROM api_runs WHERE run_id = ?", (run_id,))
             await self.db.conn.commit()
 
     async def delete_for_session(self, session_id: str) -> None:
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute("DELETE FROM api_runs WHERE thread_id = ?", (session_id,))
             await self.db.conn.commit()

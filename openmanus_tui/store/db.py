@@ -66,13 +66,24 @@ CREATE TABLE IF NOT EXISTS snapshots (
 # checkpoint written as a child of the head becomes the head. A fork writes a child of another
 # checkpoint (and sets the head itself), so it never moves the head by accident; a kill at any
 # point leaves the head on the newest durable checkpoint of the branch, where resume continues.
-SESSION_HEAD_SQL = """
-CREATE TRIGGER IF NOT EXISTS session_head_follows_branch AFTER INSERT ON checkpoints
+#
+# ``EMPTY_HEAD`` is the head of a session taken back to before its first run (the REST API's
+# rollback of a thread's first run): its state reads as empty (no checkpoint), and the next
+# run's first checkpoint (a new root: no parent) becomes the head. The steps of the run rolled
+# back stay in the tree as a branch of their own.
+EMPTY_HEAD = "(empty)"
+# (The trigger of earlier versions is dropped after the new one exists: no moment without.)
+SESSION_HEAD_SQL = f"""
+CREATE TRIGGER IF NOT EXISTS session_head_follows_branch_v2 AFTER INSERT ON checkpoints
 WHEN NEW.checkpoint_ns = ''
 BEGIN
     UPDATE sessions SET head = NEW.checkpoint_id
-    WHERE id = NEW.thread_id AND (head IS NULL OR head = NEW.parent_checkpoint_id);
+    WHERE id = NEW.thread_id AND (
+        head IS NULL OR head = NEW.parent_checkpoint_id
+        OR (head = '{EMPTY_HEAD}' AND NEW.parent_checkpoint_id IS NULL)
+    );
 END;
+DROP TRIGGER IF EXISTS session_head_follows_branch;
 """
 
 
@@ -151,6 +162,8 @@ class _EventAwareSaver(AsyncSqliteSaver):
                 "SELECT head FROM sessions WHERE id = ?", (str(conf.get("thread_id")),)
             ) as cur:
                 row = await cur.fetchone()
+            if row and row[0] == EMPTY_HEAD:
+                return None  # taken back to before the first run: an empty thread
             if row and row[0]:
                 config = {
                     **config,

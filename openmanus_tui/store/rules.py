@@ -33,6 +33,7 @@ from openmanus_tui.agent.rules import (
     explain_miss,
     suggest_pattern,
 )
+from openmanus_tui.store.tables import TableStore
 
 if TYPE_CHECKING:
     from openmanus_tui.agent.approval import ApprovalPolicy, Decision
@@ -95,26 +96,16 @@ def _owner(scope: str, session_id: str | None, project: str | None) -> tuple[Any
     return None, None
 
 
-class RuleStore:
+class RuleStore(TableStore):
     """CRUD of the ``rules`` table on the shared database connection."""
 
-    def __init__(self, db: Database):
-        self.db = db
-        self._ready = False
-
-    async def _ensure(self) -> None:
-        if self._ready:
-            return
-        async with self.db.saver.lock:
-            await self.db.conn.executescript(SCHEMA)
-            # Session rules outlive a deleted session otherwise (the sessions table knows
-            # nothing of rules).
-            await self.db.conn.execute(
-                "DELETE FROM rules WHERE scope = 'session' "
-                "AND session_id NOT IN (SELECT id FROM sessions)"
-            )
-            await self.db.conn.commit()
-        self._ready = True
+    SCHEMA = SCHEMA
+    # Session rules outlive a deleted session otherwise (the sessions table knows nothing
+    # of rules).
+    CLEANUP = (
+        "DELETE FROM rules WHERE scope = 'session' "
+        "AND session_id NOT IN (SELECT id FROM sessions)",
+    )
 
     async def add(
         self,
@@ -131,7 +122,7 @@ class RuleStore:
         pattern, action, scope or a failing example."""
         pattern, owner, examples = self._validate(text, action, scope, session_id, project,
                                                   match, not_match)
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute(
                 "INSERT OR IGNORE INTO rules (tool, specifier, action, scope, session_id, "
@@ -171,7 +162,7 @@ class RuleStore:
         return _row(row) if row else None
 
     async def get(self, rule_id: int) -> Rule:
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM rules WHERE id = ?", (rule_id,)
         ) as cur:
@@ -221,14 +212,14 @@ class RuleStore:
         return await self.get(rule_id)
 
     async def delete(self, rule_id: int) -> None:
-        await self._ensure()
+        await self.setup()
         async with self.db.saver.lock:
             await self.db.conn.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
             await self.db.conn.commit()
 
     async def list(self) -> list[Rule]:
         """Every rule: global first, then project, then session ones; oldest first."""
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM rules ORDER BY CASE scope WHEN 'global' THEN 0 "
             "WHEN 'project' THEN 1 ELSE 2 END, id"
@@ -237,7 +228,7 @@ class RuleStore:
 
     async def applicable(self, session_id: str, project: str | None) -> list[Rule]:
         """The rules that apply to a session: its own, its workspace's and the global ones."""
-        await self._ensure()
+        await self.setup()
         async with self.db.conn.execute(
             f"SELECT {_COLUMNS} FROM rules WHERE scope = 'global' "
             "OR (scope = 'session' AND session_id = ?) OR (scope = 'project' AND project = ?) "
@@ -252,7 +243,7 @@ class RuleStore:
             counts[rule_id] = counts.get(rule_id, 0) + 1
         if not counts:
             return
-        await self._ensure()
+        await self.setup()
         now = time.time() if ts is None else ts
         async with self.db.saver.lock:
             await self.db.conn.executemany(

