@@ -47,10 +47,11 @@ EventRow = tuple[Any, ...]  # (seq, run_id, checkpoint_id, type, call_id, ts, pa
 
 # Run inside the ``openmanus run`` process for the kill points no outside observer can hit on
 # time: the process SIGKILLs itself around LangGraph's commit of the tool step's writes, i.e.
-# after ``tool_finished`` is stored and before the checkpoint that ends the step.
+# after ``tool_finished`` is stored and before the checkpoint that ends the step. Our saver
+# writes them itself (one trip to the database thread, store/db.py), so its method is wrapped.
 SELF_KILL_HOOK = """
 import os, signal, sys
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from openmanus_tui.store.db import _EventAwareSaver as AsyncSqliteSaver
 
 _put_writes = AsyncSqliteSaver.aput_writes
 WHEN = os.environ["CRASH_TEST_KILL"]

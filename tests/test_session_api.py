@@ -370,7 +370,7 @@ async def test_closing_the_runtime_stops_its_sessions_sandbox_helpers(isolated_e
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     sessions = [await runtime.create_session() for _ in range(3)]
     for session in sessions:
-        session.sandbox()
+        await session.sandbox().start()  # what its first command does
     started = {p.pid for p in psutil.Process().children(recursive=True)} - before
     if os.geteuid() == 0:
         assert started, "as root each session's sandbox keeps a helper process"

@@ -547,7 +547,9 @@ def finalize(state: AgentState) -> dict[str, Any]:
     return {"final_answer": answer, "messages": closing, "tool_calls": [], "decisions": {}}
 
 
-def _after_llm(state: AgentState) -> str:
+async def _after_llm(state: AgentState) -> str:
+    # Async on purpose: LangGraph runs a plain function's route in a worker thread, one trip
+    # there and back per step for three dictionary lookups (bench/step_overhead.py).
     if state.get("stop_reason") or state.get("final_answer") is not None:
         return "finalize"
     calls = state.get("tool_calls")

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,12 +127,30 @@ def last_user_text(messages: Sequence[BaseMessage]) -> str:
     return ""
 
 
+# Pins change a few times a session but were read from the database before every model call
+# (three trips to aiosqlite's thread a step). Each manager caches them, tagged with a version
+# per (database, session) that every change in this process bumps: a pin set through another
+# session object (the REST API opens one per request) reaches the next step of a running one.
+# Another process's change is picked up at the next run (``MemoryManager.reload_pins``).
+_PIN_VERSIONS: weakref.WeakKeyDictionary[Database, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _pin_version(db: Database, session_id: str) -> int:
+    return _PIN_VERSIONS.get(db, {}).get(session_id, 0)
+
+
+def _pins_changed(db: Database, session_id: str) -> None:
+    versions = _PIN_VERSIONS.setdefault(db, {})
+    versions[session_id] = versions.get(session_id, 0) + 1
+
+
 async def delete_pins(db: Database, session_id: str) -> None:
     """Forget a deleted session's pins."""
     async with db.saver.lock:
         await db.conn.executescript(PINS_SCHEMA)
         await db.conn.execute("DELETE FROM memory_pins WHERE session_id = ?", (session_id,))
         await db.conn.commit()
+    _pins_changed(db, session_id)
 
 
 class MemoryManager:
@@ -156,6 +175,7 @@ class MemoryManager:
         self._recall_cache: tuple[str, int, list[MemoryRecord]] | None = None
         self._version = 0
         self._referenced: set[str] = set()  # observation handles this session's prompts used
+        self._pins: tuple[int, list[str]] | None = None  # (version read before, pins)
 
     async def setup(self) -> None:
         async with self._setup_lock:
@@ -227,12 +247,24 @@ class MemoryManager:
 
     # ---- pins ------------------------------------------------------------------------------
     async def pins(self) -> list[str]:
+        # The version is read before the query: a change committed while it runs bumps it,
+        # so what the query saw is never kept as current.
+        version = _pin_version(self.db, self.session_id)
+        if self._pins is not None and self._pins[0] == version:
+            return list(self._pins[1])
         await self.setup()
         async with self.db.conn.execute(
             "SELECT item_id FROM memory_pins WHERE session_id = ? ORDER BY created",
             (self.session_id,),
         ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+            found = [r[0] for r in await cur.fetchall()]
+        self._pins = (version, found)
+        return list(found)
+
+    def reload_pins(self) -> None:
+        """Read the pins from the database at their next use (a run starts: another process
+        may have changed them)."""
+        self._pins = None
 
     async def set_pin(self, item_id: str, pinned: bool) -> None:
         await self.setup()
@@ -249,6 +281,7 @@ class MemoryManager:
                     (self.session_id, item_id),
                 )
             await self.db.conn.commit()
+        _pins_changed(self.db, self.session_id)
 
     # ---- observations ------------------------------------------------------------------------
     async def read_observation(

@@ -29,6 +29,7 @@ from openmanus_tui.store.tree import (
     lineage_sql,
     load_tree,
 )
+from openmanus_tui.tools.base import Risk
 
 if TYPE_CHECKING:
     from openmanus_tui.runtime.session import AgentSession, RunOutcome
@@ -103,6 +104,20 @@ class History:
         self._store: Any = None
         self._store_error: str | None = None
         self._told_skipped: tuple[set[str], bool] = (set(), False)
+        # The snapshot after a tool step is taken while the next model call runs (it cost
+        # ~1 ms a step in line; seconds with a large workspace): nothing changes the workspace
+        # between a tool step and the next one, which awaits ``settle`` first (ToolRunner), as
+        # do the end of a run and a restore. Only for graphs whose tools all go through the
+        # ToolRunner (the agent's): ``overlap`` is set per run by the session. The read-only
+        # step below is known for those graphs only, too.
+        self.overlap = False
+        self._pending: asyncio.Task[None] | None = None
+        # A tool step that ran only read tools (Risk.READ: the tools that need no approval
+        # because they change nothing) leaves the workspace as the previous snapshot found it;
+        # its checkpoint needs no row of its own: ``nearest_snapshot`` reads the ancestor's,
+        # the same tree. True until a step is known to be read-only (a resumed step whose
+        # tools this process did not see is recorded).
+        self._may_have_written = True
 
     # ---- workspace snapshots -----------------------------------------------------------
     def store(self) -> Any:
@@ -124,6 +139,32 @@ class History:
         """Record the workspace at the start of each run and after every tool step."""
         if event.source != "input" and "call_tool" not in event.nodes:
             return
+        wrote, self._may_have_written = self._may_have_written, False
+        if event.source != "input" and not wrote and self.overlap:
+            return
+        await self.settle()  # one at a time, in checkpoint order
+        if self.overlap:
+            self._pending = asyncio.create_task(self._record(event))
+        else:
+            await self._record(event)
+
+    async def before_tools(self, calls: list[dict[str, Any]]) -> None:
+        """A step's tools are about to run (ToolRunner): the previous snapshot must be
+        complete, and a tool that may write means this step's checkpoint gets one."""
+        registry = self.session.runtime.registry
+        for call in calls:
+            spec = registry.get(call.get("name", ""))
+            if spec is None or spec.risk != Risk.READ:
+                self._may_have_written = True
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait for the snapshot being taken, if any (its errors surface here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await asyncio.shield(pending)  # a cancelled waiter must not cut the record short
+
+    async def _record(self, event: ev.Checkpoint) -> None:
         # The start of the first run may come before anything created the folder: record
         # it empty, so a rewind to before the first tool removes what the run made.
         self.session.workspace.mkdir(parents=True, exist_ok=True)
@@ -146,6 +187,7 @@ class History:
 
     async def restore(self, checkpoint_id: str, *, force: bool = False) -> list[Any]:
         """Make the workspace what it was at ``checkpoint_id``; returns what changed."""
+        await self.settle()
         store = self.store()
         if store is None:
             raise OpenManusError(

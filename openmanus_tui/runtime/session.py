@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 import uuid
@@ -55,6 +56,8 @@ AskHuman = Callable[[str], Awaitable[str]]
 
 STREAM_MODES = ["custom", "updates", "checkpoints"]
 STRICTNESS = ["ask", "auto", "yolo"]  # approval modes, strictest first
+
+log = logging.getLogger(__name__)
 
 
 def _unfinished(snapshot: Any) -> bool:
@@ -569,6 +572,7 @@ class AgentSession:
                 sink, registry, make_tool_context, self.isolation,
                 result_chars=settings.limits.tool_result_chars,
                 cache=ToolCache(self.runtime.db, settings.cache) if settings.cache.tools else None,
+                before=self.history.before_tools,
             ),
             max_steps=settings.agent.max_steps,
             token_budget=settings.agent.token_budget,
@@ -1105,6 +1109,7 @@ class AgentSession:
     ) -> RunOutcome:
         graph = self.graph
         self._follow_settings()
+        self.memory.reload_pins()  # cached for the run's steps; another process may change them
         chain = make_chain(self.runtime.settings, self.model_override or self.record.model)
         model, info = chain[0].model, chain[0].info
         sink.run_id = f"run_{uuid.uuid4().hex[:12]}"
@@ -1145,6 +1150,9 @@ class AgentSession:
         elif self.writing:
             context = self._writing_context(model, context, sink)
         self._rule_hits.policy = context.policy
+        # Research and writing nodes write to the workspace themselves, not through the
+        # ToolRunner that waits for the snapshot: theirs are taken in line.
+        self.history.overlap = not (self.research or self.writing)
         mapper = StreamMapper(
             sink,
             self.runtime.registry,
@@ -1264,6 +1272,10 @@ class AgentSession:
         self, sink: EventSink, mapper: StreamMapper, outcome: RunOutcome
     ) -> RunOutcome:
         totals = mapper.totals
+        try:
+            await self.history.settle()  # the last step's workspace snapshot
+        except Exception:
+            log.exception("workspace snapshot failed")
         await sink.emit(
             ev.RunFinished(
                 status=outcome.status,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,13 @@ class ToolRunner:
         *,
         result_chars: int = DEFAULT_TOOL_RESULT_CHARS,
         cache: ToolCache | None = None,
+        before: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
     ) -> None:
         self.result_chars = result_chars
+        # Awaited with a step's calls before they run: the workspace snapshot of the previous
+        # step, taken while the model answered, must be complete before anything can change
+        # it, and a step that may write gets a snapshot of its own (History.before_tools).
+        self.before = before
         # Results of read-only network tools (issue 16); None or disabled: always run.
         self.cache = cache if cache is not None and cache.enabled else None
         self.sink = sink
@@ -61,6 +66,8 @@ class ToolRunner:
         # again in this process still consults the journal.
         fresh = base in self.sink.fresh_checkpoints and base not in self._bases_run
         self._bases_run.add(base)
+        if self.before is not None:
+            await self.before(calls)
         for call in calls:
             decision = decisions.get(call["id"])
             finished = await self._run_one(call, decision, base, fresh)

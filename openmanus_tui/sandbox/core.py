@@ -146,20 +146,42 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, self._view.close)
         self._ruleset_fd: int | None = None
         # Defect 10: never chown the person's files for good. Id-mapped bind when possible,
-        # otherwise hand over before each command and give back after it.
+        # otherwise hand over before each command and give back after it. Which one is known
+        # once the helper has mounted the workspace, at the first command (``_settle``); a
+        # journal left by a process that died mid-command is given back now, as before.
         self._owners: OwnershipLedger | None = None
-        if self._root and not self._view.idmapped:
-            from openmanus_tui.sandbox.ownership import journal_path
-
-            journal = journal_path(git_guard.default_store(), self.workspace)
-            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid, journal)
+        self._settled = not self._root
+        if self._root and self._journal().exists():
+            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid, self._journal())
         self._setid = SetidSweep(self.workspace) if self._root else None
+
+    def _journal(self) -> Path:
+        from openmanus_tui.sandbox.ownership import journal_path
+
+        return journal_path(git_guard.default_store(), self.workspace)
+
+    def _settle(self) -> None:
+        """Start the helper if needed (blocking) and choose how ownership is handled."""
+        if self._settled:
+            return
+        self._view.mount_namespace()  # raises SandboxError when the namespace cannot be set up
+        if self._view.idmapped:
+            self._owners = None  # a recovered journal was given back at construction
+        elif self._owners is None:
+            self._owners = OwnershipLedger(self.workspace, self.uid, self.gid, self._journal())
+        self._settled = True
+
+    async def start(self) -> None:
+        """Get ready for a command without blocking the event loop on the helper's setup."""
+        await self._view.start()
+        self._settle()
 
     @property
     def ownership_mode(self) -> str:
         """How the sandbox uid gets write access to the workspace (for doctor and tests)."""
         if not self._root:
             return "same uid (not root)"
+        self._settle()
         return "id-mapped mount" if self._view.idmapped else "handed over per command, restored"
 
     # -- public helpers ------------------------------------------------------------------
@@ -187,6 +209,7 @@ class Sandbox:
 
     def _before_command(self) -> None:
         """Protect repositories created since the last command; hand files over if needed."""
+        self._settle()
         new = [
             (rel, "ro")
             for rel in git_guard.find_git_entries(self.workspace, mountable=True)
@@ -445,6 +468,7 @@ class Sandbox:
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
         if not argv or not argv[0]:
             raise SandboxError("empty command", error_class="user")
+        await self.start()
         ns_fd = None
         if self.level < IsolationLevel.L3 and (ns := self._view.mount_namespace()):
             ns_fd = os.open(ns, os.O_RDONLY | os.O_CLOEXEC)

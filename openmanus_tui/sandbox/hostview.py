@@ -30,6 +30,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import threading
 from pathlib import Path
 
 import openmanus_tui
@@ -110,9 +111,12 @@ class HostView:
         self.extra_ro_binds: list[str] = []  # real paths bwrap binds at the same path
         self.notes: list[str] = []
         self._helper: subprocess.Popen[bytes] | None = None
+        self._ready = False  # the live helper reported "ready" (``_await_helper``)
+        self._ready_lock = threading.Lock()  # one reader of its two lines at a time
         self._populate()
-        if use_mountns:
-            self._start_helper()
+        # The helper is started by the first command (``start`` / ``mount_namespace``), not
+        # here: waiting for it took ~60 ms per session, paid by every run just to name the
+        # isolation level in the prompt, which the probe already knows (bench/step_overhead).
 
     # -- layout -------------------------------------------------------------------------
     def _make_root(self) -> Path:
@@ -271,6 +275,7 @@ class HostView:
         self.protected += new
         if not self.use_mountns or self._helper is None or self._helper.poll() is not None:
             return  # applied when the helper (re)starts
+        self._await_helper()  # spawned with a plan without ``new``: let it finish first
         nsenter = shutil.which("nsenter") or "nsenter"
         res = subprocess.run(
             [nsenter, f"--mount=/proc/{self._helper.pid}/ns/mnt", "--", sys.executable, "-I",
@@ -283,7 +288,33 @@ class HostView:
             return
         self._mount_result(lines[-1])
 
+    @property
+    def started(self) -> bool:
+        """No helper is needed, or a live one has reported ready."""
+        return not self.use_mountns or (
+            self._helper is not None and self._ready and self._helper.poll() is None
+        )
+
+    async def start(self) -> None:
+        """Start the helper (when needed) without blocking the event loop for its setup.
+
+        The process is spawned from the calling thread, the loop's: its PDEATHSIG is tied to
+        the thread that created it, and a worker thread may exit long before we do. Only the
+        wait for its two lines runs in a worker thread."""
+        if self.started:
+            return
+        import asyncio
+
+        self._spawn_helper()
+        await asyncio.to_thread(self._await_helper)
+
     def _start_helper(self) -> None:
+        self._spawn_helper()
+        self._await_helper()
+
+    def _spawn_helper(self) -> None:
+        if self._helper is not None and self._helper.poll() is None:
+            return  # alive: ready, or spawned by a start still reading its lines
         setpriv, unshare = shutil.which("setpriv"), shutil.which("unshare")
         if not setpriv or not unshare:
             raise SandboxError("setpriv/unshare (util-linux) are needed to run as root")
@@ -317,7 +348,16 @@ class HostView:
             # select() on the empty pipe would then wait out its timeout for a line already read.
             bufsize=0,
         )
-        assert self._helper.stdout is not None
+        self._ready = False
+
+    def _await_helper(self) -> None:
+        """Read the spawned helper's mount report and "ready"; kill it and raise on failure."""
+        with self._ready_lock:
+            if not self._ready:
+                self._read_ready()
+
+    def _read_ready(self) -> None:
+        assert self._helper is not None and self._helper.stdout is not None
         line = b""
         failure = ""
         for _ in range(2):  # the mount helper's JSON line, then "ready"
@@ -339,12 +379,13 @@ class HostView:
                 f"the helper exited with {code}" if line == b"" else f"unexpected {line[:200]!r}"
             )
             raise SandboxError(f"could not set up the sandbox mount namespace: {why}")
+        self._ready = True
 
     def mount_namespace(self) -> str | None:
         """``/proc/PID/ns/mnt`` of a live helper (restarted if its creating thread died)."""
         if not self.use_mountns:
             return None
-        if self._helper is None or self._helper.poll() is not None:
+        if not self.started:
             self._start_helper()
         assert self._helper is not None
         return f"/proc/{self._helper.pid}/ns/mnt"

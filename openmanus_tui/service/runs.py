@@ -516,8 +516,9 @@ class RunManager:
                 await self._check_resume(session, handle)  # enqueued: checked now
             handle.start_checkpoint = await session.history.current_checkpoint()
             handle.started = True
-            # Starting the sandbox's helper waits on it (about 0.15 s, sandbox/hostview.py):
-            # done off the event loop, so that the other runs and requests go on meanwhile.
+            # Building the sandbox (its support folder; the helper starts with the first
+            # command, sandbox/hostview.py) touches the disk: done off the event loop, so that
+            # the other runs and requests go on meanwhile.
             with contextlib.suppress(OpenManusError):
                 await asyncio.to_thread(session.sandbox)
             await self._set_status(handle, "running")

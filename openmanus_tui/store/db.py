@@ -10,13 +10,15 @@ cheap WAL append, and a SIGKILL loses nothing that was emitted before it.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_metadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from openmanus_tui.errors import OpenManusError, SessionNotFound
@@ -100,6 +102,41 @@ async def _migrate(conn: aiosqlite.Connection) -> None:
     await conn.commit()
 
 
+EVENTS_INSERT = (
+    "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The stock saver's statements (langgraph-checkpoint-sqlite's aio.py, kept identical:
+# tests/test_store_one_trip.py compares the rows both write).
+CHECKPOINT_INSERT = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+WRITES_COLUMNS = (
+    "INTO writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, "
+    "type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+Statements = list[tuple[str, Sequence[tuple[Any, ...]]]]
+
+
+def _run_and_commit(conn: sqlite3.Connection, statements: Statements) -> None:
+    """In aiosqlite's thread: every statement, then the commit. Each ``await`` of an aiosqlite
+    call is a round trip to its thread (~0.1-0.5 ms on a busy machine); an event, a checkpoint
+    or a task's writes took two to four of them, now one (bench/step_overhead.py). A failure
+    leaves the transaction open, as the separate calls did."""
+    for sql, rows in statements:
+        if rows:
+            conn.executemany(sql, rows)
+    conn.commit()
+
+
+async def commit_in_one_trip(conn: aiosqlite.Connection, statements: Statements) -> None:
+    """Run ``statements`` and commit, in one trip to the connection's thread. The caller holds
+    the checkpointer's lock (one writer on the shared connection at a time)."""
+    await conn._execute(lambda: _run_and_commit(conn._conn, statements))
+
+
 class _EventAwareSaver(AsyncSqliteSaver):
     """The stock SQLite checkpointer, writing our queued events just before each of its
     own writes so that its commit makes them durable together with the checkpoint.
@@ -110,6 +147,13 @@ class _EventAwareSaver(AsyncSqliteSaver):
     runtime never names one to continue a branch. It names one only to retry a step."""
 
     before_write: Any = None
+    # The queued events' rows, taken by the next write (set by Database): inserted in the
+    # same trip and transaction as the checkpoint or writes that follow them.
+    take_events: Callable[[], list[tuple[Any, ...]]] | None = None
+
+    def _events(self) -> Statements:
+        rows = self.take_events() if self.take_events is not None else []
+        return [(EVENTS_INSERT, rows)] if rows else []
 
     async def aget_tuple(self, config: Any) -> Any:
         conf = config.get("configurable", {})
@@ -128,16 +172,58 @@ class _EventAwareSaver(AsyncSqliteSaver):
         return await super().aget_tuple(config)
 
     async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        """The stock ``aput`` (same row), with the queued events, in one trip."""
         if self.before_write is not None:
             await self.before_write()
-        return await super().aput(config, checkpoint, metadata, new_versions)
+        await self.setup()
+        conf = config["configurable"]
+        thread_id, checkpoint_ns = conf["thread_id"], conf["checkpoint_ns"]
+        type_, serialized = self.serde.dumps_typed(checkpoint)
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False
+        ).encode("utf-8", "ignore")
+        row = (
+            str(thread_id), checkpoint_ns, checkpoint["id"], conf.get("checkpoint_id"), type_,
+            serialized, serialized_metadata,
+        )
+        async with self.lock:
+            await commit_in_one_trip(self.conn, [*self._events(), (CHECKPOINT_INSERT, [row])])
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
     async def aput_writes(
         self, config: Any, writes: Any, task_id: str, task_path: str = ""
     ) -> None:
+        """The stock ``aput_writes`` (same rows, same REPLACE / IGNORE choice), with the queued
+        events, in one trip."""
         if self.before_write is not None:
             await self.before_write()
-        await super().aput_writes(config, writes, task_id, task_path)
+        verb = (
+            "INSERT OR REPLACE " if all(w[0] in WRITES_IDX_MAP for w in writes)
+            else "INSERT OR IGNORE "
+        )
+        await self.setup()
+        conf = config["configurable"]
+        rows = [
+            (
+                str(conf["thread_id"]),
+                str(conf["checkpoint_ns"]),
+                str(conf["checkpoint_id"]),
+                task_id,
+                task_path,
+                WRITES_IDX_MAP.get(channel, idx),
+                channel,
+                *self.serde.dumps_typed(value),
+            )
+            for idx, (channel, value) in enumerate(writes)
+        ]
+        async with self.lock:
+            await commit_in_one_trip(self.conn, [*self._events(), (verb + WRITES_COLUMNS, rows)])
 
 
 @dataclass
@@ -192,7 +278,7 @@ class Database:
         self.saver = saver
         self._queued: list[tuple[Any, ...]] = []
         if isinstance(saver, _EventAwareSaver):
-            saver.before_write = self._flush_for_saver
+            saver.take_events = self._take_queued
 
     # Set when the file failed its integrity check at open: the connection is read-only.
     damaged: str | None = None
@@ -236,9 +322,9 @@ class Database:
         db.damaged = detail
         return db
 
-    async def _flush_for_saver(self) -> None:
-        async with self.saver.lock:
-            await self._write_queued()
+    def _take_queued(self) -> list[tuple[Any, ...]]:
+        rows, self._queued = self._queued, []
+        return rows
 
     async def close(self) -> None:
         try:
@@ -368,20 +454,16 @@ class Database:
         if not self._queued and not commit:
             return
         async with self.saver.lock:
-            await self._write_queued()
-            if commit:
-                await self.conn.commit()
+            if commit:  # insert and commit in one trip to aiosqlite's thread
+                await commit_in_one_trip(self.conn, [(EVENTS_INSERT, self._take_queued())])
+            else:
+                await self._write_queued()
 
     async def _write_queued(self) -> None:
         """Insert queued events; the caller holds the checkpointer's lock."""
         if not self._queued:
             return
-        rows, self._queued = self._queued, []
-        await self.conn.executemany(
-            "INSERT INTO events (session_id, seq, run_id, checkpoint_id, type, call_id, ts, "
-            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        await self.conn.executemany(EVENTS_INSERT, self._take_queued())
 
     async def events(
         self, session_id: str, *, after_seq: int = 0, types: Iterable[str] | None = None
@@ -418,12 +500,11 @@ class Database:
     # ---- workspace snapshots ---------------------------------------------------------------
     async def add_snapshot(self, session_id: str, checkpoint_id: str, tree: str) -> None:
         async with self.saver.lock:
-            await self.conn.execute(
+            await commit_in_one_trip(self.conn, [(
                 "INSERT OR REPLACE INTO snapshots (session_id, checkpoint_id, tree, ts) "
                 "VALUES (?, ?, ?, ?)",
-                (session_id, checkpoint_id, tree, time.time()),
-            )
-            await self.conn.commit()
+                [(session_id, checkpoint_id, tree, time.time())],
+            )])
 
     async def nearest_snapshot(self, session_id: str, checkpoint_id: str) -> str | None:
         """The workspace tree recorded at ``checkpoint_id`` or its nearest ancestor."""

@@ -158,6 +158,9 @@ class ToolRegistry:
         self._tools: dict[str, ToolSpec] = {}
         self.stats: dict[str, ToolStats] = {}
         self.load_errors: list[str] = []
+        # openai_schemas() built every run's schemas again (pydantic's model_json_schema, ~44 ms
+        # for the built-in tools): kept with what they were built from, checked at each use.
+        self._schemas: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
         for spec in specs:
             self.register(spec)
 
@@ -178,7 +181,17 @@ class ToolRegistry:
         return name in self._tools
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        return [spec.openai_schema() for spec in self._tools.values()]
+        """The tools' function schemas, in registration order. A tool registered (or replaced)
+        since the last call, or a spec whose name, description or arguments were changed in
+        place, is seen at once: the cache key covers them."""
+        key = tuple(
+            (id(spec), spec.name, spec.description, spec.args_model)
+            for spec in self._tools.values()
+        )
+        if self._schemas is None or self._schemas[0] != key:
+            self._schemas = (key, [spec.openai_schema() for spec in self._tools.values()])
+        # A new list each time; the schemas themselves are shared and must not be edited.
+        return list(self._schemas[1])
 
     def record(
         self, name: str, duration_ms: float, ok: bool, *, cached: bool = False, retries: int = 0
