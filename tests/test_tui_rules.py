@@ -82,7 +82,8 @@ async def next_approval(app: OpenManusApp, pilot: Any) -> ApprovalScreen:
 
 
 async def settled_editor(app: OpenManusApp, pilot: Any) -> RuleEditorScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, RuleEditorScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, RuleEditorScreen)
+                   and bool(app.screen.query("#reach-title")))
     editor = app.screen
     assert isinstance(editor, RuleEditorScreen)
     await wait_for(pilot, lambda: editor.armed and editor.reach is not None
@@ -279,8 +280,11 @@ async def rules_scene(pilot: Any) -> None:
                                  strict=True):
         if hits:
             await store.record_hits([rule.id] * hits, ts=scenes.BASE_TS + 3600 - ago_s)
-    app.push_screen(RulesScreen(RuleContext.of(db, app.session), now=app.wall_clock))
-    await pilot.pause(0.3)
+    screen = RulesScreen(RuleContext.of(db, app.session), now=app.wall_clock)
+    app.push_screen(screen)
+    # Conditions, not fixed pauses: a loaded machine outlasts any pause.
+    await wait_for(pilot, lambda: any(t.row_count == len(made) for t in screen.query(DataTable)))
+    await pilot.pause()
 
 
 def shell_call() -> ev.ApprovalCall:
@@ -292,9 +296,11 @@ def shell_call() -> ev.ApprovalCall:
 async def approval_scene(pilot: Any) -> None:
     app = pilot.app
     await scenes.stage_main(app, live=False)
-    app.push_screen(ApprovalScreen(shell_call(), workspace=app.session.workspace,
-                                   rules=RuleContext.of(app.runtime.db, app.session)))
-    await pilot.pause(0.6)  # past the arming delay: the buttons show enabled
+    screen = ApprovalScreen(shell_call(), workspace=app.session.workspace,
+                            rules=RuleContext.of(app.runtime.db, app.session))
+    app.push_screen(screen)
+    await wait_for(pilot, lambda: screen.armed)  # past the arming delay: buttons enabled
+    await pilot.pause()
 
 
 async def always_scene(pilot: Any) -> None:
@@ -308,12 +314,16 @@ async def always_scene(pilot: Any) -> None:
     screen = ApprovalScreen(shell_call(), workspace=app.session.workspace,
                             rules=RuleContext.of(db, app.session))
     app.push_screen(screen)
-    await pilot.pause(0.6)  # past the arming delay
+    await wait_for(pilot, lambda: screen.armed)  # past the arming delay
     screen.action_always()
-    await pilot.pause(0.3)
+    await wait_for(pilot, lambda: isinstance(app.screen, RuleEditorScreen)
+                   and bool(app.screen.query("#reach-title")))
     editor = app.screen
     editor.query_one("#scope-project").value = True  # the workspace's earlier calls
-    await pilot.pause(0.8)  # the editor arms and the preview settles
+    # The editor arms and the preview settles on the workspace's calls.
+    await wait_for(pilot, lambda: editor.armed and "in this workspace" in str(
+        editor.query_one("#reach-title", Static).render()))
+    await pilot.pause()
 
 
 def test_rules_screen_snapshot(snap_compare: Any) -> None:
