@@ -56,7 +56,10 @@ def stop(proc: subprocess.Popen[str]) -> None:
 async def first_frame(url: str, wanted: bytes, timeout: float) -> bytes:
     """Open the app's websocket like the page does and collect output until ``wanted``."""
     seen = b""
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+    # One bound over all of it, connecting and closing included: a receive timeout alone once
+    # let this wait for six minutes.
+    async with asyncio.timeout(timeout + 15), aiohttp.ClientSession() as http, \
+            http.ws_connect(url) as ws:
         await ws.send_json(["resize", {"width": 120, "height": 40}])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

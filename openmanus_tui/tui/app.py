@@ -86,25 +86,6 @@ class WorkbenchScreen(Screen):
     AUTO_FOCUS = "#prompt"
 
 
-class WorkbenchFooter(Footer):
-    """Textual's footer, whose keys are first composed one refresh later.
-
-    Focusing the prompt in ``on_mount`` tells the footer that the bindings changed; it composed
-    its keys in the batch of callbacks that runs once the first frame is painted, ahead of the
-    work scheduled for "after the first frame". The keys are not in that frame anyway (they are
-    painted in a later one), but composing them took ~10 ms before anything else could run
-    (bench/startup.py). Later changes of the bindings are handled as usual."""
-
-    _deferred_once = False
-
-    def bindings_changed(self, screen: Any) -> None:
-        if not self._deferred_once:
-            self._deferred_once = True
-            self.call_after_refresh(super().bindings_changed, screen)
-            return
-        super().bindings_changed(screen)
-
-
 class OpenManusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "OpenManus"
@@ -210,7 +191,7 @@ class OpenManusApp(App[int]):
             # The tabs are mounted here just after the first frame (``_mount_panel``).
             yield Vertical(id="panel-slot")
         yield StatusLine(id="status")
-        yield WorkbenchFooter()
+        yield Footer()
 
     def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
         """Every toast (a widget's ``notify`` comes here too) shows control sequences in error
