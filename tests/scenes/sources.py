@@ -58,7 +58,12 @@ async def stage_sources(app: Any) -> None:
     app.query_one("#panel").active = "tab-sources"
     pane = app.query_one("#sources")
     await pane.ensure_built()
-    await pane.reload().wait()
+    from textual.worker import WorkerCancelled
+
+    try:
+        await pane.reload().wait()
+    except WorkerCancelled:  # a newer reload (the app's own) replaced it: settle() waits for it
+        pass
     await settle(app)
     await asyncio.sleep(0.2)
     await settle(app)
