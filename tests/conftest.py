@@ -42,15 +42,6 @@ _SANDBOX_ID = str(59999 - _OFFSET)
 os.environ["OPENMANUS_SANDBOX_ID"] = _SANDBOX_ID
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: one and a half workers per core. The suite's tests spend much of their time
-    waiting (on the sandbox's processes, loopback servers, CLI subprocesses) with the core idle.
-    Measured on 2 idle cores: 2 workers 411 s, 3 workers 322 s (177% CPU), 4 workers 300 s
-    (189% CPU) but two tests then timed out once in a clean-clone CI run: 3 it is."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(2, (3 * (cores or 1) + 1) // 2)
-
-
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep the user's config, data and keys out of every test."""
