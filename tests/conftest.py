@@ -232,3 +232,24 @@ def _forget_async_http_clients() -> None:
 
 def json_events(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+class Clock:
+    """The circuit breakers' clock (purgatory reads ``time.time``), moved by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def time(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    import types
+
+    from purgatory.domain import model as purgatory_model
+
+    c = Clock()
+    monkeypatch.setattr(purgatory_model, "time", types.SimpleNamespace(time=c.time))
+    return c

@@ -5,13 +5,11 @@ when the test says so."""
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import pytest
 from conftest import use_server
 from openai_server import OpenAITestServer, Reply, ToolCallSpec
-from purgatory.domain import model as purgatory_model
 
 from openmanus_tui import events as ev
 from openmanus_tui.config import load_settings
@@ -23,21 +21,6 @@ from openmanus_tui.tui.transcript import Transcript
 from openmanus_tui.tui.widgets.inspector import inspect_block
 
 RECOVERY = 30.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def time(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(purgatory_model, "time", types.SimpleNamespace(time=c.time))
-    return c
 
 
 @pytest.fixture

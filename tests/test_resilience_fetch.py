@@ -5,11 +5,10 @@ which counts the requests it answers. purgatory's clock is driven by the test.""
 from __future__ import annotations
 
 import json
-import types
 from pathlib import Path
 
 import pytest
-from purgatory.domain import model as purgatory_model
+from conftest import Clock
 from web_fixture import WebFixture
 
 from openmanus_tui import events as ev
@@ -23,21 +22,6 @@ THRESHOLD = 3
 RECOVERY = 120.0
 HOST = "solar-tips-hub.com"
 BREAKER = f"fetch {HOST}"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def time(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(purgatory_model, "time", types.SimpleNamespace(time=c.time))
-    return c
 
 
 def _fetches(tmp: Path, name: str, urls: list[str]) -> str:
